@@ -1,0 +1,39 @@
+"""MatterPay, the client payment portal for law firms. `create_app` assembles the parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from portal.db import PROJECT_ROOT
+
+csrf = CSRFProtect()
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config, database, CSRF, Babel, blueprints, error handlers and CLI."""
+    from portal import cli, config, errors, templating
+    from portal.db import db
+    from portal.api import bp as api_bp
+    from portal.billing.views import bp as billing_bp
+    from portal.links.views import bp as links_bp
+
+    app = Flask(
+        __name__,
+        static_folder=str(PROJECT_ROOT / "static"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        instance_path=str(PROJECT_ROOT / "instance"),
+    )
+    config.load(app, overrides)
+    db.init_app(app)
+    csrf.init_app(app)
+    templating.init_app(app)
+    errors.init_app(app)
+    for blueprint in (links_bp, billing_bp, api_bp):
+        app.register_blueprint(blueprint)
+    csrf.exempt(api_bp)  # The API authenticates with bearer keys, not cookies.
+    cli.init_app(app)
+    return app

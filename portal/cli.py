@@ -1,0 +1,89 @@
+"""Command-line tasks: `flask --app portal <command>` (see `flask --app portal --help`)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from portal import schema
+from portal.db import db
+from portal.firms import services as firms
+
+
+@click.command("create-firm")
+@click.argument("name")
+@click.option("--currency", default="USD", show_default=True, help="ISO 4217 currency.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: id, slug, api_key.")
+def create_firm_command(name: str, currency: str, as_json: bool) -> None:
+    """Create a firm with an operating and a trust merchant account, and an API key."""
+    with db.transaction():
+        firm = firms.create_firm(name, currency=currency.upper())
+        issued = firms.issue_api_key(firm, label="created with the firm")
+    if as_json:
+        click.echo(json.dumps({"id": firm.id, "slug": firm.slug, "api_key": issued.secret}))
+        return
+    click.echo(f"Firm {firm.name!r} created: id {firm.id}, slug {firm.slug}")
+    click.echo(f"API key (shown once, store it now): {issued.secret}")
+
+
+@click.command("create-api-key")
+@click.argument("firm_id", type=int)
+@click.option("--label", default="", help="A note to tell keys apart.")
+def create_api_key_command(firm_id: int, label: str) -> None:
+    """Issue another API key for a firm and print it once."""
+    with db.transaction():
+        issued = firms.issue_api_key(firms.firm_by_id(firm_id), label=label)
+    click.echo(issued.secret)
+
+
+@click.command("migrate")
+def migrate_command() -> None:
+    """Create or upgrade the database schema to the newest migration."""
+    schema.upgrade(db.engine)
+    click.echo("Database is at the newest migration.")
+
+
+@click.command("demo")
+def demo_command() -> None:
+    """Create the demo firm if the database has no firm, then print a client link and API key."""
+    from portal import demo
+    from portal.firms.models import Firm
+
+    if not schema.is_at_head(db.engine):
+        schema.upgrade(db.engine)
+    with db.transaction():
+        if (db.session.scalar(select(func.count(Firm.id))) or 0) == 0:
+            demo.seed()
+        info = demo.quickstart_credentials()
+    base = current_app.config["BASE_URL"]
+    click.echo("")
+    click.echo(f"MatterPay demo firm: {info.firm_name} (id {info.firm_id})")
+    click.echo(f"  Client link (valid 24 hours): {info.link_url}")
+    click.echo(f"  API key for {base}/api/v1: {info.api_key}")
+    click.echo(f"  API document: {base}/api/v1/openapi.json")
+    click.echo("")
+
+
+@click.command("config-table")
+def config_table_command() -> None:
+    """Print the configuration table (markdown) for the README."""
+    from portal.config import settings
+
+    click.echo("| Setting | Environment variable | Default | What it does |")
+    click.echo("|---|---|---|---|")
+    for name, default, doc in settings():
+        click.echo(f"| `{name}` | `PORTAL_{name}` | `{default}` | {doc} |")
+
+
+def init_app(app: Flask) -> None:
+    for command in (
+        create_firm_command,
+        create_api_key_command,
+        migrate_command,
+        demo_command,
+        config_table_command,
+    ):
+        app.cli.add_command(command)

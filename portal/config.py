@@ -1,0 +1,116 @@
+"""Settings: documented defaults, then `PORTAL_*` environment variables, then test overrides.
+
+The README's configuration table is generated from `Defaults` (see `portal.cli.config_table`),
+so every setting documented there is one defined here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+#: The development secret. The app refuses to start in production while it is in use.
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 (a known, refused default)
+
+MAX_LINK_SECONDS = 24 * 3600
+
+
+class Defaults:
+    """Every setting, its default, and (in the comment) what it is for."""
+
+    #: "development", "testing" or "production". Production refuses unsafe settings.
+    ENV = "development"
+    #: Signs client links and session cookies. Must be set (long and random) in production.
+    SECRET_KEY = DEV_SECRET_KEY
+    #: SQLAlchemy URL. SQLite under instance/ is the embedded default; production uses PostgreSQL.
+    DATABASE_URL = "sqlite:///instance/portal.sqlite3"
+    #: Public base URL used in links sent to clients (no trailing slash).
+    BASE_URL = "http://127.0.0.1:5000"
+    #: Default and maximum lifetime of a client link, in seconds (the domain allows 24 hours).
+    LINK_MAX_AGE_SECONDS = MAX_LINK_SECONDS
+    #: Gateway for new merchant accounts: "sandbox" (offline, the default) or "stripe".
+    GATEWAY = "sandbox"
+    #: Send the session cookie over HTTPS only. Browsers treat 127.0.0.1 as secure.
+    SESSION_COOKIE_SECURE = True
+    #: Largest request body accepted, in bytes (the bulk sync takes thousands of records).
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    #: Most records one bulk sync request may carry.
+    SYNC_MAX_RECORDS = 20_000
+    #: Default page size of API list endpoints (the maximum is 500).
+    API_PAGE_SIZE = 100
+    #: Locale used when a client has none.
+    DEFAULT_LOCALE = "en_US"
+
+
+#: Settings that are not PORTAL_* configurable because they are fixed by design.
+_FIXED: dict[str, Any] = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",  # Strict would drop the cookie after the email's redirect.
+    "SESSION_COOKIE_NAME": "matterpay_session",
+    "JSON_SORT_KEYS": False,
+    "BABEL_TRANSLATION_DIRECTORIES": "translations",
+}
+
+
+def settings() -> list[tuple[str, Any, str]]:
+    """List (name, default, description) for every documented setting, in source order."""
+    import inspect
+
+    lines = inspect.getsource(Defaults).splitlines()
+    out: list[tuple[str, Any, str]] = []
+    comment = ""
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("#:"):
+            comment = stripped[2:].strip()
+        elif "=" in stripped and stripped.split("=")[0].strip().isupper():
+            name = stripped.split("=")[0].strip()
+            out.append((name, getattr(Defaults, name), comment))
+            comment = ""
+    return out
+
+
+def _coerce(name: str, raw: str) -> Any:
+    default = getattr(Defaults, name)
+    if isinstance(default, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    return raw
+
+
+def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
+    """Fill `app.config` from defaults, the environment and `overrides`, then check it."""
+    app.config.from_object(Defaults)
+    for name, _default, _doc in settings():
+        raw = os.environ.get(f"PORTAL_{name}")
+        if raw is not None:
+            app.config[name] = _coerce(name, raw)
+    app.config.update(_FIXED)
+    app.config.update(overrides or {})
+    app.config["TESTING"] = app.config["ENV"] == "testing" or app.config.get("TESTING", False)
+    check(app.config)
+
+
+class UnsafeConfiguration(RuntimeError):
+    """The configuration would be unsafe to serve with."""
+
+
+def check(config: Mapping[str, Any]) -> None:
+    """Refuse settings that would break the domain's rules or be unsafe in production."""
+    if config["ENV"] not in {"development", "testing", "production"}:
+        raise UnsafeConfiguration("PORTAL_ENV must be development, testing or production")
+    if not 60 <= int(config["LINK_MAX_AGE_SECONDS"]) <= MAX_LINK_SECONDS:
+        raise UnsafeConfiguration("PORTAL_LINK_MAX_AGE_SECONDS must be between 60 and 86400")
+    if config["ENV"] == "production":
+        secret = str(config["SECRET_KEY"])
+        if secret == DEV_SECRET_KEY or len(secret) < 32:
+            raise UnsafeConfiguration(
+                "PORTAL_SECRET_KEY must be set to a random value of at least 32 characters "
+                "in production"
+            )
+        if not config["SESSION_COOKIE_SECURE"]:
+            raise UnsafeConfiguration("PORTAL_SESSION_COOKIE_SECURE may not be off in production")

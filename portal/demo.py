@@ -1,0 +1,113 @@
+"""The demo firm the Quickstart serves: a few clients, matters, invoices and trust entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from portal import clock
+from portal.billing.models import Client, Invoice, InvoiceStatus, Matter
+from portal.db import db
+from portal.firms import services as firms
+from portal.firms.models import APIKey, Firm
+from portal.ledger.models import TrustEntry
+from portal.links import services as links
+
+DEMO_FIRM = "Hartwell & Ames LLP"
+QUICKSTART_KEY_LABEL = "quickstart"
+
+
+@dataclass(frozen=True)
+class QuickstartCredentials:
+    firm_id: int
+    firm_name: str
+    link_url: str
+    api_key: str
+
+
+def seed() -> Firm:
+    """Create the demo firm with two clients, three matters, invoices and trust history."""
+    firm = firms.create_firm(DEMO_FIRM)
+    firm.brand_colour = "#1d4f91"
+    today = clock.today()
+    day = dt.timedelta(days=1)
+
+    maria = Client(
+        firm_id=firm.id, external_id="C-1001", name="María Delgado",
+        email="maria@example.com", locale="es_US",
+    )
+    acme = Client(
+        firm_id=firm.id, external_id="C-1002", name="Acme Widgets, Inc.",
+        email="ap@acme.example", locale="en_US",
+    )
+    db.session.add_all([maria, acme])
+    db.session.flush()
+    matters = [
+        Matter(firm_id=firm.id, external_id="M-2024-001", client_id=maria.id,
+               number="2024-001", title="Delgado v. Northside Realty", currency="USD",
+               trust_minimum_minor=500_000),
+        Matter(firm_id=firm.id, external_id="M-2024-002", client_id=maria.id,
+               number="2024-002", title="Estate of Rafael Delgado", currency="USD"),
+        Matter(firm_id=firm.id, external_id="M-2024-010", client_id=acme.id,
+               number="2024-010", title="Acme Widgets: supplier contract review",
+               currency="USD"),
+    ]
+    db.session.add_all(matters)
+    db.session.flush()
+    invoices = [
+        (matters[0], "INV-1041", -75, -45, 240_000, 240_000),
+        (matters[0], "INV-1042", -40, -10, 187_550, 87_550),
+        (matters[0], "INV-1043", -5, 25, 92_500, 92_500),
+        (matters[0], "INV-1030", -120, -90, 150_000, 0),
+        (matters[1], "INV-1050", -20, 10, 64_000, 64_000),
+        (matters[2], "INV-2001", -30, 0, 310_000, 310_000),
+    ]
+    for matter, number, issued, due, total, balance in invoices:
+        db.session.add(Invoice(
+            firm_id=firm.id, external_id=number, matter_id=matter.id, number=number,
+            issued_on=today + issued * day, due_on=today + due * day, currency="USD",
+            total_minor=total, balance_due_minor=balance,
+            description="Professional services rendered",
+            status=InvoiceStatus.PAID if balance == 0 else InvoiceStatus.OPEN,
+            paid_at=clock.now() - 80 * day if balance == 0 else None,
+        ))
+    for matter, ext, days_ago, amount, text in (
+        (matters[0], "T-1", 90, 1_000_000, "Initial retainer"),
+        (matters[0], "T-2", 60, -450_000, "Transfer to operating: INV-1020"),
+        (matters[0], "T-3", 30, -230_000, "Filing fees and expert deposit"),
+        (matters[1], "T-4", 15, 250_000, "Retainer for probate"),
+    ):
+        db.session.add(TrustEntry(
+            firm_id=firm.id, external_id=ext, matter_id=matter.id,
+            posted_on=today - days_ago * day, amount_minor=amount, currency="USD",
+            description=text,
+        ))
+    db.session.flush()
+    return firm
+
+
+def quickstart_credentials() -> QuickstartCredentials:
+    """Issue a fresh API key (revoking the last run's) and a 24-hour link for the demo client.
+
+    Keys are stored hashed, so the only way to print a working one is to make a new one.
+    """
+    firm = db.session.scalar(select(Firm).order_by(Firm.id).limit(1))
+    if firm is None:
+        raise RuntimeError("no firm in the database")
+    for old in db.session.scalars(
+        select(APIKey).where(APIKey.firm_id == firm.id, APIKey.label == QUICKSTART_KEY_LABEL)
+    ):
+        firms.revoke_api_key(old)
+    issued = firms.issue_api_key(firm, label=QUICKSTART_KEY_LABEL)
+    client = db.session.scalar(
+        select(Client).where(Client.firm_id == firm.id).order_by(Client.id).limit(1)
+    )
+    if client is None:
+        raise RuntimeError("the demo firm has no client")
+    link = links.issue_link(firm_id=firm.id, client=client)
+    return QuickstartCredentials(
+        firm_id=firm.id, firm_name=firm.name, link_url=links.url_for_link(link),
+        api_key=issued.secret,
+    )

@@ -1,0 +1,156 @@
+"""Domain errors and how they reach people: an HTML page for browsers, RFC 9457 for the API.
+
+Services raise a `PortalError`; only the handlers here know about HTTP. Anything else that
+escapes a view is a bug: it is logged with the traceback and answered with a plain 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class PortalError(Exception):
+    """Something the caller can fix or must be told; `status`, `code` and `title` are stable."""
+
+    status = 400
+    code = "bad-request"
+    title = "Something is wrong with this request"
+
+    def __init__(self, detail: str | None = None, *, errors: list[dict[str, Any]] | None = None):
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class NotFound(PortalError):
+    """Missing, or someone else's: the two answers are the same on purpose."""
+
+    status = 404
+    code = "not-found"
+    title = "Not found"
+
+
+class ValidationFailed(PortalError):
+    """Input that does not fit; `errors` lists each field with a JSON pointer and a message."""
+
+    status = 422
+    code = "validation-error"
+    title = "The request has invalid fields"
+
+
+class Conflict(PortalError):
+    status = 409
+    code = "conflict"
+    title = "The request conflicts with what is recorded"
+
+
+class Unauthorized(PortalError):
+    status = 401
+    code = "unauthorized"
+    title = "A valid API key is required"
+
+
+class LinkExpired(PortalError):
+    status = 410
+    code = "link-expired"
+    title = "This payment link has expired"
+
+
+class LinkRevoked(PortalError):
+    status = 410
+    code = "link-revoked"
+    title = "This payment link is no longer active"
+
+
+class LinkInvalid(PortalError):
+    status = 404
+    code = "not-found"
+    title = "Not found"
+
+
+class SessionMissing(PortalError):
+    """A client page was asked for without a live link session."""
+
+    status = 401
+    code = "no-session"
+    title = "Open the payment link from your email to continue"
+
+
+def wants_problem_json() -> bool:
+    """API paths answer in problem+json; everything else is for people."""
+    return request.path.startswith("/api/")
+
+
+def problem(
+    status: int,
+    title: str,
+    *,
+    code: str = "about:blank",
+    detail: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Build an RFC 9457 problem details response."""
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}" if code != "about:blank" else code,
+        "title": title,
+        "status": status,
+    }
+    if detail and detail != title:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    body["instance"] = request.path
+    response = jsonify(body)
+    response.status_code = status
+    response.content_type = PROBLEM_JSON
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _html(status: int, template: str, **context: Any) -> tuple[str, int]:
+    return render_template(template, status=status, **context), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(PortalError)
+    def _portal_error(exc: PortalError) -> Any:
+        if wants_problem_json():
+            return problem(
+                exc.status, exc.title, code=exc.code, detail=exc.detail, errors=exc.errors
+            )
+        template = {
+            404: "errors/404.html",
+            410: "errors/410.html",
+            401: "errors/401.html",
+        }.get(exc.status, "errors/generic.html")
+        return _html(exc.status, template, error=exc)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        headers = {}
+        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+            headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
+        if wants_problem_json():
+            code = (exc.name or "error").lower().replace(" ", "-")
+            return problem(status, exc.name, code=code, detail=exc.description, headers=headers)
+        template = "errors/404.html" if status == 404 else "errors/generic.html"
+        body, status = _html(status, template, error=exc)
+        return body, status, headers
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_problem_json():
+            return problem(500, "Internal server error", code="internal-error")
+        return _html(500, "errors/500.html")

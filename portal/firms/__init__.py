@@ -1,0 +1,1 @@
+"""The tenant: a law firm, its merchant accounts and its API keys."""

@@ -1,0 +1,81 @@
+"""Firms (tenants), their merchant accounts with posting defaults, and hashed API keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal import clock
+from portal.db import Base, str_enum
+
+
+class MerchantAccountKind(enum.StrEnum):
+    OPERATING = "operating"
+    TRUST = "trust"
+
+
+class Firm(Base):
+    """A law firm; every other record belongs to exactly one."""
+
+    __tablename__ = "firms"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: URL-safe short name, used in public URLs such as /pay/<slug>.
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    #: Brand colour as #rrggbb, shown on every client page; None means the portal's own.
+    brand_colour: Mapped[str | None] = mapped_column(String(7))
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+    merchant_accounts: Mapped[list[MerchantAccount]] = relationship(
+        back_populates="firm", order_by="MerchantAccount.id"
+    )
+
+
+class MerchantAccount(Base):
+    """A processor account that settles into one bank account (operating or trust)."""
+
+    __tablename__ = "merchant_accounts"
+    __table_args__ = (UniqueConstraint("firm_id", "kind", "currency"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
+    kind: Mapped[MerchantAccountKind] = mapped_column(
+        str_enum(MerchantAccountKind, "merchant_account_kind")
+    )
+    label: Mapped[str] = mapped_column(String(100))
+    #: ISO 4217 code of the money this account takes.
+    currency: Mapped[str] = mapped_column(String(3))
+    #: Which gateway charges for this account: "sandbox" or "stripe".
+    gateway: Mapped[str] = mapped_column(String(20), default="sandbox")
+    #: Posting defaults sent to the back office with every payment to this account.
+    ledger_code: Mapped[str | None] = mapped_column(String(64))
+    transaction_type: Mapped[str | None] = mapped_column(String(64))
+    bank_account_code: Mapped[str | None] = mapped_column(String(64))
+    accepts_card: Mapped[bool] = mapped_column(Boolean, default=True)
+    accepts_ach: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    firm: Mapped[Firm] = relationship(back_populates="merchant_accounts")
+
+
+class APIKey(Base):
+    """A firm's API key. Only its SHA-256 is stored; the key is shown once when issued."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (Index("ix_api_keys_firm_id", "firm_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
+    #: The first characters of the key, safe to show so people can tell keys apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    #: Hex SHA-256 of the whole key. The key has 256 bits of entropy, so a fast hash is enough.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    revoked_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+
+    firm: Mapped[Firm] = relationship()

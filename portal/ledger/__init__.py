@@ -1,0 +1,1 @@
+"""Client money held in trust: the append-only per-matter trust ledger."""

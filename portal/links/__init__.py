@@ -1,0 +1,1 @@
+"""Signed client links of at most 24 hours, and the session they open."""

@@ -1,0 +1,157 @@
+"""Shared fixtures: one migrated database per run, each test inside a rolled-back transaction.
+
+The database is SQLite in a temporary folder unless PORTAL_TEST_DATABASE_URL names another
+(CI runs the whole suite a second time on PostgreSQL). A PostgreSQL URL gets its own schema,
+`matterpay_test`, created fresh for the run, so the suite never touches anything else there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
+
+from portal import create_app, schema
+from portal.db import db, make_engine
+from tests import factories
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+PG_SCHEMA = "matterpay_test"
+
+
+def with_pg_schema(url: str, schema_name: str) -> str:
+    """Point a PostgreSQL URL's connections at `schema_name` through libpq's options."""
+    return (
+        make_url(url)
+        .update_query_dict({"options": f"-csearch_path={schema_name}"})
+        .render_as_string(hide_password=False)
+    )
+
+
+def fresh_pg_schema(url: str, schema_name: str) -> str:
+    """(Re)create an empty schema and return a URL whose connections use it."""
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE'))
+        connection.execute(text(f'CREATE SCHEMA "{schema_name}"'))
+    admin.dispose()
+    return with_pg_schema(url, schema_name)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("PORTAL_TEST_DATABASE_URL")
+    if url and make_url(url).get_backend_name() == "postgresql":
+        url = fresh_pg_schema(url, PG_SCHEMA)
+    elif not url:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.sqlite3'}"
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def make_test_app(database_url: str, **overrides: Any) -> Flask:
+    config = {
+        "ENV": "testing",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": TEST_SECRET,
+        "BASE_URL": "http://localhost",
+        "WTF_CSRF_ENABLED": True,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    app = make_test_app(database_url)
+    with app.app_context():
+        yield app
+    app.extensions["portal.engine"].dispose()
+
+
+@pytest.fixture
+def session(app: Flask, engine: Engine) -> Iterator[Session]:
+    """The app's session for this test, bound to a transaction that is rolled back after it.
+
+    Services may commit: with `create_savepoint` a commit only releases a savepoint.
+    """
+    with engine.connect() as connection:
+        outer = connection.begin()
+        session = Session(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        db.use_session(session)
+        try:
+            yield session
+        finally:
+            db.use_session(None)
+            session.close()
+            outer.rollback()
+
+
+@pytest.fixture
+def client(app: Flask, session: Session) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def firm(session: Session) -> factories.FirmWithKey:
+    return factories.firm_with_key("Okafor & Lindqvist LLP")
+
+
+@pytest.fixture
+def other_firm(session: Session) -> factories.FirmWithKey:
+    return factories.firm_with_key("Brandt Legal Group")
+
+
+class APIClient:
+    """The test client with a firm's bearer key on every request."""
+
+    def __init__(self, client: FlaskClient, key: str) -> None:
+        self.client = client
+        self.key = key
+
+    def _headers(self, extra: dict[str, str] | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}", **(extra or {})}
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.client.get(path, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    def delete(self, path: str, **kw: Any) -> Any:
+        return self.client.delete(path, headers=self._headers(kw.pop("headers", None)), **kw)
+
+    def put(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return self.client.put(
+            path, json=json, headers=self._headers(kw.pop("headers", None)), **kw
+        )
+
+    def post(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return self.client.post(
+            path, json=json, headers=self._headers(kw.pop("headers", None)), **kw
+        )
+
+
+@pytest.fixture
+def api(client: FlaskClient, firm: factories.FirmWithKey) -> APIClient:
+    return APIClient(client, firm.key)
+
+
+@pytest.fixture
+def other_api(client: FlaskClient, other_firm: factories.FirmWithKey) -> APIClient:
+    return APIClient(client, other_firm.key)
