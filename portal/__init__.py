@@ -15,7 +15,7 @@ csrf = CSRFProtect()
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, database, CSRF, Babel, blueprints, error handlers and CLI."""
-    from portal import cli, config, errors, templating
+    from portal import cli, config, errors, ops, security, templating
     from portal.db import db
     from portal.api import bp as api_bp
     from portal.billing.views import bp as billing_bp
@@ -32,7 +32,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     templating.init_app(app)
     errors.init_app(app)
-    for blueprint in (links_bp, billing_bp, api_bp):
+    security.init_app(app)
+    for blueprint in (ops.bp, links_bp, billing_bp, api_bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)  # The API authenticates with bearer keys, not cookies.
     cli.init_app(app)
