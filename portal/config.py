@@ -31,8 +31,6 @@ class Defaults:
     BASE_URL = "http://127.0.0.1:5000"
     #: Default and maximum lifetime of a client link, in seconds (the domain allows 24 hours).
     LINK_MAX_AGE_SECONDS = MAX_LINK_SECONDS
-    #: Gateway for new merchant accounts: "sandbox" (offline, the default) or "stripe".
-    GATEWAY = "sandbox"
     #: Send the session cookie over HTTPS only. Browsers treat 127.0.0.1 as secure.
     SESSION_COOKIE_SECURE = True
     #: Largest request body accepted, in bytes (the bulk sync takes thousands of records).

@@ -86,14 +86,21 @@ def resolve_url(url: str) -> str:
     return url
 
 
-def _wants_write_lock() -> bool:
+#: Execution option marking a connection that only reads, so SQLite need not lock for writing.
+READ_ONLY = "portal_read_only"
+
+
+def _wants_write_lock(connection: Any) -> bool:
     """Whether a new SQLite transaction should take the write lock at once.
 
     A deferred SQLite transaction that reads and later writes can fail with "database is
     locked" without waiting, because the lock upgrade cannot be queued. So anything that may
     write (API calls, form posts, CLI commands and workers) begins IMMEDIATE and queues on
-    busy_timeout; page views (GET/HEAD) begin deferred and never block each other in WAL mode.
+    busy_timeout; page views (GET/HEAD) and connections marked READ_ONLY begin deferred and
+    never block each other in WAL mode.
     """
+    if connection.get_execution_options().get(READ_ONLY):
+        return False
     if has_request_context():
         return request.method not in ("GET", "HEAD", "OPTIONS")
     return True
@@ -121,7 +128,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if _wants_write_lock() else "BEGIN")
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if _wants_write_lock(connection) else "BEGIN")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

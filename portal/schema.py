@@ -8,7 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-from portal.db import PROJECT_ROOT
+from portal.db import PROJECT_ROOT, READ_ONLY
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -35,6 +35,6 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
 def is_at_head(engine: Engine) -> bool:
     """Whether the database's revision is the newest migration."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    with engine.connect() as connection:
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     return current == head

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Sequence
 
 from flask import current_app
-from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
 from portal import clock
@@ -26,10 +26,19 @@ from portal.links.models import Link
 LINK_SALT = "matterpay.client-link.v1"
 
 
+class _ClockSigner(TimestampSigner):
+    """A timestamp signer that reads time through `portal.clock`, like the rest of the app."""
+
+    def get_timestamp(self) -> int:
+        return int(clock.now().timestamp())
+
+
 def _serializer() -> URLSafeTimedSerializer:
+    # SHA-256 rather than itsdangerous' default SHA-1, for both key derivation and the MAC.
     return URLSafeTimedSerializer(
         current_app.config["SECRET_KEY"],
         salt=LINK_SALT,
+        signer=_ClockSigner,
         signer_kwargs={"digest_method": hashlib.sha256},
     )
 
