@@ -19,6 +19,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from portal.db import db
     from portal.api import bp as api_bp
     from portal.billing.views import bp as billing_bp
+    from portal.gateways.views import bp as gateways_bp
     from portal.links.views import bp as links_bp
 
     app = Flask(
@@ -33,8 +34,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     templating.init_app(app)
     errors.init_app(app)
     security.init_app(app)
-    for blueprint in (ops.bp, links_bp, billing_bp, api_bp):
+    for blueprint in (ops.bp, links_bp, billing_bp, gateways_bp, api_bp):
         app.register_blueprint(blueprint)
-    csrf.exempt(api_bp)  # The API authenticates with bearer keys, not cookies.
+    # The API authenticates with bearer keys and processor hooks with signatures, not cookies.
+    csrf.exempt(api_bp)
+    csrf.exempt(gateways_bp)
     cli.init_app(app)
     return app

@@ -67,6 +67,28 @@ def demo_command() -> None:
     click.echo("")
 
 
+@click.command("sandbox-settle")
+@click.option("--after", "after_seconds", type=int, default=None,
+              help="Settle ACH debits processing at least this long (default: the setting).")
+def sandbox_settle_command(after_seconds: int | None) -> None:
+    """Settle the sandbox's processing ACH debits, as the banks would days later."""
+    import datetime as dt
+
+    from portal.firms.models import MerchantAccount
+    from portal.gateways.sandbox import SandboxGateway
+
+    seconds = (current_app.config["SANDBOX_ACH_SETTLE_SECONDS"]
+               if after_seconds is None else after_seconds)
+    settled: list[str] = []
+    account_ids = list(db.session.scalars(
+        select(MerchantAccount.id).where(MerchantAccount.gateway == "sandbox")
+    ))
+    for account_id in account_ids:
+        settled += SandboxGateway(account_id).settle_due(older_than=dt.timedelta(seconds=seconds))
+        db.session.commit()
+    click.echo(f"Settled {len(settled)} sandbox ACH debit(s).")
+
+
 @click.command("config-table")
 def config_table_command() -> None:
     """Print the configuration table (markdown) for the README."""
@@ -84,6 +106,7 @@ def init_app(app: Flask) -> None:
         create_api_key_command,
         migrate_command,
         demo_command,
+        sandbox_settle_command,
         config_table_command,
     ):
         app.cli.add_command(command)

@@ -39,6 +39,16 @@ class Defaults:
     SYNC_MAX_RECORDS = 20_000
     #: Default page size of API list endpoints (the maximum is 500).
     API_PAGE_SIZE = 100
+    #: Whether clients may pay part of an invoice (firm settings will refine this).
+    PAYMENTS_ALLOW_PARTIAL = True
+    #: Smallest payment line or charge, in minor units.
+    PAYMENTS_MINIMUM_MINOR = 100
+    #: Declined attempts allowed per link in an hour before payments pause (card testing).
+    PAYMENT_FAILURES_PER_LINK_PER_HOUR = 5
+    #: Declined attempts allowed per client IP in an hour.
+    PAYMENT_FAILURES_PER_IP_PER_HOUR = 20
+    #: Seconds a sandbox ACH debit stays processing before `sandbox-settle` settles it.
+    SANDBOX_ACH_SETTLE_SECONDS = 0
     #: Locale used when a client has none.
     DEFAULT_LOCALE = "en_US"
 

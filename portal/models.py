@@ -3,10 +3,29 @@
 from portal.billing.models import Client, Invoice, InvoiceStatus, Matter
 from portal.db import Base
 from portal.firms.models import APIKey, Firm, MerchantAccount, MerchantAccountKind
+from portal.gateways.models import InboundEvent, SandboxIntent
 from portal.ledger.models import TrustEntry
 from portal.links.models import Link, link_matters
+from portal.payments.models import (
+    Allocation,
+    Charge,
+    ChargeEvent,
+    FailedAttempt,
+    Payment,
+    PaymentFlag,
+    Refund,
+)
 
 __all__ = [
+    "Allocation",
+    "Charge",
+    "ChargeEvent",
+    "FailedAttempt",
+    "InboundEvent",
+    "Payment",
+    "PaymentFlag",
+    "Refund",
+    "SandboxIntent",
     "APIKey",
     "Base",
     "Client",

@@ -84,6 +84,7 @@ class Invoice(Base):
         CheckConstraint("total_minor >= 0", name="total_not_negative"),
         CheckConstraint("balance_due_minor >= 0", name="balance_due_not_negative"),
         CheckConstraint("balance_due_minor <= total_minor", name="balance_due_within_total"),
+        CheckConstraint("reserved_minor >= 0", name="reserved_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -98,6 +99,12 @@ class Invoice(Base):
     total_minor: Mapped[int] = mapped_column(BigInteger)
     #: What is still owed, in minor units of `currency`.
     balance_due_minor: Mapped[int] = mapped_column(BigInteger)
+    #: Part of the balance due held by portal charges still in flight (created or processing).
+    #: What a client may still pay is balance_due_minor - reserved_minor.
+    reserved_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    #: The balance due exactly as the back office last sent it, before the portal subtracts
+    #: its own succeeded payments that the back office has not yet acknowledged.
+    synced_balance_minor: Mapped[int | None] = mapped_column(BigInteger)
     description: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[InvoiceStatus] = mapped_column(str_enum(InvoiceStatus, "invoice_status"))
     #: When the balance due first reached zero, as the portal learned it.

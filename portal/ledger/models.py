@@ -33,4 +33,11 @@ class TrustEntry(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     description: Mapped[str] = mapped_column(Text, default="")
+    #: Who wrote it: "back_office" (synced) or "portal" (a payment, refund or reversal here).
+    source: Mapped[str] = mapped_column(String(20), default="back_office", server_default="back_office")
+    #: The portal charge behind a portal entry, or the one a back-office entry says it records.
+    charge_id: Mapped[int | None] = mapped_column(ForeignKey("charges.id"))
+    #: Set on a portal entry once the back office has sent its own entry for the same money;
+    #: from then on the back office's entry counts and this one no longer does.
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("trust_entries.id"))
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)

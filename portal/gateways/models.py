@@ -1,0 +1,56 @@
+"""The inbox of processor events (each handled once) and the sandbox processor's own records."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal import clock
+from portal.db import Base
+
+
+class InboundEvent(Base):
+    """A verified processor event. The unique id makes a redelivered event a no-op."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (UniqueConstraint("gateway", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gateway: Mapped[str] = mapped_column(String(20))
+    event_id: Mapped[str] = mapped_column(String(100))
+    merchant_account_id: Mapped[int] = mapped_column(ForeignKey("merchant_accounts.id"))
+    type: Mapped[str] = mapped_column(String(80))
+    received_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    #: What the portal did with it: "applied", "ignored: <why>".
+    outcome: Mapped[str] = mapped_column(String(200), default="")
+
+
+class SandboxIntent(Base):
+    """The sandbox processor's record of a PaymentIntent: it plays Stripe's side, offline."""
+
+    __tablename__ = "sandbox_intents"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_sandbox_intents_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: pi_sbx_... — shaped like a Stripe PaymentIntent id.
+    intent_id: Mapped[str] = mapped_column(String(40), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    merchant_account_id: Mapped[int] = mapped_column(ForeignKey("merchant_accounts.id"))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(10))
+    #: Stripe's PaymentIntent status vocabulary: processing, succeeded, requires_payment_method…
+    status: Mapped[str] = mapped_column(String(30))
+    #: For ACH: what settlement will do ("succeeded" or a failure code such as account_closed).
+    settles_to: Mapped[str | None] = mapped_column(String(40))
+    failure_code: Mapped[str | None] = mapped_column(String(60))
+    brand: Mapped[str | None] = mapped_column(String(40))
+    last4: Mapped[str | None] = mapped_column(String(4))
+    metadata_json: Mapped[str] = mapped_column(Text, default="{}")
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)

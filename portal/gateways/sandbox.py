@@ -1,0 +1,317 @@
+"""The sandbox gateway: an offline, deterministic processor that mirrors Stripe's test mode.
+
+It takes Stripe's published test numbers and nothing else, so it can never touch a real card
+or bank account. It keeps its PaymentIntents in `sandbox_intents` (playing Stripe's side),
+answers like Stripe would, and reports every change as a Stripe-shaped event signed with
+Stripe's scheme, delivered to the same handler real Stripe events reach.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from portal import clock
+from portal.db import db
+from portal.gateways.base import ChargeRequest, ChargeResult, Instrument, RefundResult
+from portal.gateways.models import SandboxIntent
+from portal.payments.models import ChargeStatus
+
+API_VERSION = "2026-10-28.endive"
+TEST_NUMBER_MESSAGE = (
+    "The sandbox only takes test numbers, for example card 4242 4242 4242 4242 "
+    "or routing 110000000 with account 000123456789."
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: str | None  # None means success
+    message: str
+    brand: str = "visa"
+
+
+#: Stripe's test cards and what each one does.
+TEST_CARDS: dict[str, Outcome] = {
+    "4242424242424242": Outcome(None, "", "visa"),
+    "5555555555554444": Outcome(None, "", "mastercard"),
+    "4000000000000002": Outcome("card_declined", "Your card was declined."),
+    "4000000000009995": Outcome("insufficient_funds", "Your card has insufficient funds."),
+    "4000000000000069": Outcome("expired_card", "Your card has expired."),
+    "4000000000000127": Outcome("incorrect_cvc", "Your card's security code is incorrect."),
+    "4000002500003155": Outcome(
+        "authentication_required",
+        "Your bank asks you to confirm this payment, which the sandbox cannot show here.",
+    ),
+}
+TEST_ROUTING = "110000000"
+#: Stripe's test bank accounts and how each one settles.
+TEST_BANK_ACCOUNTS: dict[str, Outcome] = {
+    "000123456789": Outcome(None, "", "STRIPE TEST BANK"),
+    "000111111113": Outcome("account_closed", "The bank account is closed."),
+    "000111111116": Outcome("no_account", "The bank account could not be found."),
+    "000222222227": Outcome("insufficient_funds", "The bank account has insufficient funds."),
+    "000333333335": Outcome("debit_not_authorized", "The account holder did not authorize it."),
+    # Succeeds, then comes back as a return (Stripe reports late ACH failures as disputes).
+    "000555555559": Outcome(None, "", "STRIPE TEST BANK"),
+}
+RETURNS_AFTER_SUCCESS = {"000555555559"}
+
+
+def card_fee(amount_minor: int) -> int:
+    """2.9% + 30 (minor units), rounded half up, as Stripe's standard US card pricing."""
+    return (amount_minor * 29 + 500) // 1000 + 30
+
+
+def ach_fee(amount_minor: int) -> int:
+    """0.8% capped at 500 minor units, rounded half up."""
+    return min((amount_minor * 8 + 500) // 1000, 500)
+
+
+def _digits(value: str | None) -> str:
+    return "".join(ch for ch in (value or "") if ch.isdigit())
+
+
+def _expiry_is_future(expiry: str | None) -> bool:
+    parts = (expiry or "").replace(" ", "").split("/")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        return False
+    month, year = int(parts[0]), int(parts[1])
+    if not 1 <= month <= 12:
+        return False
+    year += 2000 if year < 100 else 0
+    today = clock.today()
+    return (year, month) >= (today.year, today.month)
+
+
+class SandboxGateway:
+    """Offline processor for one merchant account."""
+
+    name = "sandbox"
+
+    def __init__(self, merchant_account_id: int) -> None:
+        self.merchant_account_id = merchant_account_id
+
+    # -- the processor's answers ---------------------------------------------------------
+
+    def charge(self, request: ChargeRequest, *, idempotency_key: str) -> ChargeResult:
+        """Create and confirm a PaymentIntent; a repeated key returns the first answer."""
+        existing = db.session.scalar(
+            select(SandboxIntent).where(SandboxIntent.idempotency_key == idempotency_key)
+        )
+        if existing is not None:
+            return self._result(existing)
+        intent = SandboxIntent(
+            intent_id=f"pi_sbx_{secrets.token_hex(12)}",
+            idempotency_key=idempotency_key,
+            merchant_account_id=self.merchant_account_id,
+            amount_minor=request.amount_minor,
+            currency=request.currency,
+            method=request.method,
+            metadata_json=json.dumps(dict(request.metadata), sort_keys=True),
+            created_at=clock.now(),
+        )
+        if request.method == "card":
+            self._confirm_card(intent, request.instrument)
+        else:
+            self._confirm_ach(intent, request.instrument)
+        db.session.add(intent)
+        db.session.flush()
+        self._emit(intent, self._event_type(intent))
+        return self._result(intent)
+
+    def refund(
+        self, gateway_ref: str, amount_minor: int, *, idempotency_key: str
+    ) -> RefundResult:
+        intent = self._intent(gateway_ref)
+        if intent.status != "succeeded" or intent.refunded_minor + amount_minor > intent.amount_minor:
+            return RefundResult(gateway_ref="", status="failed")
+        intent.refunded_minor += amount_minor
+        db.session.flush()
+        self._emit(intent, "charge.refunded")
+        return RefundResult(gateway_ref=f"re_sbx_{secrets.token_hex(10)}", status="succeeded")
+
+    def fetch(self, gateway_ref: str) -> ChargeResult:
+        return self._result(self._intent(gateway_ref))
+
+    # -- ACH settlement (the sandbox's stand-in for the banking days) --------------------
+
+    def settle_due(self, *, older_than: dt.timedelta) -> list[str]:
+        """Settle this account's ACH intents that have been processing longer than `older_than`."""
+        cutoff = clock.now() - older_than
+        settled = []
+        for intent in db.session.scalars(
+            select(SandboxIntent).where(
+                SandboxIntent.merchant_account_id == self.merchant_account_id,
+                SandboxIntent.status == "processing",
+                SandboxIntent.created_at <= cutoff,
+            ).order_by(SandboxIntent.id)
+        ):
+            if intent.settles_to in ("succeeded", "returned"):
+                intent.status = "succeeded"
+                self._emit(intent, "payment_intent.succeeded")
+                if intent.settles_to == "returned":
+                    self._emit(intent, "charge.dispute.created")
+            else:
+                intent.status = "requires_payment_method"
+                intent.failure_code = intent.settles_to
+                self._emit(intent, "payment_intent.payment_failed")
+            settled.append(intent.intent_id)
+        return settled
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _intent(self, gateway_ref: str) -> SandboxIntent:
+        intent = db.session.scalar(
+            select(SandboxIntent).where(
+                SandboxIntent.intent_id == gateway_ref,
+                SandboxIntent.merchant_account_id == self.merchant_account_id,
+            )
+        )
+        if intent is None:
+            raise LookupError(f"no sandbox intent {gateway_ref}")
+        return intent
+
+    def _confirm_card(self, intent: SandboxIntent, instrument: Instrument) -> None:
+        number = _digits(instrument.card_number)
+        outcome = TEST_CARDS.get(number)
+        if outcome is None:
+            intent.status, intent.failure_code = "requires_payment_method", "use_test_number"
+            return
+        intent.brand, intent.last4 = outcome.brand, number[-4:]
+        if not _expiry_is_future(instrument.card_expiry):
+            intent.status, intent.failure_code = "requires_payment_method", "expired_card"
+        elif len(_digits(instrument.card_cvc)) not in (3, 4):
+            intent.status, intent.failure_code = "requires_payment_method", "incorrect_cvc"
+        elif outcome.code is not None:
+            intent.status, intent.failure_code = "requires_payment_method", outcome.code
+        else:
+            intent.status = "succeeded"
+
+    def _confirm_ach(self, intent: SandboxIntent, instrument: Instrument) -> None:
+        account = _digits(instrument.account_number)
+        outcome = TEST_BANK_ACCOUNTS.get(account)
+        if _digits(instrument.routing_number) != TEST_ROUTING or outcome is None:
+            intent.status, intent.failure_code = "requires_payment_method", "use_test_number"
+            return
+        intent.brand, intent.last4 = outcome.brand, account[-4:]
+        intent.status = "processing"
+        if account in RETURNS_AFTER_SUCCESS:
+            intent.settles_to = "returned"
+        else:
+            intent.settles_to = outcome.code or "succeeded"
+
+    @staticmethod
+    def _event_type(intent: SandboxIntent) -> str:
+        return {
+            "succeeded": "payment_intent.succeeded",
+            "processing": "payment_intent.processing",
+        }.get(intent.status, "payment_intent.payment_failed")
+
+    def _fee(self, intent: SandboxIntent) -> int:
+        return card_fee(intent.amount_minor) if intent.method == "card" else ach_fee(
+            intent.amount_minor
+        )
+
+    def _result(self, intent: SandboxIntent) -> ChargeResult:
+        status = {
+            "succeeded": ChargeStatus.SUCCEEDED,
+            "processing": ChargeStatus.PROCESSING,
+        }.get(intent.status, ChargeStatus.FAILED)
+        message = None
+        if status is ChargeStatus.FAILED:
+            message = _failure_message(intent.failure_code)
+        return ChargeResult(
+            gateway_ref=intent.intent_id,
+            status=status,
+            brand=intent.brand,
+            last4=intent.last4,
+            failure_code=intent.failure_code,
+            failure_message=message,
+            fee_minor=self._fee(intent) if status is ChargeStatus.SUCCEEDED else None,
+        )
+
+    def _stripe_object(self, intent: SandboxIntent, event_type: str) -> dict[str, Any]:
+        metadata = json.loads(intent.metadata_json)
+        charge_id = f"ch_{intent.intent_id[3:]}"
+        method_type = "card" if intent.method == "card" else "us_bank_account"
+        details = {"brand": intent.brand, "last4": intent.last4}
+        if method_type == "us_bank_account":
+            details = {"bank_name": intent.brand, "last4": intent.last4}
+        latest_charge = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": intent.amount_minor,
+            "payment_method_details": {"type": method_type, method_type: details},
+            "balance_transaction": (
+                {"fee": self._fee(intent)} if intent.status == "succeeded" else None
+            ),
+        }
+        if event_type == "charge.refunded":
+            return {"id": charge_id, "object": "charge", "payment_intent": intent.intent_id,
+                    "amount": intent.amount_minor, "amount_refunded": intent.refunded_minor,
+                    "metadata": metadata}
+        if event_type.startswith("charge.dispute"):
+            return {"id": f"dp_{intent.intent_id[3:]}", "object": "dispute",
+                    "payment_intent": intent.intent_id, "charge": charge_id,
+                    "amount": intent.amount_minor, "status": "lost",
+                    "reason": "insufficient_funds" if intent.method == "ach" else "fraudulent",
+                    "metadata": metadata}
+        error = None
+        if intent.failure_code:
+            error = {"code": intent.failure_code, "message": _failure_message(intent.failure_code)}
+        return {
+            "id": intent.intent_id,
+            "object": "payment_intent",
+            "amount": intent.amount_minor,
+            "currency": intent.currency.lower(),
+            "status": intent.status,
+            "metadata": metadata,
+            "latest_charge": latest_charge,
+            "last_payment_error": error,
+        }
+
+    def _emit(self, intent: SandboxIntent, event_type: str) -> None:
+        """Sign a Stripe-shaped event and hand it to the portal's processor-event handler."""
+        from portal.gateways import stripe as stripe_events
+        from portal.payments import services as payments
+
+        event = {
+            "id": f"evt_sbx_{secrets.token_hex(12)}",
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": int(clock.now().timestamp()),
+            "livemode": False,
+            "type": event_type,
+            "data": {"object": self._stripe_object(intent, event_type)},
+        }
+        body = json.dumps(event, separators=(",", ":"))
+        secret = webhook_secret(self.merchant_account_id)
+        header = stripe_events.sign_payload(body, secret)
+        payments.receive_gateway_event(self.merchant_account_id, body.encode(), header)
+
+
+def _failure_message(code: str | None) -> str:
+    if code == "use_test_number":
+        return TEST_NUMBER_MESSAGE
+    for outcome in (*TEST_CARDS.values(), *TEST_BANK_ACCOUNTS.values()):
+        if outcome.code == code:
+            return outcome.message
+    return "The payment was declined."
+
+
+def webhook_secret(merchant_account_id: int) -> str:
+    """The sandbox's signing secret for one merchant account, derived from SECRET_KEY."""
+    import hashlib
+    import hmac
+
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    digest = hmac.new(key, f"matterpay.sandbox-webhook:{merchant_account_id}".encode(),
+                      hashlib.sha256).hexdigest()
+    return f"whsec_{digest}"

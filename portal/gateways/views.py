@@ -1,0 +1,27 @@
+"""Inbound processor events: POST /hooks/stripe/<merchant account id>, verified, then applied."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from portal.gateways.stripe import BadSignature
+from portal.payments import services as payments
+
+log = logging.getLogger(__name__)
+bp = Blueprint("gateways", __name__)
+
+
+@bp.post("/hooks/stripe/<int:merchant_account_id>")
+def stripe_hook(merchant_account_id: int) -> ResponseReturnValue:
+    """Record one Stripe-shaped event. 2xx tells the processor not to send it again."""
+    try:
+        outcome = payments.receive_gateway_event(
+            merchant_account_id, request.get_data(), request.headers.get("Stripe-Signature")
+        )
+    except BadSignature as exc:
+        log.warning("refused processor event for account %s: %s", merchant_account_id, exc)
+        return jsonify(error="signature verification failed"), 400
+    return jsonify(received=True, outcome=outcome), 200

@@ -1,0 +1,1 @@
+"""Taking money: payments, their charges per merchant account, allocations and history."""

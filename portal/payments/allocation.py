@@ -1,0 +1,186 @@
+"""Turn what a payer asked to pay into a plan: checked amounts, one charge per merchant account.
+
+Pure functions over plain data, so every rule here is tested without a database: nothing over
+a balance due, nothing zero or negative, the firm's minimum, partial payments only where the
+firm allows them, auto-apply oldest due date first, trust deposits always typed by hand, and
+invoices routed to operating while deposits go to trust, never mixed in one charge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from portal.errors import PortalError
+from portal.firms.models import MerchantAccountKind
+from portal.money import MAX_MINOR, format_money
+from portal.payments.models import AllocationKind
+
+
+class AllocationError(PortalError):
+    """The basket cannot be paid as asked; `errors` says which line and why."""
+
+    status = 422
+    code = "allocation-error"
+    title = "The payment cannot be made as entered"
+
+
+@dataclass(frozen=True)
+class PayableInvoice:
+    """An open invoice as the payer may pay it now."""
+
+    id: int
+    matter_id: int
+    number: str
+    issued_on: dt.date
+    due_on: dt.date | None
+    currency: str
+    #: Balance due less what charges in flight already hold.
+    payable_minor: int
+
+
+@dataclass(frozen=True)
+class Basket:
+    """What the payer asked for, in minor units: per invoice, and per matter into trust."""
+
+    invoices: Mapping[int, int] = field(default_factory=dict)
+    trust_deposits: Mapping[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The firm's payment rules."""
+
+    allow_partial: bool = True
+    #: No single line or charge below this, in minor units (processors refuse tiny charges).
+    minimum_minor: int = 100
+
+
+@dataclass(frozen=True)
+class Line:
+    kind: AllocationKind
+    matter_id: int
+    invoice_id: int | None
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class PlannedCharge:
+    account_kind: MerchantAccountKind
+    currency: str
+    lines: tuple[Line, ...]
+
+    @property
+    def amount_minor(self) -> int:
+        return sum(line.amount_minor for line in self.lines)
+
+
+@dataclass(frozen=True)
+class Plan:
+    currency: str
+    charges: tuple[PlannedCharge, ...]
+
+    @property
+    def total_minor(self) -> int:
+        return sum(charge.amount_minor for charge in self.charges)
+
+
+def apply_order(invoice: PayableInvoice) -> tuple[dt.date, dt.date, str]:
+    """Auto-apply order: oldest due date first (no due date last), then issue date, then number."""
+    return (invoice.due_on or dt.date.max, invoice.issued_on, invoice.number)
+
+
+def auto_apply(invoices: Sequence[PayableInvoice], total_minor: int) -> dict[int, int]:
+    """Spread `total_minor` over `invoices` in apply order; refuse more than is due in all."""
+    if total_minor <= 0:
+        raise AllocationError(errors=[{"field": "total", "detail": "Enter an amount above zero."}])
+    due = sum(invoice.payable_minor for invoice in invoices)
+    if total_minor > due:
+        currency = invoices[0].currency if invoices else "USD"
+        raise AllocationError(errors=[{
+            "field": "total",
+            "detail": f"That is more than the {format_money(due, currency)} due in all.",
+        }])
+    remaining, applied = total_minor, {}
+    for invoice in sorted(invoices, key=apply_order):
+        if remaining == 0:
+            break
+        part = min(invoice.payable_minor, remaining)
+        if part > 0:
+            applied[invoice.id] = part
+            remaining -= part
+    return applied
+
+
+def plan(
+    basket: Basket,
+    *,
+    invoices: Mapping[int, PayableInvoice],
+    trust_matters: Mapping[int, str],
+    rules: Rules,
+) -> Plan:
+    """Check every line of `basket` against what may be paid and route it to its account.
+
+    `invoices` are the payable invoices the payer may see, `trust_matters` the matters (with
+    their currency) the payer may deposit to. Anything else is refused as not payable.
+    """
+    errors: list[dict[str, str]] = []
+    lines: list[tuple[MerchantAccountKind, str, Line]] = []
+
+    def fail(field_name: str, detail: str) -> None:
+        errors.append({"field": field_name, "detail": detail})
+
+    for invoice_id, amount in basket.invoices.items():
+        name = f"invoice-{invoice_id}"
+        invoice = invoices.get(invoice_id)
+        if invoice is None:
+            fail(name, "This invoice is not open for payment.")
+            continue
+        if amount <= 0:
+            fail(name, f"Enter an amount above zero for invoice {invoice.number}.")
+        elif amount > invoice.payable_minor:
+            left = format_money(invoice.payable_minor, invoice.currency)
+            fail(name, f"Invoice {invoice.number} has {left} left to pay.")
+        elif amount < invoice.payable_minor and not rules.allow_partial:
+            fail(name, f"Invoice {invoice.number} must be paid in full.")
+        elif amount < min(rules.minimum_minor, invoice.payable_minor):
+            smallest = format_money(rules.minimum_minor, invoice.currency)
+            fail(name, f"The smallest payment is {smallest}.")
+        else:
+            line = Line(AllocationKind.INVOICE, invoice.matter_id, invoice.id, amount)
+            lines.append((MerchantAccountKind.OPERATING, invoice.currency, line))
+
+    for matter_id, amount in basket.trust_deposits.items():
+        name = f"trust-{matter_id}"
+        currency = trust_matters.get(matter_id)
+        if currency is None:
+            fail(name, "This matter does not take trust deposits here.")
+        elif amount <= 0:
+            fail(name, "Enter a deposit above zero.")
+        elif amount < rules.minimum_minor:
+            fail(name, f"The smallest deposit is {format_money(rules.minimum_minor, currency)}.")
+        elif amount > MAX_MINOR:
+            fail(name, "That deposit is too large.")
+        else:
+            line = Line(AllocationKind.TRUST_DEPOSIT, matter_id, None, amount)
+            lines.append((MerchantAccountKind.TRUST, currency, line))
+
+    if not errors and not lines:
+        fail("basket", "Choose at least one invoice or enter a trust deposit.")
+    currencies = {currency for _kind, currency, _line in lines}
+    if len(currencies) > 1:
+        fail("basket", "Pay amounts in one currency at a time.")
+    if errors:
+        raise AllocationError(errors=errors)
+
+    currency = currencies.pop()
+    charges = []
+    for kind in (MerchantAccountKind.OPERATING, MerchantAccountKind.TRUST):
+        kind_lines = tuple(line for k, _c, line in lines if k is kind)
+        if kind_lines:
+            charges.append(PlannedCharge(kind, currency, kind_lines))
+    total = sum(c.amount_minor for c in charges)
+    if total > MAX_MINOR:
+        raise AllocationError(errors=[{"field": "basket", "detail": "That total is too large."}])
+    return Plan(currency=currency, charges=tuple(charges))

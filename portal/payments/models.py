@@ -1,0 +1,277 @@
+"""Payments, one charge per merchant account, allocations, and the append-only charge history.
+
+A payment is what the payer submitted once. It becomes one charge per merchant account
+(invoice allocations to operating, trust deposits to trust), so client money and the firm's
+money never ride in one charge. Each charge moves through `ALLOWED` only, and every move is
+a `ChargeEvent` row: the history is never overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal import clock
+from portal.db import Base, str_enum
+from portal.firms.models import MerchantAccount, MerchantAccountKind
+
+
+class PaymentMethod(enum.StrEnum):
+    CARD = "card"
+    ACH = "ach"
+
+
+class ChargeStatus(enum.StrEnum):
+    CREATED = "created"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    RETURNED = "returned"
+    DISPUTED = "disputed"
+
+
+S = ChargeStatus
+#: The only moves a charge may make. Anything else is refused (and, from a gateway, ignored
+#: as out-of-order news, e.g. "processing" arriving after "succeeded").
+ALLOWED: dict[ChargeStatus, frozenset[ChargeStatus]] = {
+    S.CREATED: frozenset({S.PROCESSING, S.SUCCEEDED, S.FAILED, S.CANCELED}),
+    S.PROCESSING: frozenset({S.SUCCEEDED, S.FAILED, S.CANCELED}),
+    S.SUCCEEDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.RETURNED, S.DISPUTED}),
+    S.PARTIALLY_REFUNDED: frozenset({S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED}),
+    S.DISPUTED: frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.REFUNDED}),
+    S.FAILED: frozenset(),
+    S.CANCELED: frozenset(),
+    S.REFUNDED: frozenset(),
+    S.RETURNED: frozenset(),
+}
+#: Charges whose money is on its way: their allocations hold a reservation on invoices.
+IN_FLIGHT = frozenset({S.CREATED, S.PROCESSING})
+#: Charges whose money arrived (possibly partly given back since).
+SETTLED = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.DISPUTED})
+
+
+class AllocationKind(enum.StrEnum):
+    INVOICE = "invoice"
+    TRUST_DEPOSIT = "trust_deposit"
+
+
+class Payment(Base):
+    """One submission by a payer: a basket split into one charge per merchant account."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        # A double click, a second tab or a retried post carries the same key: one payment.
+        UniqueConstraint("firm_id", "idempotency_key"),
+        Index("ix_payments_firm_created", "firm_id", "created_at"),
+        Index("ix_payments_client_id", "client_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Random public reference shown on receipts and in the API.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="SET NULL"))
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    method: Mapped[PaymentMethod] = mapped_column(str_enum(PaymentMethod, "payment_method"))
+    currency: Mapped[str] = mapped_column(String(3))
+    #: Sum of the charges, in minor units of `currency`.
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    payer_name: Mapped[str] = mapped_column(String(200), default="")
+    payer_email: Mapped[str | None] = mapped_column(String(254))
+    #: ACH authorization (NACHA mandate): when, from where, and which text was accepted.
+    mandate_accepted_at: Mapped[dt.datetime | None]
+    mandate_ip: Mapped[str | None] = mapped_column(String(64))
+    mandate_user_agent: Mapped[str | None] = mapped_column(String(400))
+    mandate_text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+    charges: Mapped[list[Charge]] = relationship(
+        back_populates="payment", order_by="Charge.id", cascade="all, delete-orphan"
+    )
+    flags: Mapped[list[PaymentFlag]] = relationship(
+        back_populates="payment", order_by="PaymentFlag.id"
+    )
+
+
+class Charge(Base):
+    """The part of a payment that goes to one merchant account, charged once at the gateway."""
+
+    __tablename__ = "charges"
+    __table_args__ = (
+        UniqueConstraint("gateway", "gateway_ref"),
+        Index("ix_charges_payment_id", "payment_id"),
+        Index("ix_charges_firm_status", "firm_id", "status"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor",
+                        name="refunded_within_amount"),
+        CheckConstraint("fee_minor IS NULL OR fee_minor >= 0", name="fee_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"))
+    merchant_account_id: Mapped[int] = mapped_column(ForeignKey("merchant_accounts.id"))
+    #: Copied from the merchant account so reports can split trust from operating cheaply.
+    account_kind: Mapped[MerchantAccountKind] = mapped_column(
+        str_enum(MerchantAccountKind, "charge_account_kind")
+    )
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[ChargeStatus] = mapped_column(str_enum(ChargeStatus, "charge_status"))
+    gateway: Mapped[str] = mapped_column(String(20))
+    #: The processor's id for this charge (a PaymentIntent id), once it has one.
+    gateway_ref: Mapped[str | None] = mapped_column(String(100))
+    #: Sent with every create/confirm call so a retry can never charge twice.
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    method: Mapped[PaymentMethod] = mapped_column(str_enum(PaymentMethod, "charge_method"))
+    #: What the receipt may show of the instrument: brand or bank, and the last four digits.
+    instrument_brand: Mapped[str | None] = mapped_column(String(40))
+    instrument_last4: Mapped[str | None] = mapped_column(String(4))
+    failure_code: Mapped[str | None] = mapped_column(String(60))
+    failure_message: Mapped[str | None] = mapped_column(String(300))
+    #: Processing fee in minor units, borne by operating (never trust), once known.
+    fee_minor: Mapped[int | None] = mapped_column(BigInteger)
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    succeeded_at: Mapped[dt.datetime | None]
+    #: The day the money reached the bank (the "posted date"), when known.
+    settled_on: Mapped[dt.date | None] = mapped_column(Date)
+
+    payment: Mapped[Payment] = relationship(back_populates="charges")
+    merchant_account: Mapped[MerchantAccount] = relationship()
+    allocations: Mapped[list[Allocation]] = relationship(
+        back_populates="charge", order_by="Allocation.id", cascade="all, delete-orphan"
+    )
+    events: Mapped[list[ChargeEvent]] = relationship(
+        back_populates="charge", order_by="ChargeEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class Allocation(Base):
+    """How much of a charge pays one invoice, or goes into one matter's trust."""
+
+    __tablename__ = "allocations"
+    __table_args__ = (
+        Index("ix_allocations_charge_id", "charge_id"),
+        Index("ix_allocations_invoice_id", "invoice_id"),
+        Index("ix_allocations_matter_id", "matter_id"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor",
+                        name="refunded_within_amount"),
+        CheckConstraint(
+            "(kind = 'invoice' AND invoice_id IS NOT NULL)"
+            " OR (kind = 'trust_deposit' AND invoice_id IS NULL)",
+            name="target_matches_kind",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
+    charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id", ondelete="CASCADE"))
+    kind: Mapped[AllocationKind] = mapped_column(str_enum(AllocationKind, "allocation_kind"))
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    matter_id: Mapped[int] = mapped_column(ForeignKey("matters.id"))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: When the back office said its own figures include this allocation (see the API's
+    #: `portal_payments` field), so a synced balance is not reduced by it a second time.
+    acknowledged_at: Mapped[dt.datetime | None]
+
+    charge: Mapped[Charge] = relationship(back_populates="allocations")
+
+
+class ChargeEvent(Base):
+    """One state change of a charge: when, from what, to what, and why. Never updated."""
+
+    __tablename__ = "charge_events"
+    __table_args__ = (Index("ix_charge_events_charge_id", "charge_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id", ondelete="CASCADE"))
+    from_status: Mapped[ChargeStatus | None] = mapped_column(
+        str_enum(ChargeStatus, "charge_event_from")
+    )
+    to_status: Mapped[ChargeStatus] = mapped_column(str_enum(ChargeStatus, "charge_event_to"))
+    #: Who said so: "portal", "gateway" or "api".
+    source: Mapped[str] = mapped_column(String(20))
+    #: The gateway event id, refund id or request that caused it, when there is one.
+    source_ref: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+    charge: Mapped[Charge] = relationship(back_populates="events")
+
+
+class Refund(Base):
+    """Money given back from one allocation of a charge, asked for through the API."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("firm_id", "idempotency_key"),
+        Index("ix_refunds_charge_id", "charge_id"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
+    charge_id: Mapped[int] = mapped_column(ForeignKey("charges.id", ondelete="CASCADE"))
+    allocation_id: Mapped[int] = mapped_column(ForeignKey("allocations.id"))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    gateway_ref: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+
+class PaymentFlag(Base):
+    """A loud mark for the firm: e.g. a reversal that took a matter's trust below zero."""
+
+    __tablename__ = "payment_flags"
+    __table_args__ = (Index("ix_payment_flags_payment_id", "payment_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"))
+    charge_id: Mapped[int | None] = mapped_column(ForeignKey("charges.id", ondelete="CASCADE"))
+    matter_id: Mapped[int | None] = mapped_column(ForeignKey("matters.id"))
+    code: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+    payment: Mapped[Payment] = relationship(back_populates="flags")
+
+
+class FailedAttempt(Base):
+    """A declined or refused payment attempt, counted per link and per IP against card testing."""
+
+    __tablename__ = "failed_attempts"
+    __table_args__ = (
+        Index("ix_failed_attempts_link_at", "link_id", "at"),
+        Index("ix_failed_attempts_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    code: Mapped[str] = mapped_column(String(60))
