@@ -15,7 +15,7 @@ csrf = CSRFProtect()
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, database, CSRF, Babel, blueprints, error handlers and CLI."""
-    from portal import cli, config, errors, ops, security, templating
+    from portal import cli, config, errors, mail, ops, security, templating
     from portal.db import db
     from portal.api import bp as api_bp
     from portal.billing.views import bp as billing_bp
@@ -32,6 +32,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     csrf.init_app(app)
     templating.init_app(app)
+    mail.init_app(app)
     errors.init_app(app)
     security.init_app(app)
     for blueprint in (ops.bp, links_bp, billing_bp, gateways_bp, api_bp):

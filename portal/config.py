@@ -49,6 +49,18 @@ class Defaults:
     PAYMENT_FAILURES_PER_IP_PER_HOUR = 20
     #: Seconds a sandbox ACH debit stays processing before `sandbox-settle` settles it.
     SANDBOX_ACH_SETTLE_SECONDS = 0
+    #: SMTP host for outgoing email; empty writes messages to instance/outbox instead.
+    MAIL_SERVER = ""
+    #: SMTP port.
+    MAIL_PORT = 25
+    #: Use STARTTLS on the SMTP connection.
+    MAIL_USE_TLS = False
+    #: SMTP user name, if the server wants one.
+    MAIL_USERNAME = ""
+    #: SMTP password (a secret: set it in the environment, never in files).
+    MAIL_PASSWORD = ""
+    #: Sender of receipts and links.
+    MAIL_FROM = "MatterPay <no-reply@localhost>"
     #: Locale used when a client has none.
     DEFAULT_LOCALE = "en_US"
 

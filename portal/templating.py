@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from babel.dates import format_date, format_datetime
 from flask import Flask, g
-from flask_babel import Babel
+from flask_babel import Babel, force_locale
 
 from portal import money
 
 SUPPORTED_LOCALES = ("en_US", "es_US")
+
+
+@contextmanager
+def locale_scope(locale: str | None) -> Iterator[None]:
+    """Render in `locale` (an email to a client, say), then restore the page's own."""
+    chosen = locale or "en_US"
+    had, before = "locale" in g, g.get("locale")
+    g.locale = chosen
+    try:
+        with force_locale(chosen):
+            yield
+    finally:
+        if had:
+            g.locale = before
+        else:
+            g.pop("locale", None)
 
 
 def current_locale() -> str:

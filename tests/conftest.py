@@ -8,6 +8,7 @@ The database is SQLite in a temporary folder unless PORTAL_TEST_DATABASE_URL nam
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from portal import create_app, schema
 from portal.db import db, make_engine
 from tests import factories
 
+_TEST_INSTANCE = tempfile.mkdtemp(prefix="matterpay-test-instance-")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PG_SCHEMA = "matterpay_test"
 
@@ -74,7 +76,10 @@ def make_test_app(database_url: str, **overrides: Any) -> Flask:
         "WTF_CSRF_ENABLED": True,
     }
     config.update(overrides)
-    return create_app(config)
+    app = create_app(config)
+    # Keep what tests write (the development mail outbox) out of the project's instance/.
+    app.instance_path = _TEST_INSTANCE
+    return app
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from portal.gateways.models import InboundEvent
 from portal.ledger.models import TrustEntry
 from portal.links import services as links
 from portal.links.models import Link
-from portal.payments import allocation
+from portal.payments import allocation, receipts
 from portal.payments.models import (
     ALLOWED,
     IN_FLIGHT,
@@ -216,6 +216,9 @@ def start_payment(
 
     for charge in payment.charges:
         _charge_at_gateway(charge, instrument, payer)
+    if any(charge.status in (S.SUCCEEDED, S.PROCESSING) for charge in payment.charges):
+        receipts.queue_receipt_email(payment, "receipt")
+        db.session.commit()
     return payment
 
 
@@ -390,7 +393,17 @@ def transition(
     elif to in (S.RETURNED, S.DISPUTED):
         _reverse(charge, why="ACH return" if to is S.RETURNED else "dispute")
     db.session.flush()
+    if before is S.PROCESSING and to in (S.SUCCEEDED, S.FAILED):
+        _tell_payer_when_settled(charge.payment)
     return True
+
+
+def _tell_payer_when_settled(payment: Payment) -> None:
+    """Once no charge of a bank payment is still processing, email how it ended."""
+    if any(charge.status in IN_FLIGHT for charge in payment.charges):
+        return
+    failed = any(charge.status is S.FAILED for charge in payment.charges)
+    receipts.queue_receipt_email(payment, "failed" if failed else "settled")
 
 
 def _settle(charge: Charge, *, redeposit: bool) -> None:

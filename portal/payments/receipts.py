@@ -1,0 +1,129 @@
+"""What a receipt says: each allocation, its destination account, the method, a reference.
+
+One `Receipt` feeds the receipt page and the receipt emails, so they can never disagree.
+Only a brand or bank name and the last four digits of the instrument ever appear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from flask import render_template
+from sqlalchemy import select
+
+from portal.billing.models import Client, Invoice, Matter
+from portal.db import db
+from portal.firms.models import Firm
+from portal.mail import compose, send_after_commit
+from portal.payments.models import AllocationKind, ChargeStatus, Payment, PaymentMethod
+from portal.templating import locale_scope
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    kind: str  # "invoice" or "trust_deposit"
+    label: str  # invoice number, or the matter number for a deposit
+    matter_number: str
+    matter_title: str
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class ReceiptCharge:
+    reference: str
+    account_label: str
+    account_kind: str
+    amount_minor: int
+    status: str
+    failure_message: str | None
+    lines: tuple[ReceiptLine, ...]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    reference: str
+    firm_name: str
+    payer_name: str
+    method: str  # "card" or "ach"
+    instrument: str  # e.g. "visa •••• 4242"
+    currency: str
+    total_minor: int
+    created_at: dt.datetime
+    status: str
+    charges: tuple[ReceiptCharge, ...]
+
+    @property
+    def is_processing(self) -> bool:
+        return any(c.status in ("created", "processing") for c in self.charges)
+
+    @property
+    def paid_minor(self) -> int:
+        ok = {"succeeded", "partially_refunded", "refunded", "disputed"}
+        return sum(c.amount_minor for c in self.charges if c.status in ok)
+
+
+def receipt_for(payment: Payment) -> Receipt:
+    """Gather everything a receipt shows, in three queries whatever the basket's size."""
+    from portal.payments.services import payment_status
+
+    lines = [line for charge in payment.charges for line in charge.allocations]
+    invoice_numbers = dict(db.session.execute(
+        select(Invoice.id, Invoice.number).where(
+            Invoice.id.in_([line.invoice_id for line in lines if line.invoice_id is not None])
+        )
+    ).all())
+    matters = {row.id: row for row in db.session.execute(
+        select(Matter.id, Matter.number, Matter.title).where(
+            Matter.id.in_({line.matter_id for line in lines})
+        )
+    )}
+    firm_name = db.session.scalar(select(Firm.name).where(Firm.id == payment.firm_id)) or ""
+    first = payment.charges[0]
+    brand = (first.instrument_brand or "").strip()
+    instrument = f"{brand} •••• {first.instrument_last4}" if first.instrument_last4 else brand
+    charges = []
+    for charge in payment.charges:
+        charges.append(ReceiptCharge(
+            reference=charge.public_id,
+            account_label=charge.merchant_account.label,
+            account_kind=charge.account_kind.value,
+            amount_minor=charge.amount_minor,
+            status=charge.status.value,
+            failure_message=charge.failure_message if charge.status is ChargeStatus.FAILED else None,
+            lines=tuple(
+                ReceiptLine(
+                    kind=line.kind.value,
+                    label=(invoice_numbers.get(line.invoice_id, "")
+                           if line.kind is AllocationKind.INVOICE
+                           else matters[line.matter_id].number),
+                    matter_number=matters[line.matter_id].number,
+                    matter_title=matters[line.matter_id].title,
+                    amount_minor=line.amount_minor,
+                )
+                for line in charge.allocations
+            ),
+        ))
+    return Receipt(
+        reference=payment.public_id, firm_name=firm_name, payer_name=payment.payer_name,
+        method=payment.method.value, instrument=instrument, currency=payment.currency,
+        total_minor=payment.total_minor, created_at=payment.created_at,
+        status=payment_status(payment), charges=tuple(charges),
+    )
+
+
+def queue_receipt_email(payment: Payment, kind: str) -> None:
+    """Queue the receipt ("receipt"), or the ACH outcome ("settled" / "failed"), for sending.
+
+    The email goes in the client's language once the current transaction commits.
+    """
+    if not payment.payer_email:
+        return
+    locale = db.session.scalar(select(Client.locale).where(Client.id == payment.client_id))
+    receipt = receipt_for(payment)
+    with locale_scope(locale):
+        context = {"receipt": receipt, "kind": kind, "is_ach": payment.method is PaymentMethod.ACH}
+        subject = render_template("email/receipt/subject.txt", **context).strip()
+        text = render_template("email/receipt/body.txt", **context)
+        html = render_template("email/receipt/body.html", **context)
+    send_after_commit(compose(to=payment.payer_email, subject=subject, text=text, html=html))

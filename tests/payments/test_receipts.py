@@ -1,0 +1,130 @@
+"""Receipt emails through a real SMTP server on loopback: content, language, timing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import socket
+from collections.abc import Iterator
+from email.message import Message
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from portal.gateways import sandbox
+from portal.payments.models import PaymentMethod
+from portal.payments.receipts import receipt_for
+from tests.payments.conftest import ACH_CLOSED, ACH_OK, DECLINED, Book, pay
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(app) -> Iterator[Inbox]:
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port)
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+def _parts(message: Message) -> tuple[str, str]:
+    text = html = ""
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            text = part.get_payload(decode=True).decode()
+        elif part.get_content_type() == "text/html":
+            html = part.get_payload(decode=True).decode()
+    return text, html
+
+
+def test_card_receipt_lists_each_allocation_and_destination(session, book: Book, smtp) -> None:
+    payment = pay(book, invoices={book.old.id: 120_000}, trust={book.matter.id: 50_000})
+    (message,) = smtp.messages
+    text, html = _parts(message)
+    assert message["To"] == "ada@example.com"
+    assert "Receipt for your payment" in message["Subject"]
+    for body in (text, html):
+        assert payment.public_id in body
+        assert "INV-OLD" in body and "$1,200.00" in body
+        assert "Operating account" in body and "Trust account (IOLTA)" in body
+        assert "$500.00" in body and "$1,700.00" in body
+        assert "visa •••• 4242" in body
+        assert "4242424242424242" not in body and "4242 4242" not in body
+
+
+def test_declined_payment_sends_no_receipt(session, book: Book, smtp) -> None:
+    pay(book, invoices={book.old.id: 120_000}, instrument=DECLINED)
+    assert smtp.messages == []
+
+
+def test_ach_receipt_says_processing_then_a_second_email_on_settlement(
+    session, book: Book, smtp
+) -> None:
+    payment = pay(book, invoices={book.new.id: 80_000}, trust={book.matter.id: 10_000},
+                  method=PaymentMethod.ACH, instrument=ACH_OK)
+    assert len(smtp.messages) == 1
+    assert "processing" in smtp.messages[0]["Subject"]
+    for charge in payment.charges:
+        sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+    # one email when the whole payment has settled, not one per charge
+    assert len(smtp.messages) == 2
+    assert "went through" in smtp.messages[1]["Subject"]
+    assert "STRIPE TEST BANK •••• 6789" in _parts(smtp.messages[1])[0]
+
+
+def test_ach_failure_email(session, book: Book, smtp) -> None:
+    payment = pay(book, invoices={book.new.id: 80_000}, method=PaymentMethod.ACH,
+                  instrument=ACH_CLOSED)
+    (charge,) = payment.charges
+    sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+    assert "did not go through" in smtp.messages[-1]["Subject"]
+    assert "The bank account is closed." in _parts(smtp.messages[-1])[0]
+
+
+def test_receipt_is_in_the_clients_language(session, book: Book, smtp) -> None:
+    book.client.locale = "es_US"
+    pay(book, invoices={book.old.id: 120_000})
+    text, _html = _parts(smtp.messages[0])
+    # Babel formats for es_US now; the wording follows once the Spanish catalog lands.
+    assert "$1,200.00" in text
+
+
+def test_nothing_is_sent_when_the_transaction_rolls_back(session, book: Book, smtp) -> None:
+    from portal.mail import compose, send_after_commit
+
+    send_after_commit(compose(to="x@example.com", subject="never", text="never"))
+    session.rollback()
+    session.commit()
+    assert smtp.messages == []
+
+
+def test_without_a_mail_server_messages_go_to_the_outbox(session, book: Book, app, tmp_path):
+    app.instance_path = str(tmp_path)
+    pay(book, invoices={book.old.id: 120_000})
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    assert b"Receipt for your payment" in eml.read_bytes()
+
+
+def test_receipt_data_shows_brand_and_last_four_only(session, book: Book) -> None:
+    receipt = receipt_for(pay(book, invoices={book.old.id: 120_000}))
+    assert receipt.instrument == "visa •••• 4242"
+    assert receipt.status == "succeeded" and receipt.paid_minor == 120_000
