@@ -63,6 +63,16 @@ class Defaults:
     MAIL_FROM = "MatterPay <no-reply@localhost>"
     #: Locale used when a client has none.
     DEFAULT_LOCALE = "en_US"
+    #: Stripe's API address; tests point it at localstripe. Must be https:// in production.
+    STRIPE_API_BASE = "https://api.stripe.com"
+    #: The platform's secret key: sk_test_... outside production, sk_live_... in production.
+    STRIPE_SECRET_KEY = ""
+    #: The platform's publishable key (pk_...) for Stripe.js.
+    STRIPE_PUBLISHABLE_KEY = ""
+    #: whsec_ secret of the Stripe webhook endpoint; two, comma-separated, while rolling one.
+    STRIPE_WEBHOOK_SECRET = ""
+    #: JSON: merchant account id -> {"secret_key" or "connect_account", "webhook_secret", ...}.
+    STRIPE_ACCOUNTS = "{}"
 
 
 #: Settings that are not PORTAL_* configurable because they are fixed by design.
@@ -125,6 +135,12 @@ def check(config: Mapping[str, Any]) -> None:
         raise UnsafeConfiguration("PORTAL_ENV must be development, testing or production")
     if not 60 <= int(config["LINK_MAX_AGE_SECONDS"]) <= MAX_LINK_SECONDS:
         raise UnsafeConfiguration("PORTAL_LINK_MAX_AGE_SECONDS must be between 60 and 86400")
+    stripe_key = str(config.get("STRIPE_SECRET_KEY") or "")
+    is_live = stripe_key.startswith(("sk_live_", "rk_live_"))
+    if stripe_key and is_live != (config["ENV"] == "production"):
+        raise UnsafeConfiguration(
+            "PORTAL_STRIPE_SECRET_KEY: live keys only in production, test keys everywhere else"
+        )
     if config["ENV"] == "production":
         secret = str(config["SECRET_KEY"])
         if secret == DEV_SECRET_KEY or len(secret) < 32:

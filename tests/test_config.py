@@ -39,3 +39,13 @@ def test_links_may_not_outlive_24_hours(tmp_path) -> None:
     with pytest.raises(UnsafeConfiguration, match="86400"):
         create_app({"LINK_MAX_AGE_SECONDS": 86401,
                     "DATABASE_URL": f"sqlite:///{tmp_path}/c.sqlite3"})
+
+
+@pytest.mark.parametrize(("env", "key"), [
+    ("development", "sk_live_abc"),
+    ("production", "sk_test_abc"),
+])
+def test_stripe_keys_must_match_the_environment(tmp_path, env: str, key: str) -> None:
+    with pytest.raises(UnsafeConfiguration, match="STRIPE_SECRET_KEY"):
+        create_app({"ENV": env, "SECRET_KEY": "x" * 48, "STRIPE_SECRET_KEY": key,
+                    "DATABASE_URL": f"sqlite:///{tmp_path}/c.sqlite3"})
