@@ -1,0 +1,732 @@
+"""The API's request and response shapes as pydantic models.
+
+The same classes validate requests and describe them in the OpenAPI document. Request models
+are strict: an amount is a JSON integer of minor units (10.0, "100" and true are refused), a
+date is a "YYYY-MM-DD" string, and a field the model does not name is an error rather than
+silently dropped. Checks that need the calling firm (its currencies, its link lifetime, the
+sync cap) read them from the validation context the route registry passes in.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from babel import Locale, UnknownLocaleError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from portal import clock
+from portal.billing.models import Client, Invoice, Matter
+from portal.billing.services import (
+    KINDS,
+    ClientRecord,
+    InvoiceRecord,
+    MatterRecord,
+    SyncBatch,
+    SyncResult,
+)
+from portal.config import MAX_LINK_SECONDS
+from portal.ledger.models import TrustEntry
+from portal.ledger.services import TrustEntryRecord
+from portal.links.models import Link
+from portal.money import MAX_MINOR, is_currency
+
+#: Most items one list endpoint returns per page.
+MAX_PAGE_SIZE = 500
+
+
+# Field types shared by several models.
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: object) -> object:
+    # Only the calendar-date form: Python would also take "20240115" or "2024-W03-1".
+    if isinstance(value, str):
+        if not _ISO_DATE.fullmatch(value):
+            raise PydanticCustomError("date_format", "must be a date written YYYY-MM-DD")
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "date_format", "must be a real calendar date written YYYY-MM-DD"
+            ) from None
+    return value  # Anything else fails the strict date check with "date_type".
+
+
+def _firm_currency(value: str, info: ValidationInfo) -> str:
+    if not is_currency(value):
+        raise PydanticCustomError(
+            "currency_unknown", "must be an ISO 4217 currency code, not {value}", {"value": value}
+        )
+    allowed = (info.context or {}).get("currencies")
+    if allowed is not None and value not in allowed:
+        raise PydanticCustomError(
+            "currency_not_used",
+            "must be a currency this firm takes ({allowed}), not {value}",
+            {"value": value, "allowed": ", ".join(sorted(allowed)) or "none"},
+        )
+    return value
+
+
+@lru_cache(maxsize=1024)
+def _locale(value: str) -> str:
+    try:
+        return str(Locale.parse(value.replace("-", "_")))
+    except (UnknownLocaleError, ValueError, TypeError):
+        raise PydanticCustomError(
+            "locale_unknown",
+            "must be a known locale such as en_US or es-US, not {value!r}",
+            {"value": value},
+        ) from None
+
+
+def _not_zero(value: int) -> int:
+    if value == 0:
+        raise PydanticCustomError("amount_zero", "must not be zero")
+    return value
+
+
+def _link_lifetime(value: int, info: ValidationInfo) -> int:
+    most = (info.context or {}).get("link_max_age", MAX_LINK_SECONDS)
+    if value > most:
+        raise PydanticCustomError("link_too_long", "must be at most {most} seconds", {"most": most})
+    return value
+
+
+ExternalId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[^/\x00-\x1f\x7f]+$"),
+    Field(
+        description="The back office's own id for the record, unique within the firm "
+        "(1-100 characters, no '/').",
+        examples=["C-1042"],
+    ),
+]
+Currency = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    AfterValidator(_firm_currency),
+    Field(description="ISO 4217 code of a currency the firm takes.", examples=["USD"]),
+]
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
+LocaleName = Annotated[
+    str,
+    StringConstraints(min_length=2, max_length=16),
+    AfterValidator(_locale),
+    Field(description="CLDR locale; es-US is read as es_US.", examples=["es_US"]),
+]
+Amount = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=0,
+        le=MAX_MINOR,
+        description="A JSON integer of minor units (12050 is 120.50 USD).",
+        examples=[125000],
+    ),
+]
+SignedAmount = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=-MAX_MINOR,
+        le=MAX_MINOR,
+        description="A non-zero JSON integer of minor units: deposits positive, "
+        "disbursements negative.",
+        examples=[250000, -40000],
+    ),
+    AfterValidator(_not_zero),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Number = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
+
+
+class Input(BaseModel):
+    """A request body: strict types, unknown fields refused."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class Output(BaseModel):
+    """A response body."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# Clients
+
+
+class ClientIn(Input):
+    """A client, as the back office describes it."""
+
+    name: Name
+    email: EmailStr | None = None
+    locale: LocaleName | None = Field(
+        default=None, description="CLDR locale such as es_US; null means the firm's default."
+    )
+
+    def record(self, external_id: str) -> ClientRecord:
+        return ClientRecord(
+            external_id=external_id, name=self.name, email=self.email, locale=self.locale
+        )
+
+
+class ClientSyncIn(ClientIn):
+    """A client inside a bulk sync."""
+
+    external_id: ExternalId
+
+
+class ClientOut(Output):
+    external_id: str
+    name: str
+    email: str | None
+    locale: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, client: Client) -> ClientOut:
+        return cls(
+            external_id=client.external_id,
+            name=client.name,
+            email=client.email,
+            locale=client.locale,
+            created_at=client.created_at,
+            updated_at=client.updated_at,
+        )
+
+
+# Matters
+
+
+class MatterIn(Input):
+    """A matter, as the back office describes it."""
+
+    client: ExternalId = Field(description="External id of the matter's client.")
+    number: Number
+    title: Title
+    trust_minimum: Amount | None = Field(
+        default=None, description="Evergreen retainer floor in minor units, or null for none."
+    )
+    currency: Currency | None = Field(
+        default=None,
+        description="Currency of the matter's trust money; defaults to the currency of the "
+        "firm's trust merchant account.",
+    )
+
+    def record(self, external_id: str) -> MatterRecord:
+        return MatterRecord(
+            external_id=external_id,
+            client=self.client,
+            number=self.number,
+            title=self.title,
+            trust_minimum_minor=self.trust_minimum,
+            currency=self.currency,
+        )
+
+
+class MatterSyncIn(MatterIn):
+    """A matter inside a bulk sync."""
+
+    external_id: ExternalId
+
+
+class MatterOut(Output):
+    external_id: str
+    client: str
+    number: str
+    title: str
+    trust_minimum: int | None
+    currency: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, matter: Matter) -> MatterOut:
+        return cls(
+            external_id=matter.external_id,
+            client=matter.client.external_id,
+            number=matter.number,
+            title=matter.title,
+            trust_minimum=matter.trust_minimum_minor,
+            currency=matter.currency,
+            created_at=matter.created_at,
+            updated_at=matter.updated_at,
+        )
+
+
+# Invoices
+
+
+class InvoiceIn(Input):
+    """An invoice, as the back office describes it."""
+
+    matter: ExternalId = Field(description="External id of the invoice's matter.")
+    number: Number
+    issued_on: IsoDate
+    due_on: IsoDate | None = Field(default=None, description="Not before issued_on.")
+    currency: Currency
+    total: Amount
+    balance_due: Amount = Field(description="What is still owed: from 0 up to total.")
+    description: Description = ""
+    status: Literal["open", "void"] = Field(
+        default="open",
+        description='"void" voids the invoice; otherwise it is paid when balance_due is 0 '
+        "and open when it is not.",
+    )
+
+    @field_validator("due_on")
+    @classmethod
+    def _due_after_issue(cls, due_on: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        issued_on = info.data.get("issued_on")
+        if due_on is not None and issued_on is not None and due_on < issued_on:
+            raise PydanticCustomError(
+                "due_before_issue",
+                "must not be before issued_on ({issued_on})",
+                {"issued_on": issued_on.isoformat()},
+            )
+        return due_on
+
+    @field_validator("balance_due")
+    @classmethod
+    def _within_total(cls, balance_due: int, info: ValidationInfo) -> int:
+        total = info.data.get("total")
+        if total is not None and balance_due > total:
+            raise PydanticCustomError(
+                "balance_over_total", "must not be more than total ({total})", {"total": total}
+            )
+        return balance_due
+
+    def record(self, external_id: str) -> InvoiceRecord:
+        return InvoiceRecord(
+            external_id=external_id,
+            matter=self.matter,
+            number=self.number,
+            issued_on=self.issued_on,
+            due_on=self.due_on,
+            currency=self.currency,
+            total_minor=self.total,
+            balance_due_minor=self.balance_due,
+            description=self.description,
+            is_void=self.status == "void",
+        )
+
+
+class InvoiceSyncIn(InvoiceIn):
+    """An invoice inside a bulk sync."""
+
+    external_id: ExternalId
+
+
+class InvoiceOut(Output):
+    external_id: str
+    matter: str
+    number: str
+    issued_on: dt.date
+    due_on: dt.date | None
+    currency: str
+    total: int
+    balance_due: int
+    description: str
+    status: Literal["open", "paid", "void"]
+    paid_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, invoice: Invoice) -> InvoiceOut:
+        return cls(
+            external_id=invoice.external_id,
+            matter=invoice.matter.external_id,
+            number=invoice.number,
+            issued_on=invoice.issued_on,
+            due_on=invoice.due_on,
+            currency=invoice.currency,
+            total=invoice.total_minor,
+            balance_due=invoice.balance_due_minor,
+            description=invoice.description,
+            status=invoice.status.value,
+            paid_at=invoice.paid_at,
+            created_at=invoice.created_at,
+            updated_at=invoice.updated_at,
+        )
+
+
+# Trust entries
+
+
+class TrustEntryIn(Input):
+    """A trust ledger entry. Once recorded it can be sent again unchanged, never changed."""
+
+    matter: ExternalId = Field(description="External id of the entry's matter.")
+    posted_on: IsoDate
+    amount: SignedAmount
+    currency: Currency = Field(description="Must be the matter's currency.")
+    description: Description = ""
+
+    def record(self, external_id: str) -> TrustEntryRecord:
+        return TrustEntryRecord(
+            external_id=external_id,
+            matter=self.matter,
+            posted_on=self.posted_on,
+            amount_minor=self.amount,
+            currency=self.currency,
+            description=self.description,
+        )
+
+
+class TrustEntrySyncIn(TrustEntryIn):
+    """A trust entry inside a bulk sync."""
+
+    external_id: ExternalId
+
+
+class TrustEntryOut(Output):
+    external_id: str | None = Field(description="Null for entries the portal itself appended.")
+    matter: str
+    posted_on: dt.date
+    amount: int
+    currency: str
+    description: str
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, entry: TrustEntry, matter_external_id: str) -> TrustEntryOut:
+        return cls(
+            external_id=entry.external_id,
+            matter=matter_external_id,
+            posted_on=entry.posted_on,
+            amount=entry.amount_minor,
+            currency=entry.currency,
+            description=entry.description,
+            created_at=entry.created_at,
+        )
+
+
+# Lists
+
+
+_NEXT_CURSOR = Field(description="Pass as `cursor` for the next page; null on the last page.")
+
+
+class ClientPage(Output):
+    data: list[ClientOut]
+    next_cursor: str | None = _NEXT_CURSOR
+
+
+class MatterPage(Output):
+    data: list[MatterOut]
+    next_cursor: str | None = _NEXT_CURSOR
+
+
+class InvoicePage(Output):
+    data: list[InvoiceOut]
+    next_cursor: str | None = _NEXT_CURSOR
+
+
+class TrustEntryPage(Output):
+    data: list[TrustEntryOut]
+    next_cursor: str | None = _NEXT_CURSOR
+
+
+_CURSOR_PREFIX = "after:"
+
+
+def encode_cursor(last_id: int | None) -> str | None:
+    """An opaque cursor for "the rows after `last_id`" (None when there are no more)."""
+    if last_id is None:
+        return None
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The id a cursor continues after; ValueError if it is not one of ours."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("cursor is not a cursor this API returned") from None
+    number = text.removeprefix(_CURSOR_PREFIX)
+    if not text.startswith(_CURSOR_PREFIX) or not number.isdigit() or len(number) > 18:
+        raise ValueError("cursor is not a cursor this API returned")
+    return int(number)
+
+
+def _check_cursor(value: str) -> str:
+    try:
+        decode_cursor(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "cursor_invalid", "is not a cursor this API returned; start without one"
+        ) from None
+    return value
+
+
+Cursor = Annotated[str, StringConstraints(max_length=200), AfterValidator(_check_cursor)]
+
+
+class ListQuery(BaseModel):
+    """Query parameters of every list endpoint (query strings are text, so not strict)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_PAGE_SIZE,
+        description="Items per page, 1-500; the server's API_PAGE_SIZE (100) when left out.",
+    )
+    cursor: Cursor | None = Field(default=None, description="`next_cursor` of the previous page.")
+
+    @property
+    def after_id(self) -> int | None:
+        return None if self.cursor is None else decode_cursor(self.cursor)
+
+
+class ExternalIdPath(BaseModel):
+    external_id: ExternalId
+
+
+class LinkPath(BaseModel):
+    id: str = Field(min_length=1, max_length=64, description="The link's public id.")
+
+
+# Bulk sync
+
+
+def _records_in(data: Mapping[str, Any]) -> int:
+    return sum(len(items) for kind in KINDS if isinstance(items := data.get(kind), list))
+
+
+class SyncIn(Input):
+    """Records to upsert in one transaction: all of them, or none if any is refused."""
+
+    clients: list[ClientSyncIn] = Field(default=[], description="Applied first.")
+    matters: list[MatterSyncIn] = Field(default=[], description="Applied after clients.")
+    invoices: list[InvoiceSyncIn] = Field(default=[], description="Applied after matters.")
+    trust_entries: list[TrustEntrySyncIn] = Field(default=[], description="Applied last.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_many(cls, data: Any, info: ValidationInfo) -> Any:
+        # Counted before any record is validated, so an oversized batch costs little.
+        most = (info.context or {}).get("max_records")
+        if isinstance(data, Mapping) and most is not None and _records_in(data) > most:
+            raise PydanticCustomError(
+                "too_many_records",
+                "a sync may carry at most {most} records; this one has {count}",
+                {"most": most, "count": _records_in(data)},
+            )
+        return data
+
+    def batch(self) -> SyncBatch:
+        return SyncBatch(
+            clients=[r.record(r.external_id) for r in self.clients],
+            matters=[r.record(r.external_id) for r in self.matters],
+            invoices=[r.record(r.external_id) for r in self.invoices],
+            trust_entries=[r.record(r.external_id) for r in self.trust_entries],
+        )
+
+
+_SYNC_ITEMS: dict[str, type[Any]] = {
+    "clients": ClientSyncIn,
+    "matters": MatterSyncIn,
+    "invoices": InvoiceSyncIn,
+    "trust_entries": TrustEntrySyncIn,
+}
+
+
+def valid_part_of_sync(
+    data: Mapping[str, Any], refused: set[tuple[str, int]], context: Mapping[str, Any]
+) -> SyncBatch:
+    """The records of a refused sync body that are valid on their own, with the rest as None.
+
+    Lets the reference checks run on the good records too, so one answer lists every bad one.
+    The refused records' external ids are passed on so references to them are not reported
+    a second time.
+    """
+    lists: dict[str, list[Any]] = {}
+    refused_ids: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    for kind in KINDS:
+        items = data.get(kind)
+        lists[kind] = []
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            record = None
+            if (kind, i) not in refused:
+                try:
+                    parsed = _SYNC_ITEMS[kind].model_validate(item, context=context)
+                    record = parsed.record(parsed.external_id)
+                except ValidationError:
+                    record = None
+            if record is None and isinstance(item, Mapping):
+                external_id = item.get("external_id")
+                if isinstance(external_id, str):
+                    refused_ids[kind].add(external_id)
+            lists[kind].append(record)
+    return SyncBatch(
+        clients=lists["clients"],
+        matters=lists["matters"],
+        invoices=lists["invoices"],
+        trust_entries=lists["trust_entries"],
+        refused={kind: frozenset(ids) for kind, ids in refused_ids.items()},
+    )
+
+
+class RecordOutcome(Output):
+    external_id: str
+    outcome: Literal["created", "updated", "unchanged"]
+
+
+class SyncResults(Output):
+    clients: list[RecordOutcome]
+    matters: list[RecordOutcome]
+    invoices: list[RecordOutcome]
+    trust_entries: list[RecordOutcome]
+
+
+class OutcomeCounts(Output):
+    created: int
+    updated: int
+    unchanged: int
+
+
+class SyncCounts(Output):
+    clients: OutcomeCounts
+    matters: OutcomeCounts
+    invoices: OutcomeCounts
+    trust_entries: OutcomeCounts
+
+
+class SyncOut(Output):
+    """What happened to each record, in the order sent, and how many of each outcome."""
+
+    results: SyncResults
+    counts: SyncCounts
+
+    @classmethod
+    def of(cls, result: SyncResult) -> SyncOut:
+        return cls.model_validate(
+            {
+                "results": {
+                    kind: [
+                        {"external_id": external_id, "outcome": outcome}
+                        for external_id, outcome in result.outcomes[kind]
+                    ]
+                    for kind in KINDS
+                },
+                "counts": result.counts(),
+            }
+        )
+
+
+# Links
+
+
+class LinkIn(Input):
+    """A request for a client link."""
+
+    client: ExternalId = Field(description="External id of the client the link opens for.")
+    matters: list[ExternalId] = Field(
+        default=[],
+        max_length=500,
+        description="External ids of some of the client's matters to limit the link to; "
+        "empty means all of them.",
+    )
+    expires_in: (
+        Annotated[
+            int,
+            Field(strict=True, ge=60, le=MAX_LINK_SECONDS),
+            AfterValidator(_link_lifetime),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Seconds until the link expires, from 60 up to the server's "
+        "LINK_MAX_AGE_SECONDS (86400), which is also the default.",
+    )
+
+
+class LinkOut(Output):
+    id: str = Field(description="The link's public id; the token is never shown again.")
+    state: Literal["active", "expired", "revoked"]
+    client: str
+    matters: list[str] = Field(description="Matters the link is limited to; empty means all.")
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    first_opened_at: dt.datetime | None
+    last_opened_at: dt.datetime | None
+    open_count: int
+
+    @classmethod
+    def fields_of(cls, link: Link) -> dict[str, Any]:
+        return {
+            "id": link.public_id,
+            "state": link.state(clock.now()),
+            "client": link.client.external_id,
+            "matters": [matter.external_id for matter in link.matters],
+            "created_at": link.created_at,
+            "expires_at": link.expires_at,
+            "revoked_at": link.revoked_at,
+            "first_opened_at": link.first_opened_at,
+            "last_opened_at": link.last_opened_at,
+            "open_count": link.open_count,
+        }
+
+    @classmethod
+    def of(cls, link: Link) -> LinkOut:
+        return cls(**cls.fields_of(link))
+
+
+class LinkCreatedOut(LinkOut):
+    url: str = Field(description="The URL to send the client. Shown only in this response.")
+
+    @classmethod
+    def of_new(cls, link: Link, url: str) -> LinkCreatedOut:
+        return cls(**cls.fields_of(link), url=url)
+
+
+# Problems (RFC 9457)
+
+
+class ProblemError(Output):
+    pointer: str | None = Field(
+        default=None, description="JSON Pointer (RFC 6901) to the offending body field."
+    )
+    parameter: str | None = Field(
+        default=None, description="Name of the offending path or query parameter."
+    )
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[ProblemError] | None = None

@@ -1,0 +1,370 @@
+"""The API's endpoints: each validates through the registry, calls one service and answers.
+
+PUT upserts by the back office's external id (201 when created, 200 otherwise), GET reads one
+record or a page of them, POST /sync applies many records at once, and /links issues, shows
+and revokes client links. Every lookup is scoped to the calling firm (`g.firm_id`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from flask import current_app, g, jsonify
+from flask.typing import ResponseReturnValue
+
+from portal.api import bp, schemas
+from portal.api import services as api_services
+from portal.api.openapi import document
+from portal.api.registry import Registry
+from portal.api.schemas import (
+    ClientIn,
+    ClientOut,
+    ClientPage,
+    ExternalIdPath,
+    InvoiceIn,
+    InvoiceOut,
+    InvoicePage,
+    LinkCreatedOut,
+    LinkIn,
+    LinkOut,
+    LinkPath,
+    ListQuery,
+    MatterIn,
+    MatterOut,
+    MatterPage,
+    SyncIn,
+    SyncOut,
+    TrustEntryIn,
+    TrustEntryOut,
+    TrustEntryPage,
+    encode_cursor,
+)
+from portal.billing import services as billing
+from portal.billing.services import KINDS, Outcome
+from portal.firms.services import firm_currencies
+from portal.links import services as links
+
+
+def _validation_context() -> Mapping[str, Any]:
+    return {
+        "currencies": firm_currencies(g.firm_id),
+        "max_records": current_app.config["SYNC_MAX_RECORDS"],
+        "link_max_age": current_app.config["LINK_MAX_AGE_SECONDS"],
+    }
+
+
+api = Registry(bp, context=_validation_context)
+
+
+def _status(outcome: Outcome) -> int:
+    return 201 if outcome == "created" else 200
+
+
+def _limit(query: ListQuery) -> int:
+    return query.limit or int(current_app.config["API_PAGE_SIZE"])
+
+
+# Clients
+
+
+@api.route(
+    "PUT",
+    "/clients/<external_id>",
+    summary="Create or update a client",
+    tag="clients",
+    path=ExternalIdPath,
+    body=ClientIn,
+    responses={200: ClientOut, 201: ClientOut},
+)
+def put_client(external_id: str, body: ClientIn) -> tuple[ClientOut, int]:
+    """201 when the client is new, 200 when it was updated or is unchanged."""
+    client, outcome = billing.upsert_client(firm_id=g.firm_id, record=body.record(external_id))
+    return ClientOut.of(client), _status(outcome)
+
+
+@api.route(
+    "GET",
+    "/clients/<external_id>",
+    summary="Read a client",
+    tag="clients",
+    path=ExternalIdPath,
+    responses={200: ClientOut},
+    errors=(404,),
+)
+def get_client(external_id: str) -> ClientOut:
+    return ClientOut.of(billing.client_by_external_id(g.firm_id, external_id))
+
+
+@api.route(
+    "GET",
+    "/clients",
+    summary="List clients",
+    tag="clients",
+    query=ListQuery,
+    responses={200: ClientPage},
+)
+def list_clients(query: ListQuery) -> ClientPage:
+    """Oldest first; follow `next_cursor` until it is null."""
+    page = billing.clients_page(firm_id=g.firm_id, after_id=query.after_id, limit=_limit(query))
+    return ClientPage(
+        data=[ClientOut.of(c) for c in page.items], next_cursor=encode_cursor(page.last_id)
+    )
+
+
+# Matters
+
+
+@api.route(
+    "PUT",
+    "/matters/<external_id>",
+    summary="Create or update a matter",
+    tag="matters",
+    path=ExternalIdPath,
+    body=MatterIn,
+    responses={200: MatterOut, 201: MatterOut},
+)
+def put_matter(external_id: str, body: MatterIn) -> tuple[MatterOut, int]:
+    """`client` names an existing client by external id; an unknown one is a 422."""
+    matter, outcome = billing.upsert_matter(firm_id=g.firm_id, record=body.record(external_id))
+    return MatterOut.of(matter), _status(outcome)
+
+
+@api.route(
+    "GET",
+    "/matters/<external_id>",
+    summary="Read a matter",
+    tag="matters",
+    path=ExternalIdPath,
+    responses={200: MatterOut},
+    errors=(404,),
+)
+def get_matter(external_id: str) -> MatterOut:
+    return MatterOut.of(billing.matter_by_external_id(g.firm_id, external_id))
+
+
+@api.route(
+    "GET",
+    "/matters",
+    summary="List matters",
+    tag="matters",
+    query=ListQuery,
+    responses={200: MatterPage},
+)
+def list_matters(query: ListQuery) -> MatterPage:
+    """Oldest first; follow `next_cursor` until it is null."""
+    page = billing.matters_page(firm_id=g.firm_id, after_id=query.after_id, limit=_limit(query))
+    return MatterPage(
+        data=[MatterOut.of(m) for m in page.items], next_cursor=encode_cursor(page.last_id)
+    )
+
+
+# Invoices
+
+
+@api.route(
+    "PUT",
+    "/invoices/<external_id>",
+    summary="Create or update an invoice",
+    tag="invoices",
+    path=ExternalIdPath,
+    body=InvoiceIn,
+    responses={200: InvoiceOut, 201: InvoiceOut},
+)
+def put_invoice(external_id: str, body: InvoiceIn) -> tuple[InvoiceOut, int]:
+    """The stored status is void if sent void, else paid when balance_due is 0, else open."""
+    invoice, outcome = billing.upsert_invoice(firm_id=g.firm_id, record=body.record(external_id))
+    return InvoiceOut.of(invoice), _status(outcome)
+
+
+@api.route(
+    "GET",
+    "/invoices/<external_id>",
+    summary="Read an invoice",
+    tag="invoices",
+    path=ExternalIdPath,
+    responses={200: InvoiceOut},
+    errors=(404,),
+)
+def get_invoice(external_id: str) -> InvoiceOut:
+    return InvoiceOut.of(billing.invoice_by_external_id(g.firm_id, external_id))
+
+
+@api.route(
+    "GET",
+    "/invoices",
+    summary="List invoices",
+    tag="invoices",
+    query=ListQuery,
+    responses={200: InvoicePage},
+)
+def list_invoices(query: ListQuery) -> InvoicePage:
+    """Oldest first; follow `next_cursor` until it is null."""
+    page = billing.invoices_page(firm_id=g.firm_id, after_id=query.after_id, limit=_limit(query))
+    return InvoicePage(
+        data=[InvoiceOut.of(i) for i in page.items], next_cursor=encode_cursor(page.last_id)
+    )
+
+
+# Trust entries
+
+
+@api.route(
+    "PUT",
+    "/trust-entries/<external_id>",
+    summary="Record a trust entry",
+    tag="trust entries",
+    path=ExternalIdPath,
+    body=TrustEntryIn,
+    responses={200: TrustEntryOut, 201: TrustEntryOut},
+    errors=(409,),
+)
+def put_trust_entry(external_id: str, body: TrustEntryIn) -> tuple[TrustEntryOut, int]:
+    """The ledger is append-only: resending an entry unchanged answers 200, sending it with
+    other content answers 409. Correct a mistake with a new entry under a new external_id."""
+    entry, outcome = billing.upsert_trust_entry(firm_id=g.firm_id, record=body.record(external_id))
+    return TrustEntryOut.of(entry, body.matter), _status(outcome)
+
+
+@api.route(
+    "GET",
+    "/trust-entries/<external_id>",
+    summary="Read a trust entry",
+    tag="trust entries",
+    path=ExternalIdPath,
+    responses={200: TrustEntryOut},
+    errors=(404,),
+)
+def get_trust_entry(external_id: str) -> TrustEntryOut:
+    entry, matter = billing.trust_entry_by_external_id(g.firm_id, external_id)
+    return TrustEntryOut.of(entry, matter)
+
+
+@api.route(
+    "GET",
+    "/trust-entries",
+    summary="List trust entries",
+    tag="trust entries",
+    query=ListQuery,
+    responses={200: TrustEntryPage},
+)
+def list_trust_entries(query: ListQuery) -> TrustEntryPage:
+    """Oldest first; follow `next_cursor` until it is null."""
+    page = billing.trust_entries_page(
+        firm_id=g.firm_id, after_id=query.after_id, limit=_limit(query)
+    )
+    return TrustEntryPage(
+        data=[TrustEntryOut.of(entry, matter) for entry, matter in page.items],
+        next_cursor=encode_cursor(page.last_id),
+    )
+
+
+# Bulk sync
+
+
+def _check_rest_of_sync(
+    data: Mapping[str, Any], problems: list[dict[str, Any]], context: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """When some sync records are malformed, check the references of the others too, so one
+    answer lists every bad record."""
+    refused = set()
+    for problem in problems:
+        parts = problem["pointer"].split("/")
+        if len(parts) < 3 or not parts[2].isdigit():
+            return problems  # The body's shape is wrong, not just some records.
+        refused.add((parts[1], int(parts[2])))
+    batch = schemas.valid_part_of_sync(data, refused, context)
+    found = problems + billing.sync_problems(firm_id=g.firm_id, batch=batch)
+    return sorted(found, key=_record_order)
+
+
+def _record_order(problem: dict[str, Any]) -> tuple[int, int]:
+    """Sort key: kinds in the order they are applied, then records in the order sent."""
+    _, kind, index, *_ = problem["pointer"].split("/")
+    return KINDS.index(kind), int(index)
+
+
+@api.route(
+    "POST",
+    "/sync",
+    summary="Upsert many records in one transaction",
+    tag="sync",
+    body=SyncIn,
+    responses={200: SyncOut},
+    errors=(409, 413),
+    on_invalid=_check_rest_of_sync,
+)
+def sync(body: SyncIn) -> SyncOut:
+    """Records are applied in the order clients, matters, invoices, trust entries, so a record
+    may refer to one earlier in the same request. All are saved or none: a 422 lists every bad
+    record by JSON pointer (e.g. /invoices/3/balance_due). Sending the same sync again
+    changes nothing and reports every record as unchanged."""
+    return SyncOut.of(billing.sync(firm_id=g.firm_id, batch=body.batch()))
+
+
+# Links
+
+
+@api.route(
+    "POST",
+    "/links",
+    summary="Issue a client link",
+    tag="links",
+    body=LinkIn,
+    responses={201: LinkCreatedOut},
+)
+def create_link(body: LinkIn) -> tuple[LinkCreatedOut, int]:
+    """The answer holds the link's URL; it is never shown again."""
+    link = api_services.create_link(
+        firm_id=g.firm_id, client=body.client, matters=body.matters, expires_in=body.expires_in
+    )
+    return LinkCreatedOut.of_new(link, links.url_for_link(link)), 201
+
+
+@api.route(
+    "GET",
+    "/links/<id>",
+    summary="Read a link's state",
+    tag="links",
+    path=LinkPath,
+    responses={200: LinkOut},
+    errors=(404,),
+)
+def get_link(id: str) -> LinkOut:
+    return LinkOut.of(links.link_for_firm(g.firm_id, id))
+
+
+@api.route(
+    "DELETE",
+    "/links/<id>",
+    summary="Revoke a link",
+    tag="links",
+    path=LinkPath,
+    responses={200: LinkOut},
+    errors=(404,),
+)
+def revoke_link(id: str) -> LinkOut:
+    """Idempotent: revoking again answers 200 with the first revocation time."""
+    return LinkOut.of(api_services.revoke_link(firm_id=g.firm_id, public_id=id))
+
+
+# The document
+
+
+@cache
+def _document() -> dict[str, Any]:
+    return document(api, title="MatterPay API", version="1.0.0")
+
+
+@api.route(
+    "GET",
+    "/openapi.json",
+    summary="This API's OpenAPI 3.1 document",
+    tag="meta",
+    responses={200: None},
+    public=True,
+)
+def openapi() -> ResponseReturnValue:
+    """Public: describes every route, generated from the models that validate requests."""
+    return jsonify(_document())

@@ -1,0 +1,140 @@
+"""The trust ledger's rules: entries the back office sends are appended once, never edited.
+
+A trust entry's `external_id` names one movement of client money for good. Sending the same
+entry again is harmless; sending it with different content is refused, because changing a
+recorded movement would rewrite the ledger a three-way reconciliation relies on. The back
+office corrects a mistake by posting a new, correcting entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from portal.billing.models import Matter
+from portal.db import db
+from portal.errors import Conflict
+from portal.ledger.models import TrustEntry
+from portal.money import Money
+
+#: How many ids go into one `IN (...)` list when loading rows in bulk.
+CHUNK = 500
+
+
+class LedgerAppendOnly(Conflict):
+    """A recorded trust entry was sent again with different content."""
+
+    code = "ledger-append-only"
+    title = "Trust entries cannot be changed once recorded"
+
+
+@dataclass(frozen=True, slots=True)
+class TrustEntryRecord:
+    """A trust entry as the back office describes it; `matter` is the matter's external id."""
+
+    external_id: str
+    matter: str
+    posted_on: dt.date
+    #: Signed minor units of `currency`: deposits positive, disbursements negative, never 0.
+    amount_minor: int
+    currency: str
+    description: str = ""
+
+
+def chunked(values: Collection[str], size: int = CHUNK) -> Iterator[list[str]]:
+    """Split `values` into lists short enough for one `IN (...)` each."""
+    ordered = sorted(values)
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
+
+
+def entries_by_external_id(firm_id: int, external_ids: Collection[str]) -> dict[str, TrustEntry]:
+    """Load a firm's trust entries with these external ids, a few hundred per query."""
+    found: dict[str, TrustEntry] = {}
+    for chunk in chunked(external_ids):
+        rows = db.session.scalars(
+            select(TrustEntry).where(
+                TrustEntry.firm_id == firm_id, TrustEntry.external_id.in_(chunk)
+            )
+        )
+        found.update((row.external_id, row) for row in rows if row.external_id is not None)
+    return found
+
+
+def matters_with_entries(matter_ids: Collection[int]) -> set[int]:
+    """Which of these matters already have at least one trust entry."""
+    found: set[int] = set()
+    ids = sorted(matter_ids)
+    for start in range(0, len(ids), CHUNK):
+        found.update(
+            db.session.scalars(
+                select(TrustEntry.matter_id)
+                .where(TrustEntry.matter_id.in_(ids[start : start + CHUNK]))
+                .distinct()
+            )
+        )
+    return found
+
+
+def _recorded_values(record: TrustEntryRecord, matter_id: int) -> dict[str, Any]:
+    return {
+        "matter_id": matter_id,
+        "posted_on": record.posted_on,
+        "amount_minor": record.amount_minor,
+        "currency": record.currency,
+        "description": record.description,
+    }
+
+
+#: The API's name for each column, so a refusal can point at the field the caller sent.
+_FIELD = {
+    "matter_id": "matter",
+    "posted_on": "posted_on",
+    "amount_minor": "amount",
+    "currency": "currency",
+    "description": "description",
+}
+
+
+def entry_differences(entry: TrustEntry, record: TrustEntryRecord, matter_id: int) -> list[str]:
+    """Name the API fields in which `record` differs from the recorded `entry` (none: same)."""
+    return [
+        _FIELD[column]
+        for column, value in _recorded_values(record, matter_id).items()
+        if getattr(entry, column) != value
+    ]
+
+
+def entry_values(
+    *, firm_id: int, record: TrustEntryRecord, matter_id: int, now: dt.datetime
+) -> dict[str, Any]:
+    """Column values of the row for a trust entry seen for the first time."""
+    return {
+        "firm_id": firm_id,
+        "external_id": record.external_id,
+        "created_at": now,
+        **_recorded_values(record, matter_id),
+    }
+
+
+def trust_balance(matter: Matter) -> Money:
+    """The matter's trust balance: the sum of its ledger entries."""
+    return Money(trust_balances([matter.id]).get(matter.id, 0), matter.currency)
+
+
+def trust_balances(matter_ids: Iterable[int]) -> dict[int, int]:
+    """Trust balances in minor units for many matters at once (matters with no entries: 0)."""
+    ids = sorted(set(matter_ids))
+    balances = dict.fromkeys(ids, 0)
+    for start in range(0, len(ids), CHUNK):
+        rows = db.session.execute(
+            select(TrustEntry.matter_id, func.coalesce(func.sum(TrustEntry.amount_minor), 0))
+            .where(TrustEntry.matter_id.in_(ids[start : start + CHUNK]))
+            .group_by(TrustEntry.matter_id)
+        )
+        balances.update((matter_id, int(total)) for matter_id, total in rows)
+    return balances
