@@ -415,7 +415,9 @@ def _settle(charge: Charge, *, redeposit: bool) -> None:
         amount = line.amount_minor - line.refunded_minor
         if line.kind is AllocationKind.INVOICE and line.invoice_id is not None:
             released = 0 if redeposit else line.amount_minor
-            _pay_invoice(line.invoice_id, amount, released)
+            # A balance the back office already sent net of this payment is not lowered again.
+            lowered = 0 if line.acknowledged_at is not None else amount
+            _pay_invoice(line.invoice_id, lowered, released)
         elif amount > 0:
             _append_trust(charge, line.matter_id, amount,
                           "Deposit restored: dispute won" if redeposit else "Portal deposit")
@@ -479,12 +481,22 @@ def trust_balance(matter_id: int) -> int:
 
 def _append_trust(charge: Charge, matter_id: int, amount_minor: int, description: str) -> None:
     """Append a portal entry to a matter's trust ledger; flag loudly if it goes below zero."""
-    db.session.add(TrustEntry(
+    entry = TrustEntry(
         firm_id=charge.firm_id, external_id=None, matter_id=matter_id, posted_on=clock.today(),
         amount_minor=amount_minor, currency=charge.currency,
         description=f"{description} ({charge.payment.public_id})", source="portal",
         charge_id=charge.id, created_at=clock.now(),
-    ))
+    )
+    if amount_minor > 0:
+        # The back office may have recorded this deposit before the portal did (it echoes the
+        # payment on its own entry); then its entry counts and ours is history only.
+        entry.superseded_by_id = db.session.scalar(
+            select(TrustEntry.id).where(
+                TrustEntry.matter_id == matter_id, TrustEntry.source == "back_office",
+                TrustEntry.charge_id == charge.id, TrustEntry.amount_minor > 0,
+            ).limit(1)
+        )
+    db.session.add(entry)
     db.session.flush()
     if amount_minor < 0 and (balance := trust_balance(matter_id)) < 0:
         db.session.add(PaymentFlag(
