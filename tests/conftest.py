@@ -1,8 +1,9 @@
 """Shared fixtures: one migrated database per run, each test inside a rolled-back transaction.
 
 The database is SQLite in a temporary folder unless PORTAL_TEST_DATABASE_URL names another
-(CI runs the whole suite a second time on PostgreSQL). A PostgreSQL URL gets its own schema,
-`matterpay_test`, created fresh for the run, so the suite never touches anything else there.
+(CI runs the whole suite a second time on PostgreSQL). A PostgreSQL URL gets schemas of its
+own, named after this process and dropped at the end, so the suite never touches anything
+else there and two runs at once (two developers, or helpers) never drop each other's data.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from tests import factories
 
 _TEST_INSTANCE = tempfile.mkdtemp(prefix="matterpay-test-instance-")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
-PG_SCHEMA = "matterpay_test"
+RUN = os.getpid()
+PG_SCHEMA = f"matterpay_test_{RUN}"
 
 
 def with_pg_schema(url: str, schema_name: str) -> str:
@@ -35,6 +37,13 @@ def with_pg_schema(url: str, schema_name: str) -> str:
         .update_query_dict({"options": f"-csearch_path={schema_name}"})
         .render_as_string(hide_password=False)
     )
+
+
+def drop_pg_schema(url: str, schema_name: str) -> None:
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE'))
+    admin.dispose()
 
 
 def fresh_pg_schema(url: str, schema_name: str) -> str:
@@ -49,15 +58,17 @@ def fresh_pg_schema(url: str, schema_name: str) -> str:
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("PORTAL_TEST_DATABASE_URL")
-    if url and make_url(url).get_backend_name() == "postgresql":
-        url = fresh_pg_schema(url, PG_SCHEMA)
-    elif not url:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.sqlite3'}"
+    base = os.environ.get("PORTAL_TEST_DATABASE_URL")
+    if base and make_url(base).get_backend_name() == "postgresql":
+        url = fresh_pg_schema(base, PG_SCHEMA)
+    else:
+        url = base or f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.sqlite3'}"
     engine = make_engine(url)
     schema.upgrade(engine)
     engine.dispose()
     yield url
+    if base and make_url(base).get_backend_name() == "postgresql":
+        drop_pg_schema(base, PG_SCHEMA)
 
 
 @pytest.fixture(scope="session")

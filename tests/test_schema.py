@@ -14,20 +14,23 @@ from sqlalchemy.engine import Engine, make_url
 from portal import schema
 from portal.db import make_engine
 from portal.models import Base
-from tests.conftest import fresh_pg_schema
+from tests.conftest import RUN, drop_pg_schema, fresh_pg_schema
 
 
 @pytest.fixture
 def scratch_engine(tmp_path: os.PathLike[str]) -> Iterator[Engine]:
     """An empty database of the same kind as the suite's, just for this test."""
-    url = os.environ.get("PORTAL_TEST_DATABASE_URL")
-    if url and make_url(url).get_backend_name() == "postgresql":
-        url = fresh_pg_schema(url, "matterpay_migrations")
+    base = os.environ.get("PORTAL_TEST_DATABASE_URL")
+    is_pg = bool(base) and make_url(base or "").get_backend_name() == "postgresql"
+    if is_pg:
+        url = fresh_pg_schema(base or "", f"matterpay_migrations_{RUN}")
     else:
         url = f"sqlite:///{tmp_path}/migrations.sqlite3"
     engine = make_engine(url)
     yield engine
     engine.dispose()
+    if is_pg:
+        drop_pg_schema(base or "", f"matterpay_migrations_{RUN}")
 
 
 def _diff(engine: Engine) -> list[object]:

@@ -18,20 +18,23 @@ from sqlalchemy.engine import make_url
 from portal import schema
 from portal.db import make_engine
 from portal.models import Base
-from tests.conftest import fresh_pg_schema, make_test_app
+from tests.conftest import RUN, drop_pg_schema, fresh_pg_schema, make_test_app
 
 
 @pytest.fixture(scope="session")
-def committed_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = os.environ.get("PORTAL_TEST_DATABASE_URL")
-    if url and make_url(url).get_backend_name() == "postgresql":
-        url = fresh_pg_schema(url, "matterpay_flows")
+def committed_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    base = os.environ.get("PORTAL_TEST_DATABASE_URL")
+    is_pg = bool(base) and make_url(base or "").get_backend_name() == "postgresql"
+    if is_pg:
+        url = fresh_pg_schema(base or "", f"matterpay_flows_{RUN}")
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('flows') / 'flows.sqlite3'}"
     engine = make_engine(url)
     schema.upgrade(engine)
     engine.dispose()
-    return url
+    yield url
+    if is_pg:
+        drop_pg_schema(base or "", f"matterpay_flows_{RUN}")
 
 
 @pytest.fixture
