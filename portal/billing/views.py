@@ -1,5 +1,36 @@
 """The client's pages: their matters, and per matter the invoices and the trust balance."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+from flask import Blueprint, g, render_template
+from flask.typing import ResponseReturnValue
+
+from portal.billing import statements
+from portal.links.views import link_required
 
 bp = Blueprint("billing", __name__)
+
+#: The brand stylesheet's URL names its colour, so browsers may keep it for good.
+_FOREVER = "public, max-age=31536000, immutable"
+
+
+@bp.get("/matters")
+@link_required
+def matters() -> ResponseReturnValue:
+    """List the matters the link may see, with what is owed and held in trust on each."""
+    return render_template("billing/matters.html", matters=statements.matter_summaries(g.link))
+
+
+@bp.get("/matters/<int:matter_id>")
+@link_required
+def matter(matter_id: int) -> ResponseReturnValue:
+    """Show one matter: open and recently paid invoices, trust balance and trust history."""
+    statement = statements.statement_for(g.link, matter_id)
+    return render_template("billing/matter.html", statement=statement)
+
+
+@bp.get("/brand/<colour>.css")
+def brand(colour: str) -> ResponseReturnValue:
+    """Serve a firm's colour as CSS variables; the CSP forbids inline style attributes."""
+    css = statements.brand_stylesheet(colour)
+    return css, 200, {"Content-Type": "text/css; charset=utf-8", "Cache-Control": _FOREVER}

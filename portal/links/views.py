@@ -1,5 +1,100 @@
-"""Opening a link: GET /l/<token> starts a session bound to the link and drops the token."""
+"""Opening a link: GET /l/<token> starts a session bound to the link and drops the token.
 
-from flask import Blueprint
+`link_required` guards every client page: it reloads the link the session is bound to, stops at
+once if the link has been revoked or has expired, and sets `g.link`, `g.firm`, `g.brand` and
+`g.locale` for the view and its templates.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from flask import Blueprint, current_app, g, redirect, session, url_for
+from flask.typing import ResponseReturnValue
+
+from portal.billing import statements
+from portal.errors import LinkExpired, LinkInvalid, LinkRevoked, SessionMissing
+from portal.links import services
+from portal.templating import SUPPORTED_LOCALES
 
 bp = Blueprint("links", __name__)
+
+#: The session key holding the public id of the link the browser opened.
+SESSION_KEY = "link"
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@bp.get("/l/<token>")
+def open_link(token: str) -> ResponseReturnValue:
+    """Check the token, bind a fresh session to its link, and move on to a URL without it."""
+    # Opening a link always replaces the session, even when the link turns out to be dead:
+    # on a shared computer the previous person's session must not outlive a new attempt.
+    _end_session()
+    link = services.open_link(token)
+    session[SESSION_KEY] = link.public_id
+    # 303 so the browser fetches the target with GET and the token leaves the address bar;
+    # the Referrer-Policy header (portal.security) keeps it out of the next request too.
+    if len(link.matters) == 1:
+        target = url_for("billing.matter", matter_id=link.matters[0].id)
+    else:
+        target = url_for("billing.matters")
+    return redirect(target, code=303)
+
+
+def link_required(view: Callable[P, R]) -> Callable[P, R]:
+    """Run `view` only for a browser whose session is bound to a live link.
+
+    No session (or one whose link no longer exists) is a 401 asking the client to open the
+    link from their email; a revoked or expired link is a 410 and ends the session.
+    """
+
+    @functools.wraps(view)
+    def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+        public_id = session.get(SESSION_KEY)
+        if not isinstance(public_id, str):
+            _end_session()
+            raise SessionMissing()
+        try:
+            link = services.live_link(public_id)
+        except LinkInvalid:
+            _end_session()
+            raise SessionMissing() from None
+        except (LinkExpired, LinkRevoked):
+            _end_session()
+            # The session proves the browser once held this link, so the error page may name
+            # the firm to ask for a new one.
+            g.firm = statements.firm_behind(public_id)
+            raise
+        audience = statements.audience(link)
+        g.link = link
+        g.firm = audience.firm
+        g.brand = audience.brand
+        g.locale = page_locale(audience.client_locale)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _end_session() -> None:
+    # Clearing an empty session would still send a cookie-deleting header; skip that noise.
+    if session:
+        session.clear()
+
+
+def page_locale(client_locale: str | None) -> str:
+    """The supported locale closest to the client's: exact, else same language, else default.
+
+    Back offices send "es-US" as often as "es_US"; a client in "es_MX" still reads Spanish.
+    """
+    default: str = current_app.config["DEFAULT_LOCALE"]
+    if not client_locale:
+        return default
+    wanted = client_locale.replace("-", "_")
+    if wanted in SUPPORTED_LOCALES:
+        return wanted
+    language = wanted.split("_", 1)[0].lower()
+    return next((loc for loc in SUPPORTED_LOCALES if loc.split("_", 1)[0] == language), default)

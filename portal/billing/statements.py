@@ -1,0 +1,424 @@
+"""What the client pages read: a link's matters with their balances, and one matter's statement.
+
+Every function here runs a fixed, small number of queries however much data the firm holds,
+selects only the columns a page shows, and returns frozen dataclasses that templates display as
+they are. Every query is limited to the link's firm, client and matter scope, so a matter outside
+it is "not found", exactly like a matter that does not exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import BigInteger, ColumnElement, and_, bindparam, cast, exists, func, or_, select
+
+from portal import clock
+from portal.billing.models import Client, Invoice, InvoiceStatus, Matter
+from portal.db import db
+from portal.errors import NotFound
+from portal.firms.models import Firm
+from portal.ledger.models import TrustEntry
+from portal.links.models import Link, link_matters
+from portal.money import Money
+
+#: Open invoices listed on a matter page, soonest due first; the page says how many more exist.
+OPEN_INVOICES_SHOWN = 50
+#: Paid invoices listed on a matter page, most recently paid first.
+PAID_INVOICES_SHOWN = 10
+#: Trust ledger entries listed on a matter page, newest first; the page says how many are older.
+TRUST_ENTRIES_SHOWN = 50
+
+#: A brand colour as the firm stores it, and as the brand stylesheet's URL names it.
+_STORED_COLOUR = re.compile(r"#([0-9a-fA-F]{6})")
+_URL_COLOUR = re.compile(r"[0-9a-f]{6}")
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who a link's pages are for: the firm they come from and the client's own locale."""
+
+    firm: Firm
+    #: The client's locale as the back office sent it (None when it sent none).
+    client_locale: str | None
+    #: The firm's brand colour as six lower-case hex digits, or None for the portal's own.
+    brand: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MatterSummary:
+    """One row of the matters list."""
+
+    id: int
+    number: str
+    title: str
+    #: What is owed on open invoices, one amount per currency (usually exactly one).
+    balance_due: tuple[Money, ...]
+    trust_balance: Money
+    #: True when the matter has a minimum trust balance and the balance is below it.
+    has_trust_shortfall: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    """One invoice as a matter page shows it; amounts in minor units of `currency`."""
+
+    number: str
+    description: str
+    issued_on: dt.date
+    due_on: dt.date | None
+    currency: str
+    total_minor: int
+    balance_due_minor: int
+    #: Due before today and still owed.
+    is_overdue: bool
+    #: When the invoice was paid in full (recently paid invoices only).
+    paid_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrustLine:
+    """One trust ledger entry with the matter's trust balance just after it."""
+
+    posted_on: dt.date
+    description: str
+    currency: str
+    #: Signed: deposits positive, disbursements negative.
+    amount_minor: int
+    balance_after_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """Everything one matter page shows."""
+
+    matter_id: int
+    number: str
+    title: str
+    #: Open invoices with something still owed, soonest due first (at most OPEN_INVOICES_SHOWN).
+    open_invoices: tuple[InvoiceLine, ...]
+    #: How many open invoices the matter has in all, listed or not.
+    open_invoice_count: int
+    #: The sum owed on all open invoices; None when they are in more than one currency.
+    balance_due: Money | None
+    #: Most recently paid first (at most PAID_INVOICES_SHOWN).
+    paid_invoices: tuple[InvoiceLine, ...]
+    trust_balance: Money
+    trust_minimum: Money | None
+    #: How far the trust balance is below the minimum; None when it is not below it.
+    trust_shortfall: Money | None
+    #: Newest first (at most TRUST_ENTRIES_SHOWN).
+    trust_lines: tuple[TrustLine, ...]
+    #: How many trust entries the matter has in all, listed or not.
+    trust_entry_count: int
+
+    @property
+    def open_invoices_not_shown(self) -> int:
+        return self.open_invoice_count - len(self.open_invoices)
+
+    @property
+    def older_trust_entries(self) -> int:
+        return self.trust_entry_count - len(self.trust_lines)
+
+
+# The queries are built once, at import, with bound parameters, and run against the tables
+# rather than the ORM classes: a matter page is read far more often than anything else, and
+# building and caching a statement on each request costs more than running it. The statements
+# read no configuration, so building them at import is safe.
+
+_matters = Matter.__table__
+_invoices = Invoice.__table__
+_trust = TrustEntry.__table__
+
+
+def _in_scope() -> ColumnElement[bool]:
+    """A condition on matters: the link's firm and client, and its matters if it names any.
+
+    This is `portal.links.services.visible_matter_ids` as SQL, with the parameters firm_id,
+    client_id and link_id (see `_scope_params`). The pages put it inside their own queries
+    because loading the ids first would cost a query and, for a client with thousands of
+    matters, thousands of bound parameters on every page.
+    """
+    named = select(link_matters.c.matter_id).where(link_matters.c.link_id == bindparam("link_id"))
+    return and_(
+        _matters.c.firm_id == bindparam("firm_id"),
+        _matters.c.client_id == bindparam("client_id"),
+        or_(~exists(named), _matters.c.id.in_(named)),
+    )
+
+
+def _scope_params(link: Link) -> dict[str, int]:
+    return {"firm_id": link.firm_id, "client_id": link.client_id, "link_id": link.id}
+
+
+_AUDIENCE = (
+    select(Firm, Client.locale)
+    .join(Client, Client.firm_id == Firm.id)
+    .where(Firm.id == bindparam("firm_id"), Client.id == bindparam("client_id"))
+)
+
+_FIRM_BEHIND = (
+    select(Firm).join(Link, Link.firm_id == Firm.id).where(Link.public_id == bindparam("public_id"))
+)
+
+_VISIBLE_MATTERS = (
+    select(
+        _matters.c.id,
+        _matters.c.number,
+        _matters.c.title,
+        _matters.c.currency,
+        _matters.c.trust_minimum_minor,
+    )
+    .where(_in_scope())
+    .order_by(_matters.c.number, _matters.c.id)
+)
+
+_DUE_BY_MATTER = (
+    select(
+        _invoices.c.matter_id,
+        _invoices.c.currency,
+        cast(func.sum(_invoices.c.balance_due_minor), BigInteger),
+    )
+    .where(
+        _invoices.c.firm_id == bindparam("firm_id"),
+        _invoices.c.matter_id.in_(select(_matters.c.id).where(_in_scope())),
+        _invoices.c.status == InvoiceStatus.OPEN,
+        _invoices.c.balance_due_minor > 0,
+    )
+    .group_by(_invoices.c.matter_id, _invoices.c.currency)
+    .order_by(_invoices.c.matter_id, _invoices.c.currency)
+)
+
+_HELD_BY_MATTER = (
+    select(_trust.c.matter_id, cast(func.sum(_trust.c.amount_minor), BigInteger))
+    .where(
+        _trust.c.firm_id == bindparam("firm_id"),
+        _trust.c.matter_id.in_(select(_matters.c.id).where(_in_scope())),
+    )
+    .group_by(_trust.c.matter_id)
+)
+
+_MATTER = select(
+    _matters.c.number, _matters.c.title, _matters.c.currency, _matters.c.trust_minimum_minor
+).where(_matters.c.id == bindparam("matter_id"), _in_scope())
+
+# Open invoices soonest due first, undated last. The index (matter_id, status, due_on) finds
+# them; the count, total and currencies are windows over all of them, computed before LIMIT.
+_OPEN_INVOICES = (
+    select(
+        _invoices.c.number,
+        _invoices.c.description,
+        _invoices.c.issued_on,
+        _invoices.c.due_on,
+        _invoices.c.currency,
+        _invoices.c.total_minor,
+        _invoices.c.balance_due_minor,
+        func.count().over(),
+        cast(func.sum(_invoices.c.balance_due_minor).over(), BigInteger),
+        func.min(_invoices.c.currency).over(),
+        func.max(_invoices.c.currency).over(),
+    )
+    .where(
+        _invoices.c.matter_id == bindparam("matter_id"),
+        _invoices.c.status == InvoiceStatus.OPEN,
+        _invoices.c.balance_due_minor > 0,
+    )
+    .order_by(_invoices.c.due_on.asc().nulls_last(), _invoices.c.issued_on, _invoices.c.number)
+    .limit(OPEN_INVOICES_SHOWN)
+)
+
+_PAID_INVOICES = (
+    select(
+        _invoices.c.number,
+        _invoices.c.description,
+        _invoices.c.issued_on,
+        _invoices.c.due_on,
+        _invoices.c.currency,
+        _invoices.c.total_minor,
+        _invoices.c.paid_at,
+    )
+    .where(
+        _invoices.c.matter_id == bindparam("matter_id"),
+        _invoices.c.status == InvoiceStatus.PAID,
+    )
+    .order_by(
+        _invoices.c.paid_at.desc().nulls_last(), _invoices.c.issued_on.desc(), _invoices.c.id.desc()
+    )
+    .limit(PAID_INVOICES_SHOWN)
+)
+
+# The newest trust entries, each with the balance just after it. The running sum covers the
+# whole ledger in posting order (ties by id) before the LIMIT picks the newest, so it is right
+# even for entries whose older neighbours are not listed.
+_TRUST_LINES = (
+    select(
+        _trust.c.posted_on,
+        _trust.c.description,
+        _trust.c.currency,
+        _trust.c.amount_minor,
+        cast(
+            func.sum(_trust.c.amount_minor).over(
+                order_by=(_trust.c.posted_on, _trust.c.id), rows=(None, 0)
+            ),
+            BigInteger,
+        ),
+        func.count().over(),
+    )
+    .where(_trust.c.matter_id == bindparam("matter_id"))
+    .order_by(_trust.c.posted_on.desc(), _trust.c.id.desc())
+    .limit(TRUST_ENTRIES_SHOWN)
+)
+
+
+def audience(link: Link) -> Audience:
+    """Load the firm behind `link` and its client's locale, in one query."""
+    firm, client_locale = db.session.execute(
+        _AUDIENCE, {"firm_id": link.firm_id, "client_id": link.client_id}
+    ).one()
+    return Audience(firm=firm, client_locale=client_locale, brand=brand_hex(firm.brand_colour))
+
+
+def firm_behind(public_id: str) -> Firm | None:
+    """The firm that issued the link `public_id`, to name it on the "link expired" page."""
+    return db.session.scalar(_FIRM_BEHIND, {"public_id": public_id})
+
+
+def matter_summaries(link: Link) -> tuple[MatterSummary, ...]:
+    """List the matters `link` may see, by number, with what is owed and held in trust.
+
+    Three queries whatever the number of matters: the matters, then what is due and what is
+    held in trust, each grouped by matter.
+    """
+    scope = _scope_params(link)
+    rows = db.session.execute(_VISIBLE_MATTERS, scope).all()
+    if not rows:
+        return ()
+    due: dict[int, list[Money]] = {}
+    for matter_id, currency, total in db.session.execute(_DUE_BY_MATTER, scope):
+        due.setdefault(matter_id, []).append(Money(total, currency))
+    held: dict[int, int] = {
+        matter_id: total for matter_id, total in db.session.execute(_HELD_BY_MATTER, scope)
+    }
+    summaries = []
+    for matter_id, number, title, currency, minimum_minor in rows:
+        balance_minor = held.get(matter_id, 0)
+        summaries.append(
+            MatterSummary(
+                id=matter_id,
+                number=number,
+                title=title,
+                balance_due=tuple(due.get(matter_id, ())) or (Money(0, currency),),
+                trust_balance=Money(balance_minor, currency),
+                has_trust_shortfall=minimum_minor is not None and balance_minor < minimum_minor,
+            )
+        )
+    return tuple(summaries)
+
+
+def statement_for(link: Link, matter_id: int) -> Statement:
+    """One matter's invoices and trust ledger, if `link` may see the matter; else NotFound.
+
+    Four queries, each walking an index on the matter: the matter itself (which also enforces
+    the link's scope), its open invoices, its recently paid invoices and its trust ledger.
+    Totals, counts and running balances come from window functions in the same queries, so
+    the work per page does not grow with the rest of the firm's data.
+    """
+    matter = db.session.execute(_MATTER, {"matter_id": matter_id, **_scope_params(link)}).first()
+    if matter is None:
+        raise NotFound("matter")  # The same answer for "missing" and "someone else's".
+    number, title, currency, minimum_minor = matter
+    params = {"matter_id": matter_id}
+
+    open_rows = db.session.execute(_OPEN_INVOICES, params).all()
+    today = clock.today()
+    open_invoices = tuple(
+        InvoiceLine(
+            number=row[0],
+            description=row[1],
+            issued_on=row[2],
+            due_on=row[3],
+            currency=row[4],
+            total_minor=row[5],
+            balance_due_minor=row[6],
+            is_overdue=row[3] is not None and row[3] < today,
+        )
+        for row in open_rows
+    )
+    balance_due: Money | None = Money(0, currency)
+    if open_rows:
+        _count, total, lowest_currency, highest_currency = open_rows[0][7:]
+        # Amounts in different currencies cannot be added up.
+        balance_due = Money(total, lowest_currency) if lowest_currency == highest_currency else None
+
+    paid_invoices = tuple(
+        InvoiceLine(
+            number=number,
+            description=description,
+            issued_on=issued_on,
+            due_on=due_on,
+            currency=line_currency,
+            total_minor=total_minor,
+            balance_due_minor=0,
+            is_overdue=False,
+            paid_at=paid_at,
+        )
+        for number, description, issued_on, due_on, line_currency, total_minor, paid_at in (
+            db.session.execute(_PAID_INVOICES, params)
+        )
+    )
+
+    trust_rows = db.session.execute(_TRUST_LINES, params).all()
+    trust_lines = tuple(
+        TrustLine(
+            posted_on=posted_on,
+            description=description,
+            currency=line_currency,
+            amount_minor=amount_minor,
+            balance_after_minor=balance_after_minor,
+        )
+        for posted_on, description, line_currency, amount_minor, balance_after_minor, _ in (
+            trust_rows
+        )
+    )
+    balance = Money(trust_lines[0].balance_after_minor if trust_lines else 0, currency)
+    minimum = None if minimum_minor is None else Money(minimum_minor, currency)
+    shortfall = None
+    if minimum is not None and balance.minor < minimum.minor:
+        shortfall = minimum - balance
+
+    return Statement(
+        matter_id=matter_id,
+        number=number,
+        title=title,
+        open_invoices=open_invoices,
+        open_invoice_count=open_rows[0][7] if open_rows else 0,
+        balance_due=balance_due,
+        paid_invoices=paid_invoices,
+        trust_balance=balance,
+        trust_minimum=minimum,
+        trust_shortfall=shortfall,
+        trust_lines=trust_lines,
+        trust_entry_count=trust_rows[0][5] if trust_rows else 0,
+    )
+
+
+def brand_hex(colour: str | None) -> str | None:
+    """Six lower-case hex digits from a stored "#rrggbb" colour, or None if it is not one."""
+    match = _STORED_COLOUR.fullmatch(colour or "")
+    return match.group(1).lower() if match else None
+
+
+def brand_stylesheet(colour: str) -> str:
+    """The per-firm stylesheet for `colour` (six lower-case hex digits), else NotFound.
+
+    It sets the brand colour and a text colour readable on top of it, chosen with the W3C
+    brightness formula (ITU-R BT.601 weights, in integers): dark text on light brands, white
+    text on dark ones.
+    """
+    if not _URL_COLOUR.fullmatch(colour):
+        raise NotFound("brand colour")
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (0, 2, 4))
+    is_light = red * 299 + green * 587 + blue * 114 >= 128_000
+    ink = "#111111" if is_light else "#ffffff"
+    return f":root{{--brand:#{colour};--brand-ink:{ink}}}\n"
