@@ -61,8 +61,11 @@ def document(registry: Registry, *, title: str, version: str) -> dict[str, Any]:
             "title": title,
             "version": version,
             "description": "The firm's API: upsert clients, matters, invoices and trust "
-            "entries by external id, sync them in bulk, and issue client links. Amounts are "
-            "integers of minor units; errors are RFC 9457 problem details.",
+            "entries by external id, sync them in bulk, issue client links, read the payments "
+            "clients made and refund them. Amounts are integers of minor units; errors are "
+            "RFC 9457 problem details. When the back office's own figures already include a "
+            "portal payment, it says so with `portal_payments` on invoices and "
+            "`portal_payment` on trust entries, so the payment is not counted twice.",
         },
         "tags": [{"name": tag} for tag in dict.fromkeys(op.tag for op in registry.operations)],
         "security": [{"bearerAuth": []}],
@@ -93,14 +96,16 @@ def _operation(
     }
     if operation.description:
         result["description"] = operation.description
-    parameters = _parameters(operation.path, "path", schemas) + _parameters(
-        operation.query, "query", schemas
+    parameters = (
+        _parameters(operation.path, "path", schemas)
+        + _parameters(operation.query, "query", schemas)
+        + _parameters(operation.headers, "header", schemas)
     )
     if parameters:
         result["parameters"] = parameters
     if operation.body is not None:
         result["requestBody"] = {
-            "required": True,
+            "required": operation.body_required,
             "content": {"application/json": {"schema": refs[(operation.body, "validation")]}},
         }
     responses: dict[str, Any] = {}

@@ -30,12 +30,14 @@ AMOUNT_FIELDS = frozenset({"total", "balance_due", "amount", "trust_minimum"})
 #: Error types raised by the validators in `schemas`, whose messages read after a field name.
 CUSTOM_ERRORS = frozenset(
     {
+        "allocation_twice",
         "amount_zero",
         "balance_over_total",
         "currency_not_used",
         "currency_unknown",
         "cursor_invalid",
         "date_format",
+        "date_order",
         "due_before_issue",
         "link_too_long",
         "locale_unknown",
@@ -73,7 +75,11 @@ class Operation:
     responses: Mapping[int, type[BaseModel] | None]
     path: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
+    #: Request headers, validated by their aliases ("Idempotency-Key").
+    headers: type[BaseModel] | None = None
     body: type[BaseModel] | None = None
+    #: False when an empty body means `{}` (every body field has a default).
+    body_required: bool = True
     errors: tuple[int, ...] = ()
     public: bool = False
 
@@ -85,7 +91,7 @@ class Operation:
             statuses.add(401)
         if self.body is not None:
             statuses |= {400, 422}
-        if self.path is not None or self.query is not None:
+        if self.path is not None or self.query is not None or self.headers is not None:
             statuses.add(422)
         return sorted(statuses)
 
@@ -117,7 +123,9 @@ class Registry:
         responses: Mapping[int, type[BaseModel] | None],
         path: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None,
+        headers: type[BaseModel] | None = None,
         body: type[BaseModel] | None = None,
+        body_required: bool = True,
         errors: Sequence[int] = (),
         public: bool = False,
         on_invalid: OnInvalid | None = None,
@@ -125,7 +133,9 @@ class Registry:
         """Register the decorated function as `method rule`, validating what it declares.
 
         The function receives the path parameters as keyword arguments (validated by `path`),
-        and `query=` and `body=` as validated models when those are declared.
+        and `query=`, `headers=` and `body=` as validated models when those are declared.
+        Parameters are checked before the body, so a missing header is reported even when the
+        body is also wrong.
         """
 
         def decorator(fn: Callable[..., Reply]) -> Callable[..., Reply]:
@@ -139,7 +149,9 @@ class Registry:
                 responses=dict(responses),
                 path=path,
                 query=query,
+                headers=headers,
                 body=body,
+                body_required=body_required,
                 errors=tuple(errors),
                 public=public,
             )
@@ -151,8 +163,10 @@ class Registry:
                     kwargs.update(_parameters(path, values).model_dump())
                 if query is not None:
                     kwargs["query"] = _parameters(query, request.args.to_dict())
+                if headers is not None:
+                    kwargs["headers"] = _parameters(headers, _header_values(headers))
                 if body is not None:
-                    kwargs["body"] = self._body(body, on_invalid)
+                    kwargs["body"] = self._body(body, on_invalid, required=body_required)
                 return _respond(operation, fn(**kwargs))
 
             view.is_public = public  # type: ignore[attr-defined]  # read by the auth hook
@@ -162,8 +176,10 @@ class Registry:
 
         return decorator
 
-    def _body(self, model: type[BaseModel], on_invalid: OnInvalid | None) -> BaseModel:
-        data = read_json_object()
+    def _body(
+        self, model: type[BaseModel], on_invalid: OnInvalid | None, *, required: bool = True
+    ) -> BaseModel:
+        data = read_json_object(allow_empty=not required)
         context = self.context()
         try:
             return model.model_validate(data, context=context)
@@ -179,9 +195,11 @@ class Registry:
             ) from None
 
 
-def read_json_object() -> dict[str, Any]:
-    """The request body as a JSON object, or MalformedBody (400)."""
+def read_json_object(*, allow_empty: bool = False) -> dict[str, Any]:
+    """The request body as a JSON object, or MalformedBody (400); {} for no body if allowed."""
     raw = request.get_data(cache=False)
+    if allow_empty and not raw.strip():
+        return {}
     try:
         data = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
@@ -204,6 +222,16 @@ def _parameters(model: type[BaseModel], values: Mapping[str, str]) -> BaseModel:
             for error in exc.errors()
         ]
         raise ValidationFailed("Some parameters are invalid.", errors=problems) from None
+
+
+def _header_values(model: type[BaseModel]) -> dict[str, str]:
+    """The request's values of the headers `model` declares, keyed by their aliases."""
+    values = {}
+    for name, info in model.model_fields.items():
+        header = info.alias or name
+        if header in request.headers:
+            values[header] = request.headers[header]
+    return values
 
 
 def _respond(operation: Operation, reply: Reply) -> Response:

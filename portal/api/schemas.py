@@ -42,12 +42,25 @@ from portal.billing.services import (
     MatterRecord,
     SyncBatch,
     SyncResult,
+    TrustEntryRow,
 )
 from portal.config import MAX_LINK_SECONDS
+from portal.firms.models import MerchantAccountKind
 from portal.ledger.models import TrustEntry
 from portal.ledger.services import TrustEntryRecord
 from portal.links.models import Link
 from portal.money import MAX_MINOR, is_currency
+from portal.payments.models import (
+    Allocation,
+    AllocationKind,
+    Charge,
+    ChargeEvent,
+    ChargeStatus,
+    PaymentFlag,
+    PaymentMethod,
+    Refund,
+)
+from portal.payments.queries import PaymentFilters, PaymentStatus, PaymentView, StatusFilter
 
 #: Most items one list endpoint returns per page.
 MAX_PAGE_SIZE = 500
@@ -157,6 +170,14 @@ SignedAmount = Annotated[
     ),
     AfterValidator(_not_zero),
 ]
+PaymentId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$"),
+    Field(
+        description="A portal payment's public id (`id` in /payments).",
+        examples=["k3Jd9QpW2xZr7TfA"],
+    ),
+]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Number = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -261,11 +282,16 @@ class MatterOut(Output):
     title: str
     trust_minimum: int | None
     currency: str
+    trust_balance: int = Field(
+        description="The matter's trust balance in minor units: the sum of its trust entries "
+        "that count. A portal deposit that a back-office entry records (its `portal_payment`) "
+        "counts once, through the back-office entry."
+    )
     created_at: dt.datetime
     updated_at: dt.datetime
 
     @classmethod
-    def of(cls, matter: Matter) -> MatterOut:
+    def of(cls, matter: Matter, trust_balance: int) -> MatterOut:
         return cls(
             external_id=matter.external_id,
             client=matter.client.external_id,
@@ -273,6 +299,7 @@ class MatterOut(Output):
             title=matter.title,
             trust_minimum=matter.trust_minimum_minor,
             currency=matter.currency,
+            trust_balance=trust_balance,
             created_at=matter.created_at,
             updated_at=matter.updated_at,
         )
@@ -294,8 +321,19 @@ class InvoiceIn(Input):
     description: Description = ""
     status: Literal["open", "void"] = Field(
         default="open",
-        description='"void" voids the invoice; otherwise it is paid when balance_due is 0 '
-        "and open when it is not.",
+        description='"void" voids the invoice; otherwise it is paid when the effective '
+        "balance due is 0 and open when it is not.",
+    )
+    portal_payments: list[PaymentId] = Field(
+        default=[],
+        max_length=100,
+        description="The echo of portal payments: ids of the payments taken through this "
+        "portal that `balance_due` already reflects, because the back office has recorded "
+        "them. List every such payment on every send; the list replaces the one sent before. "
+        "The portal subtracts from `balance_due` each settled portal payment on this invoice "
+        "that is NOT listed (it assumes the back office has not recorded it yet), and nothing "
+        "for the listed ones, so a payment is never subtracted twice. Each id must be a "
+        "payment of this firm with an allocation to this invoice.",
     )
 
     @field_validator("due_on")
@@ -332,6 +370,7 @@ class InvoiceIn(Input):
             balance_due_minor=self.balance_due,
             description=self.description,
             is_void=self.status == "void",
+            portal_payments=tuple(self.portal_payments),
         )
 
 
@@ -349,7 +388,15 @@ class InvoiceOut(Output):
     due_on: dt.date | None
     currency: str
     total: int
-    balance_due: int
+    balance_due: int = Field(
+        description="What is still owed now: `synced_balance_due` less the settled portal "
+        "payments on this invoice (net of refunds) that the back office has not listed in "
+        "`portal_payments`; never below 0. Portal payments lower it as they settle."
+    )
+    synced_balance_due: int | None = Field(
+        description="`balance_due` exactly as the back office last sent it; null if it was "
+        "never sent through the API."
+    )
     description: str
     status: Literal["open", "paid", "void"]
     paid_at: dt.datetime | None
@@ -367,6 +414,7 @@ class InvoiceOut(Output):
             currency=invoice.currency,
             total=invoice.total_minor,
             balance_due=invoice.balance_due_minor,
+            synced_balance_due=invoice.synced_balance_minor,
             description=invoice.description,
             status=invoice.status.value,
             paid_at=invoice.paid_at,
@@ -386,6 +434,17 @@ class TrustEntryIn(Input):
     amount: SignedAmount
     currency: Currency = Field(description="Must be the matter's currency.")
     description: Description = ""
+    portal_payment: PaymentId | None = Field(
+        default=None,
+        description="The echo of a portal payment: the id of the payment taken through this "
+        "portal whose trust deposit this entry records. The portal's own ledger entry for that "
+        "deposit then stops counting and this entry counts instead, so the money is in the "
+        "trust balance once, whichever arrives first (if the deposit is still processing, "
+        "the portal's entry is superseded when it settles). Only a positive entry can name a "
+        "payment; it must be a payment of this firm with a trust deposit to this entry's "
+        "matter, and each deposit can be recorded by one entry only. Part of the recorded "
+        "entry: it cannot be added or changed later.",
+    )
 
     def record(self, external_id: str) -> TrustEntryRecord:
         return TrustEntryRecord(
@@ -395,6 +454,7 @@ class TrustEntryIn(Input):
             amount_minor=self.amount,
             currency=self.currency,
             description=self.description,
+            portal_payment=self.portal_payment,
         )
 
 
@@ -411,10 +471,27 @@ class TrustEntryOut(Output):
     amount: int
     currency: str
     description: str
+    source: Literal["back_office", "portal"] = Field(
+        description='"back_office" for entries sent through this API, "portal" for payments, '
+        "refunds and reversals the portal appended itself."
+    )
+    portal_payment: str | None = Field(
+        description="The portal payment this entry records (back office) or comes from (portal)."
+    )
+    superseded_by: str | None = Field(
+        description="On a portal deposit: the external id of the back-office entry that "
+        "records the same money. A superseded entry does not count in the trust balance."
+    )
     created_at: dt.datetime
 
     @classmethod
-    def of(cls, entry: TrustEntry, matter_external_id: str) -> TrustEntryOut:
+    def of(
+        cls,
+        entry: TrustEntry,
+        matter_external_id: str,
+        portal_payment: str | None = None,
+        superseded_by: str | None = None,
+    ) -> TrustEntryOut:
         return cls(
             external_id=entry.external_id,
             matter=matter_external_id,
@@ -422,8 +499,15 @@ class TrustEntryOut(Output):
             amount=entry.amount_minor,
             currency=entry.currency,
             description=entry.description,
+            source="portal" if entry.source == "portal" else "back_office",
+            portal_payment=portal_payment,
+            superseded_by=superseded_by,
             created_at=entry.created_at,
         )
+
+    @classmethod
+    def of_row(cls, row: TrustEntryRow) -> TrustEntryOut:
+        return cls.of(row.entry, row.matter, row.portal_payment, row.superseded_by)
 
 
 # Lists
@@ -507,6 +591,67 @@ class ListQuery(BaseModel):
 
 class ExternalIdPath(BaseModel):
     external_id: ExternalId
+
+
+def _not_before_created_from(value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+    start = info.data.get("created_from")
+    if value is not None and start is not None and value < start:
+        raise PydanticCustomError(
+            "date_order",
+            "must not be before created_from ({start})",
+            {"start": start.isoformat()},
+        )
+    return value
+
+
+class PaymentListQuery(ListQuery):
+    """Query parameters of GET /payments: the page, and conditions that must all hold."""
+
+    status: StatusFilter | None = Field(
+        default=None,
+        description='A payment\'s `status`; or "canceled", for payments with a canceled charge.',
+    )
+    created_from: IsoDate | None = Field(
+        default=None, description="Payments created on or after this UTC date (YYYY-MM-DD)."
+    )
+    created_to: Annotated[IsoDate | None, AfterValidator(_not_before_created_from)] = Field(
+        default=None, description="Payments created on or before this UTC date (YYYY-MM-DD)."
+    )
+    matter: ExternalId | None = Field(
+        default=None, description="Payments with an allocation to this matter (external id)."
+    )
+    client: ExternalId | None = Field(
+        default=None, description="Payments made through links of this client (external id)."
+    )
+
+    def filters(self) -> PaymentFilters:
+        return PaymentFilters(
+            status=self.status,
+            created_from=self.created_from,
+            created_to=self.created_to,
+            matter=self.matter,
+            client=self.client,
+        )
+
+
+class PaymentPath(BaseModel):
+    id: PaymentId
+
+
+class IdempotencyKeyHeader(BaseModel):
+    """The header that makes a POST safe to retry."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    idempotency_key: str = Field(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[\x20-\x7e]+$",
+        description="A key of your choosing (1-100 printable ASCII characters, e.g. a UUID), "
+        "unique per refund request. Sending the same key again returns the refunds the first "
+        "request made (200) instead of refunding twice.",
+    )
 
 
 class LinkPath(BaseModel):
@@ -708,6 +853,276 @@ class LinkCreatedOut(LinkOut):
         return cls(**cls.fields_of(link), url=url)
 
 
+# Payments
+
+
+class MandateOut(Output):
+    """The payer's ACH debit authorization."""
+
+    accepted_at: dt.datetime
+    ip: str | None
+
+
+class MerchantAccountOut(Output):
+    kind: MerchantAccountKind = Field(description="Invoices go to operating, deposits to trust.")
+    label: str
+
+
+class InstrumentOut(Output):
+    """What may be shown of the card or bank account: brand or bank, and four digits."""
+
+    brand: str | None
+    last4: str | None
+
+
+class ChargeEventOut(Output):
+    """One change of a charge's status. The history is append-only, oldest first."""
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
+
+    from_status: ChargeStatus | None = Field(
+        serialization_alias="from", description="Null for the first event."
+    )
+    to_status: ChargeStatus = Field(serialization_alias="to")
+    source: str = Field(description='Who said so: "portal", "gateway" or "api".')
+    source_ref: str | None = Field(
+        description="The processor's event id, or the refund, behind the change."
+    )
+    reason: str
+    amount: int | None
+    recorded_at: dt.datetime
+
+    @classmethod
+    def of(cls, event: ChargeEvent) -> ChargeEventOut:
+        return cls(
+            from_status=event.from_status,
+            to_status=event.to_status,
+            source=event.source,
+            source_ref=event.source_ref,
+            reason=event.reason,
+            amount=event.amount_minor,
+            recorded_at=event.recorded_at,
+        )
+
+
+class ChargeOut(Output):
+    """The part of a payment charged to one merchant account."""
+
+    id: str
+    merchant_account: MerchantAccountOut
+    amount: int
+    status: ChargeStatus
+    gateway: str
+    gateway_ref: str | None = Field(description="The processor's id for the charge.")
+    instrument: InstrumentOut
+    fee: int | None = Field(description="Processing fee, borne by operating; null until known.")
+    refunded: int
+    failure_code: str | None
+    failure_message: str | None
+    succeeded_at: dt.datetime | None
+    settled_on: dt.date | None = Field(description="The day the money reached the bank.")
+    events: list[ChargeEventOut]
+
+    @classmethod
+    def of(cls, charge: Charge) -> ChargeOut:
+        return cls(
+            id=charge.public_id,
+            merchant_account=MerchantAccountOut(
+                kind=charge.account_kind, label=charge.merchant_account.label
+            ),
+            amount=charge.amount_minor,
+            status=charge.status,
+            gateway=charge.gateway,
+            gateway_ref=charge.gateway_ref,
+            instrument=InstrumentOut(brand=charge.instrument_brand, last4=charge.instrument_last4),
+            fee=charge.fee_minor,
+            refunded=charge.refunded_minor,
+            failure_code=charge.failure_code,
+            failure_message=charge.failure_message,
+            succeeded_at=charge.succeeded_at,
+            settled_on=charge.settled_on,
+            events=[ChargeEventOut.of(event) for event in charge.events],
+        )
+
+
+class AllocationOut(Output):
+    """How much of a charge pays one invoice or goes into one matter's trust."""
+
+    id: int = Field(description="Name it as `allocation` in a refund request.")
+    charge: str = Field(description="The id of the charge it belongs to.")
+    kind: AllocationKind
+    invoice: str | None = Field(description="The invoice's external id; null for trust.")
+    matter: str
+    amount: int
+    refunded: int
+    acknowledged_at: dt.datetime | None = Field(
+        description="Since when the back office lists this payment in the invoice's "
+        "`portal_payments` (its balance already reflects it); null if it does not."
+    )
+
+    @classmethod
+    def of(cls, line: Allocation, charge: Charge, view: PaymentView) -> AllocationOut:
+        return cls(
+            id=line.id,
+            charge=charge.public_id,
+            kind=line.kind,
+            invoice=None if line.invoice_id is None else view.invoices[line.invoice_id],
+            matter=view.matters[line.matter_id],
+            amount=line.amount_minor,
+            refunded=line.refunded_minor,
+            acknowledged_at=line.acknowledged_at,
+        )
+
+
+class PaymentFlagOut(Output):
+    """Something the firm must look at, such as a return that took trust below zero."""
+
+    code: str
+    detail: str
+    charge: str | None
+    matter: str | None
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, flag: PaymentFlag, charges: dict[int, str], view: PaymentView) -> PaymentFlagOut:
+        return cls(
+            code=flag.code,
+            detail=flag.detail,
+            charge=None if flag.charge_id is None else charges.get(flag.charge_id),
+            matter=None if flag.matter_id is None else view.matters[flag.matter_id],
+            created_at=flag.created_at,
+        )
+
+
+class PaymentOut(Output):
+    """One submission by a payer, with its charges, allocations, history and flags."""
+
+    id: str
+    status: PaymentStatus = Field(
+        description="One word for the whole payment, from its charges' statuses."
+    )
+    method: PaymentMethod
+    currency: str
+    total: int
+    payer_name: str
+    payer_email: str | None
+    client: str
+    mandate: MandateOut | None = Field(description="The ACH authorization; null for cards.")
+    created_at: dt.datetime
+    charges: list[ChargeOut]
+    allocations: list[AllocationOut]
+    flags: list[PaymentFlagOut]
+
+    @classmethod
+    def of(cls, view: PaymentView) -> PaymentOut:
+        payment = view.payment
+        mandate = None
+        if payment.mandate_accepted_at is not None:
+            mandate = MandateOut(accepted_at=payment.mandate_accepted_at, ip=payment.mandate_ip)
+        charges = {charge.id: charge.public_id for charge in payment.charges}
+        return cls(
+            id=payment.public_id,
+            status=view.status,  # type: ignore[arg-type]  # a PaymentStatus word
+            method=payment.method,
+            currency=payment.currency,
+            total=payment.total_minor,
+            payer_name=payment.payer_name,
+            payer_email=payment.payer_email,
+            client=view.client,
+            mandate=mandate,
+            created_at=payment.created_at,
+            charges=[ChargeOut.of(charge) for charge in payment.charges],
+            allocations=[
+                AllocationOut.of(line, charge, view)
+                for charge in payment.charges
+                for line in charge.allocations
+            ],
+            flags=[PaymentFlagOut.of(flag, charges, view) for flag in payment.flags],
+        )
+
+
+class PaymentPage(Output):
+    data: list[PaymentOut]
+    next_cursor: str | None = _NEXT_CURSOR
+
+
+# Refunds
+
+
+class RefundLineIn(Input):
+    """How much to give back from one allocation."""
+
+    allocation: int = Field(
+        strict=True, ge=1, description="An allocation's `id`, from the payment's `allocations`."
+    )
+    amount: Annotated[
+        int,
+        Field(
+            strict=True,
+            ge=1,
+            le=MAX_MINOR,
+            description="Minor units, at most what is left to refund on the allocation.",
+        ),
+    ]
+
+
+class RefundIn(Input):
+    """What to refund. Without allocations, everything left to refund on the payment."""
+
+    allocations: list[RefundLineIn] = Field(
+        default=[],
+        max_length=100,
+        description="Empty or left out: refund what is left of every allocation. A trust "
+        "refund may not exceed the matter's trust balance.",
+    )
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] = Field(
+        default="", description="Kept in the charge's history."
+    )
+
+    @field_validator("allocations")
+    @classmethod
+    def _each_once(cls, lines: list[RefundLineIn]) -> list[RefundLineIn]:
+        seen: set[int] = set()
+        for line in lines:
+            if line.allocation in seen:
+                raise PydanticCustomError(
+                    "allocation_twice",
+                    "must name each allocation once; {allocation} is named twice",
+                    {"allocation": line.allocation},
+                )
+            seen.add(line.allocation)
+        return lines
+
+
+class RefundOut(Output):
+    id: str
+    allocation: int
+    amount: int
+    status: Literal["pending", "succeeded", "failed"] = Field(
+        description="What the processor answered."
+    )
+    reason: str
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, refund: Refund) -> RefundOut:
+        return cls(
+            id=refund.public_id,
+            allocation=refund.allocation_id,
+            amount=refund.amount_minor,
+            status=refund.status,  # type: ignore[arg-type]  # the service writes these three
+            reason=refund.reason,
+            created_at=refund.created_at,
+        )
+
+
+class RefundsOut(Output):
+    """The refunds the request made (or made the first time, on a replay), and the payment."""
+
+    refunds: list[RefundOut]
+    payment: PaymentOut
+
+
 # Problems (RFC 9457)
 
 
@@ -716,7 +1131,7 @@ class ProblemError(Output):
         default=None, description="JSON Pointer (RFC 6901) to the offending body field."
     )
     parameter: str | None = Field(
-        default=None, description="Name of the offending path or query parameter."
+        default=None, description="Name of the offending path or query parameter, or header."
     )
     detail: str
 

@@ -2,7 +2,8 @@
 
 PUT upserts by the back office's external id (201 when created, 200 otherwise), GET reads one
 record or a page of them, POST /sync applies many records at once, and /links issues, shows
-and revokes client links. Every lookup is scoped to the calling firm (`g.firm_id`).
+and revokes client links. The payment routes live in `portal.api.payments`. Every lookup is
+scoped to the calling firm (`g.firm_id`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from portal.api.schemas import (
     encode_cursor,
 )
 from portal.billing import services as billing
+from portal.billing.models import Matter
 from portal.billing.services import KINDS, Outcome
 from portal.firms.services import firm_currencies
 from portal.links import services as links
@@ -62,7 +64,8 @@ def _status(outcome: Outcome) -> int:
     return 201 if outcome == "created" else 200
 
 
-def _limit(query: ListQuery) -> int:
+def page_size(query: ListQuery) -> int:
+    """The page size a list request asked for, or the configured default."""
     return query.limit or int(current_app.config["API_PAGE_SIZE"])
 
 
@@ -107,7 +110,7 @@ def get_client(external_id: str) -> ClientOut:
 )
 def list_clients(query: ListQuery) -> ClientPage:
     """Oldest first; follow `next_cursor` until it is null."""
-    page = billing.clients_page(firm_id=g.firm_id, after_id=query.after_id, limit=_limit(query))
+    page = billing.clients_page(firm_id=g.firm_id, after_id=query.after_id, limit=page_size(query))
     return ClientPage(
         data=[ClientOut.of(c) for c in page.items], next_cursor=encode_cursor(page.last_id)
     )
@@ -128,7 +131,11 @@ def list_clients(query: ListQuery) -> ClientPage:
 def put_matter(external_id: str, body: MatterIn) -> tuple[MatterOut, int]:
     """`client` names an existing client by external id; an unknown one is a 422."""
     matter, outcome = billing.upsert_matter(firm_id=g.firm_id, record=body.record(external_id))
-    return MatterOut.of(matter), _status(outcome)
+    return _matter_out(matter), _status(outcome)
+
+
+def _matter_out(matter: Matter) -> MatterOut:
+    return MatterOut.of(matter, billing.trust_balances([matter])[matter.id])
 
 
 @api.route(
@@ -141,7 +148,7 @@ def put_matter(external_id: str, body: MatterIn) -> tuple[MatterOut, int]:
     errors=(404,),
 )
 def get_matter(external_id: str) -> MatterOut:
-    return MatterOut.of(billing.matter_by_external_id(g.firm_id, external_id))
+    return _matter_out(billing.matter_by_external_id(g.firm_id, external_id))
 
 
 @api.route(
@@ -154,9 +161,11 @@ def get_matter(external_id: str) -> MatterOut:
 )
 def list_matters(query: ListQuery) -> MatterPage:
     """Oldest first; follow `next_cursor` until it is null."""
-    page = billing.matters_page(firm_id=g.firm_id, after_id=query.after_id, limit=_limit(query))
+    page = billing.matters_page(firm_id=g.firm_id, after_id=query.after_id, limit=page_size(query))
+    balances = billing.trust_balances(page.items)
     return MatterPage(
-        data=[MatterOut.of(m) for m in page.items], next_cursor=encode_cursor(page.last_id)
+        data=[MatterOut.of(m, balances[m.id]) for m in page.items],
+        next_cursor=encode_cursor(page.last_id),
     )
 
 
@@ -173,7 +182,9 @@ def list_matters(query: ListQuery) -> MatterPage:
     responses={200: InvoiceOut, 201: InvoiceOut},
 )
 def put_invoice(external_id: str, body: InvoiceIn) -> tuple[InvoiceOut, int]:
-    """The stored status is void if sent void, else paid when balance_due is 0, else open."""
+    """The stored status is void if sent void, else paid when the effective balance due is 0,
+    else open. The effective balance due is the one sent less the settled portal payments on
+    the invoice that `portal_payments` does not list."""
     invoice, outcome = billing.upsert_invoice(firm_id=g.firm_id, record=body.record(external_id))
     return InvoiceOut.of(invoice), _status(outcome)
 
@@ -201,7 +212,7 @@ def get_invoice(external_id: str) -> InvoiceOut:
 )
 def list_invoices(query: ListQuery) -> InvoicePage:
     """Oldest first; follow `next_cursor` until it is null."""
-    page = billing.invoices_page(firm_id=g.firm_id, after_id=query.after_id, limit=_limit(query))
+    page = billing.invoices_page(firm_id=g.firm_id, after_id=query.after_id, limit=page_size(query))
     return InvoicePage(
         data=[InvoiceOut.of(i) for i in page.items], next_cursor=encode_cursor(page.last_id)
     )
@@ -224,7 +235,7 @@ def put_trust_entry(external_id: str, body: TrustEntryIn) -> tuple[TrustEntryOut
     """The ledger is append-only: resending an entry unchanged answers 200, sending it with
     other content answers 409. Correct a mistake with a new entry under a new external_id."""
     entry, outcome = billing.upsert_trust_entry(firm_id=g.firm_id, record=body.record(external_id))
-    return TrustEntryOut.of(entry, body.matter), _status(outcome)
+    return TrustEntryOut.of(entry, body.matter, body.portal_payment), _status(outcome)
 
 
 @api.route(
@@ -237,8 +248,7 @@ def put_trust_entry(external_id: str, body: TrustEntryIn) -> tuple[TrustEntryOut
     errors=(404,),
 )
 def get_trust_entry(external_id: str) -> TrustEntryOut:
-    entry, matter = billing.trust_entry_by_external_id(g.firm_id, external_id)
-    return TrustEntryOut.of(entry, matter)
+    return TrustEntryOut.of_row(billing.trust_entry_by_external_id(g.firm_id, external_id))
 
 
 @api.route(
@@ -252,10 +262,10 @@ def get_trust_entry(external_id: str) -> TrustEntryOut:
 def list_trust_entries(query: ListQuery) -> TrustEntryPage:
     """Oldest first; follow `next_cursor` until it is null."""
     page = billing.trust_entries_page(
-        firm_id=g.firm_id, after_id=query.after_id, limit=_limit(query)
+        firm_id=g.firm_id, after_id=query.after_id, limit=page_size(query)
     )
     return TrustEntryPage(
-        data=[TrustEntryOut.of(entry, matter) for entry, matter in page.items],
+        data=[TrustEntryOut.of_row(row) for row in page.items],
         next_cursor=encode_cursor(page.last_id),
     )
 

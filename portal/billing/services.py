@@ -4,6 +4,16 @@ external id, one at a time or in bulk, and the firm-scoped lookups the API reads
 Single upserts and the bulk sync run through the same code (`sync`), so a record is judged by
 the same rules whichever way it arrives. A batch is applied in dependency order (clients,
 matters, invoices, trust entries) so a record may refer to one sent earlier in the batch.
+
+Payments taken through the portal change the same figures the back office sends, so each
+figure is kept from counting a portal payment twice:
+
+- An invoice stores the balance exactly as sent (`synced_balance_minor`) and lists the portal
+  payments that balance already reflects (`portal_payments`, marked on their allocations as
+  `acknowledged_at`). Its effective balance due is the synced one less every settled portal
+  allocation the back office has not acknowledged.
+- A trust entry may name the portal payment whose deposit it records (`portal_payment`); the
+  portal's own entry for that deposit is then superseded by it and no longer counted.
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import Select, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 
 from portal import clock
 from portal.billing.models import Client, Invoice, InvoiceStatus, Matter
@@ -25,6 +35,8 @@ from portal.firms.models import MerchantAccount, MerchantAccountKind
 from portal.ledger import services as ledger
 from portal.ledger.models import TrustEntry
 from portal.ledger.services import TrustEntryRecord, chunked
+from portal.payments import queries as payment_queries
+from portal.payments.models import SETTLED, Allocation, AllocationKind, Charge, Payment
 
 Outcome = Literal["created", "updated", "unchanged"]
 
@@ -78,6 +90,9 @@ class InvoiceRecord:
     description: str = ""
     #: The back office voided the invoice; otherwise its status follows its balance due.
     is_void: bool = False
+    #: Public ids of the portal payments `balance_due_minor` already reflects. The list is the
+    #: whole truth for this send: a payment left out is one the balance does not reflect yet.
+    portal_payments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,18 @@ class SyncResult:
             for _external_id, outcome in outcomes:
                 counts[kind][outcome] += 1
         return counts
+
+
+@dataclass(frozen=True, slots=True)
+class TrustEntryRow:
+    """A trust entry with the references the API shows by external or public id."""
+
+    entry: TrustEntry
+    matter: str
+    #: Public id of the portal payment the entry records (or, for a portal entry, came from).
+    portal_payment: str | None
+    #: External id of the back-office entry that supersedes this portal entry, if one does.
+    superseded_by: str | None
 
 
 @dataclass(frozen=True)
@@ -262,6 +289,24 @@ class _Sync:
         self.entries = ledger.entries_by_external_id(
             self.firm_id, {r.external_id for _, r in _present(b.trust_entries)}
         )
+        echoed = {p for _, r in _present(b.invoices) for p in r.portal_payments}
+        echoed |= {r.portal_payment for _, r in _present(b.trust_entries) if r.portal_payment}
+        #: The payments the batch names as already reflected in the back office's figures.
+        self.payments: dict[str, Payment] = payment_queries.echoed_payments(self.firm_id, echoed)
+        #: Portal allocations to the batch's existing invoices, by invoice id.
+        self.allocations: dict[int, list[Allocation]] = payment_queries.invoice_allocations(
+            invoice.id for invoice in self.invoices.values()
+        )
+        trust_charges = {
+            charge.id
+            for payment in self.payments.values()
+            for charge in payment.charges
+            if any(a.kind is AllocationKind.TRUST_DEPOSIT for a in charge.allocations)
+        }
+        #: External ids of the back-office entries already recording a portal deposit.
+        self.recorded_by = ledger.back_office_records(trust_charges)
+        #: The charge each trust entry of the batch records, by external id (checked).
+        self.entry_charge: dict[str, int] = {}
 
     def _default_currency(self) -> str:
         """The currency of the firm's (first) trust merchant account."""
@@ -359,8 +404,33 @@ class _Sync:
     def _check_invoices(self) -> None:
         for i, r in _present(self.batch.invoices):
             self._matter_known("invoices", i, r.matter)
+            invoice = self.invoices.get(r.external_id)
+            for j, public_id in enumerate(r.portal_payments):
+                name = f"portal_payments/{j}"
+                payment = self.payments.get(public_id)
+                if payment is None:
+                    self._problem(
+                        "invoices",
+                        i,
+                        name,
+                        f"portal_payments[{j}] {public_id!r} is not a payment of this firm",
+                    )
+                elif invoice is None or not any(
+                    line.invoice_id == invoice.id
+                    for charge in payment.charges
+                    for line in charge.allocations
+                ):
+                    self._problem(
+                        "invoices",
+                        i,
+                        name,
+                        f"portal_payments[{j}] {public_id!r} paid nothing on invoice "
+                        f"{r.external_id!r}",
+                    )
 
     def _check_trust_entries(self) -> None:
+        #: The entry of this batch recording each (charge, matter), to refuse a second one.
+        recorded_here: dict[tuple[int, int], str] = {}
         for i, r in _present(self.batch.trust_entries):
             if not self._matter_known("trust_entries", i, r.matter):
                 continue
@@ -372,19 +442,80 @@ class _Sync:
                     "currency",
                     f"currency must be the matter's currency, {matter_currency}",
                 )
+            charge_id = self._echoed_charge(i, r, recorded_here)
             entry = self.entries.get(r.external_id)
             if entry is None:
                 continue
             matter = self.matters.get(r.matter)
             # A matter first sent in this batch cannot be the one a recorded entry belongs to.
             matter_id = matter.id if matter is not None else -1
-            for name in ledger.entry_differences(entry, r, matter_id):
+            for name in ledger.entry_differences(entry, r, matter_id, charge_id):
                 self.conflicts.append(
                     {
                         "pointer": self._pointer("trust_entries", i, name),
                         "detail": f"{name} differs from the recorded entry {r.external_id!r}",
                     }
                 )
+
+    def _echoed_charge(
+        self, index: int, r: TrustEntryRecord, recorded_here: dict[tuple[int, int], str]
+    ) -> int | None:
+        """The trust charge whose deposit entry `r` records, or None (with any problem noted)."""
+        if r.portal_payment is None:
+            return None
+        payment = self.payments.get(r.portal_payment)
+        if payment is None:
+            self._problem(
+                "trust_entries",
+                index,
+                "portal_payment",
+                f"portal_payment {r.portal_payment!r} is not a payment of this firm",
+            )
+            return None
+        if r.amount_minor < 0:
+            self._problem(
+                "trust_entries",
+                index,
+                "portal_payment",
+                "only a deposit (a positive amount) can record a portal payment",
+            )
+            return None
+        matter = self.matters.get(r.matter)
+        charge = next(
+            (
+                charge
+                for charge in payment.charges
+                for line in charge.allocations
+                if matter is not None
+                and line.kind is AllocationKind.TRUST_DEPOSIT
+                and line.matter_id == matter.id
+            ),
+            None,
+        )
+        if matter is None or charge is None:
+            self._problem(
+                "trust_entries",
+                index,
+                "portal_payment",
+                f"payment {r.portal_payment!r} made no trust deposit to matter {r.matter!r}",
+            )
+            return None
+        key = (charge.id, matter.id)
+        other = self.recorded_by.get(key)
+        if other is None or other == r.external_id:
+            other = recorded_here.get(key)
+        if other is not None and other != r.external_id:
+            self._problem(
+                "trust_entries",
+                index,
+                "portal_payment",
+                f"payment {r.portal_payment!r} is already recorded by trust entry {other!r}; "
+                "one deposit is recorded once",
+            )
+            return None
+        recorded_here[key] = r.external_id
+        self.entry_charge[r.external_id] = charge.id
+        return charge.id
 
     # Writing: rows are created or changed only where the content differs.
 
@@ -394,9 +525,32 @@ class _Sync:
         write = self._write_kind
         self.client_ids = write(result, "clients", self.clients, self._client_values, now)
         self.matter_ids = write(result, "matters", self.matters, self._matter_values, now)
-        write(result, "invoices", self.invoices, self._invoice_values, now)
+        acknowledged = self._acknowledge(now)
+        write(result, "invoices", self.invoices, self._invoice_values, now, acknowledged)
         self._write_trust_entries(result, now)
         return result
+
+    def _acknowledge(self, now: dt.datetime) -> set[str]:
+        """Mark each existing invoice's allocations acknowledged exactly when its record lists
+        their payment; return the invoices whose acknowledgements changed.
+
+        A resend that lists the same payments keeps the first `acknowledged_at`.
+        """
+        changed: set[str] = set()
+        for _, r in _present(self.batch.invoices):
+            invoice = self.invoices.get(r.external_id)
+            if invoice is None:
+                continue  # A new invoice has no allocations yet.
+            listed = {self.payments[p].id for p in r.portal_payments if p in self.payments}
+            for line in self.allocations.get(invoice.id, ()):
+                if line.charge.payment_id in listed and line.acknowledged_at is None:
+                    line.acknowledged_at = now
+                elif line.charge.payment_id not in listed and line.acknowledged_at is not None:
+                    line.acknowledged_at = None
+                else:
+                    continue
+                changed.add(r.external_id)
+        return changed
 
     def _write_kind(
         self,
@@ -405,9 +559,13 @@ class _Sync:
         existing: Mapping[str, Any],
         values_for: Any,
         now: dt.datetime,
+        also_changed: Collection[str] = (),
     ) -> dict[str, int]:
         """Update the existing rows that differ and insert the new ones; return every row's id
-        by external id (existing and new), for the next kind's references."""
+        by external id (existing and new), for the next kind's references.
+
+        A record in `also_changed` counts as updated even when its own columns are equal
+        (something it says was recorded elsewhere)."""
         ids = {external_id: row.id for external_id, row in existing.items()}
         new: list[dict[str, Any]] = []
         for _, record in _present(self.batch.records(kind)):
@@ -426,6 +584,9 @@ class _Sync:
                 outcome: Outcome = "created"
             else:
                 outcome = _apply(row, values, now)
+                if outcome == "unchanged" and record.external_id in also_changed:
+                    row.updated_at = now
+                    outcome = "updated"
             result.outcomes[kind].append((record.external_id, outcome))
         ids.update(_insert(_MODELS[kind], self.firm_id, new))
         result.ids[kind] = [ids[external_id] for external_id, _ in result.outcomes[kind]]
@@ -450,9 +611,12 @@ class _Sync:
     def _invoice_values(
         self, r: InvoiceRecord, row: Invoice | None, now: dt.datetime
     ) -> dict[str, Any]:
+        balance_due = r.balance_due_minor
+        if row is not None:
+            balance_due = effective_balance(r.balance_due_minor, self.allocations.get(row.id, ()))
         if r.is_void:
             status = InvoiceStatus.VOID
-        elif r.balance_due_minor == 0:
+        elif balance_due == 0:
             status = InvoiceStatus.PAID
         else:
             status = InvoiceStatus.OPEN
@@ -468,7 +632,8 @@ class _Sync:
             "due_on": r.due_on,
             "currency": r.currency,
             "total_minor": r.total_minor,
-            "balance_due_minor": r.balance_due_minor,
+            "balance_due_minor": balance_due,
+            "synced_balance_minor": r.balance_due_minor,
             "description": r.description,
             "status": status,
             "paid_at": paid_at,
@@ -483,13 +648,40 @@ class _Sync:
                 matter_id = self.matter_ids[r.matter]
                 new.append(
                     ledger.entry_values(
-                        firm_id=self.firm_id, record=r, matter_id=matter_id, now=now
+                        firm_id=self.firm_id,
+                        record=r,
+                        matter_id=matter_id,
+                        now=now,
+                        charge_id=self.entry_charge.get(r.external_id),
                     )
                 )
                 outcome = "created"
             result.outcomes["trust_entries"].append((r.external_id, outcome))
         ids.update(_insert(TrustEntry, self.firm_id, new))
         result.ids["trust_entries"] = [ids[ext] for ext, _ in result.outcomes["trust_entries"]]
+        # Resent entries are included: if the portal's deposit was appended after the entry
+        # first arrived without seeing it (two transactions at once), a resend repairs that.
+        ledger.supersede_portal_deposits(
+            {
+                (charge_id, self.matter_ids[r.matter]): ids[r.external_id]
+                for _, r in _present(self.batch.trust_entries)
+                if (charge_id := self.entry_charge.get(r.external_id)) is not None
+            }
+        )
+
+
+def effective_balance(synced_minor: int, allocations: Iterable[Allocation]) -> int:
+    """What is still owed on an invoice whose back office last sent `synced_minor`.
+
+    The synced balance less what the invoice's settled portal allocations brought in (net of
+    refunds), leaving out those the back office acknowledged as already included. Never below 0.
+    """
+    paid_here = sum(
+        line.amount_minor - line.refunded_minor
+        for line in allocations
+        if line.acknowledged_at is None and line.charge.status in SETTLED
+    )
+    return max(synced_minor - paid_here, 0)
 
 
 def _insert(model: type[Any], firm_id: int, new: list[dict[str, Any]]) -> dict[str, int]:
@@ -544,16 +736,33 @@ def invoice_by_external_id(firm_id: int, external_id: str) -> Invoice:
     )
 
 
-def trust_entry_by_external_id(firm_id: int, external_id: str) -> tuple[TrustEntry, str]:
-    """The firm's trust entry with this external id, with its matter's external id."""
-    row = db.session.execute(
-        select(TrustEntry, Matter.external_id)
+def _trust_entry_rows() -> Select[TrustEntry, str, str, str | None]:
+    """Trust entries with their matter's external id, the payment they record (by public id)
+    and the back-office entry superseding them (by external id)."""
+    superseding = aliased(TrustEntry)
+    return (
+        select(TrustEntry, Matter.external_id, Payment.public_id, superseding.external_id)
         .join(Matter, Matter.id == TrustEntry.matter_id)
-        .where(TrustEntry.firm_id == firm_id, TrustEntry.external_id == external_id)
+        .outerjoin(Charge, Charge.id == TrustEntry.charge_id)
+        .outerjoin(Payment, Payment.id == Charge.payment_id)
+        .outerjoin(superseding, superseding.id == TrustEntry.superseded_by_id)
+    )
+
+
+def _trust_entry_row(row: Any) -> TrustEntryRow:
+    return TrustEntryRow(entry=row[0], matter=row[1], portal_payment=row[2], superseded_by=row[3])
+
+
+def trust_entry_by_external_id(firm_id: int, external_id: str) -> TrustEntryRow:
+    """The firm's trust entry with this external id, with the references the API shows."""
+    row = db.session.execute(
+        _trust_entry_rows().where(
+            TrustEntry.firm_id == firm_id, TrustEntry.external_id == external_id
+        )
     ).first()
     if row is None:
         raise NotFound("No trust entry has this external_id.")
-    return row[0], row[1]
+    return _trust_entry_row(row)
 
 
 def _one(statement: Select[Any]) -> Any:
@@ -586,21 +795,20 @@ def invoices_page(*, firm_id: int, after_id: int | None, limit: int) -> Page[Inv
     return Page([row[0] for row in rows], last_id)
 
 
-def trust_entries_page(
-    *, firm_id: int, after_id: int | None, limit: int
-) -> Page[tuple[TrustEntry, str]]:
-    """A page of the firm's trust entries in id order, each with its matter's external id."""
-    statement = (
-        select(TrustEntry, Matter.external_id)
-        .join(Matter, Matter.id == TrustEntry.matter_id)
-        .where(TrustEntry.firm_id == firm_id)
-    )
+def trust_entries_page(*, firm_id: int, after_id: int | None, limit: int) -> Page[TrustEntryRow]:
+    """A page of the firm's trust entries in id order, with the references the API shows."""
+    statement = _trust_entry_rows().where(TrustEntry.firm_id == firm_id)
     rows, last_id = _page(statement, TrustEntry.id, after_id, limit)
-    return Page([(row[0], row[1]) for row in rows], last_id)
+    return Page([_trust_entry_row(row) for row in rows], last_id)
+
+
+def trust_balances(matters: Iterable[Matter]) -> dict[int, int]:
+    """The trust balance of each matter in minor units, by matter id, in one query per 500."""
+    return ledger.trust_balances(matter.id for matter in matters)
 
 
 def _page(
-    statement: Select[Any], id_column: Any, after_id: int | None, limit: int
+    statement: Select[*tuple[Any, ...]], id_column: Any, after_id: int | None, limit: int
 ) -> tuple[list[Any], int | None]:
     """Keyset pagination: rows after `after_id` by id, plus the id to continue after (or None).
 

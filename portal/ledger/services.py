@@ -4,6 +4,11 @@ A trust entry's `external_id` names one movement of client money for good. Sendi
 entry again is harmless; sending it with different content is refused, because changing a
 recorded movement would rewrite the ledger a three-way reconciliation relies on. The back
 office corrects a mistake by posting a new, correcting entry.
+
+A deposit taken through the portal is appended by the portal itself. When the back office then
+sends its own entry for the same money (naming the payment), the portal's entry is marked as
+superseded by it, and every balance counts only entries that are not superseded: the money
+counts once, through the back office's record.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 
 from portal.billing.models import Matter
 from portal.db import db
@@ -43,6 +48,13 @@ class TrustEntryRecord:
     amount_minor: int
     currency: str
     description: str = ""
+    #: Public id of the portal payment whose trust deposit this entry records, if it does.
+    portal_payment: str | None = None
+
+
+#: Who wrote an entry: the back office (through the API) or the portal (payments, refunds).
+BACK_OFFICE = "back_office"
+PORTAL = "portal"
 
 
 def chunked(values: Collection[str], size: int = CHUNK) -> Iterator[list[str]]:
@@ -80,13 +92,16 @@ def matters_with_entries(matter_ids: Collection[int]) -> set[int]:
     return found
 
 
-def _recorded_values(record: TrustEntryRecord, matter_id: int) -> dict[str, Any]:
+def _recorded_values(
+    record: TrustEntryRecord, matter_id: int, charge_id: int | None
+) -> dict[str, Any]:
     return {
         "matter_id": matter_id,
         "posted_on": record.posted_on,
         "amount_minor": record.amount_minor,
         "currency": record.currency,
         "description": record.description,
+        "charge_id": charge_id,
     }
 
 
@@ -97,43 +112,116 @@ _FIELD = {
     "amount_minor": "amount",
     "currency": "currency",
     "description": "description",
+    # The portal charge a back-office entry records; the API names it by its payment.
+    "charge_id": "portal_payment",
 }
 
 
-def entry_differences(entry: TrustEntry, record: TrustEntryRecord, matter_id: int) -> list[str]:
-    """Name the API fields in which `record` differs from the recorded `entry` (none: same)."""
+def entry_differences(
+    entry: TrustEntry, record: TrustEntryRecord, matter_id: int, charge_id: int | None
+) -> list[str]:
+    """Name the API fields in which `record` differs from the recorded `entry` (none: same).
+
+    `charge_id` is the trust charge of the payment `record` names in `portal_payment`, so
+    adding, dropping or changing that reference later is a change like any other.
+    """
     return [
         _FIELD[column]
-        for column, value in _recorded_values(record, matter_id).items()
+        for column, value in _recorded_values(record, matter_id, charge_id).items()
         if getattr(entry, column) != value
     ]
 
 
 def entry_values(
-    *, firm_id: int, record: TrustEntryRecord, matter_id: int, now: dt.datetime
+    *,
+    firm_id: int,
+    record: TrustEntryRecord,
+    matter_id: int,
+    now: dt.datetime,
+    charge_id: int | None = None,
 ) -> dict[str, Any]:
     """Column values of the row for a trust entry seen for the first time."""
     return {
         "firm_id": firm_id,
         "external_id": record.external_id,
+        "source": BACK_OFFICE,
         "created_at": now,
-        **_recorded_values(record, matter_id),
+        **_recorded_values(record, matter_id, charge_id),
     }
 
 
+def back_office_records(charge_ids: Collection[int]) -> dict[tuple[int, int], str]:
+    """Which back-office entries already record these portal charges' deposits.
+
+    Keyed by (charge id, matter id), valued by the entry's external id: a portal deposit may be
+    recorded by one back-office entry only, or the money would count twice again.
+    """
+    found: dict[tuple[int, int], str] = {}
+    ids = sorted(charge_ids)
+    for start in range(0, len(ids), CHUNK):
+        rows = db.session.execute(
+            select(TrustEntry.charge_id, TrustEntry.matter_id, TrustEntry.external_id).where(
+                TrustEntry.charge_id.in_(ids[start : start + CHUNK]),
+                TrustEntry.source == BACK_OFFICE,
+                TrustEntry.external_id.is_not(None),
+            )
+        )
+        for charge_id, matter_id, external_id in rows:
+            if charge_id is not None and external_id is not None:
+                found.setdefault((charge_id, matter_id), external_id)
+    return found
+
+
+def supersede_portal_deposits(recorded_by: dict[tuple[int, int], int]) -> int:
+    """Mark the portal's own deposits as superseded by the back-office entries that record them.
+
+    `recorded_by` maps (charge id, matter id) to the id of the back-office entry. Only positive
+    portal entries that still count are marked; a deposit the portal has not appended yet (an
+    ACH debit still processing) is superseded by the payments side when it is appended.
+    Returns how many entries were marked. Not committed.
+    """
+    if not recorded_by:
+        return 0
+    marked = 0
+    keys = sorted(recorded_by)
+    for start in range(0, len(keys), CHUNK):
+        entries = db.session.scalars(
+            select(TrustEntry).where(
+                tuple_(TrustEntry.charge_id, TrustEntry.matter_id).in_(keys[start : start + CHUNK]),
+                TrustEntry.source == PORTAL,
+                TrustEntry.amount_minor > 0,
+                TrustEntry.superseded_by_id.is_(None),
+            )
+        )
+        for entry in entries:
+            if entry.charge_id is None:
+                continue
+            entry.superseded_by_id = recorded_by[(entry.charge_id, entry.matter_id)]
+            marked += 1
+    db.session.flush()
+    return marked
+
+
 def trust_balance(matter: Matter) -> Money:
-    """The matter's trust balance: the sum of its ledger entries."""
+    """The matter's trust balance: the sum of its ledger entries that still count."""
     return Money(trust_balances([matter.id]).get(matter.id, 0), matter.currency)
 
 
 def trust_balances(matter_ids: Iterable[int]) -> dict[int, int]:
-    """Trust balances in minor units for many matters at once (matters with no entries: 0)."""
+    """Trust balances in minor units for many matters at once (matters with no entries: 0).
+
+    A portal deposit superseded by the back office's entry for the same money is left out, so
+    the money is counted once.
+    """
     ids = sorted(set(matter_ids))
     balances = dict.fromkeys(ids, 0)
     for start in range(0, len(ids), CHUNK):
         rows = db.session.execute(
             select(TrustEntry.matter_id, func.coalesce(func.sum(TrustEntry.amount_minor), 0))
-            .where(TrustEntry.matter_id.in_(ids[start : start + CHUNK]))
+            .where(
+                TrustEntry.matter_id.in_(ids[start : start + CHUNK]),
+                TrustEntry.superseded_by_id.is_(None),
+            )
             .group_by(TrustEntry.matter_id)
         )
         balances.update((matter_id, int(total)) for matter_id, total in rows)
