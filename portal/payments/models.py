@@ -61,8 +61,9 @@ ALLOWED: dict[ChargeStatus, frozenset[ChargeStatus]] = {
 }
 #: Charges whose money is on its way: their allocations hold a reservation on invoices.
 IN_FLIGHT = frozenset({S.CREATED, S.PROCESSING})
-#: Charges whose money arrived (possibly partly given back since).
-SETTLED = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED, S.DISPUTED})
+#: Charges whose money the firm holds (less any part refunded). A disputed charge is not
+#: one of them: the processor takes the money back when the dispute opens.
+SETTLED = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED})
 
 
 class AllocationKind(enum.StrEnum):

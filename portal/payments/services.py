@@ -414,10 +414,7 @@ def _settle(charge: Charge, *, redeposit: bool) -> None:
     for line in charge.allocations:
         amount = line.amount_minor - line.refunded_minor
         if line.kind is AllocationKind.INVOICE and line.invoice_id is not None:
-            released = 0 if redeposit else line.amount_minor
-            # A balance the back office already sent net of this payment is not lowered again.
-            lowered = 0 if line.acknowledged_at is not None else amount
-            _pay_invoice(line.invoice_id, lowered, released)
+            _pay_invoice(line, amount, released_minor=0 if redeposit else line.amount_minor)
         elif amount > 0:
             _append_trust(charge, line.matter_id, amount,
                           "Deposit restored: dispute won" if redeposit else "Portal deposit")
@@ -431,10 +428,16 @@ def _locked_invoice(invoice_id: int) -> Invoice:
     return invoice
 
 
-def _pay_invoice(invoice_id: int, amount_minor: int, released_minor: int) -> None:
-    invoice = _locked_invoice(invoice_id)
+def _pay_invoice(line: Allocation, amount_minor: int, *, released_minor: int) -> None:
+    assert line.invoice_id is not None
+    invoice = _locked_invoice(line.invoice_id)
+    # Read the acknowledgement only under the invoice's lock: a sync acknowledging this
+    # payment at the same moment must not see the balance lowered twice. A balance the back
+    # office already sent net of this payment is not lowered again.
+    db.session.refresh(line, ["acknowledged_at"])
+    lowered = 0 if line.acknowledged_at is not None else amount_minor
     invoice.reserved_minor = max(invoice.reserved_minor - released_minor, 0)
-    invoice.balance_due_minor = max(invoice.balance_due_minor - amount_minor, 0)
+    invoice.balance_due_minor = max(invoice.balance_due_minor - lowered, 0)
     if invoice.balance_due_minor == 0 and invoice.status is InvoiceStatus.OPEN:
         invoice.status = InvoiceStatus.PAID
         invoice.paid_at = clock.now()
@@ -651,15 +654,22 @@ def refund_payment(
         raise ValidationFailed(summary, errors=errors)
 
     refunds = []
-    for n, item in enumerate(wanted):
-        charge, line = by_id[item.allocation_id]
-        refund = Refund(
-            public_id=_public_id(), firm_id=firm_id, charge_id=charge.id, allocation_id=line.id,
-            amount_minor=item.amount_minor, idempotency_key=f"{idempotency_key}#{n}",
-            reason=reason[:300], created_at=clock.now(),
-        )
-        db.session.add(refund)
-        refunds.append(refund)
+    try:
+        with db.session.begin_nested():
+            for n, item in enumerate(wanted):
+                charge, line = by_id[item.allocation_id]
+                refund = Refund(
+                    public_id=_public_id(), firm_id=firm_id, charge_id=charge.id,
+                    allocation_id=line.id, amount_minor=item.amount_minor,
+                    idempotency_key=f"{idempotency_key}#{n}", reason=reason[:300],
+                    created_at=clock.now(),
+                )
+                db.session.add(refund)
+                refunds.append(refund)
+    except IntegrityError:
+        # The same request arrived twice at once; the other one recorded the refunds.
+        return refund_payment(firm_id=firm_id, payment_public_id=payment_public_id,
+                              lines=lines, idempotency_key=idempotency_key, reason=reason)
     db.session.commit()  # the keys are on record before the processor hears of them
 
     for refund in refunds:

@@ -103,3 +103,29 @@ def test_racing_partial_payments_cannot_overpay(committed_app: Flask) -> None:
         )
         assert settled == 60_000
         assert db.session.scalar(select(func.count(SandboxIntent.id))) == 1
+
+
+def test_racing_refunds_with_one_key_refund_once(committed_app: Flask) -> None:
+    # given a paid invoice
+    link_id, invoice_id = _seed(committed_app, 100_000)
+    with committed_app.app_context():
+        payment_id = _pay(link_id, invoice_id, 100_000, "paid")
+        firm_id = db.session.scalar(select(Payment.firm_id))
+
+    # when the same refund request arrives in eight threads at once
+    def refund(n: int) -> list[str]:
+        refunds = payments.refund_payment(
+            firm_id=firm_id, payment_public_id=payment_id, lines=None,
+            idempotency_key="refund-once",
+        )
+        return [r.public_id for r in refunds]
+
+    results = _race(committed_app, refund)
+    # then every thread got the same single refund and the money went back once
+    assert all(isinstance(r, list) for r in results), results
+    assert len({tuple(r) for r in results}) == 1
+    with committed_app.app_context():
+        (charge,) = db.session.scalars(select(Charge)).all()
+        assert charge.refunded_minor == 100_000
+        assert charge.status is ChargeStatus.REFUNDED
+        assert db.session.get(Invoice, invoice_id).balance_due_minor == 100_000
