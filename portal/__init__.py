@@ -16,11 +16,12 @@ csrf = CSRFProtect()
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, database, CSRF, Babel, blueprints, error handlers and CLI."""
     from portal import cli, config, errors, mail, ops, security, templating
-    from portal.db import db
     from portal.api import bp as api_bp
     from portal.billing.views import bp as billing_bp
+    from portal.db import db
     from portal.gateways.views import bp as gateways_bp
     from portal.links.views import bp as links_bp
+    from portal.payments.views import bp as payments_bp
 
     app = Flask(
         __name__,
@@ -35,7 +36,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     mail.init_app(app)
     errors.init_app(app)
     security.init_app(app)
-    for blueprint in (ops.bp, links_bp, billing_bp, gateways_bp, api_bp):
+    for blueprint in (ops.bp, links_bp, billing_bp, payments_bp, gateways_bp, api_bp):
         app.register_blueprint(blueprint)
     # The API authenticates with bearer keys and processor hooks with signatures, not cookies.
     csrf.exempt(api_bp)

@@ -1,4 +1,4 @@
-"""Headers every response carries: no framing, no sniffing, no referrer, no caching of data.
+"""Headers every response carries: no framing, no sniffing, no cross-site referrer, no caching.
 
 The Content-Security-Policy allows only this origin's own files and no inline script or
 style, so client pages must keep CSS and JS in `static/`.
@@ -27,7 +27,10 @@ def _headers(response: Response) -> Response:
     headers.setdefault("Content-Security-Policy", CSP)
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "no-referrer")
+    # same-origin: no other site ever learns a portal URL, while our own form posts still
+    # carry the Referer that Flask-WTF's strict HTTPS CSRF check requires. The one response
+    # whose URL holds a secret (/l/<token>) sends no-referrer itself.
+    headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
     if not request.path.startswith("/static/"):

@@ -34,7 +34,7 @@ def test_security_headers_on_every_response(client, path: str) -> None:
     assert "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert headers["X-Content-Type-Options"] == "nosniff"
-    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["Referrer-Policy"] in ("same-origin", "no-referrer")
     assert headers["Cache-Control"] == "no-store"
 
 

@@ -12,7 +12,19 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, ColumnElement, and_, bindparam, cast, exists, func, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 
 from portal import clock
 from portal.billing.models import Client, Invoice, InvoiceStatus, Matter
@@ -22,6 +34,7 @@ from portal.firms.models import Firm
 from portal.ledger.models import TrustEntry
 from portal.links.models import Link, link_matters
 from portal.money import Money
+from portal.payments.models import IN_FLIGHT, Allocation, AllocationKind, Charge
 
 #: Open invoices listed on a matter page, soonest due first; the page says how many more exist.
 OPEN_INVOICES_SHOWN = 50
@@ -58,6 +71,24 @@ class MatterSummary:
     trust_balance: Money
     #: True when the matter has a minimum trust balance and the balance is below it.
     has_trust_shortfall: bool
+    #: How far the trust balance is below the minimum; None when it is not below it.
+    trust_shortfall: Money | None = None
+    #: Trust deposits paid through the portal that have not cleared yet (bank debits in
+    #: flight). They are not part of `trust_balance`.
+    pending_trust_minor: int = 0
+    #: Part of `balance_due` held by payments still processing, per currency like it.
+    processing: tuple[Money, ...] = ()
+
+    @property
+    def suggested_deposit_minor(self) -> int:
+        """What would bring trust back to its minimum once pending deposits clear; 0 if none."""
+        if self.trust_shortfall is None:
+            return 0
+        return max(self.trust_shortfall.minor - self.pending_trust_minor, 0)
+
+    @property
+    def has_payment_processing(self) -> bool:
+        return self.pending_trust_minor > 0 or any(money.minor > 0 for money in self.processing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +106,8 @@ class InvoiceLine:
     is_overdue: bool
     #: When the invoice was paid in full (recently paid invoices only).
     paid_at: dt.datetime | None = None
+    #: Part of the balance due held by portal payments still processing (e.g. a bank debit).
+    processing_minor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +145,8 @@ class Statement:
     trust_lines: tuple[TrustLine, ...]
     #: How many trust entries the matter has in all, listed or not.
     trust_entry_count: int
+    #: Portal trust deposits still processing (bank debits in flight), not in `trust_balance`.
+    pending_trust_minor: int = 0
 
     @property
     def open_invoices_not_shown(self) -> int:
@@ -130,6 +165,19 @@ class Statement:
 _matters = Matter.__table__
 _invoices = Invoice.__table__
 _trust = TrustEntry.__table__
+_allocations = Allocation.__table__
+_charges = Charge.__table__
+
+#: A trust entry counts unless the back office has sent its own entry for the same money: the
+#: portal's entry is then superseded and stays out of balances and out of the client's history
+#: (the firm's entry shows the deposit; listing both would look like two deposits).
+_COUNTS = _trust.c.superseded_by_id.is_(None)
+
+#: Portal trust deposits whose charge is still in flight (a bank debit takes days to clear).
+_PENDING_DEPOSIT = and_(
+    _allocations.c.kind == AllocationKind.TRUST_DEPOSIT,
+    _charges.c.status.in_(sorted(IN_FLIGHT)),
+)
 
 
 def _in_scope() -> ColumnElement[bool]:
@@ -179,6 +227,7 @@ _DUE_BY_MATTER = (
         _invoices.c.matter_id,
         _invoices.c.currency,
         cast(func.sum(_invoices.c.balance_due_minor), BigInteger),
+        cast(func.sum(_invoices.c.reserved_minor), BigInteger),
     )
     .where(
         _invoices.c.firm_id == bindparam("firm_id"),
@@ -190,17 +239,52 @@ _DUE_BY_MATTER = (
     .order_by(_invoices.c.matter_id, _invoices.c.currency)
 )
 
-_HELD_BY_MATTER = (
-    select(_trust.c.matter_id, cast(func.sum(_trust.c.amount_minor), BigInteger))
-    .where(
+# What each matter holds in trust and what is on its way there, in one query: the counted
+# ledger entries and the in-flight portal deposits, side by side, summed per matter.
+_trust_and_pending = union_all(
+    select(
+        _trust.c.matter_id.label("matter_id"),
+        _trust.c.amount_minor.label("held_minor"),
+        literal(0, BigInteger).label("pending_minor"),
+    ).where(
         _trust.c.firm_id == bindparam("firm_id"),
         _trust.c.matter_id.in_(select(_matters.c.id).where(_in_scope())),
+        _COUNTS,
+    ),
+    select(
+        _allocations.c.matter_id,
+        literal(0, BigInteger),
+        _allocations.c.amount_minor,
     )
-    .group_by(_trust.c.matter_id)
+    .join(_charges, _charges.c.id == _allocations.c.charge_id)
+    .where(
+        _allocations.c.firm_id == bindparam("firm_id"),
+        _allocations.c.matter_id.in_(select(_matters.c.id).where(_in_scope())),
+        _PENDING_DEPOSIT,
+    ),
+).subquery()
+
+_HELD_BY_MATTER = select(
+    _trust_and_pending.c.matter_id,
+    cast(func.sum(_trust_and_pending.c.held_minor), BigInteger),
+    cast(func.sum(_trust_and_pending.c.pending_minor), BigInteger),
+).group_by(_trust_and_pending.c.matter_id)
+
+_PENDING_TRUST_OF_MATTER = (
+    select(cast(func.coalesce(func.sum(_allocations.c.amount_minor), 0), BigInteger))
+    .select_from(_allocations.join(_charges, _charges.c.id == _allocations.c.charge_id))
+    .where(_allocations.c.matter_id == bindparam("matter_id"), _PENDING_DEPOSIT)
+    .scalar_subquery()
 )
 
+# The matter, and what is on its way into its trust account (one query, not two: the page has
+# a fixed query budget).
 _MATTER = select(
-    _matters.c.number, _matters.c.title, _matters.c.currency, _matters.c.trust_minimum_minor
+    _matters.c.number,
+    _matters.c.title,
+    _matters.c.currency,
+    _matters.c.trust_minimum_minor,
+    _PENDING_TRUST_OF_MATTER,
 ).where(_matters.c.id == bindparam("matter_id"), _in_scope())
 
 # Open invoices soonest due first, undated last. The index (matter_id, status, due_on) finds
@@ -218,6 +302,7 @@ _OPEN_INVOICES = (
         cast(func.sum(_invoices.c.balance_due_minor).over(), BigInteger),
         func.min(_invoices.c.currency).over(),
         func.max(_invoices.c.currency).over(),
+        _invoices.c.reserved_minor,
     )
     .where(
         _invoices.c.matter_id == bindparam("matter_id"),
@@ -250,7 +335,8 @@ _PAID_INVOICES = (
 
 # The newest trust entries, each with the balance just after it. The running sum covers the
 # whole ledger in posting order (ties by id) before the LIMIT picks the newest, so it is right
-# even for entries whose older neighbours are not listed.
+# even for entries whose older neighbours are not listed. Superseded portal entries are left
+# out of both the list and the sum (see `_COUNTS`).
 _TRUST_LINES = (
     select(
         _trust.c.posted_on,
@@ -265,7 +351,7 @@ _TRUST_LINES = (
         ),
         func.count().over(),
     )
-    .where(_trust.c.matter_id == bindparam("matter_id"))
+    .where(_trust.c.matter_id == bindparam("matter_id"), _COUNTS)
     .order_by(_trust.c.posted_on.desc(), _trust.c.id.desc())
     .limit(TRUST_ENTRIES_SHOWN)
 )
@@ -287,22 +373,30 @@ def firm_behind(public_id: str) -> Firm | None:
 def matter_summaries(link: Link) -> tuple[MatterSummary, ...]:
     """List the matters `link` may see, by number, with what is owed and held in trust.
 
-    Three queries whatever the number of matters: the matters, then what is due and what is
-    held in trust, each grouped by matter.
+    Three queries whatever the number of matters: the matters, then what is due (and held by
+    payments in flight) and what is held in trust (and on its way there), each grouped by
+    matter.
     """
     scope = _scope_params(link)
     rows = db.session.execute(_VISIBLE_MATTERS, scope).all()
     if not rows:
         return ()
     due: dict[int, list[Money]] = {}
-    for matter_id, currency, total in db.session.execute(_DUE_BY_MATTER, scope):
+    processing: dict[int, list[Money]] = {}
+    for matter_id, currency, total, reserved in db.session.execute(_DUE_BY_MATTER, scope):
         due.setdefault(matter_id, []).append(Money(total, currency))
-    held: dict[int, int] = {
-        matter_id: total for matter_id, total in db.session.execute(_HELD_BY_MATTER, scope)
+        if reserved:
+            processing.setdefault(matter_id, []).append(Money(reserved, currency))
+    held: dict[int, tuple[int, int]] = {
+        matter_id: (total, pending)
+        for matter_id, total, pending in db.session.execute(_HELD_BY_MATTER, scope)
     }
     summaries = []
     for matter_id, number, title, currency, minimum_minor in rows:
-        balance_minor = held.get(matter_id, 0)
+        balance_minor, pending_minor = held.get(matter_id, (0, 0))
+        shortfall = None
+        if minimum_minor is not None and balance_minor < minimum_minor:
+            shortfall = Money(minimum_minor - balance_minor, currency)
         summaries.append(
             MatterSummary(
                 id=matter_id,
@@ -310,7 +404,10 @@ def matter_summaries(link: Link) -> tuple[MatterSummary, ...]:
                 title=title,
                 balance_due=tuple(due.get(matter_id, ())) or (Money(0, currency),),
                 trust_balance=Money(balance_minor, currency),
-                has_trust_shortfall=minimum_minor is not None and balance_minor < minimum_minor,
+                has_trust_shortfall=shortfall is not None,
+                trust_shortfall=shortfall,
+                pending_trust_minor=pending_minor,
+                processing=tuple(processing.get(matter_id, ())),
             )
         )
     return tuple(summaries)
@@ -327,7 +424,7 @@ def statement_for(link: Link, matter_id: int) -> Statement:
     matter = db.session.execute(_MATTER, {"matter_id": matter_id, **_scope_params(link)}).first()
     if matter is None:
         raise NotFound("matter")  # The same answer for "missing" and "someone else's".
-    number, title, currency, minimum_minor = matter
+    number, title, currency, minimum_minor, pending_trust_minor = matter
     params = {"matter_id": matter_id}
 
     open_rows = db.session.execute(_OPEN_INVOICES, params).all()
@@ -342,12 +439,13 @@ def statement_for(link: Link, matter_id: int) -> Statement:
             total_minor=row[5],
             balance_due_minor=row[6],
             is_overdue=row[3] is not None and row[3] < today,
+            processing_minor=row[11],
         )
         for row in open_rows
     )
     balance_due: Money | None = Money(0, currency)
     if open_rows:
-        _count, total, lowest_currency, highest_currency = open_rows[0][7:]
+        _count, total, lowest_currency, highest_currency = open_rows[0][7:11]
         # Amounts in different currencies cannot be added up.
         balance_due = Money(total, lowest_currency) if lowest_currency == highest_currency else None
 
@@ -400,6 +498,7 @@ def statement_for(link: Link, matter_id: int) -> Statement:
         trust_shortfall=shortfall,
         trust_lines=trust_lines,
         trust_entry_count=trust_rows[0][5] if trust_rows else 0,
+        pending_trust_minor=pending_trust_minor,
     )
 
 

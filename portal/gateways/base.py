@@ -20,9 +20,12 @@ class Instrument:
     card_number: str | None = None
     card_expiry: str | None = None
     card_cvc: str | None = None
+    card_holder: str | None = None
     routing_number: str | None = None
     account_number: str | None = None
     account_holder: str | None = None
+    #: "checking" or "savings".
+    account_type: str | None = None
     #: A Stripe PaymentMethod id (pm_...) collected by the Payment Element.
     payment_method_id: str | None = None
 
@@ -98,9 +101,7 @@ class Gateway(Protocol):
         """Create and confirm one charge. The same key never charges twice."""
         ...
 
-    def refund(
-        self, gateway_ref: str, amount_minor: int, *, idempotency_key: str
-    ) -> RefundResult:
+    def refund(self, gateway_ref: str, amount_minor: int, *, idempotency_key: str) -> RefundResult:
         """Give back part or all of a charge."""
         ...
 

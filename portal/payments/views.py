@@ -1,0 +1,202 @@
+"""The pay flow for a client: basket → review → confirm → receipt.
+
+GET /pay shows what the link may pay; POST /pay/review checks the basket with the payment
+rules and charges nothing; POST /pay/confirm starts the payment with the review's nonce as the
+idempotency key, so a double click or a resubmitted form is one payment; GET
+/payments/<public_id> is the receipt. Every page works without JavaScript.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from portal import security
+from portal.errors import ValidationFailed
+from portal.links.views import link_required
+from portal.payments import forms, receipts
+from portal.payments import services as payments
+from portal.payments.allocation import AllocationError
+from portal.payments.services import MethodUnavailable, Payer, TooManyAttempts
+
+bp = Blueprint("payments", __name__)
+
+#: Where Stripe.js comes from: the only outside origin any page may load a script from.
+STRIPE_JS_ORIGIN = "https://js.stripe.com"
+#: Stripe.js sends the card or bank details from the browser straight to Stripe's API.
+STRIPE_API_ORIGIN = "https://api.stripe.com"
+#: Seconds a payer waits after too many declines (the attempt limits count one hour).
+RETRY_AFTER_SECONDS = 3600
+
+
+@bp.get("/pay")
+@link_required
+def basket() -> ResponseReturnValue:
+    """Show what the link may pay, grouped by matter, with the choice of method."""
+    checkout = forms.checkout_for(g.link, g.firm)
+    entries = forms.Entries.read(request.args, checkout)
+    return _basket_page(checkout, entries, forms.FieldErrors())
+
+
+@bp.post("/pay/review")
+@link_required
+def review() -> ResponseReturnValue:
+    """Check the basket as the payment would, then ask for the card or bank details."""
+    checkout = forms.checkout_for(g.link, g.firm)
+    entries = forms.Entries.read(request.form, checkout)
+    try:
+        review = forms.review_basket(
+            g.link,
+            g.firm,
+            checkout,
+            entries,
+            action=request.form.get("action", forms.ACTION_REVIEW),
+            locale=g.locale,
+        )
+    except forms.BasketError as exc:
+        return _basket_page(checkout, entries, exc.errors, status=422)
+    return _review_page(checkout, review, forms.new_nonce(), forms.FieldErrors())
+
+
+@bp.post("/pay/confirm")
+@link_required
+def confirm() -> ResponseReturnValue:
+    """Start the payment reviewed on the previous page, once, and show its receipt."""
+    nonce = request.form.get("nonce", "")
+    key = forms.idempotency_key(g.link, nonce)
+    if key is not None and (done := payments.payment_by_key(g.link.firm_id, key)) is not None:
+        return _to_receipt(done.public_id)  # the second click of a double click
+    checkout = forms.checkout_for(g.link, g.firm)
+    entries = forms.Entries.read(request.form, checkout)
+    if key is None:
+        errors = forms.FieldErrors()
+        errors.add("basket", _("Please check your payment and review it again."))
+        return _basket_page(checkout, entries, errors, status=422)
+    try:
+        order = forms.read_order(g.link, g.firm, checkout, entries, request.form, locale=g.locale)
+    except forms.BasketError as exc:
+        return _basket_changed(key, checkout, entries, exc.errors)
+    except forms.DetailsError as exc:
+        return _review_again(checkout, entries, nonce, exc.errors)
+    client = g.link.client
+    try:
+        payment = payments.start_payment(
+            link=g.link,
+            basket=order.basket,
+            method=order.method,
+            instrument=order.instrument,
+            idempotency_key=key,
+            payer=Payer(
+                name=client.name,
+                email=client.email,
+                ip=request.remote_addr or "",
+                user_agent=request.user_agent.string,
+            ),
+            mandate_text=order.mandate_text,
+        )
+    except AllocationError as exc:
+        errors = forms.FieldErrors()
+        errors.extend(exc.errors)
+        return _basket_changed(key, checkout, entries, errors)
+    except TooManyAttempts:
+        body = render_template("payments/too_many_attempts.html", status=429)
+        return body, 429, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    except MethodUnavailable:
+        errors = forms.FieldErrors()
+        errors.add("method", _("This payment method is not available for this payment."))
+        return _basket_page(checkout, entries, errors, status=422)
+    except ValidationFailed as exc:
+        errors = forms.FieldErrors()
+        errors.extend(exc.errors or [{"field": "basket", "detail": exc.detail or ""}])
+        return _review_again(checkout, entries, nonce, errors)
+    return _to_receipt(payment.public_id)
+
+
+@bp.get("/payments/<public_id>")
+@link_required
+def receipt(public_id: str) -> ResponseReturnValue:
+    """Show a payment of this client: each allocation, where it went, and how it stands."""
+    payment = payments.payment_for_link(g.link, public_id)
+    return render_template(
+        "payments/receipt.html",
+        receipt=receipts.receipt_for(payment),
+        retry_query=forms.retry_query(payment),
+    )
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+def _basket_page(
+    checkout: forms.Checkout,
+    entries: forms.Entries,
+    errors: forms.FieldErrors,
+    *,
+    status: int = 200,
+) -> ResponseReturnValue:
+    page = render_template(
+        "payments/basket.html", checkout=checkout, entries=entries, errors=errors
+    )
+    return page, status
+
+
+def _review_page(
+    checkout: forms.Checkout,
+    review: forms.Review,
+    nonce: str,
+    errors: forms.FieldErrors,
+    *,
+    status: int = 200,
+) -> ResponseReturnValue:
+    context: dict[str, Any] = {"review": review, "nonce": nonce, "errors": errors}
+    if not review.uses_stripe:
+        return render_template("payments/review.html", **context), status
+    context["publishable_key"] = forms.stripe_publishable_key(checkout, review)
+    page = render_template("payments/review.html", **context)
+    return page, status, {"Content-Security-Policy": stripe_csp()}
+
+
+def _review_again(
+    checkout: forms.Checkout, entries: forms.Entries, nonce: str, errors: forms.FieldErrors
+) -> ResponseReturnValue:
+    """The review once more, same nonce, with what to fix; a basket gone bad goes back."""
+    try:
+        review = forms.review_basket(
+            g.link, g.firm, checkout, entries, action=forms.ACTION_REVIEW, locale=g.locale
+        )
+    except forms.BasketError as exc:
+        return _basket_page(checkout, entries, exc.errors, status=409)
+    return _review_page(checkout, review, nonce, errors, status=422)
+
+
+def _basket_changed(
+    key: str, checkout: forms.Checkout, entries: forms.Entries, errors: forms.FieldErrors
+) -> ResponseReturnValue:
+    """The basket no longer fits what is owed: unless this very payment just went through
+    (a double click racing itself), show the basket again with what changed."""
+    if (done := payments.payment_by_key(g.link.firm_id, key)) is not None:
+        return _to_receipt(done.public_id)
+    return _basket_page(checkout, entries, errors, status=409)
+
+
+def _to_receipt(public_id: str) -> Response:
+    # 303: the receipt is fetched with GET, so reloading it never posts the payment again.
+    return redirect(url_for("payments.receipt", public_id=public_id), code=303)
+
+
+def stripe_csp() -> str:
+    """The page CSP plus Stripe.js, for the review page of a Stripe-charged basket only.
+
+    Stripe.js is the script; its Payment Element is framed from the same origin, and it sends
+    the details to Stripe's API, so those two directives name Stripe's own hosts.
+    """
+    directives = [
+        f"script-src 'self' {STRIPE_JS_ORIGIN}" if directive == "script-src 'self'" else directive
+        for directive in security.CSP.split("; ")
+    ]
+    directives += [f"frame-src {STRIPE_JS_ORIGIN}", f"connect-src 'self' {STRIPE_API_ORIGIN}"]
+    return "; ".join(directives)
