@@ -11,7 +11,7 @@ PORTAL_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 T ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-sqlite test-pg lint fmt db-upgrade db-revision bench clean
+.PHONY: help install browser run test test-sqlite test-pg lint fmt db-upgrade db-revision bench clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+browser: ## Install Debian's chromium for tests/browser if it is missing (needs root and apt-get).
+	@bash tests/browser/install-chromium.sh
+
 run: install ## Migrate the SQLite database, seed the demo firm, serve on http://127.0.0.1:5000.
 	$(FLASK) migrate
 	$(FLASK) demo
@@ -33,10 +36,10 @@ test: install ## Run the whole suite on SQLite, then again on PostgreSQL.
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-pg
 
-test-sqlite: install ## The suite on a fresh SQLite database.
+test-sqlite: install browser ## The suite on a fresh SQLite database.
 	$(PYTEST) $(T)
 
-test-pg: install ## The suite on PostgreSQL (PORTAL_TEST_PG_URL); in CI an unreachable server fails.
+test-pg: install browser ## The suite on PostgreSQL (PORTAL_TEST_PG_URL); in CI an unreachable server fails.
 	@if $(PY) -c "from portal.db import make_engine; make_engine('$(PORTAL_TEST_PG_URL)').connect().close()" 2>/dev/null; then \
 		PORTAL_TEST_DATABASE_URL='$(PORTAL_TEST_PG_URL)' $(PYTEST) $(T); \
 	elif [ -n "$$CI" ]; then \
