@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import click
 from flask import Flask, current_app
@@ -68,8 +69,13 @@ def demo_command() -> None:
 
 
 @click.command("sandbox-settle")
-@click.option("--after", "after_seconds", type=int, default=None,
-              help="Settle ACH debits processing at least this long (default: the setting).")
+@click.option(
+    "--after",
+    "after_seconds",
+    type=int,
+    default=None,
+    help="Settle ACH debits processing at least this long (default: the setting).",
+)
 def sandbox_settle_command(after_seconds: int | None) -> None:
     """Settle the sandbox's processing ACH debits, as the banks would days later."""
     import datetime as dt
@@ -77,16 +83,68 @@ def sandbox_settle_command(after_seconds: int | None) -> None:
     from portal.firms.models import MerchantAccount
     from portal.gateways.sandbox import SandboxGateway
 
-    seconds = (current_app.config["SANDBOX_ACH_SETTLE_SECONDS"]
-               if after_seconds is None else after_seconds)
+    seconds = (
+        current_app.config["SANDBOX_ACH_SETTLE_SECONDS"] if after_seconds is None else after_seconds
+    )
     settled: list[str] = []
-    account_ids = list(db.session.scalars(
-        select(MerchantAccount.id).where(MerchantAccount.gateway == "sandbox")
-    ))
+    account_ids = list(
+        db.session.scalars(select(MerchantAccount.id).where(MerchantAccount.gateway == "sandbox"))
+    )
     for account_id in account_ids:
         settled += SandboxGateway(account_id).settle_due(older_than=dt.timedelta(seconds=seconds))
         db.session.commit()
     click.echo(f"Settled {len(settled)} sandbox ACH debit(s).")
+
+
+@click.command("deliver-webhooks")
+@click.option(
+    "--once", is_flag=True, help="Send what is due now, then exit (for cron) instead of running on."
+)
+@click.option(
+    "--idle-sleep",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait before looking again when nothing is due.",
+)
+def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
+    """Send due postings to firms' webhook endpoints, retrying on schedule.
+
+    Several workers may run at once. SIGTERM (or Ctrl-C) lets the delivery in hand finish,
+    and then the worker exits.
+    """
+    import os
+    import signal
+    import socket
+    import threading
+
+    from portal.postings import services as postings
+
+    stop = threading.Event()
+
+    def _ask_to_stop(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _ask_to_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    next_purge = 0.0
+    total = 0
+    try:
+        while not stop.is_set():
+            if time.monotonic() >= next_purge:
+                postings.purge_delivered()
+                next_purge = time.monotonic() + 3600
+            sent = postings.deliver_due(worker_id, should_stop=stop.is_set)
+            total += sent
+            db.session.close()
+            if once:
+                break
+            if sent == 0:
+                stop.wait(idle_sleep)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo(f"Made {total} delivery attempt(s).")
 
 
 @click.command("config-table")
@@ -107,6 +165,7 @@ def init_app(app: Flask) -> None:
         migrate_command,
         demo_command,
         sandbox_settle_command,
+        deliver_webhooks_command,
         config_table_command,
     ):
         app.cli.add_command(command)

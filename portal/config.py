@@ -73,6 +73,15 @@ class Defaults:
     STRIPE_WEBHOOK_SECRET = ""
     #: JSON: merchant account id -> {"secret_key" or "connect_account", "webhook_secret", ...}.
     STRIPE_ACCOUNTS = "{}"
+    #: Seconds to wait for a firm's webhook receiver to connect and answer (spec: 15 to 30).
+    WEBHOOK_TIMEOUT_SECONDS = 15
+    #: Let webhook URLs use plain http and reach loopback or private addresses. Only for
+    #: development, tests, or a portal that runs inside the firm's own network.
+    WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    #: A/R message on postings for firms that have not set their own.
+    WEBHOOK_DEFAULT_AR_MESSAGE = "Portal payment"
+    #: Days a delivered posting is kept (delivery log, replay) before it is purged; 30 or more.
+    WEBHOOK_RETENTION_DAYS = 30
 
 
 #: Settings that are not PORTAL_* configurable because they are fixed by design.
@@ -135,6 +144,10 @@ def check(config: Mapping[str, Any]) -> None:
         raise UnsafeConfiguration("PORTAL_ENV must be development, testing or production")
     if not 60 <= int(config["LINK_MAX_AGE_SECONDS"]) <= MAX_LINK_SECONDS:
         raise UnsafeConfiguration("PORTAL_LINK_MAX_AGE_SECONDS must be between 60 and 86400")
+    if int(config["WEBHOOK_RETENTION_DAYS"]) < 30:
+        raise UnsafeConfiguration("PORTAL_WEBHOOK_RETENTION_DAYS must be at least 30")
+    if not 1 <= int(config["WEBHOOK_TIMEOUT_SECONDS"]) <= 30:
+        raise UnsafeConfiguration("PORTAL_WEBHOOK_TIMEOUT_SECONDS must be between 1 and 30")
     stripe_key = str(config.get("STRIPE_SECRET_KEY") or "")
     is_live = stripe_key.startswith(("sk_live_", "rk_live_"))
     if stripe_key and is_live != (config["ENV"] == "production"):

@@ -1,11 +1,11 @@
-"""Firms (tenants), their merchant accounts with posting defaults, and hashed API keys."""
+"""Firms (tenants) and their posting settings, merchant accounts with posting defaults, API keys."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
@@ -28,6 +28,18 @@ class Firm(Base):
     name: Mapped[str] = mapped_column(String(200))
     #: Brand colour as #rrggbb, shown on every client page; None means the portal's own.
     brand_colour: Mapped[str | None] = mapped_column(String(7))
+    #: Where the portal writes when something needs a person, e.g. a webhook endpoint it
+    #: had to disable. None means nobody is told by email (the endpoint.disabled event still is).
+    notify_email: Mapped[str | None] = mapped_column(String(254))
+    #: Post each payment to the back office as soon as it happens. When off, payment postings
+    #: wait as "ready to post" until the firm releases them.
+    auto_post: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    #: Postings carry the posted date (the day the money reached the bank) as their posting
+    #: date instead of the transaction date (the day the payer paid).
+    use_posted_date: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The A/R message on every posting; None means the WEBHOOK_DEFAULT_AR_MESSAGE setting.
+    #: The back office sees it, the client never does.
+    ar_message: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     merchant_accounts: Mapped[list[MerchantAccount]] = relationship(

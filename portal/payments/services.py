@@ -27,6 +27,7 @@ from portal.errors import NotFound, PortalError, ValidationFailed
 from portal.firms.models import MerchantAccount, MerchantAccountKind
 from portal.gateways.base import ChargeRequest, ChargeResult, GatewayEvent, Instrument
 from portal.gateways.models import InboundEvent
+from portal.ledger import services as ledger
 from portal.ledger.models import TrustEntry
 from portal.links import services as links
 from portal.links.models import Link
@@ -45,6 +46,7 @@ from portal.payments.models import (
     PaymentMethod,
     Refund,
 )
+from portal.postings import services as postings
 
 log = logging.getLogger(__name__)
 S = ChargeStatus
@@ -84,8 +86,13 @@ def payable_invoices(link: Link) -> list[allocation.PayableInvoice]:
     matter_ids = links.visible_matter_ids(link)
     rows = db.session.execute(
         select(
-            Invoice.id, Invoice.matter_id, Invoice.number, Invoice.issued_on, Invoice.due_on,
-            Invoice.currency, Invoice.balance_due_minor - Invoice.reserved_minor,
+            Invoice.id,
+            Invoice.matter_id,
+            Invoice.number,
+            Invoice.issued_on,
+            Invoice.due_on,
+            Invoice.currency,
+            Invoice.balance_due_minor - Invoice.reserved_minor,
         ).where(
             Invoice.firm_id == link.firm_id,
             Invoice.matter_id.in_(matter_ids),
@@ -100,11 +107,13 @@ def payable_invoices(link: Link) -> list[allocation.PayableInvoice]:
 def trust_matters(link: Link) -> dict[int, str]:
     """The matters this link may deposit into trust for, with their currency."""
     matter_ids = links.visible_matter_ids(link)
-    return dict(db.session.execute(
-        select(Matter.id, Matter.currency).where(
-            Matter.firm_id == link.firm_id, Matter.id.in_(matter_ids)
-        )
-    ).all())
+    return dict(
+        db.session.execute(
+            select(Matter.id, Matter.currency).where(
+                Matter.firm_id == link.firm_id, Matter.id.in_(matter_ids)
+            )
+        ).all()
+    )
 
 
 def firm_rules(firm_id: int) -> allocation.Rules:
@@ -137,19 +146,27 @@ def check_attempt_limits(link_id: int | None, ip: str) -> None:
     per_link = int(current_app.config["PAYMENT_FAILURES_PER_LINK_PER_HOUR"])
     per_ip = int(current_app.config["PAYMENT_FAILURES_PER_IP_PER_HOUR"])
     if link_id is not None:
-        count = db.session.scalar(
-            select(func.count(FailedAttempt.id)).where(
-                FailedAttempt.link_id == link_id, FailedAttempt.at >= since
+        count = (
+            db.session.scalar(
+                select(func.count(FailedAttempt.id)).where(
+                    FailedAttempt.link_id == link_id, FailedAttempt.at >= since
+                )
             )
-        ) or 0
+            or 0
+        )
         if count >= per_link:
             raise TooManyAttempts(
                 "Too many declined attempts on this link. Please wait an hour, or contact "
                 "your law firm."
             )
-    count = db.session.scalar(
-        select(func.count(FailedAttempt.id)).where(FailedAttempt.ip == ip, FailedAttempt.at >= since)
-    ) or 0
+    count = (
+        db.session.scalar(
+            select(func.count(FailedAttempt.id)).where(
+                FailedAttempt.ip == ip, FailedAttempt.at >= since
+            )
+        )
+        or 0
+    )
     if count >= per_ip:
         raise TooManyAttempts("Too many declined attempts. Please wait an hour and try again.")
 
@@ -204,8 +221,9 @@ def start_payment(
 
     try:
         with db.session.begin_nested():  # a lost race rolls back only this savepoint
-            payment = _record_submission(link, plan, accounts, method, idempotency_key, payer,
-                                         mandate_text)
+            payment = _record_submission(
+                link, plan, accounts, method, idempotency_key, payer, mandate_text
+            )
     except IntegrityError:
         # The same key arrived twice at once (double click, two tabs): the other one won.
         existing = payment_by_key(link.firm_id, idempotency_key)
@@ -242,10 +260,12 @@ def _reserve(invoice_id: int, amount_minor: int) -> None:
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise allocation.AllocationError(
             "An invoice changed while you were paying it.",
-            errors=[{
-                "field": f"invoice-{invoice_id}",
-                "detail": "This invoice was just paid or changed. Please review and try again.",
-            }],
+            errors=[
+                {
+                    "field": f"invoice-{invoice_id}",
+                    "detail": "This invoice was just paid or changed. Please review and try again.",
+                }
+            ],
         )
 
 
@@ -260,9 +280,16 @@ def _record_submission(
 ) -> Payment:
     now = clock.now()
     payment = Payment(
-        public_id=_public_id(), firm_id=link.firm_id, client_id=link.client_id, link_id=link.id,
-        idempotency_key=idempotency_key, method=method, currency=plan.currency,
-        total_minor=plan.total_minor, payer_name=payer.name[:200], payer_email=payer.email,
+        public_id=_public_id(),
+        firm_id=link.firm_id,
+        client_id=link.client_id,
+        link_id=link.id,
+        idempotency_key=idempotency_key,
+        method=method,
+        currency=plan.currency,
+        total_minor=plan.total_minor,
+        payer_name=payer.name[:200],
+        payer_email=payer.email,
         created_at=now,
     )
     if method is PaymentMethod.ACH:
@@ -275,24 +302,43 @@ def _record_submission(
         account = accounts[planned.account_kind]
         public_id = _public_id()
         charge = Charge(
-            public_id=public_id, firm_id=link.firm_id, merchant_account_id=account.id,
-            account_kind=planned.account_kind, amount_minor=planned.amount_minor,
-            currency=plan.currency, status=S.CREATED, gateway=account.gateway,
-            idempotency_key=f"charge-create:{public_id}", method=method, refunded_minor=0,
+            public_id=public_id,
+            firm_id=link.firm_id,
+            merchant_account_id=account.id,
+            account_kind=planned.account_kind,
+            amount_minor=planned.amount_minor,
+            currency=plan.currency,
+            status=S.CREATED,
+            gateway=account.gateway,
+            idempotency_key=f"charge-create:{public_id}",
+            method=method,
+            refunded_minor=0,
             created_at=now,
         )
         payment.charges.append(charge)
         for line in planned.lines:
-            charge.allocations.append(Allocation(
-                firm_id=link.firm_id, kind=line.kind, invoice_id=line.invoice_id,
-                matter_id=line.matter_id, amount_minor=line.amount_minor, refunded_minor=0,
-            ))
+            charge.allocations.append(
+                Allocation(
+                    firm_id=link.firm_id,
+                    kind=line.kind,
+                    invoice_id=line.invoice_id,
+                    matter_id=line.matter_id,
+                    amount_minor=line.amount_minor,
+                    refunded_minor=0,
+                )
+            )
             if line.invoice_id is not None:
                 _reserve(line.invoice_id, line.amount_minor)
-        charge.events.append(ChargeEvent(
-            from_status=None, to_status=S.CREATED, source="portal", reason="submitted by payer",
-            amount_minor=planned.amount_minor, recorded_at=now,
-        ))
+        charge.events.append(
+            ChargeEvent(
+                from_status=None,
+                to_status=S.CREATED,
+                source="portal",
+                reason="submitted by payer",
+                amount_minor=planned.amount_minor,
+                recorded_at=now,
+            )
+        )
     db.session.flush()
     return payment
 
@@ -308,8 +354,12 @@ def _charge_at_gateway(charge: Charge, instrument: Instrument, payer: Payer) -> 
         instrument=instrument,
         description=f"{account.label} payment {charge.payment.public_id}",
         payer_email=payer.email,
-        metadata={"charge": charge.public_id, "payment": charge.payment.public_id,
-                  "firm": str(charge.firm_id), "account_kind": charge.account_kind.value},
+        metadata={
+            "charge": charge.public_id,
+            "payment": charge.payment.public_id,
+            "firm": str(charge.firm_id),
+            "account_kind": charge.account_kind.value,
+        },
         mandate_ip=payer.ip,
         mandate_user_agent=payer.user_agent,
     )
@@ -337,15 +387,22 @@ def record_charge_result(charge: Charge, result: ChargeResult, *, ip: str | None
         charge.failure_code = result.failure_code
         charge.failure_message = result.failure_message
     transition(
-        charge, result.status, source="gateway", source_ref=result.gateway_ref,
+        charge,
+        result.status,
+        source="gateway",
+        source_ref=result.gateway_ref,
         reason=result.failure_message or f"processor answered {result.status.value}",
     )
     # Counted whether the answer or the processor's event recorded the failure first.
     if result.status is S.FAILED and ip is not None:
-        db.session.add(FailedAttempt(
-            link_id=charge.payment.link_id, ip=ip[:64], at=clock.now(),
-            code=result.failure_code or "declined",
-        ))
+        db.session.add(
+            FailedAttempt(
+                link_id=charge.payment.link_id,
+                ip=ip[:64],
+                at=clock.now(),
+                code=result.failure_code or "declined",
+            )
+        )
 
 
 def _remember_instrument(
@@ -382,10 +439,17 @@ def transition(
     if to not in ALLOWED[before]:
         return False
     charge.status = to
-    charge.events.append(ChargeEvent(
-        from_status=before, to_status=to, source=source, source_ref=source_ref,
-        reason=reason[:300], amount_minor=amount_minor, recorded_at=clock.now(),
-    ))
+    charge.events.append(
+        ChargeEvent(
+            from_status=before,
+            to_status=to,
+            source=source,
+            source_ref=source_ref,
+            reason=reason[:300],
+            amount_minor=amount_minor,
+            recorded_at=clock.now(),
+        )
+    )
     if to is S.SUCCEEDED:
         _settle(charge, redeposit=before is S.DISPUTED)
     elif to in (S.FAILED, S.CANCELED):
@@ -393,6 +457,16 @@ def transition(
     elif to in (S.RETURNED, S.DISPUTED):
         _reverse(charge, why="ACH return" if to is S.RETURNED else "dispute")
     db.session.flush()
+    # The posting is written in this same transaction: the back office can never miss a
+    # change, nor hear of one that was rolled back.
+    postings.enqueue_for_transition(
+        charge,
+        before=before,
+        to=to,
+        source_ref=source_ref,
+        reason=reason,
+        amount_minor=amount_minor,
+    )
     if before is S.PROCESSING and to in (S.SUCCEEDED, S.FAILED):
         _tell_payer_when_settled(charge.payment)
     return True
@@ -407,7 +481,7 @@ def _tell_payer_when_settled(payment: Payment) -> None:
 
 
 def _settle(charge: Charge, *, redeposit: bool) -> None:
-    """Money arrived: lower balances due, append trust deposits (or re-deposit after a won dispute)."""
+    """Money arrived: lower balances due, append trust deposits (re-deposit after a won dispute)."""
     now = clock.now()
     charge.succeeded_at = charge.succeeded_at or now
     charge.settled_on = charge.settled_on or clock.today()
@@ -416,8 +490,12 @@ def _settle(charge: Charge, *, redeposit: bool) -> None:
         if line.kind is AllocationKind.INVOICE and line.invoice_id is not None:
             _pay_invoice(line, amount, released_minor=0 if redeposit else line.amount_minor)
         elif amount > 0:
-            _append_trust(charge, line.matter_id, amount,
-                          "Deposit restored: dispute won" if redeposit else "Portal deposit")
+            _append_trust(
+                charge,
+                line.matter_id,
+                amount,
+                "Deposit restored: dispute won" if redeposit else "Portal deposit",
+            )
 
 
 def _locked_invoice(invoice_id: int) -> Invoice:
@@ -429,8 +507,7 @@ def _locked_invoice(invoice_id: int) -> Invoice:
 
 
 def _pay_invoice(line: Allocation, amount_minor: int, *, released_minor: int) -> None:
-    assert line.invoice_id is not None
-    invoice = _locked_invoice(line.invoice_id)
+    invoice = _locked_invoice(line.invoice_id or 0)
     # Read the acknowledgement only under the invoice's lock: a sync acknowledging this
     # payment at the same moment must not see the balance lowered twice. A balance the back
     # office already sent net of this payment is not lowered again.
@@ -474,42 +551,56 @@ def _reopen_invoice(invoice_id: int, amount_minor: int) -> None:
 
 
 def trust_balance(matter_id: int) -> int:
-    """A matter's trust balance: the sum of its ledger entries that still count."""
-    return db.session.scalar(
-        select(func.coalesce(func.sum(TrustEntry.amount_minor), 0)).where(
-            TrustEntry.matter_id == matter_id, TrustEntry.superseded_by_id.is_(None)
-        )
-    ) or 0
+    """A matter's trust balance in minor units: its ledger entries that still count."""
+    return ledger.trust_balances([matter_id]).get(matter_id, 0)
 
 
 def _append_trust(charge: Charge, matter_id: int, amount_minor: int, description: str) -> None:
     """Append a portal entry to a matter's trust ledger; flag loudly if it goes below zero."""
     entry = TrustEntry(
-        firm_id=charge.firm_id, external_id=None, matter_id=matter_id, posted_on=clock.today(),
-        amount_minor=amount_minor, currency=charge.currency,
-        description=f"{description} ({charge.payment.public_id})", source="portal",
-        charge_id=charge.id, created_at=clock.now(),
+        firm_id=charge.firm_id,
+        external_id=None,
+        matter_id=matter_id,
+        posted_on=clock.today(),
+        amount_minor=amount_minor,
+        currency=charge.currency,
+        description=f"{description} ({charge.payment.public_id})",
+        source="portal",
+        charge_id=charge.id,
+        created_at=clock.now(),
     )
     if amount_minor > 0:
         # The back office may have recorded this deposit before the portal did (it echoes the
         # payment on its own entry); then its entry counts and ours is history only.
         entry.superseded_by_id = db.session.scalar(
-            select(TrustEntry.id).where(
-                TrustEntry.matter_id == matter_id, TrustEntry.source == "back_office",
-                TrustEntry.charge_id == charge.id, TrustEntry.amount_minor > 0,
-            ).limit(1)
+            select(TrustEntry.id)
+            .where(
+                TrustEntry.matter_id == matter_id,
+                TrustEntry.source == "back_office",
+                TrustEntry.charge_id == charge.id,
+                TrustEntry.amount_minor > 0,
+            )
+            .limit(1)
         )
     db.session.add(entry)
     db.session.flush()
     if amount_minor < 0 and (balance := trust_balance(matter_id)) < 0:
-        db.session.add(PaymentFlag(
-            firm_id=charge.firm_id, payment_id=charge.payment_id, charge_id=charge.id,
-            matter_id=matter_id, code="trust_below_zero",
-            detail=(f"This reversal took the matter's trust balance to {balance} minor units "
+        db.session.add(
+            PaymentFlag(
+                firm_id=charge.firm_id,
+                payment_id=charge.payment_id,
+                charge_id=charge.id,
+                matter_id=matter_id,
+                code="trust_below_zero",
+                detail=(
+                    f"This reversal took the matter's trust balance to {balance} minor units "
                     f"of {charge.currency}. No other matter or client was touched; the firm "
-                    "must cover the shortfall from its own funds."),
-            created_at=clock.now(),
-        ))
+                    "must cover the shortfall from its own funds."
+                ),
+                created_at=clock.now(),
+            )
+        )
+        postings.enqueue_trust_shortfall(charge, matter_id=matter_id, balance_minor=balance)
 
 
 # -- processor events ------------------------------------------------------------------------
@@ -531,8 +622,11 @@ def receive_gateway_event(merchant_account_id: int, body: bytes, signature: str 
     try:
         with db.session.begin_nested():
             inbox = InboundEvent(
-                gateway=account.gateway, event_id=event.event_id, merchant_account_id=account.id,
-                type=event.type, received_at=clock.now(),
+                gateway=account.gateway,
+                event_id=event.event_id,
+                merchant_account_id=account.id,
+                type=event.type,
+                received_at=clock.now(),
             )
             db.session.add(inbox)
             db.session.flush()
@@ -576,7 +670,10 @@ def apply_gateway_event(account: MerchantAccount, event: GatewayEvent) -> str:
         # ledger it is an ACH return, and final.
         status = S.RETURNED
     changed = transition(
-        charge, status, source="gateway", source_ref=event.event_id,
+        charge,
+        status,
+        source="gateway",
+        source_ref=event.event_id,
         reason=event.detail or event.failure_message or event.type,
         amount_minor=event.amount_minor,
     )
@@ -588,13 +685,17 @@ def _apply_refund_event(charge: Charge, event: GatewayEvent) -> str:
     if refunded > charge.refunded_minor:
         # Refunded at the processor without going through the portal: we cannot tell which
         # invoice or matter it came from, so the firm must be told rather than guessed for.
-        db.session.add(PaymentFlag(
-            firm_id=charge.firm_id, payment_id=charge.payment_id, charge_id=charge.id,
-            code="refund_outside_portal",
-            detail=f"The processor reports {refunded} refunded; the portal recorded "
-                   f"{charge.refunded_minor}. Apply the difference in the back office.",
-            created_at=clock.now(),
-        ))
+        db.session.add(
+            PaymentFlag(
+                firm_id=charge.firm_id,
+                payment_id=charge.payment_id,
+                charge_id=charge.id,
+                code="refund_outside_portal",
+                detail=f"The processor reports {refunded} refunded; the portal recorded "
+                f"{charge.refunded_minor}. Apply the difference in the back office.",
+                created_at=clock.now(),
+            )
+        )
         return "flagged: refund outside portal"
     return "applied: refund confirmed"
 
@@ -609,20 +710,28 @@ class RefundLine:
 
 
 def refund_payment(
-    *, firm_id: int, payment_public_id: str, lines: Sequence[RefundLine] | None,
-    idempotency_key: str, reason: str = "",
+    *,
+    firm_id: int,
+    payment_public_id: str,
+    lines: Sequence[RefundLine] | None,
+    idempotency_key: str,
+    reason: str = "",
 ) -> list[Refund]:
     """Refund allocations of a payment (all of what is left when `lines` is None). Commits.
 
     A trust refund is capped at the matter's trust balance: a refund never takes another
     matter's or client's money. The same idempotency key returns the first refunds.
     """
-    existing = list(db.session.scalars(
-        select(Refund).where(Refund.firm_id == firm_id,
-                             Refund.idempotency_key.startswith(f"{idempotency_key}#",
-                                                               autoescape=True))
-        .order_by(Refund.id)
-    ))
+    existing = list(
+        db.session.scalars(
+            select(Refund)
+            .where(
+                Refund.firm_id == firm_id,
+                Refund.idempotency_key.startswith(f"{idempotency_key}#", autoescape=True),
+            )
+            .order_by(Refund.id)
+        )
+    )
     if existing:
         return existing
     payment = db.session.scalar(
@@ -633,22 +742,48 @@ def refund_payment(
     by_id = {line.id: (charge, line) for charge in payment.charges for line in charge.allocations}
     wanted = lines or [
         RefundLine(line.id, line.amount_minor - line.refunded_minor)
-        for charge in payment.charges for line in charge.allocations
+        for charge in payment.charges
+        for line in charge.allocations
         if line.amount_minor > line.refunded_minor
     ]
     errors = []
     for n, item in enumerate(wanted):
         found = by_id.get(item.allocation_id)
         if found is None:
-            errors.append({"pointer": f"/allocations/{n}/allocation", "detail": "not an allocation of this payment"})
+            errors.append(
+                {
+                    "pointer": f"/allocations/{n}/allocation",
+                    "detail": "not an allocation of this payment",
+                }
+            )
             continue
         charge, line = found
         if charge.status not in (S.SUCCEEDED, S.PARTIALLY_REFUNDED):
-            errors.append({"pointer": f"/allocations/{n}", "detail": f"the charge is {charge.status.value}; only paid charges can be refunded"})
+            errors.append(
+                {
+                    "pointer": f"/allocations/{n}",
+                    "detail": f"the charge is {charge.status.value}; "
+                    "only paid charges can be refunded",
+                }
+            )
         elif not 0 < item.amount_minor <= line.amount_minor - line.refunded_minor:
-            errors.append({"pointer": f"/allocations/{n}/amount", "detail": "must be above zero and at most what is left to refund on this allocation"})
-        elif line.kind is AllocationKind.TRUST_DEPOSIT and item.amount_minor > trust_balance(line.matter_id):
-            errors.append({"pointer": f"/allocations/{n}/amount", "detail": "more than the matter's trust balance; a trust refund cannot take other clients' money"})
+            errors.append(
+                {
+                    "pointer": f"/allocations/{n}/amount",
+                    "detail": "must be above zero and at most what is left to refund "
+                    "on this allocation",
+                }
+            )
+        elif line.kind is AllocationKind.TRUST_DEPOSIT and item.amount_minor > trust_balance(
+            line.matter_id
+        ):
+            errors.append(
+                {
+                    "pointer": f"/allocations/{n}/amount",
+                    "detail": "more than the matter's trust balance; "
+                    "a trust refund cannot take other clients' money",
+                }
+            )
     if errors or not wanted:
         summary = "; ".join(e["detail"] for e in errors) or "nothing is left to refund"
         raise ValidationFailed(summary, errors=errors)
@@ -659,23 +794,33 @@ def refund_payment(
             for n, item in enumerate(wanted):
                 charge, line = by_id[item.allocation_id]
                 refund = Refund(
-                    public_id=_public_id(), firm_id=firm_id, charge_id=charge.id,
-                    allocation_id=line.id, amount_minor=item.amount_minor,
-                    idempotency_key=f"{idempotency_key}#{n}", reason=reason[:300],
+                    public_id=_public_id(),
+                    firm_id=firm_id,
+                    charge_id=charge.id,
+                    allocation_id=line.id,
+                    amount_minor=item.amount_minor,
+                    idempotency_key=f"{idempotency_key}#{n}",
+                    reason=reason[:300],
                     created_at=clock.now(),
                 )
                 db.session.add(refund)
                 refunds.append(refund)
     except IntegrityError:
         # The same request arrived twice at once; the other one recorded the refunds.
-        return refund_payment(firm_id=firm_id, payment_public_id=payment_public_id,
-                              lines=lines, idempotency_key=idempotency_key, reason=reason)
+        return refund_payment(
+            firm_id=firm_id,
+            payment_public_id=payment_public_id,
+            lines=lines,
+            idempotency_key=idempotency_key,
+            reason=reason,
+        )
     db.session.commit()  # the keys are on record before the processor hears of them
 
     for refund in refunds:
         charge, line = by_id[refund.allocation_id]
         result = gateways.for_account(charge.merchant_account).refund(
-            charge.gateway_ref or "", refund.amount_minor,
+            charge.gateway_ref or "",
+            refund.amount_minor,
             idempotency_key=f"refund:{refund.public_id}",
         )
         refund.gateway_ref, refund.status = result.gateway_ref or None, result.status
@@ -686,9 +831,14 @@ def refund_payment(
         line.refunded_minor += refund.amount_minor
         charge.refunded_minor += refund.amount_minor
         full = charge.refunded_minor == charge.amount_minor
-        transition(charge, S.REFUNDED if full else S.PARTIALLY_REFUNDED, source="api",
-                   source_ref=refund.public_id, reason=reason or "refund",
-                   amount_minor=refund.amount_minor)
+        transition(
+            charge,
+            S.REFUNDED if full else S.PARTIALLY_REFUNDED,
+            source="api",
+            source_ref=refund.public_id,
+            reason=reason or "refund",
+            amount_minor=refund.amount_minor,
+        )
         if line.kind is AllocationKind.INVOICE and line.invoice_id is not None:
             _reopen_invoice(line.invoice_id, refund.amount_minor)
         else:
@@ -704,8 +854,11 @@ def payment_for_link(link: Link, public_id: str) -> Payment:
     """A payment made through this link's client, if the link may see it."""
     payment = db.session.scalar(
         select(Payment).where(
-            and_(Payment.public_id == public_id, Payment.firm_id == link.firm_id,
-                 Payment.client_id == link.client_id)
+            and_(
+                Payment.public_id == public_id,
+                Payment.firm_id == link.firm_id,
+                Payment.client_id == link.client_id,
+            )
         )
     )
     if payment is None:

@@ -1,0 +1,1 @@
+"""Telling firms' back offices what happened: signed webhook postings through an outbox."""

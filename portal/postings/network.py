@@ -1,0 +1,249 @@
+"""Sending one signed posting to a firm-chosen URL without letting that URL reach inside.
+
+A firm types the URL, so it must not become a way into our own network (SSRF). The host is
+resolved once, every address it gives must be public, and the request is then made to the
+checked address itself (with the real name kept for TLS and the Host header), so a DNS
+answer that changes between the check and the connection cannot slip through. Redirects
+are never followed, and only the first bytes of the answer are read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import HTTPError as URLLib3Error
+from urllib3.util import Timeout
+
+from portal.errors import ValidationFailed
+
+#: How much of an answer is kept for the delivery log.
+EXCERPT_BYTES = 500
+USER_AGENT = "MatterPay-Webhooks/1"
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class UnsafeTarget(ValidationFailed):
+    """The URL may not receive postings: wrong scheme, or a host that is not public."""
+
+    code = "unsafe-webhook-url"
+    title = "This URL cannot receive webhooks"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A URL that passed the checks, with the addresses it may be reached at."""
+
+    url: str
+    scheme: str
+    hostname: str
+    host_header: str
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What came back from one POST, or why nothing usable did."""
+
+    status_code: int | None
+    excerpt: str
+    latency_ms: int
+    error: str | None = None
+    retry_after: str | None = None
+
+    @property
+    def is_success(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def is_public(address: IPAddress) -> bool:
+    """Whether an address is on the public internet (not private, loopback, link-local ...)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not (
+        address.is_multicast or address.is_reserved or address.is_unspecified
+    )
+
+
+def resolve(hostname: str, port: int) -> list[IPAddress]:
+    """Look a host name up once and return its addresses, in the resolver's order."""
+    try:
+        infos = socket.getaddrinfo(hostname, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnsafeTarget(f"The host {hostname!r} could not be resolved.") from exc
+    seen: list[IPAddress] = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if address not in seen:
+            seen.append(address)
+    return seen
+
+
+def check_url(url: str, *, allow_private: bool) -> Target:
+    """Check a webhook URL's form and resolve its host; raise UnsafeTarget if it may not be used.
+
+    https only, no credentials in the URL, and every address the host resolves to must be
+    public. With `allow_private` (development and tests) plain http and loopback or private
+    addresses are accepted too.
+    """
+    parts = urlsplit(url.strip())
+    schemes = ("https", "http") if allow_private else ("https",)
+    if parts.scheme not in schemes:
+        raise UnsafeTarget("Webhook URLs must start with https://.")
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeTarget("Put no credentials in the URL: postings are signed instead.")
+    hostname = parts.hostname
+    if not hostname:
+        raise UnsafeTarget("The URL has no host.")
+    try:
+        explicit_port = parts.port
+        # International names travel as IDNA (xn--...), in the Host header too.
+        hostname = hostname.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError) as exc:
+        raise UnsafeTarget("The URL's host or port is not valid.") from exc
+    port = explicit_port or (443 if parts.scheme == "https" else 80)
+    addresses = resolve(hostname, port)
+    if not addresses:
+        raise UnsafeTarget(f"The host {hostname!r} has no address.")
+    if not allow_private:
+        for address in addresses:
+            if not is_public(address):
+                raise UnsafeTarget(
+                    f"The host {hostname!r} resolves to {address}, which is not a public address."
+                )
+    return Target(
+        url=url.strip(),
+        scheme=parts.scheme,
+        hostname=hostname,
+        host_header=_host_header(hostname, explicit_port),
+        addresses=tuple(str(address) for address in addresses),
+    )
+
+
+def _host_header(hostname: str, port: int | None) -> str:
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    return host if port is None else f"{host}:{port}"
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Connect to one already-checked address while TLS still checks the real host name."""
+
+    def __init__(self, address: str, hostname: str) -> None:
+        self._address = address
+        self._hostname = hostname
+        super().__init__(max_retries=0)
+
+    def build_connection_pool_key_attributes(
+        self, request: Any, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        host_params["host"] = self._address
+        if host_params["scheme"] == "https":
+            pool_kwargs["server_hostname"] = self._hostname
+            pool_kwargs["assert_hostname"] = self._hostname
+        return host_params, pool_kwargs
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether a requests error happened before any byte was sent (so another address is safe)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, NewConnectionError | ConnectTimeoutError):
+            return True
+        todo.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
+        todo.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "timed out connecting"
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "timed out waiting for the answer"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS failed: the certificate was not accepted"
+    if _never_connected(exc):
+        return "could not connect"
+    return f"connection failed: {type(exc).__name__}"
+
+
+def post(
+    target: Target,
+    body: str,
+    headers: dict[str, str],
+    *,
+    timeout: float,
+    verify: bool | str = True,
+) -> Answer:
+    """POST `body` to the target's checked addresses in turn and report the first answer.
+
+    The next address is tried only when the previous one could not even be connected to,
+    so a posting is never sent twice by one attempt, and only while the first `timeout` has
+    not run out, so one attempt lasts at most about twice the timeout (within the lease).
+    """
+    started = time.monotonic()
+    error = "no address to connect to"
+    for address in target.addresses:
+        if time.monotonic() - started >= timeout:
+            break
+        with requests.Session() as session:
+            # Environment proxies would connect somewhere we did not check.
+            session.trust_env = False
+            session.mount(f"{target.scheme}://", _PinnedAdapter(address, target.hostname))
+            try:
+                response = session.post(
+                    target.url,
+                    data=body.encode(),
+                    headers={
+                        **headers,
+                        "Host": target.host_header,
+                        "Content-Type": "application/json",
+                        "User-Agent": USER_AGENT,
+                    },
+                    # Each wait is bounded, and so is their sum up to the first bytes.
+                    # requests passes a urllib3 Timeout through as is; its stubs say float.
+                    timeout=Timeout(  # type: ignore[arg-type]
+                        connect=timeout, read=timeout, total=timeout
+                    ),
+                    allow_redirects=False,
+                    stream=True,
+                    verify=verify,
+                )
+            except requests.RequestException as exc:
+                error = _describe(exc)
+                if _never_connected(exc):
+                    continue
+                return Answer(None, "", _elapsed_ms(started), error=error)
+            try:
+                raw = response.raw.read(EXCERPT_BYTES, decode_content=True) or b""
+            except (requests.RequestException, URLLib3Error, OSError, ValueError):
+                # The status line arrived; a body cut short or too slow changes nothing.
+                raw = b""
+            finally:
+                response.close()
+            return Answer(
+                status_code=response.status_code,
+                excerpt=raw.decode("utf-8", errors="replace"),
+                latency_ms=_elapsed_ms(started),
+                retry_after=response.headers.get("Retry-After"),
+            )
+    return Answer(None, "", _elapsed_ms(started), error=error)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

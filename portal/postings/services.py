@@ -1,0 +1,711 @@
+"""Telling firms' back offices what happened: register endpoints, queue postings, deliver them.
+
+Queueing happens inside the caller's transaction and never commits, so a posting exists
+exactly when the payment change it reports does (a transactional outbox). Delivery is a
+separate worker (`flask --app portal deliver-webhooks`): it claims one due delivery in a
+short transaction with a lease, sends it with no transaction open, then records the attempt
+and schedules the next one. Several workers may run at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import logging
+import secrets
+import string
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import delete, or_, select, update
+
+from portal import clock
+from portal.db import db
+from portal.errors import ValidationFailed
+from portal.firms.models import Firm
+from portal.mail import compose, send_after_commit
+from portal.payments.models import Charge, ChargeStatus, Payment
+from portal.postings import network, payloads, signing
+from portal.postings.models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    MessageStatus,
+    OutboundMessage,
+    WebhookEndpoint,
+)
+
+log = logging.getLogger(__name__)
+S = ChargeStatus
+
+#: Waits after each failed attempt (Standard Webhooks' example, as Svix runs it): the first
+#: attempt is immediate, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h; 8 in all.
+RETRY_DELAYS: tuple[dt.timedelta, ...] = (
+    dt.timedelta(seconds=5),
+    dt.timedelta(minutes=5),
+    dt.timedelta(minutes=30),
+    dt.timedelta(hours=2),
+    dt.timedelta(hours=5),
+    dt.timedelta(hours=10),
+    dt.timedelta(hours=10),
+)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+#: Each wait is stretched or shrunk at random by up to this many thousandths (10%), so a
+#: receiver coming back up is not hit by every retry in the same second.
+JITTER_PER_MILLE = 100
+#: Longest wait a receiver may ask for with Retry-After.
+MAX_RETRY_AFTER = dt.timedelta(hours=24)
+#: An endpoint that has answered nothing but failures for this long is disabled.
+DISABLE_AFTER = dt.timedelta(days=5)
+#: After a rotation the previous secret keeps signing this long.
+ROTATION_OVERLAP = dt.timedelta(hours=24)
+#: A claim lasts the request timeout plus this margin; a worker that dies leaves its
+#: delivery to others once the lease runs out.
+LEASE_MARGIN = dt.timedelta(seconds=30)
+#: Answers that ask us to slow down, and may say when to come back.
+THROTTLED = frozenset({429, 503})
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def _public_id(prefix: str, length: int = 24) -> str:
+    # Letters and digits only: Standard Webhooks ids must not contain "." and some
+    # receivers use them in paths.
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def _firm(firm_id: int) -> Firm:
+    firm = db.session.get(Firm, firm_id)
+    if firm is None:  # every row here keeps its firm through a foreign key
+        raise LookupError(f"firm {firm_id} vanished")
+    return firm
+
+
+def _allow_private() -> bool:
+    return bool(current_app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"])
+
+
+# -- endpoints -------------------------------------------------------------------------------
+
+
+def _clean_event_types(event_types: Iterable[str] | None) -> str | None:
+    if event_types is None:
+        return None
+    wanted = sorted(set(event_types))
+    known = payloads.EVENT_TYPES
+    families = {name.split(".", 1)[0] for name in known if "." in name}
+    errors = []
+    for n, name in enumerate(wanted):
+        if name in known:
+            continue
+        if name.endswith(".*") and name[:-2] in families:
+            continue
+        errors.append({"pointer": f"/event_types/{n}", "detail": f"unknown event type {name!r}"})
+    if errors:
+        raise ValidationFailed("unknown event types", errors=errors)
+    return json.dumps(wanted)
+
+
+def wants(endpoint: WebhookEndpoint, type_: str) -> bool:
+    """Whether the endpoint subscribed to `type_` (no filter means every type)."""
+    if endpoint.event_types is None:
+        return True
+    for pattern in json.loads(endpoint.event_types):
+        if pattern == type_ or (pattern.endswith(".*") and type_.startswith(pattern[:-1])):
+            return True
+    return False
+
+
+def register_endpoint(
+    firm: Firm, *, url: str, description: str = "", event_types: Iterable[str] | None = None
+) -> WebhookEndpoint:
+    """Add a receiving URL for the firm with a fresh secret (not committed).
+
+    Raises `network.UnsafeTarget` unless the URL is https and its host resolves only to
+    public addresses. The secret is on the returned row; show it to the firm.
+    """
+    target = network.check_url(url, allow_private=_allow_private())
+    endpoint = WebhookEndpoint(
+        public_id=_public_id("ep_"),
+        firm_id=firm.id,
+        url=target.url,
+        description=description[:300],
+        event_types=_clean_event_types(event_types),
+        secret=signing.new_secret(),
+        created_at=clock.now(),
+    )
+    db.session.add(endpoint)
+    db.session.flush()
+    return endpoint
+
+
+def rotate_secret(endpoint: WebhookEndpoint) -> str:
+    """Give the endpoint a new secret; the old one keeps signing for 24 hours (not committed)."""
+    now = clock.now()
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
+    endpoint.secret = signing.new_secret()
+    return endpoint.secret
+
+
+def signing_secrets(endpoint: WebhookEndpoint, now: dt.datetime) -> list[str]:
+    """The secrets that sign a delivery now: the current one, and the previous while it lasts."""
+    keys = [endpoint.secret]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires is not None and now < expires:
+        keys.append(endpoint.previous_secret)
+    return keys
+
+
+def disable_endpoint(endpoint: WebhookEndpoint, *, reason: str) -> None:
+    """Stop sending to an endpoint, tell the firm by email and its other endpoints (not committed).
+
+    Deliveries still pending are kept as "disabled", so re-enabling the endpoint sends them.
+    """
+    if endpoint.disabled_at is not None:
+        return
+    now = clock.now()
+    endpoint.disabled_at = now
+    endpoint.disabled_reason = reason[:300]
+    stopped = list(
+        db.session.scalars(
+            select(Delivery.message_id).where(
+                Delivery.endpoint_id == endpoint.id, Delivery.status == DeliveryStatus.PENDING
+            )
+        )
+    )
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.endpoint_id == endpoint.id, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.DISABLED, claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session="fetch")
+    )
+    for message_id in stopped:
+        _settle_message(message_id, now)
+    firm = _firm(endpoint.firm_id)
+    if firm.notify_email:
+        send_after_commit(
+            compose(
+                to=firm.notify_email,
+                subject="MatterPay stopped sending webhooks to one of your endpoints",
+                text=(
+                    f"MatterPay has disabled the webhook endpoint {endpoint.url} "
+                    f"({endpoint.public_id}) of {firm.name}.\n\n"
+                    f"Why: {reason}\n\n"
+                    "Postings for your back office are kept and nothing is lost: once the "
+                    "receiver works again, re-enable the endpoint and the postings that were "
+                    "waiting are sent again, oldest first.\n"
+                ),
+            )
+        )
+    _enqueue(
+        firm=firm,
+        type_=payloads.ENDPOINT_DISABLED,
+        data={
+            "endpoint_id": endpoint.public_id,
+            "url": endpoint.url,
+            "reason": endpoint.disabled_reason,
+            "disabled_at": payloads.iso_instant(now),
+        },
+    )
+
+
+def enable_endpoint(endpoint: WebhookEndpoint) -> int:
+    """Turn a disabled endpoint back on and resend what its disabling stopped (not committed).
+
+    Returns how many deliveries were queued again, oldest first.
+    """
+    now = clock.now()
+    endpoint.disabled_at = None
+    endpoint.disabled_reason = None
+    endpoint.failing_since = None
+    waiting = list(
+        db.session.scalars(
+            select(Delivery)
+            .where(Delivery.endpoint_id == endpoint.id, Delivery.status == DeliveryStatus.DISABLED)
+            .order_by(Delivery.id)
+        )
+    )
+    for delivery in waiting:
+        delivery.status = DeliveryStatus.PENDING
+        delivery.attempts = 0
+        delivery.next_attempt_at = now
+        message = delivery.message
+        if message.status is MessageStatus.FAILED:
+            message.status = MessageStatus.PENDING
+    return len(waiting)
+
+
+def send_ping(endpoint: WebhookEndpoint) -> OutboundMessage:
+    """Queue a `ping` for this endpoint only, to test the receiver (not committed)."""
+    firm = _firm(endpoint.firm_id)
+    return _enqueue(
+        firm=firm,
+        type_=payloads.PING,
+        data={"endpoint_id": endpoint.public_id, "message": "MatterPay can reach you."},
+        only=endpoint,
+    )
+
+
+# -- queueing --------------------------------------------------------------------------------
+
+
+def _next_sequence(payment_id: int) -> int:
+    """The payment's next message number, with the payment row locked until commit.
+
+    The lock (FOR UPDATE on PostgreSQL; SQLite's writers are serialised anyway) keeps two
+    transactions about the same payment from taking the same number; the unique constraint
+    would refuse that, but waiting is kinder than failing.
+    """
+    db.session.execute(select(Payment.id).where(Payment.id == payment_id).with_for_update())
+    last = db.session.scalar(
+        select(OutboundMessage.sequence)
+        .where(OutboundMessage.payment_id == payment_id)
+        .order_by(OutboundMessage.sequence.desc())
+        .limit(1)
+    )
+    return (last or 0) + 1
+
+
+def _fan_out(message: OutboundMessage, now: dt.datetime, only: WebhookEndpoint | None) -> None:
+    """Create one delivery per active endpoint that wants the message."""
+    if only is not None:
+        endpoints = [only] if only.is_active else []
+    else:
+        endpoints = [
+            endpoint
+            for endpoint in db.session.scalars(
+                select(WebhookEndpoint)
+                .where(
+                    WebhookEndpoint.firm_id == message.firm_id,
+                    WebhookEndpoint.disabled_at.is_(None),
+                )
+                .order_by(WebhookEndpoint.id)
+            )
+            if wants(endpoint, message.type)
+        ]
+    for endpoint in endpoints:
+        message.deliveries.append(
+            Delivery(
+                endpoint_id=endpoint.id,
+                status=DeliveryStatus.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+
+
+def _enqueue(
+    *,
+    firm: Firm,
+    type_: str,
+    data: dict[str, Any],
+    payment_id: int | None = None,
+    charge_id: int | None = None,
+    hold: bool = False,
+    only: WebhookEndpoint | None = None,
+) -> OutboundMessage:
+    now = clock.now()
+    msg_id = _public_id("msg_")
+    sequence = _next_sequence(payment_id) if payment_id is not None else None
+    message = OutboundMessage(
+        public_id=msg_id,
+        firm_id=firm.id,
+        type=type_,
+        payload=payloads.body(
+            msg_id=msg_id, type_=type_, occurred_at=now, sequence=sequence, data=data
+        ),
+        payment_id=payment_id,
+        charge_id=charge_id,
+        sequence=sequence,
+        endpoint_id=only.id if only is not None else None,
+        status=MessageStatus.HELD if hold else MessageStatus.PENDING,
+        created_at=now,
+        released_at=None if hold else now,
+    )
+    db.session.add(message)
+    if not hold:
+        _fan_out(message, now, only)
+    return message
+
+
+def enqueue_for_charge(
+    charge: Charge,
+    event_type: str,
+    *,
+    ar_note: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> OutboundMessage:
+    """Queue a payment posting about `charge` in the caller's transaction (never commits).
+
+    The body is built now, from the charge as it stands, and sent as is however late the
+    back office takes it. A firm that posts by hand (auto_post off) gets it held until released.
+    """
+    if event_type not in payloads.PAYMENT_EVENTS:
+        raise ValueError(f"{event_type!r} is not a payment event")
+    firm = _firm(charge.firm_id)
+    data = payloads.charge_data(
+        charge,
+        firm=firm,
+        default_ar_message=str(current_app.config["WEBHOOK_DEFAULT_AR_MESSAGE"]),
+        ar_note=ar_note,
+    )
+    data.update(extra or {})
+    return _enqueue(
+        firm=firm,
+        type_=event_type,
+        data=data,
+        payment_id=charge.payment_id,
+        charge_id=charge.id,
+        hold=not firm.auto_post,
+    )
+
+
+def posting_type(before: ChargeStatus, to: ChargeStatus) -> str | None:
+    """The posting a charge's move calls for, or None when the back office has nothing to book.
+
+    A card declined on the spot was never posted, so its failure is not either; a bank
+    debit that failed after "processing" was, and is.
+    """
+    if to is S.PROCESSING:
+        return payloads.PAYMENT_PROCESSING
+    if to is S.SUCCEEDED:
+        return payloads.PAYMENT_DISPUTE_WON if before is S.DISPUTED else payloads.PAYMENT_SUCCEEDED
+    if to in (S.FAILED, S.CANCELED):
+        return payloads.PAYMENT_FAILED if before is S.PROCESSING else None
+    if to in (S.PARTIALLY_REFUNDED, S.REFUNDED):
+        return payloads.PAYMENT_REFUNDED
+    if to is S.RETURNED:
+        return payloads.PAYMENT_RETURNED
+    if to is S.DISPUTED:
+        return payloads.PAYMENT_DISPUTED
+    return None
+
+
+def enqueue_for_transition(
+    charge: Charge,
+    *,
+    before: ChargeStatus,
+    to: ChargeStatus,
+    source_ref: str | None = None,
+    reason: str = "",
+    amount_minor: int | None = None,
+) -> OutboundMessage | None:
+    """Queue the posting for a charge that just moved from `before` to `to` (never commits).
+
+    Meant to be called by `payments.services.transition` after the move's money effects,
+    in the same transaction.
+    """
+    type_ = posting_type(before, to)
+    if type_ is None:
+        return None
+    extra: dict[str, Any] = {}
+    if type_ == payloads.PAYMENT_REFUNDED:
+        extra["refund"] = payloads.refund_data(charge, source_ref, amount_minor)
+    elif type_ == payloads.PAYMENT_FAILED:
+        extra["failure"] = {"code": charge.failure_code, "message": charge.failure_message}
+    elif type_ in (payloads.PAYMENT_RETURNED, payloads.PAYMENT_DISPUTED):
+        extra["reversal"] = {
+            "amount_minor": (
+                amount_minor
+                if amount_minor is not None
+                else charge.amount_minor - charge.refunded_minor
+            ),
+            "reason": reason,
+        }
+    elif type_ == payloads.PAYMENT_DISPUTE_WON:
+        extra["dispute"] = {"outcome": "won", "reason": reason}
+    return enqueue_for_charge(charge, type_, extra=extra)
+
+
+def enqueue_trust_shortfall(
+    charge: Charge, *, matter_id: int, balance_minor: int
+) -> OutboundMessage:
+    """Tell the back office a reversal took a matter's trust below zero (never commits).
+
+    This is an alarm, not a posting: it is never held, even for firms that post by hand.
+    """
+    firm = _firm(charge.firm_id)
+    return _enqueue(
+        firm=firm,
+        type_=payloads.TRUST_SHORTFALL,
+        data=payloads.trust_shortfall_data(
+            charge, matter_id=matter_id, balance_minor=balance_minor
+        ),
+        payment_id=charge.payment_id,
+        charge_id=charge.id,
+    )
+
+
+def held_messages(firm: Firm) -> list[OutboundMessage]:
+    """The firm's postings waiting to be released, oldest first."""
+    return list(
+        db.session.scalars(
+            select(OutboundMessage)
+            .where(OutboundMessage.firm_id == firm.id, OutboundMessage.status == MessageStatus.HELD)
+            .order_by(OutboundMessage.id)
+        )
+    )
+
+
+def release(firm: Firm, message_ids: Sequence[str] | None = None) -> list[OutboundMessage]:
+    """Release held postings (the given public ids, or all when None) for delivery (not committed).
+
+    Ids that are not this firm's held postings are ignored; the released ones are returned.
+    """
+    query = select(OutboundMessage).where(
+        OutboundMessage.firm_id == firm.id, OutboundMessage.status == MessageStatus.HELD
+    )
+    if message_ids is not None:
+        query = query.where(OutboundMessage.public_id.in_(list(message_ids)))
+    now = clock.now()
+    released = list(db.session.scalars(query.order_by(OutboundMessage.id)))
+    for message in released:
+        message.status = MessageStatus.PENDING
+        message.released_at = now
+        _fan_out(message, now, None)
+    return released
+
+
+# -- delivering ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything one send needs, copied out of the database so no transaction stays open."""
+
+    delivery_id: int
+    attempt: int
+    msg_id: str
+    body: str
+    url: str
+    secrets: tuple[str, ...]
+
+
+def claim_next(worker_id: str) -> Job | None:
+    """Claim the most overdue delivery for `worker_id` with a lease, in its own transaction.
+
+    On PostgreSQL, FOR UPDATE SKIP LOCKED lets workers pass each other's rows instead of
+    queueing on them; on SQLite the transaction begins IMMEDIATE (see portal.db), so claims
+    are serialised. Either way two workers never hold the same delivery at once.
+    """
+    now = clock.now()
+    timeout = dt.timedelta(seconds=int(current_app.config["WEBHOOK_TIMEOUT_SECONDS"]))
+    delivery = db.session.scalar(
+        select(Delivery)
+        .where(
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.next_attempt_at <= now,
+            or_(Delivery.claimed_until.is_(None), Delivery.claimed_until <= now),
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        # A long-lived worker session may hold this row from an earlier round; another
+        # worker has changed it since, so read it afresh rather than trust the old copy.
+        .execution_options(populate_existing=True)
+    )
+    if delivery is None:
+        db.session.commit()
+        return None
+    # The secret may have been rotated since this session last saw the endpoint.
+    endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id, populate_existing=True)
+    message = db.session.get(OutboundMessage, delivery.message_id)
+    if endpoint is None or message is None:  # both are foreign keys of the delivery
+        raise LookupError(f"delivery {delivery.id} lost its endpoint or message")
+    delivery.attempts += 1
+    delivery.claimed_by = worker_id
+    delivery.claimed_until = now + timeout + LEASE_MARGIN
+    delivery.last_attempt_at = now
+    job = Job(
+        delivery_id=delivery.id,
+        attempt=delivery.attempts,
+        msg_id=message.public_id,
+        body=message.payload,
+        url=endpoint.url,
+        secrets=tuple(signing_secrets(endpoint, now)),
+    )
+    db.session.commit()
+    return job
+
+
+def send(job: Job) -> network.Answer:
+    """Check the URL again (its DNS may have changed since it was saved), sign, and POST."""
+    try:
+        target = network.check_url(job.url, allow_private=_allow_private())
+    except network.UnsafeTarget as exc:
+        return network.Answer(None, "", 0, error=f"refused: {exc.detail}"[:300])
+    headers = signing.headers(job.secrets, msg_id=job.msg_id, sent_at=clock.now(), body=job.body)
+    try:
+        return network.post(
+            target, job.body, headers, timeout=int(current_app.config["WEBHOOK_TIMEOUT_SECONDS"])
+        )
+    except Exception as exc:
+        # A bug of ours must not stop the worker: the attempt is logged and retried on
+        # schedule like any other failure.
+        log.exception("sending delivery %s failed unexpectedly", job.delivery_id)
+        return network.Answer(None, "", 0, error=f"sender error: {type(exc).__name__}")
+
+
+def _retry_after(value: str | None, now: dt.datetime) -> dt.timedelta | None:
+    """Read a Retry-After header: delay-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return dt.timedelta(seconds=int(value))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(when - now, dt.timedelta(0))
+
+
+def next_attempt_at(attempts: int, answer: network.Answer, now: dt.datetime) -> dt.datetime:
+    """When to try again after the `attempts`-th attempt failed, with jitter and Retry-After."""
+    base = RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1]
+    spread = 1000 - JITTER_PER_MILLE + secrets.randbelow(2 * JITTER_PER_MILLE + 1)
+    delay = base * spread / 1000
+    if answer.status_code in THROTTLED:
+        asked = _retry_after(answer.retry_after, now)
+        if asked is not None:
+            delay = max(delay, min(asked, MAX_RETRY_AFTER))
+    return now + delay
+
+
+def _settle_message(message_id: int, now: dt.datetime) -> None:
+    """Mark a message delivered or failed once none of its deliveries is still pending."""
+    statuses = set(
+        db.session.scalars(select(Delivery.status).where(Delivery.message_id == message_id))
+    )
+    if not statuses or DeliveryStatus.PENDING in statuses:
+        return
+    message = db.session.get(OutboundMessage, message_id, populate_existing=True)
+    if message is None:
+        return
+    if statuses == {DeliveryStatus.DELIVERED}:
+        message.status = MessageStatus.DELIVERED
+        message.delivered_at = message.delivered_at or now
+    else:
+        message.status = MessageStatus.FAILED
+
+
+def record(job: Job, answer: network.Answer, worker_id: str) -> Delivery | None:
+    """Record one attempt's outcome and schedule what follows, in its own transaction.
+
+    Success is 2xx only. 410 Gone disables the endpoint; so do five days without a success.
+    If the lease ran out and another worker took the delivery over, a failure here only
+    adds to the log: the delivery's schedule is the other worker's now.
+    """
+    now = clock.now()
+    delivery = db.session.get(
+        Delivery, job.delivery_id, with_for_update=True, populate_existing=True
+    )
+    if delivery is None:
+        db.session.commit()
+        return None
+    db.session.add(
+        DeliveryAttempt(
+            delivery_id=delivery.id,
+            attempted_at=now,
+            worker=worker_id[:100],
+            status_code=answer.status_code,
+            error=answer.error,
+            latency_ms=answer.latency_ms,
+            response_excerpt=answer.excerpt,
+        )
+    )
+    endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id, populate_existing=True)
+    if endpoint is None:  # deliveries keep their endpoint through a foreign key
+        raise LookupError(f"endpoint {delivery.endpoint_id} vanished")
+    still_ours = delivery.claimed_by == worker_id and delivery.status is DeliveryStatus.PENDING
+    if answer.is_success:
+        endpoint.last_success_at = now
+        endpoint.failing_since = None
+        if delivery.status is not DeliveryStatus.DELIVERED:
+            delivery.status = DeliveryStatus.DELIVERED
+            delivery.delivered_at = now
+            delivery.claimed_by = None
+            delivery.claimed_until = None
+            _settle_message(delivery.message_id, now)
+        db.session.commit()
+        return delivery
+    endpoint.failing_since = endpoint.failing_since or now
+    if still_ours:
+        delivery.claimed_by = None
+        delivery.claimed_until = None
+        if answer.status_code == 410:
+            disable_endpoint(endpoint, reason="The receiver answered 410 Gone.")
+        elif delivery.attempts >= MAX_ATTEMPTS:
+            delivery.status = DeliveryStatus.FAILED
+            _settle_message(delivery.message_id, now)
+        else:
+            delivery.next_attempt_at = next_attempt_at(delivery.attempts, answer, now)
+    if endpoint.is_active and now - endpoint.failing_since >= DISABLE_AFTER:
+        disable_endpoint(
+            endpoint,
+            reason="No delivery succeeded for 5 days; the last attempt got "
+            f"{answer.status_code or answer.error}.",
+        )
+    db.session.commit()
+    return delivery
+
+
+def deliver_due(
+    worker_id: str, *, limit: int | None = None, should_stop: Callable[[], bool] | None = None
+) -> int:
+    """Send due deliveries one by one until none is due, `limit` is reached or asked to stop.
+
+    Returns how many attempts were made. Commits after each claim and each record; nothing
+    is held open while a receiver is being waited on.
+    """
+    done = 0
+    while limit is None or done < limit:
+        if should_stop is not None and should_stop():
+            break
+        job = claim_next(worker_id)
+        if job is None:
+            break
+        answer = send(job)
+        record(job, answer, worker_id)
+        log.info(
+            "delivery %s attempt %s: %s",
+            job.delivery_id,
+            job.attempt,
+            answer.status_code or answer.error,
+        )
+        done += 1
+    return done
+
+
+def purge_delivered() -> int:
+    """Delete delivered messages older than WEBHOOK_RETENTION_DAYS, with their log. Commits.
+
+    Held, pending and failed messages are kept whatever their age: they are still owed.
+    """
+    days = int(current_app.config["WEBHOOK_RETENTION_DAYS"])
+    cutoff = clock.now() - dt.timedelta(days=max(days, 30))
+    old = select(OutboundMessage.id).where(
+        OutboundMessage.status == MessageStatus.DELIVERED, OutboundMessage.created_at < cutoff
+    )
+    deliveries = select(Delivery.id).where(Delivery.message_id.in_(old))
+    quick = {"synchronize_session": False}
+    db.session.execute(
+        delete(DeliveryAttempt)
+        .where(DeliveryAttempt.delivery_id.in_(deliveries))
+        .execution_options(**quick)
+    )
+    db.session.execute(
+        delete(Delivery).where(Delivery.message_id.in_(old)).execution_options(**quick)
+    )
+    result = db.session.execute(
+        delete(OutboundMessage).where(OutboundMessage.id.in_(old)).execution_options(**quick)
+    )
+    db.session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
