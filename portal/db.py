@@ -1,4 +1,4 @@
-"""Database wiring: the declarative base, the UTC column type, the engine and the per-request session.
+"""Database wiring: the declarative base, the UTC column type, the engine, the request session.
 
 Every request (and every CLI command) gets one session from `db.session`; the app commits
 nowhere but in services. Tests swap the session through `Database.use_session`, the one seam.
@@ -128,7 +128,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if _wants_write_lock(connection) else "BEGIN")
+            connection.exec_driver_sql(
+                "BEGIN IMMEDIATE" if _wants_write_lock(connection) else "BEGIN"
+            )
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

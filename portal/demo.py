@@ -35,24 +35,47 @@ def seed() -> Firm:
     day = dt.timedelta(days=1)
 
     maria = Client(
-        firm_id=firm.id, external_id="C-1001", name="María Delgado",
-        email="maria@example.com", locale="es_US",
+        firm_id=firm.id,
+        external_id="C-1001",
+        name="María Delgado",
+        email="maria@example.com",
+        locale="es_US",
     )
     acme = Client(
-        firm_id=firm.id, external_id="C-1002", name="Acme Widgets, Inc.",
-        email="ap@acme.example", locale="en_US",
+        firm_id=firm.id,
+        external_id="C-1002",
+        name="Acme Widgets, Inc.",
+        email="ap@acme.example",
+        locale="en_US",
     )
     db.session.add_all([maria, acme])
     db.session.flush()
     matters = [
-        Matter(firm_id=firm.id, external_id="M-2024-001", client_id=maria.id,
-               number="2024-001", title="Delgado v. Northside Realty", currency="USD",
-               trust_minimum_minor=500_000),
-        Matter(firm_id=firm.id, external_id="M-2024-002", client_id=maria.id,
-               number="2024-002", title="Estate of Rafael Delgado", currency="USD"),
-        Matter(firm_id=firm.id, external_id="M-2024-010", client_id=acme.id,
-               number="2024-010", title="Acme Widgets: supplier contract review",
-               currency="USD"),
+        Matter(
+            firm_id=firm.id,
+            external_id="M-2024-001",
+            client_id=maria.id,
+            number="2024-001",
+            title="Delgado v. Northside Realty",
+            currency="USD",
+            trust_minimum_minor=500_000,
+        ),
+        Matter(
+            firm_id=firm.id,
+            external_id="M-2024-002",
+            client_id=maria.id,
+            number="2024-002",
+            title="Estate of Rafael Delgado",
+            currency="USD",
+        ),
+        Matter(
+            firm_id=firm.id,
+            external_id="M-2024-010",
+            client_id=acme.id,
+            number="2024-010",
+            title="Acme Widgets: supplier contract review",
+            currency="USD",
+        ),
     ]
     db.session.add_all(matters)
     db.session.flush()
@@ -65,25 +88,39 @@ def seed() -> Firm:
         (matters[2], "INV-2001", -30, 0, 310_000, 310_000),
     ]
     for matter, number, issued, due, total, balance in invoices:
-        db.session.add(Invoice(
-            firm_id=firm.id, external_id=number, matter_id=matter.id, number=number,
-            issued_on=today + issued * day, due_on=today + due * day, currency="USD",
-            total_minor=total, balance_due_minor=balance,
-            description="Professional services rendered",
-            status=InvoiceStatus.PAID if balance == 0 else InvoiceStatus.OPEN,
-            paid_at=clock.now() - 80 * day if balance == 0 else None,
-        ))
+        db.session.add(
+            Invoice(
+                firm_id=firm.id,
+                external_id=number,
+                matter_id=matter.id,
+                number=number,
+                issued_on=today + issued * day,
+                due_on=today + due * day,
+                currency="USD",
+                total_minor=total,
+                balance_due_minor=balance,
+                description="Professional services rendered",
+                status=InvoiceStatus.PAID if balance == 0 else InvoiceStatus.OPEN,
+                paid_at=clock.now() - 80 * day if balance == 0 else None,
+            )
+        )
     for matter, ext, days_ago, amount, text in (
         (matters[0], "T-1", 90, 1_000_000, "Initial retainer"),
         (matters[0], "T-2", 60, -450_000, "Transfer to operating: INV-1020"),
         (matters[0], "T-3", 30, -230_000, "Filing fees and expert deposit"),
         (matters[1], "T-4", 15, 250_000, "Retainer for probate"),
     ):
-        db.session.add(TrustEntry(
-            firm_id=firm.id, external_id=ext, matter_id=matter.id,
-            posted_on=today - days_ago * day, amount_minor=amount, currency="USD",
-            description=text,
-        ))
+        db.session.add(
+            TrustEntry(
+                firm_id=firm.id,
+                external_id=ext,
+                matter_id=matter.id,
+                posted_on=today - days_ago * day,
+                amount_minor=amount,
+                currency="USD",
+                description=text,
+            )
+        )
     db.session.flush()
     return firm
 
@@ -108,6 +145,8 @@ def quickstart_credentials() -> QuickstartCredentials:
         raise RuntimeError("the demo firm has no client")
     link = links.issue_link(firm_id=firm.id, client=client)
     return QuickstartCredentials(
-        firm_id=firm.id, firm_name=firm.name, link_url=links.url_for_link(link),
+        firm_id=firm.id,
+        firm_name=firm.name,
+        link_url=links.url_for_link(link),
         api_key=issued.secret,
     )

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import (
@@ -61,7 +61,7 @@ class Money:
         return format_money(self.minor, self.currency, locale)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _known_currencies() -> frozenset[str]:
     return frozenset(list_currencies())
 
@@ -71,7 +71,7 @@ def is_currency(code: object) -> bool:
     return isinstance(code, str) and code.isupper() and code in _known_currencies()
 
 
-@lru_cache(maxsize=None)
+@cache
 def precision(currency: str) -> int:
     """Number of decimal places of `currency`'s minor unit (2 for USD, 0 for JPY)."""
     return get_currency_precision(currency)

@@ -44,7 +44,9 @@ def client(firm: Firm | FirmWithKey, **kw: Any) -> Client:
     firm = firm.firm if isinstance(firm, FirmWithKey) else firm
     n = next(_seq)
     values: dict[str, Any] = {
-        "external_id": f"C-{n}", "name": f"Client {n}", "email": f"client{n}@example.com",
+        "external_id": f"C-{n}",
+        "name": f"Client {n}",
+        "email": f"client{n}@example.com",
         "locale": "en_US",
     }
     values.update(kw)
@@ -57,7 +59,9 @@ def client(firm: Firm | FirmWithKey, **kw: Any) -> Client:
 def matter(client_: Client, **kw: Any) -> Matter:
     n = next(_seq)
     values: dict[str, Any] = {
-        "external_id": f"M-{n}", "number": f"2024-{n:04d}", "title": f"Matter {n}",
+        "external_id": f"M-{n}",
+        "number": f"2024-{n:04d}",
+        "title": f"Matter {n}",
         "currency": "USD",
     }
     values.update(kw)
@@ -71,9 +75,13 @@ def invoice(matter_: Matter, **kw: Any) -> Invoice:
     n = next(_seq)
     today = clock.today()
     values: dict[str, Any] = {
-        "external_id": f"INV-{n}", "number": f"INV-{n}", "issued_on": today - dt.timedelta(10),
-        "due_on": today + dt.timedelta(20), "currency": matter_.currency,
-        "total_minor": 100_000, "description": "Legal services",
+        "external_id": f"INV-{n}",
+        "number": f"INV-{n}",
+        "issued_on": today - dt.timedelta(10),
+        "due_on": today + dt.timedelta(20),
+        "currency": matter_.currency,
+        "total_minor": 100_000,
+        "description": "Legal services",
     }
     values.update(kw)
     values.setdefault("balance_due_minor", values["total_minor"])
@@ -89,7 +97,9 @@ def invoice(matter_: Matter, **kw: Any) -> Invoice:
 def trust_entry(matter_: Matter, amount_minor: int, **kw: Any) -> TrustEntry:
     n = next(_seq)
     values: dict[str, Any] = {
-        "external_id": f"T-{n}", "posted_on": clock.today(), "currency": matter_.currency,
+        "external_id": f"T-{n}",
+        "posted_on": clock.today(),
+        "currency": matter_.currency,
         "description": "Trust movement",
     }
     values.update(kw)
@@ -102,6 +112,4 @@ def trust_entry(matter_: Matter, amount_minor: int, **kw: Any) -> TrustEntry:
 
 
 def link(client_: Client, matters: list[Matter] | None = None, **kw: Any) -> Link:
-    return links.issue_link(
-        firm_id=client_.firm_id, client=client_, matters=matters or [], **kw
-    )
+    return links.issue_link(firm_id=client_.firm_id, client=client_, matters=matters or [], **kw)

@@ -23,8 +23,10 @@ def test_create_firm_json(app: Flask, session) -> None:
     assert set(out) == {"id", "slug", "api_key"}
     firm = session.get(Firm, out["id"])
     assert firm.slug == out["slug"] == "ngata-rossi"
-    kinds = {a.kind for a in session.scalars(
-        select(MerchantAccount).where(MerchantAccount.firm_id == firm.id))}
+    kinds = {
+        a.kind
+        for a in session.scalars(select(MerchantAccount).where(MerchantAccount.firm_id == firm.id))
+    }
     assert kinds == {MerchantAccountKind.OPERATING, MerchantAccountKind.TRUST}
     assert {a.gateway for a in firm.merchant_accounts} == {"sandbox"}
     assert authenticate(out["api_key"]).firm_id == firm.id
@@ -73,8 +75,12 @@ def test_demo_seeds_once_and_prints_a_working_link_and_key(app: Flask, session, 
     assert len(session.scalars(select(Invoice)).all()) == 6
     assert len(session.scalars(select(TrustEntry)).all()) == 4
     # and only the newest printed key works
-    keys = [line.split(": ")[-1] for out in (first, second)
-            for line in out.output.splitlines() if "API key" in line]
+    keys = [
+        line.split(": ")[-1]
+        for out in (first, second)
+        for line in out.output.splitlines()
+        if "API key" in line
+    ]
     assert len(keys) == 2
     assert authenticate(keys[1])
     assert session.scalars(select(APIKey).where(APIKey.revoked_at.is_not(None))).all()
@@ -93,4 +99,6 @@ def test_readme_configuration_table_is_current(app: Flask) -> None:
 
     table = app.test_cli_runner().invoke(args=["config-table"]).output.strip()
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    assert table in readme, "README's configuration table is stale: paste `flask --app portal config-table`"
+    assert table in readme, (
+        "README's configuration table is stale: paste `flask --app portal config-table`"
+    )

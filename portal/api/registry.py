@@ -46,7 +46,7 @@ CUSTOM_ERRORS = frozenset(
 )
 
 
-class MalformedBody(PortalError):  # noqa: N818 (named like portal.errors' problems)
+class MalformedBody(PortalError):
     """The body is not JSON, or not a JSON object."""
 
     status = 400
@@ -54,7 +54,7 @@ class MalformedBody(PortalError):  # noqa: N818 (named like portal.errors' probl
     title = "The request body could not be read as a JSON object"
 
 
-class TooManyRecords(PortalError):  # noqa: N818 (named like portal.errors' problems)
+class TooManyRecords(PortalError):
     """A bulk request carries more records than the server takes at once."""
 
     status = 413

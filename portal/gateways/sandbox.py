@@ -126,11 +126,12 @@ class SandboxGateway:
         self._emit(intent, self._event_type(intent))
         return self._result(intent)
 
-    def refund(
-        self, gateway_ref: str, amount_minor: int, *, idempotency_key: str
-    ) -> RefundResult:
+    def refund(self, gateway_ref: str, amount_minor: int, *, idempotency_key: str) -> RefundResult:
         intent = self._intent(gateway_ref)
-        if intent.status != "succeeded" or intent.refunded_minor + amount_minor > intent.amount_minor:
+        if (
+            intent.status != "succeeded"
+            or intent.refunded_minor + amount_minor > intent.amount_minor
+        ):
             return RefundResult(gateway_ref="", status="failed")
         intent.refunded_minor += amount_minor
         db.session.flush()
@@ -147,11 +148,13 @@ class SandboxGateway:
         cutoff = clock.now() - older_than
         settled = []
         for intent in db.session.scalars(
-            select(SandboxIntent).where(
+            select(SandboxIntent)
+            .where(
                 SandboxIntent.merchant_account_id == self.merchant_account_id,
                 SandboxIntent.status == "processing",
                 SandboxIntent.created_at <= cutoff,
-            ).order_by(SandboxIntent.id)
+            )
+            .order_by(SandboxIntent.id)
         ):
             if intent.settles_to in ("succeeded", "returned"):
                 intent.status = "succeeded"
@@ -215,8 +218,10 @@ class SandboxGateway:
         }.get(intent.status, "payment_intent.payment_failed")
 
     def _fee(self, intent: SandboxIntent) -> int:
-        return card_fee(intent.amount_minor) if intent.method == "card" else ach_fee(
-            intent.amount_minor
+        return (
+            card_fee(intent.amount_minor)
+            if intent.method == "card"
+            else ach_fee(intent.amount_minor)
         )
 
     def _result(self, intent: SandboxIntent) -> ChargeResult:
@@ -254,15 +259,25 @@ class SandboxGateway:
             ),
         }
         if event_type == "charge.refunded":
-            return {"id": charge_id, "object": "charge", "payment_intent": intent.intent_id,
-                    "amount": intent.amount_minor, "amount_refunded": intent.refunded_minor,
-                    "metadata": metadata}
+            return {
+                "id": charge_id,
+                "object": "charge",
+                "payment_intent": intent.intent_id,
+                "amount": intent.amount_minor,
+                "amount_refunded": intent.refunded_minor,
+                "metadata": metadata,
+            }
         if event_type.startswith("charge.dispute"):
-            return {"id": f"dp_{intent.intent_id[3:]}", "object": "dispute",
-                    "payment_intent": intent.intent_id, "charge": charge_id,
-                    "amount": intent.amount_minor, "status": "lost",
-                    "reason": "insufficient_funds" if intent.method == "ach" else "fraudulent",
-                    "metadata": metadata}
+            return {
+                "id": f"dp_{intent.intent_id[3:]}",
+                "object": "dispute",
+                "payment_intent": intent.intent_id,
+                "charge": charge_id,
+                "amount": intent.amount_minor,
+                "status": "lost",
+                "reason": "insufficient_funds" if intent.method == "ach" else "fraudulent",
+                "metadata": metadata,
+            }
         error = None
         if intent.failure_code:
             error = {"code": intent.failure_code, "message": _failure_message(intent.failure_code)}
@@ -312,6 +327,7 @@ def webhook_secret(merchant_account_id: int) -> str:
     import hmac
 
     key = str(current_app.config["SECRET_KEY"]).encode()
-    digest = hmac.new(key, f"matterpay.sandbox-webhook:{merchant_account_id}".encode(),
-                      hashlib.sha256).hexdigest()
+    digest = hmac.new(
+        key, f"matterpay.sandbox-webhook:{merchant_account_id}".encode(), hashlib.sha256
+    ).hexdigest()
     return f"whsec_{digest}"

@@ -49,13 +49,18 @@ HTTP_CLIENT_EXTENSION = "portal.stripe_http_client"
 _METHOD_TYPES = {"card": "card", "ach": "us_bank_account", "us_bank_account": "us_bank_account"}
 #: Keys a STRIPE_ACCOUNTS entry may hold. Anything else is refused, so that a misspelt
 #: "connect_account" cannot silently send a trust deposit to the platform's own balance.
-_ACCOUNT_KEYS = frozenset({
-    "secret_key", "connect_account", "webhook_secret", "publishable_key",
-    "trust_fees_billed_elsewhere",
-})
+_ACCOUNT_KEYS = frozenset(
+    {
+        "secret_key",
+        "connect_account",
+        "webhook_secret",
+        "publishable_key",
+        "trust_fees_billed_elsewhere",
+    }
+)
 
 
-class BadSignature(Exception):  # noqa: N818 (a published name: views and services use it)
+class BadSignature(Exception):
     """The event's Stripe-Signature did not verify; nothing in it may be trusted."""
 
 
@@ -186,14 +191,22 @@ def settings_for(account: MerchantAccount) -> AccountSettings:
         raise StripeConfigurationError(
             f"no Stripe secret key for {label}: set STRIPE_SECRET_KEY or STRIPE_ACCOUNTS"
         )
-    _check_key_mode(secret_key, what=f"the Stripe secret key for {label}",
-                    live=("sk_live_", "rk_live_"), test=("sk_test_", "rk_test_"))
+    _check_key_mode(
+        secret_key,
+        what=f"the Stripe secret key for {label}",
+        live=("sk_live_", "rk_live_"),
+        test=("sk_test_", "rk_test_"),
+    )
     publishable_key = str(
         entry.get("publishable_key") or current_app.config.get("STRIPE_PUBLISHABLE_KEY", "") or ""
     )
     if publishable_key:
-        _check_key_mode(publishable_key, what=f"the Stripe publishable key for {label}",
-                        live=("pk_live_",), test=("pk_test_",))
+        _check_key_mode(
+            publishable_key,
+            what=f"the Stripe publishable key for {label}",
+            live=("pk_live_",),
+            test=("pk_test_",),
+        )
     return AccountSettings(
         merchant_account_id=account.id,
         secret_key=secret_key,
@@ -240,7 +253,8 @@ def _client(
         client = _clients.get(cache_key)
         if client is None:
             client = _new_client(
-                settings.secret_key, base,
+                settings.secret_key,
+                base,
                 stripe.RequestsClient(timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)),
             )
             _clients[cache_key] = client
@@ -286,9 +300,7 @@ class StripeGateway:
             return self._declined(exc)
         return charge_result(intent.to_dict())
 
-    def refund(
-        self, gateway_ref: str, amount_minor: int, *, idempotency_key: str
-    ) -> RefundResult:
+    def refund(self, gateway_ref: str, amount_minor: int, *, idempotency_key: str) -> RefundResult:
         """Refund part or all of a PaymentIntent's charge.
 
         For a destination charge the transfer to the connected (trust) account is reversed
@@ -467,7 +479,8 @@ def charge_result(intent: dict[str, Any]) -> ChargeResult:
     if status == "canceled":
         # Same word as the payment_intent.canceled event, so a fetch and the event agree.
         return ChargeResult(
-            **common, status=ChargeStatus.CANCELED,
+            **common,
+            status=ChargeStatus.CANCELED,
             failure_code=intent.get("cancellation_reason") or "canceled",
         )
     # requires_confirmation or requires_capture: not finished, and not ours to finish here.
@@ -493,9 +506,9 @@ def verify(body: bytes, header: str | None, secret: str) -> dict[str, Any]:
         raise BadSignature("missing Stripe-Signature")
     try:
         payload = body.decode("utf-8")
-        timestamp = int(dict(
-            part.split("=", 1) for part in header.split(",") if "=" in part
-        ).get("t", ""))
+        timestamp = int(
+            dict(part.split("=", 1) for part in header.split(",") if "=" in part).get("t", "")
+        )
     except (UnicodeDecodeError, ValueError):
         raise BadSignature("malformed Stripe-Signature") from None
     now = int(clock.now().timestamp())

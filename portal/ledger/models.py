@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, String, Text
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal import clock
@@ -34,7 +42,9 @@ class TrustEntry(Base):
     currency: Mapped[str] = mapped_column(String(3))
     description: Mapped[str] = mapped_column(Text, default="")
     #: Who wrote it: "back_office" (synced) or "portal" (a payment, refund or reversal here).
-    source: Mapped[str] = mapped_column(String(20), default="back_office", server_default="back_office")
+    source: Mapped[str] = mapped_column(
+        String(20), default="back_office", server_default="back_office"
+    )
     #: The portal charge behind a portal entry, or the one a back-office entry says it records.
     charge_id: Mapped[int | None] = mapped_column(ForeignKey("charges.id"))
     #: Set on a portal entry once the back office has sent its own entry for the same money;

@@ -42,7 +42,7 @@ class Link(Base):
     matters: Mapped[list[Matter]] = relationship(secondary=link_matters, order_by=Matter.id)
 
     def state(self, at: dt.datetime) -> str:
-        """"revoked", "expired" or "active" at the instant `at`."""
+        """ "revoked", "expired" or "active" at the instant `at`."""
         if self.revoked_at is not None:
             return "revoked"
         if self.expires_at <= at:

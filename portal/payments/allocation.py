@@ -98,10 +98,14 @@ def auto_apply(invoices: Sequence[PayableInvoice], total_minor: int) -> dict[int
     due = sum(invoice.payable_minor for invoice in invoices)
     if total_minor > due:
         currency = invoices[0].currency if invoices else "USD"
-        raise AllocationError(errors=[{
-            "field": "total",
-            "detail": f"That is more than the {format_money(due, currency)} due in all.",
-        }])
+        raise AllocationError(
+            errors=[
+                {
+                    "field": "total",
+                    "detail": f"That is more than the {format_money(due, currency)} due in all.",
+                }
+            ]
+        )
     remaining, applied = total_minor, {}
     for invoice in sorted(invoices, key=apply_order):
         if remaining == 0:

@@ -119,8 +119,9 @@ class Charge(Base):
         Index("ix_charges_payment_id", "payment_id"),
         Index("ix_charges_firm_status", "firm_id", "status"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
-        CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor",
-                        name="refunded_within_amount"),
+        CheckConstraint(
+            "refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded_within_amount"
+        ),
         CheckConstraint("fee_minor IS NULL OR fee_minor >= 0", name="fee_not_negative"),
     )
 
@@ -174,8 +175,9 @@ class Allocation(Base):
         Index("ix_allocations_invoice_id", "invoice_id"),
         Index("ix_allocations_matter_id", "matter_id"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
-        CheckConstraint("refunded_minor >= 0 AND refunded_minor <= amount_minor",
-                        name="refunded_within_amount"),
+        CheckConstraint(
+            "refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded_within_amount"
+        ),
         CheckConstraint(
             "(kind = 'invoice' AND invoice_id IS NOT NULL)"
             " OR (kind = 'trust_deposit' AND invoice_id IS NULL)",

@@ -68,47 +68,64 @@ def receipt_for(payment: Payment) -> Receipt:
     from portal.payments.services import payment_status
 
     lines = [line for charge in payment.charges for line in charge.allocations]
-    invoice_numbers = dict(db.session.execute(
-        select(Invoice.id, Invoice.number).where(
-            Invoice.id.in_([line.invoice_id for line in lines if line.invoice_id is not None])
+    invoice_numbers = dict(
+        db.session.execute(
+            select(Invoice.id, Invoice.number).where(
+                Invoice.id.in_([line.invoice_id for line in lines if line.invoice_id is not None])
+            )
+        ).all()
+    )
+    matters = {
+        row.id: row
+        for row in db.session.execute(
+            select(Matter.id, Matter.number, Matter.title).where(
+                Matter.id.in_({line.matter_id for line in lines})
+            )
         )
-    ).all())
-    matters = {row.id: row for row in db.session.execute(
-        select(Matter.id, Matter.number, Matter.title).where(
-            Matter.id.in_({line.matter_id for line in lines})
-        )
-    )}
+    }
     firm_name = db.session.scalar(select(Firm.name).where(Firm.id == payment.firm_id)) or ""
     first = payment.charges[0]
     brand = (first.instrument_brand or "").strip()
     instrument = f"{brand} •••• {first.instrument_last4}" if first.instrument_last4 else brand
     charges = []
     for charge in payment.charges:
-        charges.append(ReceiptCharge(
-            reference=charge.public_id,
-            account_label=charge.merchant_account.label,
-            account_kind=charge.account_kind.value,
-            amount_minor=charge.amount_minor,
-            status=charge.status.value,
-            failure_message=charge.failure_message if charge.status is ChargeStatus.FAILED else None,
-            lines=tuple(
-                ReceiptLine(
-                    kind=line.kind.value,
-                    label=(invoice_numbers.get(line.invoice_id, "")
-                           if line.kind is AllocationKind.INVOICE
-                           else matters[line.matter_id].number),
-                    matter_number=matters[line.matter_id].number,
-                    matter_title=matters[line.matter_id].title,
-                    amount_minor=line.amount_minor,
-                )
-                for line in charge.allocations
-            ),
-        ))
+        charges.append(
+            ReceiptCharge(
+                reference=charge.public_id,
+                account_label=charge.merchant_account.label,
+                account_kind=charge.account_kind.value,
+                amount_minor=charge.amount_minor,
+                status=charge.status.value,
+                failure_message=charge.failure_message
+                if charge.status is ChargeStatus.FAILED
+                else None,
+                lines=tuple(
+                    ReceiptLine(
+                        kind=line.kind.value,
+                        label=(
+                            invoice_numbers.get(line.invoice_id, "")
+                            if line.kind is AllocationKind.INVOICE
+                            else matters[line.matter_id].number
+                        ),
+                        matter_number=matters[line.matter_id].number,
+                        matter_title=matters[line.matter_id].title,
+                        amount_minor=line.amount_minor,
+                    )
+                    for line in charge.allocations
+                ),
+            )
+        )
     return Receipt(
-        reference=payment.public_id, firm_name=firm_name, payer_name=payment.payer_name,
-        method=payment.method.value, instrument=instrument, currency=payment.currency,
-        total_minor=payment.total_minor, created_at=payment.created_at,
-        status=payment_status(payment), charges=tuple(charges),
+        reference=payment.public_id,
+        firm_name=firm_name,
+        payer_name=payment.payer_name,
+        method=payment.method.value,
+        instrument=instrument,
+        currency=payment.currency,
+        total_minor=payment.total_minor,
+        created_at=payment.created_at,
+        status=payment_status(payment),
+        charges=tuple(charges),
     )
 
 

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from portal import schema
@@ -43,7 +42,7 @@ def committed_app(committed_url: str) -> Iterator[Flask]:
     engine = make_engine(committed_url)
     with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(text(f"DELETE FROM {table.name}"))
+            connection.execute(table.delete())
     engine.dispose()
     app = make_test_app(committed_url)
     yield app

@@ -46,7 +46,7 @@ def _race(app: Flask, work: Callable[[int], Any]) -> list[Any]:
             barrier.wait(timeout=30)
             try:
                 results[n] = work(n)
-            except Exception as exc:  # noqa: BLE001 (the test inspects what each thread got)
+            except Exception as exc:
                 results[n] = exc
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
@@ -99,7 +99,8 @@ def test_racing_partial_payments_cannot_overpay(committed_app: Flask) -> None:
         assert invoice.balance_due_minor == 40_000 and invoice.reserved_minor == 0
         settled = db.session.scalar(
             select(func.sum(Allocation.amount_minor))
-            .join(Charge).where(Charge.status == ChargeStatus.SUCCEEDED)
+            .join(Charge)
+            .where(Charge.status == ChargeStatus.SUCCEEDED)
         )
         assert settled == 60_000
         assert db.session.scalar(select(func.count(SandboxIntent.id))) == 1
@@ -115,7 +116,9 @@ def test_racing_refunds_with_one_key_refund_once(committed_app: Flask) -> None:
     # when the same refund request arrives in eight threads at once
     def refund(n: int) -> list[str]:
         refunds = payments.refund_payment(
-            firm_id=firm_id, payment_public_id=payment_id, lines=None,
+            firm_id=firm_id,
+            payment_public_id=payment_id,
+            lines=None,
             idempotency_key="refund-once",
         )
         return [r.public_id for r in refunds]

@@ -122,18 +122,23 @@ class LocalStripe:
 
     def card(self, number: str) -> str:
         """A PaymentMethod for a raw test card number (what Stripe.js would create)."""
-        method = self.api.v1.payment_methods.create({
-            "type": "card",
-            "card": {"number": number, "exp_month": 12, "exp_year": 2040, "cvc": "123"},
-        })
+        method = self.api.v1.payment_methods.create(
+            {
+                "type": "card",
+                "card": {"number": number, "exp_month": 12, "exp_year": 2040, "cvc": "123"},
+            }
+        )
         return method.id
 
     def authenticate(self, intent_id: str, client_secret: str, *, success: bool = True) -> None:
         """Complete (or fail) 3-D Secure, as localstripe's fake Stripe.js would."""
         response = requests.post(
             f"{self.base}/v1/payment_intents/{intent_id}/_authenticate",
-            data={"client_secret": client_secret, "success": "true" if success else "false",
-                  "key": PUBLISHABLE_KEY},
+            data={
+                "client_secret": client_secret,
+                "success": "true" if success else "false",
+                "key": PUBLISHABLE_KEY,
+            },
             timeout=5,
         )
         response.raise_for_status()
@@ -188,7 +193,8 @@ def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStrip
             timeout=5,
         ).raise_for_status()
         api = stripe.StripeClient(
-            SECRET_KEY, base_addresses={"api": base},
+            SECRET_KEY,
+            base_addresses={"api": base},
             http_client=stripe.RequestsClient(timeout=(5, 10)),
         )
         yield LocalStripe(base=base, api=api, receiver=receiver)
@@ -274,8 +280,10 @@ def intent_answer(
         details: dict[str, Any] = (
             {"type": "card", "card": {"brand": "visa", "last4": "4242"}}
             if kind == "card"
-            else {"type": "us_bank_account",
-                  "us_bank_account": {"bank_name": "STRIPE TEST BANK", "last4": "6789"}}
+            else {
+                "type": "us_bank_account",
+                "us_bank_account": {"bank_name": "STRIPE TEST BANK", "last4": "6789"},
+            }
         )
         settled = status == "succeeded"
         intent = {
@@ -293,7 +301,8 @@ def intent_answer(
                 "payment_method_details": details,
                 "balance_transaction": (
                     {"id": "txn_fake", "object": "balance_transaction", "fee": 388}
-                    if settled else None
+                    if settled
+                    else None
                 ),
             },
         }
@@ -305,8 +314,11 @@ def intent_answer(
 
 def refund_answer(sent: Sent) -> tuple[int, dict[str, Any]]:
     return 200, {
-        "id": "re_fake_1", "object": "refund", "status": "succeeded",
-        "amount": int(sent.form["amount"]), "payment_intent": sent.form["payment_intent"],
+        "id": "re_fake_1",
+        "object": "refund",
+        "status": "succeeded",
+        "amount": int(sent.form["amount"]),
+        "payment_intent": sent.form["payment_intent"],
     }
 
 
@@ -336,8 +348,9 @@ class FakeStripe(stripe.HTTPClient):
         self, method: str, url: str, headers: Any, post_data: Any = None, *, _usage: Any = None
     ) -> tuple[str, int, dict[str, str]]:
         body = post_data.decode() if isinstance(post_data, bytes) else (post_data or "")
-        sent = Sent(method.upper(), url, dict(headers or {}),
-                    dict(parse_qsl(body, keep_blank_values=True)))
+        sent = Sent(
+            method.upper(), url, dict(headers or {}), dict(parse_qsl(body, keep_blank_values=True))
+        )
         self.sent.append(sent)
         answer = self._answers.pop(0) if self._answers else _routed
         status, payload = answer(sent) if callable(answer) else answer

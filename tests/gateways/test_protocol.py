@@ -15,7 +15,8 @@ PROTOCOL_METHODS = ("charge", "refund", "fetch")
 
 def test_the_protocol_is_what_these_tests_think_it_is() -> None:
     public = {
-        name for name, member in vars(Gateway).items()
+        name
+        for name, member in vars(Gateway).items()
         if callable(member) and not name.startswith("_")
     }
     assert public == set(PROTOCOL_METHODS)
@@ -28,7 +29,7 @@ def test_gateway_matches_the_protocol(cls: type, name: str, method: str) -> None
     assert cls.name == name
     expected = inspect.signature(getattr(Gateway, method))
     actual = inspect.signature(getattr(cls, method))
-    assert [
-        (p.name, p.kind, p.default, p.annotation) for p in actual.parameters.values()
-    ] == [(p.name, p.kind, p.default, p.annotation) for p in expected.parameters.values()]
+    assert [(p.name, p.kind, p.default, p.annotation) for p in actual.parameters.values()] == [
+        (p.name, p.kind, p.default, p.annotation) for p in expected.parameters.values()
+    ]
     assert actual.return_annotation == expected.return_annotation

@@ -45,9 +45,11 @@ def test_operating_without_an_entry_uses_the_platform_key(operating) -> None:
 
 
 def test_an_account_may_have_its_own_keys(operating, stripe_settings) -> None:
-    stripe_settings["STRIPE_ACCOUNTS"] = json.dumps({  # as PORTAL_STRIPE_ACCOUNTS would give it
-        str(operating.id): {"secret_key": "sk_test_own", "publishable_key": "pk_test_own"}
-    })
+    stripe_settings["STRIPE_ACCOUNTS"] = json.dumps(
+        {  # as PORTAL_STRIPE_ACCOUNTS would give it
+            str(operating.id): {"secret_key": "sk_test_own", "publishable_key": "pk_test_own"}
+        }
+    )
     settings = settings_for(operating)
     assert (settings.secret_key, settings.publishable_key) == ("sk_test_own", "pk_test_own")
 
@@ -85,13 +87,23 @@ def test_trust_with_its_own_key_needs_the_fees_billed_elsewhere(trust, stripe_se
         ("operating", {"STRIPE_SECRET_KEY": "pk_test_abc"}, "does not look like"),
         ("operating", {"STRIPE_PUBLISHABLE_KEY": "pk_live_abc"}, "live key"),
         ("operating", {"ENV": "production"}, "test-mode key"),
-        ("operating", {"ENV": "production", "STRIPE_SECRET_KEY": "sk_live_abc",
-                       "STRIPE_PUBLISHABLE_KEY": "pk_live_abc",
-                       "STRIPE_API_BASE": "http://127.0.0.1:1"}, "https"),
+        (
+            "operating",
+            {
+                "ENV": "production",
+                "STRIPE_SECRET_KEY": "sk_live_abc",
+                "STRIPE_PUBLISHABLE_KEY": "pk_live_abc",
+                "STRIPE_API_BASE": "http://127.0.0.1:1",
+            },
+            "https",
+        ),
         ("operating", {"STRIPE_ACCOUNTS": "{not json"}, "not valid JSON"),
         ("operating", {"STRIPE_ACCOUNTS": {"{id}": {"conect_account": "acct_x"}}}, "unknown keys"),
-        ("operating", {"STRIPE_ACCOUNTS": {"{id}": {"secret_key": "sk_test_a",
-                                                    "connect_account": "acct_b"}}}, "both"),
+        (
+            "operating",
+            {"STRIPE_ACCOUNTS": {"{id}": {"secret_key": "sk_test_a", "connect_account": "acct_b"}}},
+            "both",
+        ),
         ("operating", {"STRIPE_ACCOUNTS": {"{id}": {"connect_account": "ba_123"}}}, "acct_"),
     ],
 )
@@ -108,8 +120,9 @@ def test_unsafe_or_unclear_settings_are_refused(
 
 
 def test_live_keys_are_accepted_in_production(operating, stripe_settings) -> None:
-    stripe_settings.update(ENV="production", STRIPE_SECRET_KEY="sk_live_abc",
-                           STRIPE_PUBLISHABLE_KEY="pk_live_abc")
+    stripe_settings.update(
+        ENV="production", STRIPE_SECRET_KEY="sk_live_abc", STRIPE_PUBLISHABLE_KEY="pk_live_abc"
+    )
     assert settings_for(operating).secret_key == "sk_live_abc"
 
 

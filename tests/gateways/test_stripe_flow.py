@@ -25,8 +25,11 @@ def operating(book: Book, on_localstripe: LocalStripe) -> MerchantAccount:
 
 def test_a_card_payment_is_charged_at_stripe(session, book: Book, operating) -> None:
     # when the client pays the overdue invoice with a card collected by the Payment Element
-    payment = pay(book, invoices={book.old.id: 120_000},
-                  instrument=Instrument(payment_method_id="pm_card_visa"))
+    payment = pay(
+        book,
+        invoices={book.old.id: 120_000},
+        instrument=Instrument(payment_method_id="pm_card_visa"),
+    )
     # then the charge went to Stripe and succeeded there
     (charge,) = payment.charges
     assert charge.gateway == "stripe"
@@ -37,15 +40,20 @@ def test_a_card_payment_is_charged_at_stripe(session, book: Book, operating) -> 
     assert (charge.instrument_brand, charge.instrument_last4) == ("visa", "4242")
     # and the history shows it was recorded before the call, then moved by Stripe's answer
     moves = [(e.from_status, e.to_status, e.source, e.source_ref) for e in charge.events]
-    assert moves == [(None, S.CREATED, "portal", None),
-                     (S.CREATED, S.SUCCEEDED, "gateway", charge.gateway_ref)]
+    assert moves == [
+        (None, S.CREATED, "portal", None),
+        (S.CREATED, S.SUCCEEDED, "gateway", charge.gateway_ref),
+    ]
     assert book.old.status is InvoiceStatus.PAID
     assert book.old.reserved_minor == 0
 
 
 def test_a_decline_at_stripe_releases_the_invoice(session, book: Book, operating) -> None:
-    payment = pay(book, invoices={book.old.id: 120_000},
-                  instrument=Instrument(payment_method_id="pm_card_chargeCustomerFail"))
+    payment = pay(
+        book,
+        invoices={book.old.id: 120_000},
+        instrument=Instrument(payment_method_id="pm_card_chargeCustomerFail"),
+    )
     (charge,) = payment.charges
     assert charge.status is S.FAILED
     assert charge.failure_code == "card_declined"
@@ -61,8 +69,9 @@ def test_3d_secure_payment_succeeds_only_when_stripe_says_so(
 ) -> None:
     card = on_localstripe.card("4000002760003184")
     # when the client pays with a card whose bank asks for 3-D Secure
-    payment = pay(book, invoices={book.old.id: 120_000},
-                  instrument=Instrument(payment_method_id=card))
+    payment = pay(
+        book, invoices={book.old.id: 120_000}, instrument=Instrument(payment_method_id=card)
+    )
     # then the charge waits: nothing is recorded as paid, the invoice is only held
     (charge,) = payment.charges
     assert charge.status is S.CREATED
@@ -84,7 +93,10 @@ def test_3d_secure_payment_succeeds_only_when_stripe_says_so(
     session.refresh(charge)
     assert charge.status is S.SUCCEEDED
     assert [(e.from_status, e.to_status, e.source) for e in charge.events][-1] == (
-        S.CREATED, S.SUCCEEDED, "gateway")
+        S.CREATED,
+        S.SUCCEEDED,
+        "gateway",
+    )
     session.refresh(book.old)
     assert book.old.status is InvoiceStatus.PAID
     assert book.old.reserved_minor == 0
@@ -100,12 +112,18 @@ def test_3d_secure_payment_succeeds_only_when_stripe_says_so(
 def test_an_event_signed_for_another_endpoint_is_refused(
     session, client, book: Book, operating, on_localstripe: LocalStripe, app
 ) -> None:
-    payment = pay(book, invoices={book.old.id: 120_000},
-                  instrument=Instrument(payment_method_id="pm_card_visa"))
+    payment = pay(
+        book,
+        invoices={book.old.id: 120_000},
+        instrument=Instrument(payment_method_id="pm_card_visa"),
+    )
     (charge,) = payment.charges
     delivery = on_localstripe.receiver.wait_for("payment_intent.succeeded", charge.gateway_ref)
     # when this account's endpoint has its own secret
     app.config["STRIPE_ACCOUNTS"] = {str(operating.id): {"webhook_secret": "whsec_other"}}
-    response = client.post(f"/hooks/stripe/{operating.id}", data=delivery.body,
-                           headers={"Stripe-Signature": delivery.signature})
+    response = client.post(
+        f"/hooks/stripe/{operating.id}",
+        data=delivery.body,
+        headers={"Stripe-Signature": delivery.signature},
+    )
     assert response.status_code == 400

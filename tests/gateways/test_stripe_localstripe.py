@@ -23,8 +23,9 @@ def operating(firm, on_localstripe: LocalStripe) -> MerchantAccount:
     return account
 
 
-def card_request(account: MerchantAccount, payment_method: str, *, ref: str = "chg_1",
-                 amount_minor: int = 12_345) -> ChargeRequest:
+def card_request(
+    account: MerchantAccount, payment_method: str, *, ref: str = "chg_1", amount_minor: int = 12_345
+) -> ChargeRequest:
     return ChargeRequest(
         charge_ref=ref,
         merchant_account_id=account.id,
@@ -34,8 +35,12 @@ def card_request(account: MerchantAccount, payment_method: str, *, ref: str = "c
         instrument=Instrument(payment_method_id=payment_method),
         description="Operating account payment pay_1",
         payer_email="ada@example.com",
-        metadata={"charge": ref, "payment": "pay_1", "firm": str(account.firm_id),
-                  "account_kind": "operating"},
+        metadata={
+            "charge": ref,
+            "payment": "pay_1",
+            "firm": str(account.firm_id),
+            "account_kind": "operating",
+        },
         mandate_ip="203.0.113.9",
         mandate_user_agent="pytest",
     )
@@ -58,9 +63,13 @@ def test_a_visa_payment_succeeds_and_fetch_agrees(operating, on_localstripe: Loc
     # and Stripe holds what we sent
     intent = on_localstripe.intent(result.gateway_ref)
     assert (intent["amount"], intent["currency"]) == (12_345, "usd")
-    assert intent["metadata"] == {"charge": "chg_1", "payment": "pay_1",
-                                  "firm": str(operating.firm_id), "account_kind": "operating",
-                                  "merchant_account": str(operating.id)}
+    assert intent["metadata"] == {
+        "charge": "chg_1",
+        "payment": "pay_1",
+        "firm": str(operating.firm_id),
+        "account_kind": "operating",
+        "merchant_account": str(operating.id),
+    }
     assert intent["description"] == "Operating account payment pay_1"
     assert intent["receipt_email"] == "ada@example.com"
 
@@ -108,7 +117,8 @@ def test_failed_authentication_fetches_as_failed(operating, on_localstripe: Loca
     on_localstripe.authenticate(result.gateway_ref, result.client_secret, success=False)
     fetched = gateway.fetch(result.gateway_ref)
     assert (fetched.status, fetched.failure_code) == (
-        S.FAILED, "payment_intent_authentication_failure"
+        S.FAILED,
+        "payment_intent_authentication_failure",
     )
 
 
@@ -125,14 +135,15 @@ def test_a_partial_refund(operating, on_localstripe: LocalStripe) -> None:
     assert on_localstripe.intent(charged.gateway_ref)["latest_charge"]["amount_refunded"] == 2_345
 
 
-def test_localstripe_webhooks_verify_and_translate(
-    operating, on_localstripe: LocalStripe
-) -> None:
+def test_localstripe_webhooks_verify_and_translate(operating, on_localstripe: LocalStripe) -> None:
     gateway = for_account(operating)
-    paid = gateway.charge(card_request(operating, "pm_card_visa", ref="chg_ok"),
-                          idempotency_key="charge-create:f")
-    declined = gateway.charge(card_request(operating, "pm_card_chargeCustomerFail", ref="chg_no"),
-                              idempotency_key="charge-create:g")
+    paid = gateway.charge(
+        card_request(operating, "pm_card_visa", ref="chg_ok"), idempotency_key="charge-create:f"
+    )
+    declined = gateway.charge(
+        card_request(operating, "pm_card_chargeCustomerFail", ref="chg_no"),
+        idempotency_key="charge-create:g",
+    )
     # then localstripe signs and delivers both outcomes, and our verify() accepts them
     receiver = on_localstripe.receiver
     succeeded = receiver.wait_for("payment_intent.succeeded", paid.gateway_ref)
@@ -149,7 +160,10 @@ def test_localstripe_webhooks_verify_and_translate(
     assert (no.status, no.charge_ref, no.failure_code) == (S.FAILED, "chg_no", "card_declined")
     # and a delivery changed by one byte, or checked with another secret, is refused
     with pytest.raises(BadSignature):
-        verify(succeeded.body.replace(b"succeeded", b"succeedeD", 1), succeeded.signature,
-               WEBHOOK_SECRET)
+        verify(
+            succeeded.body.replace(b"succeeded", b"succeedeD", 1),
+            succeeded.signature,
+            WEBHOOK_SECRET,
+        )
     with pytest.raises(BadSignature):
         verify(succeeded.body, succeeded.signature, "whsec_someone_else")

@@ -48,8 +48,14 @@ def trust(accounts, stripe_settings) -> MerchantAccount:
     return account
 
 
-def request_for(account: MerchantAccount, *, method: str = "card", amount_minor: int = 50_000,
-                payment_method: str = "pm_card_visa", mandate: bool = True) -> ChargeRequest:
+def request_for(
+    account: MerchantAccount,
+    *,
+    method: str = "card",
+    amount_minor: int = 50_000,
+    payment_method: str = "pm_card_visa",
+    mandate: bool = True,
+) -> ChargeRequest:
     return ChargeRequest(
         charge_ref="chg_w",
         merchant_account_id=account.id,
@@ -91,7 +97,8 @@ def test_an_ach_debit_is_processing_and_carries_the_mandate(operating) -> None:
     assert sent.form["mandate_data[customer_acceptance][type]"] == "online"
     assert sent.form["mandate_data[customer_acceptance][online][ip_address]"] == "203.0.113.9"
     assert sent.form["mandate_data[customer_acceptance][online][user_agent]"] == (
-        "Mozilla/5.0 (pytest)")
+        "Mozilla/5.0 (pytest)"
+    )
     assert (sent.form["amount"], sent.form["currency"]) == ("50000", "usd")
 
 
@@ -137,8 +144,11 @@ def test_a_trust_refund_reverses_the_transfer(trust) -> None:
     assert (refund.gateway_ref, refund.status) == ("re_fake_1", "succeeded")
     (sent,) = fake.sent
     assert sent.path == "/v1/refunds"
-    assert sent.form == {"payment_intent": "pi_fake_1", "amount": "10000",
-                         "reverse_transfer": "true"}
+    assert sent.form == {
+        "payment_intent": "pi_fake_1",
+        "amount": "10000",
+        "reverse_transfer": "true",
+    }
     assert sent.header("Idempotency-Key") == "refund:r1"
 
 
@@ -160,13 +170,22 @@ def test_operating_on_connect_is_a_direct_charge(operating, stripe_settings) -> 
 
 
 def test_the_idempotency_key_is_ours_and_survives_the_sdk_retries(operating) -> None:
-    in_use = (409, {"error": {"type": "invalid_request_error", "code": "idempotency_key_in_use",
-                              "message": "Another request with this key is in progress."}})
+    in_use = (
+        409,
+        {
+            "error": {
+                "type": "invalid_request_error",
+                "code": "idempotency_key_in_use",
+                "message": "Another request with this key is in progress.",
+            }
+        },
+    )
     broken = (500, {"error": {"type": "api_error", "message": "Something went wrong."}})
     fake = FakeStripe(in_use, broken)
     # when
-    result = gateway(operating, fake).charge(request_for(operating),
-                                             idempotency_key="charge-create:k1")
+    result = gateway(operating, fake).charge(
+        request_for(operating), idempotency_key="charge-create:k1"
+    )
     # then the SDK retried twice with the very same key, and the third answer counted
     assert result.status is S.SUCCEEDED
     assert len(fake.sent) == 3
@@ -184,8 +203,16 @@ def test_stripe_errors_other_than_declines_are_raised_after_the_retries(operatin
 
 
 def test_a_request_error_is_raised_not_retried(operating) -> None:
-    bad = (400, {"error": {"type": "invalid_request_error", "code": "parameter_unknown",
-                           "message": "Received unknown parameter"}})
+    bad = (
+        400,
+        {
+            "error": {
+                "type": "invalid_request_error",
+                "code": "parameter_unknown",
+                "message": "Received unknown parameter",
+            }
+        },
+    )
     fake = FakeStripe(bad)
     with pytest.raises(stripe.InvalidRequestError):
         gateway(operating, fake).charge(request_for(operating), idempotency_key="charge-create:k3")
@@ -201,13 +228,18 @@ def test_payments_send_no_personal_data_in_keys_or_metadata(
     trust = found[MerchantAccountKind.TRUST]
     stripe_settings["STRIPE_ACCOUNTS"] = {str(trust.id): {"connect_account": "acct_trust_1"}}
     # when the client pays an invoice and a trust deposit by bank debit, then gets a refund
-    payment = pay(book, invoices={book.old.id: 120_000}, trust={book.matter.id: 50_000},
-                  method=PaymentMethod.ACH,
-                  instrument=Instrument(payment_method_id="pm_usBankAccount_success"))
+    payment = pay(
+        book,
+        invoices={book.old.id: 120_000},
+        trust={book.matter.id: 50_000},
+        method=PaymentMethod.ACH,
+        instrument=Instrument(payment_method_id="pm_usBankAccount_success"),
+    )
     assert [c.status for c in payment.charges] == [S.SUCCEEDED, S.SUCCEEDED]
     operating_charge = payment.charges[0]
     payments.refund_payment(
-        firm_id=book.link.firm_id, payment_public_id=payment.public_id,
+        firm_id=book.link.firm_id,
+        payment_public_id=payment.public_id,
         lines=[payments.RefundLine(operating_charge.allocations[0].id, 1_000)],
         idempotency_key="back-office-refund-1",
     )
@@ -215,9 +247,18 @@ def test_payments_send_no_personal_data_in_keys_or_metadata(
     creates = [s for s in wire.posts() if s.path == "/v1/payment_intents"]
     refunds = [s for s in wire.posts() if s.path == "/v1/refunds"]
     assert [s.header("Idempotency-Key") for s in creates] == [
-        c.idempotency_key for c in payment.charges]
-    personal = ["Ada", "ada@example.com", "203.0.113.9", "pytest", "pm_usBankAccount",
-                ACH_OK.account_number or "", book.client.name, book.client.email or ""]
+        c.idempotency_key for c in payment.charges
+    ]
+    personal = [
+        "Ada",
+        "ada@example.com",
+        "203.0.113.9",
+        "pytest",
+        "pm_usBankAccount",
+        ACH_OK.account_number or "",
+        book.client.name,
+        book.client.email or "",
+    ]
     for sent in creates + refunds:
         key = sent.header("Idempotency-Key") or ""
         assert re.fullmatch(r"[a-z-]+:[A-Za-z0-9_-]+", key)
@@ -226,8 +267,13 @@ def test_payments_send_no_personal_data_in_keys_or_metadata(
     # and the metadata names our records only
     for sent in creates:
         metadata = {k: v for k, v in sent.form.items() if k.startswith("metadata[")}
-        assert set(metadata) == {"metadata[charge]", "metadata[payment]", "metadata[firm]",
-                                 "metadata[account_kind]", "metadata[merchant_account]"}
+        assert set(metadata) == {
+            "metadata[charge]",
+            "metadata[payment]",
+            "metadata[firm]",
+            "metadata[account_kind]",
+            "metadata[merchant_account]",
+        }
         assert not any(word and word in value for value in metadata.values() for word in personal)
     assert len(refunds) == 1
     assert refunds[0].form["amount"] == "1000"
@@ -238,22 +284,42 @@ def test_payments_send_no_personal_data_in_keys_or_metadata(
 
 def test_a_decline_as_real_stripe_sends_it(operating) -> None:
     declined_intent = {
-        "id": "pi_declined", "object": "payment_intent", "status": "requires_payment_method",
-        "latest_charge": "ch_declined", "payment_method": None,
+        "id": "pi_declined",
+        "object": "payment_intent",
+        "status": "requires_payment_method",
+        "latest_charge": "ch_declined",
+        "payment_method": None,
         "last_payment_error": {
-            "type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
+            "type": "card_error",
+            "code": "card_declined",
+            "decline_code": "insufficient_funds",
             "message": "Your card has insufficient funds.",
-            "payment_method": {"id": "pm_1", "object": "payment_method", "type": "card",
-                               "card": {"brand": "visa", "last4": "9995"}},
+            "payment_method": {
+                "id": "pm_1",
+                "object": "payment_method",
+                "type": "card",
+                "card": {"brand": "visa", "last4": "9995"},
+            },
         },
     }
-    fake = FakeStripe((402, {"error": {
-        "type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
-        "message": "Your card has insufficient funds.", "charge": "ch_declined",
-        "payment_intent": declined_intent,
-    }}))
-    result = gateway(operating, fake).charge(request_for(operating),
-                                             idempotency_key="charge-create:d1")
+    fake = FakeStripe(
+        (
+            402,
+            {
+                "error": {
+                    "type": "card_error",
+                    "code": "card_declined",
+                    "decline_code": "insufficient_funds",
+                    "message": "Your card has insufficient funds.",
+                    "charge": "ch_declined",
+                    "payment_intent": declined_intent,
+                }
+            },
+        )
+    )
+    result = gateway(operating, fake).charge(
+        request_for(operating), idempotency_key="charge-create:d1"
+    )
     assert result.status is S.FAILED
     assert (result.gateway_ref, result.failure_code) == ("pi_declined", "insufficient_funds")
     assert result.failure_message == "Your card has insufficient funds."
@@ -262,11 +328,20 @@ def test_a_decline_as_real_stripe_sends_it(operating) -> None:
 
 
 def test_a_decline_that_names_no_payment_intent_is_raised(operating) -> None:
-    fake = FakeStripe((402, {"error": {"type": "card_error", "code": "card_declined",
-                                       "message": "Your card was declined."}}))
+    fake = FakeStripe(
+        (
+            402,
+            {
+                "error": {
+                    "type": "card_error",
+                    "code": "card_declined",
+                    "message": "Your card was declined.",
+                }
+            },
+        )
+    )
     with pytest.raises(stripe.CardError):
-        gateway(operating, fake).charge(request_for(operating),
-                                        idempotency_key="charge-create:d2")
+        gateway(operating, fake).charge(request_for(operating), idempotency_key="charge-create:d2")
 
 
 @pytest.mark.parametrize(

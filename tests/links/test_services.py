@@ -59,21 +59,25 @@ def test_token_is_hmac_sha256_salted_for_links(app: Flask, session, firm) -> Non
 def test_token_signed_for_another_purpose_is_refused(app: Flask, session, firm) -> None:
     link = factories.link(factories.client(firm))
     forged = URLSafeTimedSerializer(
-        app.config["SECRET_KEY"], salt="another-purpose",
+        app.config["SECRET_KEY"],
+        salt="another-purpose",
         signer_kwargs={"digest_method": hashlib.sha256},
     ).dumps(link.public_id)
     with pytest.raises(LinkInvalid):
         services.open_link(forged)
 
 
-@pytest.mark.parametrize("mangle", [
-    # A middle character: the last one of a base64 signature partly holds padding bits.
-    lambda t: t[:-10] + ("A" if t[-10] != "A" else "B") + t[-9:],
-    lambda t: "x" + t,
-    lambda t: t.split(".")[0],
-    lambda t: "",
-    lambda t: "not-a-token",
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        # A middle character: the last one of a base64 signature partly holds padding bits.
+        lambda t: t[:-10] + ("A" if t[-10] != "A" else "B") + t[-9:],
+        lambda t: "x" + t,
+        lambda t: t.split(".")[0],
+        lambda t: "",
+        lambda t: "not-a-token",
+    ],
+)
 def test_tampered_tokens_are_invalid(session, firm, mangle) -> None:
     token = services.token_for(factories.link(factories.client(firm)))
     with pytest.raises(LinkInvalid):

@@ -16,8 +16,9 @@ from tests import factories
 
 VISA = Instrument(card_number="4242 4242 4242 4242", card_expiry="12/40", card_cvc="123")
 DECLINED = Instrument(card_number="4000000000000002", card_expiry="12/40", card_cvc="123")
-ACH_OK = Instrument(routing_number="110000000", account_number="000123456789",
-                    account_holder="Ada Client")
+ACH_OK = Instrument(
+    routing_number="110000000", account_number="000123456789", account_holder="Ada Client"
+)
 ACH_CLOSED = Instrument(routing_number="110000000", account_number="000111111113")
 ACH_RETURNED = Instrument(routing_number="110000000", account_number="000555555559")
 MANDATE = "I authorize the firm to debit my account once for the amount shown."
@@ -41,11 +42,14 @@ def book(session, firm) -> Book:
     import datetime as dt
 
     from portal import clock
+
     today = clock.today()
-    old = factories.invoice(matter, total_minor=120_000, due_on=today - dt.timedelta(days=5),
-                            number="INV-OLD")
-    new = factories.invoice(matter, total_minor=80_000, due_on=today + dt.timedelta(days=25),
-                            number="INV-NEW")
+    old = factories.invoice(
+        matter, total_minor=120_000, due_on=today - dt.timedelta(days=5), number="INV-OLD"
+    )
+    new = factories.invoice(
+        matter, total_minor=80_000, due_on=today + dt.timedelta(days=25), number="INV-NEW"
+    )
     factories.trust_entry(matter, 200_000)
     return Book(person, matter, other, old, new, factories.link(person))
 
@@ -69,7 +73,8 @@ def pay(
         method=method,
         instrument=instrument,
         idempotency_key=key or f"key-{next(_keys)}",
-        payer=payments.Payer(name="Ada Client", email="ada@example.com", ip=ip,
-                             user_agent="pytest"),
+        payer=payments.Payer(
+            name="Ada Client", email="ada@example.com", ip=ip, user_agent="pytest"
+        ),
         mandate_text=MANDATE if method is PaymentMethod.ACH else None,
     )

@@ -25,14 +25,22 @@ BASE = dt.date(2026, 1, 1)
 invoice_lists = st.lists(
     st.builds(
         lambda n, due, issued, payable: PayableInvoice(
-            id=n, matter_id=1 + n % 3, number=f"INV-{n:04d}", issued_on=BASE + dt.timedelta(issued),
-            due_on=None if due is None else BASE + dt.timedelta(due), currency="USD",
+            id=n,
+            matter_id=1 + n % 3,
+            number=f"INV-{n:04d}",
+            issued_on=BASE + dt.timedelta(issued),
+            due_on=None if due is None else BASE + dt.timedelta(due),
+            currency="USD",
             payable_minor=payable,
         ),
-        st.integers(1, 10_000), st.none() | st.integers(0, 400), st.integers(0, 400),
+        st.integers(1, 10_000),
+        st.none() | st.integers(0, 400),
+        st.integers(0, 400),
         st.integers(1, 5_000_000),
     ),
-    min_size=1, max_size=12, unique_by=lambda invoice: invoice.id,
+    min_size=1,
+    max_size=12,
+    unique_by=lambda invoice: invoice.id,
 )
 
 
@@ -50,7 +58,7 @@ def test_auto_apply_never_exceeds_and_keeps_the_sum(invoices, data) -> None:
     touched = [i for i in ordered if i.id in applied]
     last = ordered.index(touched[-1])
     assert all(applied.get(i.id) == i.payable_minor for i in ordered[:last])
-    assert all(i.id not in applied for i in ordered[last + 1:])
+    assert all(i.id not in applied for i in ordered[last + 1 :])
 
 
 @given(invoices=invoice_lists)
@@ -61,11 +69,23 @@ def test_auto_apply_refuses_more_than_is_due(invoices) -> None:
 
 def test_apply_order_is_due_date_then_issue_date_then_number() -> None:
     def inv(n: int, due: int | None, issued: int, number: str) -> PayableInvoice:
-        return PayableInvoice(n, 1, number, BASE + dt.timedelta(issued),
-                              None if due is None else BASE + dt.timedelta(due), "USD", 100)
+        return PayableInvoice(
+            n,
+            1,
+            number,
+            BASE + dt.timedelta(issued),
+            None if due is None else BASE + dt.timedelta(due),
+            "USD",
+            100,
+        )
 
-    invoices = [inv(1, None, 0, "A"), inv(2, 10, 5, "B"), inv(3, 10, 2, "C"),
-                inv(4, 3, 9, "D"), inv(5, 10, 2, "A2")]
+    invoices = [
+        inv(1, None, 0, "A"),
+        inv(2, 10, 5, "B"),
+        inv(3, 10, 2, "C"),
+        inv(4, 3, 9, "D"),
+        inv(5, 10, 2, "A2"),
+    ]
     assert [i.id for i in sorted(invoices, key=apply_order)] == [4, 5, 3, 2, 1]
 
 
@@ -73,31 +93,45 @@ def test_apply_order_is_due_date_then_issue_date_then_number() -> None:
 @given(invoices=invoice_lists, data=st.data())
 def test_plan_routes_invoices_to_operating_and_deposits_to_trust(invoices, data) -> None:
     chosen = data.draw(st.lists(st.sampled_from(invoices), unique_by=lambda i: i.id, max_size=5))
-    amounts = {i.id: data.draw(st.integers(100, max(100, i.payable_minor)))
-               for i in chosen if i.payable_minor >= 100}
-    deposits = data.draw(st.dictionaries(st.sampled_from([1, 2, 3]), st.integers(100, 10**9),
-                                         max_size=3))
+    amounts = {
+        i.id: data.draw(st.integers(100, max(100, i.payable_minor)))
+        for i in chosen
+        if i.payable_minor >= 100
+    }
+    deposits = data.draw(
+        st.dictionaries(st.sampled_from([1, 2, 3]), st.integers(100, 10**9), max_size=3)
+    )
     if not amounts and not deposits:
         return
-    result = plan(Basket(amounts, deposits), invoices={i.id: i for i in invoices},
-                  trust_matters={1: "USD", 2: "USD", 3: "USD"}, rules=Rules())
+    result = plan(
+        Basket(amounts, deposits),
+        invoices={i.id: i for i in invoices},
+        trust_matters={1: "USD", 2: "USD", 3: "USD"},
+        rules=Rules(),
+    )
     kinds = [c.account_kind for c in result.charges]
     assert len(kinds) == len(set(kinds))  # one charge per merchant account
     for charge in result.charges:
-        expected = (AllocationKind.INVOICE if charge.account_kind is MerchantAccountKind.OPERATING
-                    else AllocationKind.TRUST_DEPOSIT)
+        expected = (
+            AllocationKind.INVOICE
+            if charge.account_kind is MerchantAccountKind.OPERATING
+            else AllocationKind.TRUST_DEPOSIT
+        )
         assert {line.kind for line in charge.lines} == {expected}
     assert result.total_minor == sum(amounts.values()) + sum(deposits.values())
 
 
-@pytest.mark.parametrize(("basket", "field"), [
-    (Basket({1: 101}), "invoice-1"),            # over the balance
-    (Basket({1: 50}), "invoice-1"),             # under the minimum
-    (Basket({9: 100}), "invoice-9"),            # not the payer's
-    (Basket(trust_deposits={7: 500}), "trust-7"),  # not the payer's matter
-    (Basket(trust_deposits={1: 0}), "trust-1"),
-    (Basket(), "basket"),
-])
+@pytest.mark.parametrize(
+    ("basket", "field"),
+    [
+        (Basket({1: 101}), "invoice-1"),  # over the balance
+        (Basket({1: 50}), "invoice-1"),  # under the minimum
+        (Basket({9: 100}), "invoice-9"),  # not the payer's
+        (Basket(trust_deposits={7: 500}), "trust-7"),  # not the payer's matter
+        (Basket(trust_deposits={1: 0}), "trust-1"),
+        (Basket(), "basket"),
+    ],
+)
 def test_plan_refusals_name_the_line(basket: Basket, field: str) -> None:
     invoice = PayableInvoice(1, 1, "INV-1", BASE, BASE, "USD", 100)
     with pytest.raises(AllocationError) as caught:
@@ -108,20 +142,27 @@ def test_plan_refusals_name_the_line(basket: Basket, field: str) -> None:
 def test_partial_payments_can_be_turned_off() -> None:
     invoice = PayableInvoice(1, 1, "INV-1", BASE, BASE, "USD", 10_000)
     with pytest.raises(AllocationError) as caught:
-        plan(Basket({1: 5_000}), invoices={1: invoice}, trust_matters={},
-             rules=Rules(allow_partial=False))
+        plan(
+            Basket({1: 5_000}),
+            invoices={1: invoice},
+            trust_matters={},
+            rules=Rules(allow_partial=False),
+        )
     assert "paid in full" in caught.value.errors[0]["detail"]
 
 
 def test_mixed_currencies_are_refused() -> None:
     invoice = PayableInvoice(1, 1, "INV-1", BASE, BASE, "USD", 10_000)
     with pytest.raises(AllocationError):
-        plan(Basket({1: 5_000}, {2: 5_000}), invoices={1: invoice}, trust_matters={2: "EUR"},
-             rules=Rules())
+        plan(
+            Basket({1: 5_000}, {2: 5_000}),
+            invoices={1: invoice},
+            trust_matters={2: "EUR"},
+            rules=Rules(),
+        )
 
 
-FINALS = {ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.REFUNDED,
-          ChargeStatus.RETURNED}
+FINALS = {ChargeStatus.FAILED, ChargeStatus.CANCELED, ChargeStatus.REFUNDED, ChargeStatus.RETURNED}
 
 
 @given(path=st.lists(st.sampled_from(list(ChargeStatus)), max_size=12))

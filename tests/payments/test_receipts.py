@@ -79,8 +79,13 @@ def test_declined_payment_sends_no_receipt(session, book: Book, smtp) -> None:
 def test_ach_receipt_says_processing_then_a_second_email_on_settlement(
     session, book: Book, smtp
 ) -> None:
-    payment = pay(book, invoices={book.new.id: 80_000}, trust={book.matter.id: 10_000},
-                  method=PaymentMethod.ACH, instrument=ACH_OK)
+    payment = pay(
+        book,
+        invoices={book.new.id: 80_000},
+        trust={book.matter.id: 10_000},
+        method=PaymentMethod.ACH,
+        instrument=ACH_OK,
+    )
     assert len(smtp.messages) == 1
     assert "processing" in smtp.messages[0]["Subject"]
     for charge in payment.charges:
@@ -92,8 +97,9 @@ def test_ach_receipt_says_processing_then_a_second_email_on_settlement(
 
 
 def test_ach_failure_email(session, book: Book, smtp) -> None:
-    payment = pay(book, invoices={book.new.id: 80_000}, method=PaymentMethod.ACH,
-                  instrument=ACH_CLOSED)
+    payment = pay(
+        book, invoices={book.new.id: 80_000}, method=PaymentMethod.ACH, instrument=ACH_CLOSED
+    )
     (charge,) = payment.charges
     sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
     assert "did not go through" in smtp.messages[-1]["Subject"]

@@ -38,8 +38,9 @@ def _trust(session, matter_id: int) -> int:
 
 def test_invoices_and_trust_become_two_charges_one_per_account(session, book: Book) -> None:
     # when the client pays two invoices and a trust deposit by card
-    payment = pay(book, invoices={book.old.id: 120_000, book.new.id: 30_000},
-                  trust={book.matter.id: 50_000})
+    payment = pay(
+        book, invoices={book.old.id: 120_000, book.new.id: 30_000}, trust={book.matter.id: 50_000}
+    )
     # then there is one charge per merchant account, never mixed
     operating, trust = payment.charges
     assert operating.account_kind is MerchantAccountKind.OPERATING
@@ -58,8 +59,7 @@ def test_invoices_and_trust_become_two_charges_one_per_account(session, book: Bo
     assert book.new.balance_due_minor == 50_000 and book.new.status is InvoiceStatus.OPEN
     assert book.old.reserved_minor == book.new.reserved_minor == 0
     assert _trust(session, book.matter.id) == 250_000
-    portal_entry = session.scalars(
-        select(TrustEntry).where(TrustEntry.charge_id == trust.id)).one()
+    portal_entry = session.scalars(select(TrustEntry).where(TrustEntry.charge_id == trust.id)).one()
     assert portal_entry.source == "portal" and portal_entry.amount_minor == 50_000
 
 
@@ -90,14 +90,17 @@ def test_same_key_charges_once(session, book: Book) -> None:
     assert len(session.scalars(select(sandbox.SandboxIntent)).all()) == 1
 
 
-@pytest.mark.parametrize(("invoices", "message"), [
-    ({"old": 120_001}, "left to pay"),
-    ({"old": 0}, "above zero"),
-    ({"old": -500}, "above zero"),
-    ({"old": 50}, "smallest payment"),
-    ({"foreign": 100}, "not open for payment"),
-    ({}, "Choose at least one"),
-])
+@pytest.mark.parametrize(
+    ("invoices", "message"),
+    [
+        ({"old": 120_001}, "left to pay"),
+        ({"old": 0}, "above zero"),
+        ({"old": -500}, "above zero"),
+        ({"old": 50}, "smallest payment"),
+        ({"foreign": 100}, "not open for payment"),
+        ({}, "Choose at least one"),
+    ],
+)
 def test_server_refuses_what_is_not_due(session, book: Book, firm, invoices, message) -> None:
     stranger = __import__("tests.factories", fromlist=["x"])
     other_invoice = stranger.invoice(stranger.matter(stranger.client(firm)))
@@ -152,8 +155,13 @@ def test_card_testing_is_limited_per_ip(session, book: Book, monkeypatch, app) -
 def test_ach_is_processing_until_settled_and_pending_trust_does_not_count(
     session, book: Book
 ) -> None:
-    payment = pay(book, invoices={book.new.id: 80_000}, trust={book.matter.id: 100_000},
-                  method=PaymentMethod.ACH, instrument=ACH_OK)
+    payment = pay(
+        book,
+        invoices={book.new.id: 80_000},
+        trust={book.matter.id: 100_000},
+        method=PaymentMethod.ACH,
+        instrument=ACH_OK,
+    )
     assert [c.status for c in payment.charges] == [S.PROCESSING, S.PROCESSING]
     assert payment.mandate_accepted_at is not None and payment.mandate_ip == "203.0.113.9"
     # pending: the invoice is held, not paid; the deposit is not trust money yet
@@ -169,8 +177,9 @@ def test_ach_is_processing_until_settled_and_pending_trust_does_not_count(
 
 
 def test_ach_failure_after_processing_releases_the_hold(session, book: Book) -> None:
-    payment = pay(book, invoices={book.new.id: 80_000}, method=PaymentMethod.ACH,
-                  instrument=ACH_CLOSED)
+    payment = pay(
+        book, invoices={book.new.id: 80_000}, method=PaymentMethod.ACH, instrument=ACH_CLOSED
+    )
     (charge,) = payment.charges
     sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
     assert charge.status is S.FAILED and charge.failure_code == "account_closed"
@@ -180,19 +189,25 @@ def test_ach_failure_after_processing_releases_the_hold(session, book: Book) -> 
 def test_ach_needs_the_mandate(session, book: Book) -> None:
     with pytest.raises(Exception, match="authorization"):
         payments.start_payment(
-            link=book.link, basket=allocation.Basket(invoices={book.new.id: 1000}),
-            method=PaymentMethod.ACH, instrument=ACH_OK, idempotency_key="k-mandate",
-            payer=payments.Payer("A", None, "1.2.3.4", "ua"), mandate_text=None,
+            link=book.link,
+            basket=allocation.Basket(invoices={book.new.id: 1000}),
+            method=PaymentMethod.ACH,
+            instrument=ACH_OK,
+            idempotency_key="k-mandate",
+            payer=payments.Payer("A", None, "1.2.3.4", "ua"),
+            mandate_text=None,
         )
 
 
 def test_return_after_success_reverses_and_flags_trust_below_zero(session, book: Book) -> None:
     # given a trust deposit by ACH that settles
-    payment = pay(book, trust={book.matter.id: 100_000}, method=PaymentMethod.ACH,
-                  instrument=ACH_RETURNED)
+    payment = pay(
+        book, trust={book.matter.id: 100_000}, method=PaymentMethod.ACH, instrument=ACH_RETURNED
+    )
     (charge,) = payment.charges
     # and the firm spent trust money in the meantime (a disbursement synced from the back office)
     from tests import factories
+
     factories.trust_entry(book.matter, -250_000)
     # when the deposit comes back as a return
     sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
@@ -208,17 +223,27 @@ def test_refund_of_a_trust_deposit_is_capped_at_the_matter_balance(session, book
     (charge,) = payment.charges
     (line,) = charge.allocations
     from tests import factories
+
     factories.trust_entry(book.matter, -250_000)  # only 50,000 left in trust now
     with pytest.raises(Exception, match="trust balance"):
-        payments.refund_payment(firm_id=book.link.firm_id, payment_public_id=payment.public_id,
-                                lines=[payments.RefundLine(line.id, 60_000)],
-                                idempotency_key="r-1")
+        payments.refund_payment(
+            firm_id=book.link.firm_id,
+            payment_public_id=payment.public_id,
+            lines=[payments.RefundLine(line.id, 60_000)],
+            idempotency_key="r-1",
+        )
     refunds = payments.refund_payment(
-        firm_id=book.link.firm_id, payment_public_id=payment.public_id,
-        lines=[payments.RefundLine(line.id, 50_000)], idempotency_key="r-2")
+        firm_id=book.link.firm_id,
+        payment_public_id=payment.public_id,
+        lines=[payments.RefundLine(line.id, 50_000)],
+        idempotency_key="r-2",
+    )
     again = payments.refund_payment(
-        firm_id=book.link.firm_id, payment_public_id=payment.public_id,
-        lines=[payments.RefundLine(line.id, 50_000)], idempotency_key="r-2")
+        firm_id=book.link.firm_id,
+        payment_public_id=payment.public_id,
+        lines=[payments.RefundLine(line.id, 50_000)],
+        idempotency_key="r-2",
+    )
     assert [r.id for r in again] == [r.id for r in refunds]
     assert charge.status is S.PARTIALLY_REFUNDED and charge.refunded_minor == 50_000
     assert _trust(session, book.matter.id) == 0
@@ -226,8 +251,12 @@ def test_refund_of_a_trust_deposit_is_capped_at_the_matter_balance(session, book
 
 def test_full_refund_of_an_invoice_payment_reopens_it(session, book: Book) -> None:
     payment = pay(book, invoices={book.new.id: 80_000})
-    payments.refund_payment(firm_id=book.link.firm_id, payment_public_id=payment.public_id,
-                            lines=None, idempotency_key="r-all")
+    payments.refund_payment(
+        firm_id=book.link.firm_id,
+        payment_public_id=payment.public_id,
+        lines=None,
+        idempotency_key="r-all",
+    )
     (charge,) = payment.charges
     assert charge.status is S.REFUNDED
     assert book.new.balance_due_minor == 80_000 and book.new.status is InvoiceStatus.OPEN
@@ -241,12 +270,17 @@ def _signed(account_id: int, event: dict, *, at: dt.datetime | None = None) -> t
 def test_events_are_applied_once_and_stale_ones_ignored(session, book: Book) -> None:
     payment = pay(book, invoices={book.new.id: 80_000})
     (charge,) = payment.charges
-    processing = {"id": "evt_late", "type": "payment_intent.processing", "created": 1,
-                  "data": {"object": {"id": charge.gateway_ref, "metadata": {}}}}
+    processing = {
+        "id": "evt_late",
+        "type": "payment_intent.processing",
+        "created": 1,
+        "data": {"object": {"id": charge.gateway_ref, "metadata": {}}},
+    }
     body, header = _signed(charge.merchant_account_id, processing)
     # a "processing" arriving after "succeeded" is stale news
     assert payments.receive_gateway_event(charge.merchant_account_id, body, header).startswith(
-        "ignored")
+        "ignored"
+    )
     # the same event again is a duplicate
     assert payments.receive_gateway_event(charge.merchant_account_id, body, header) == "duplicate"
     assert charge.status is S.SUCCEEDED
@@ -256,19 +290,29 @@ def test_events_are_applied_once_and_stale_ones_ignored(session, book: Book) -> 
 def test_bad_signatures_are_refused(session, book: Book, tamper: str) -> None:
     payment = pay(book, invoices={book.new.id: 80_000})
     (charge,) = payment.charges
-    event = {"id": "evt_x", "type": "payment_intent.payment_failed", "created": 1,
-             "data": {"object": {"id": charge.gateway_ref, "metadata": {}}}}
+    event = {
+        "id": "evt_x",
+        "type": "payment_intent.payment_failed",
+        "created": 1,
+        "data": {"object": {"id": charge.gateway_ref, "metadata": {}}},
+    }
     body, header = _signed(charge.merchant_account_id, event)
     if tamper == "body":
         body = body.replace(b"evt_x", b"evt_y")
     elif tamper == "secret":
         header = sign_payload(body.decode(), "whsec_wrong")
     elif tamper == "old":
-        header = sign_payload(body.decode(), sandbox.webhook_secret(charge.merchant_account_id),
-                              at=clock.now() - dt.timedelta(seconds=301))
+        header = sign_payload(
+            body.decode(),
+            sandbox.webhook_secret(charge.merchant_account_id),
+            at=clock.now() - dt.timedelta(seconds=301),
+        )
     elif tamper == "future":
-        header = sign_payload(body.decode(), sandbox.webhook_secret(charge.merchant_account_id),
-                              at=clock.now() + dt.timedelta(seconds=301))
+        header = sign_payload(
+            body.decode(),
+            sandbox.webhook_secret(charge.merchant_account_id),
+            at=clock.now() + dt.timedelta(seconds=301),
+        )
     else:
         header = ""
     with pytest.raises(BadSignature):
