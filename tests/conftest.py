@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from portal import create_app, schema
 from portal.db import db, make_engine
+from portal.models import Base
 from tests import factories
 
 _TEST_INSTANCE = tempfile.mkdtemp(prefix="matterpay-test-instance-")
@@ -171,3 +172,37 @@ def api(client: FlaskClient, firm: factories.FirmWithKey) -> APIClient:
 @pytest.fixture
 def other_api(client: FlaskClient, other_firm: factories.FirmWithKey) -> APIClient:
     return APIClient(client, other_firm.key)
+
+
+# Flows that need committed data (real threads, subprocesses, live servers) cannot use the
+# rolled-back session above: a second connection would not see its rows. They get their own
+# migrated database, SQLite in a temp folder or a per-run PostgreSQL schema, emptied per test.
+
+
+@pytest.fixture(scope="session")
+def committed_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    base = os.environ.get("PORTAL_TEST_DATABASE_URL")
+    is_pg = bool(base) and make_url(base or "").get_backend_name() == "postgresql"
+    if is_pg:
+        url = fresh_pg_schema(base or "", f"matterpay_flows_{RUN}")
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('flows') / 'flows.sqlite3'}"
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    yield url
+    if is_pg:
+        drop_pg_schema(base or "", f"matterpay_flows_{RUN}")
+
+
+@pytest.fixture
+def committed_app(committed_url: str) -> Iterator[Flask]:
+    """An app on the committed database, emptied before the test."""
+    engine = make_engine(committed_url)
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+    engine.dispose()
+    app = make_test_app(committed_url)
+    yield app
+    app.extensions["portal.engine"].dispose()

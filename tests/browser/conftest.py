@@ -40,7 +40,6 @@ from portal.links import services as links
 from tests import factories
 
 # The committed, migrated database (emptied before each test) that tests/flows uses.
-from tests.flows.conftest import committed_app, committed_url  # noqa: F401
 
 CHROMIUM = "/usr/bin/chromium"
 #: No sandbox (root, containers), no GPU, and none of the browser's own calls home: only the
@@ -93,7 +92,7 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(committed_app: Flask) -> Iterator[LiveServer]:  # noqa: F811 (the import above)
+def live_server(committed_app: Flask) -> Iterator[LiveServer]:
     """Serve the app on a free port of 127.0.0.1 in a background thread until the test ends."""
     server: BaseWSGIServer = make_server("127.0.0.1", 0, committed_app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"

@@ -27,7 +27,6 @@ from portal.firms.models import Firm
 from portal.payments.models import Charge, ChargeStatus
 from portal.postings import services as postings
 from portal.postings.models import OutboundMessage, WebhookEndpoint
-from tests.flows.conftest import committed_app, committed_url  # noqa: F401 (fixtures)
 from tests.payments.conftest import book  # noqa: F401 (a fixture, used by name)
 
 
