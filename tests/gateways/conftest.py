@@ -220,6 +220,22 @@ def merchant_accounts(firm_id: int) -> dict[MerchantAccountKind, MerchantAccount
 
 
 @pytest.fixture
+def accounts(
+    firm: Any, stripe_settings: dict[str, Any]
+) -> dict[MerchantAccountKind, MerchantAccount]:
+    """The test firm's merchant accounts, switched to the Stripe gateway."""
+    found = merchant_accounts(firm.id)
+    for account in found.values():
+        account.gateway = "stripe"
+    return found
+
+
+@pytest.fixture
+def operating(accounts: dict[MerchantAccountKind, MerchantAccount]) -> MerchantAccount:
+    return accounts[MerchantAccountKind.OPERATING]
+
+
+@pytest.fixture
 def stripe_settings(app: Flask) -> dict[str, Any]:
     """Stripe settings for a test-mode platform; tests add STRIPE_API_BASE or STRIPE_ACCOUNTS."""
     app.config.update(

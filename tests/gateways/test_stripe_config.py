@@ -14,22 +14,9 @@ from portal.gateways.stripe import (
     settings_for,
     webhook_secret_for,
 )
-from tests.gateways.conftest import WEBHOOK_SECRET, FakeStripe, merchant_accounts
+from tests.gateways.conftest import WEBHOOK_SECRET, FakeStripe
 
 pytestmark = pytest.mark.usefixtures("session")
-
-
-@pytest.fixture
-def accounts(firm, stripe_settings) -> dict[MerchantAccountKind, MerchantAccount]:
-    found = merchant_accounts(firm.id)
-    for account in found.values():
-        account.gateway = "stripe"
-    return found
-
-
-@pytest.fixture
-def operating(accounts) -> MerchantAccount:
-    return accounts[MerchantAccountKind.OPERATING]
 
 
 @pytest.fixture

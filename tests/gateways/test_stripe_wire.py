@@ -29,19 +29,6 @@ pytestmark = pytest.mark.usefixtures("session")
 
 
 @pytest.fixture
-def accounts(firm, stripe_settings) -> dict[MerchantAccountKind, MerchantAccount]:
-    found = merchant_accounts(firm.id)
-    for account in found.values():
-        account.gateway = "stripe"
-    return found
-
-
-@pytest.fixture
-def operating(accounts) -> MerchantAccount:
-    return accounts[MerchantAccountKind.OPERATING]
-
-
-@pytest.fixture
 def trust(accounts, stripe_settings) -> MerchantAccount:
     account = accounts[MerchantAccountKind.TRUST]
     stripe_settings["STRIPE_ACCOUNTS"] = {str(account.id): {"connect_account": "acct_trust_1"}}
