@@ -40,6 +40,36 @@ def create_api_key_command(firm_id: int, label: str) -> None:
     click.echo(issued.secret)
 
 
+@click.command("revoke-api-key")
+@click.argument("prefix")
+def revoke_api_key_command(prefix: str) -> None:
+    """Revoke the API key that starts with PREFIX (the first 10 characters, as listed)."""
+    from portal.firms.models import APIKey
+
+    with db.transaction():
+        keys = list(db.session.scalars(select(APIKey).where(APIKey.prefix == prefix[:10])))
+        if len(keys) != 1:
+            raise click.ClickException(
+                "no key starts with that prefix" if not keys else "several keys share it"
+            )
+        firms.revoke_api_key(keys[0])
+    click.echo(f"Revoked key {keys[0].prefix}... of firm {keys[0].firm_id}.")
+
+
+@click.command("list-api-keys")
+@click.argument("firm_id", type=int)
+def list_api_keys_command(firm_id: int) -> None:
+    """List a firm's API keys by prefix (the keys themselves are never stored)."""
+    from portal.firms.models import APIKey
+
+    for key in db.session.scalars(
+        select(APIKey).where(APIKey.firm_id == firm_id).order_by(APIKey.id)
+    ):
+        state = "revoked" if key.revoked_at else "active"
+        used = key.last_used_at.isoformat() if key.last_used_at else "never"
+        click.echo(f"{key.prefix}...  {state:8} last used {used}  {key.label}")
+
+
 @click.command("migrate")
 def migrate_command() -> None:
     """Create or upgrade the database schema to the newest migration."""
@@ -162,6 +192,8 @@ def init_app(app: Flask) -> None:
     for command in (
         create_firm_command,
         create_api_key_command,
+        revoke_api_key_command,
+        list_api_keys_command,
         migrate_command,
         demo_command,
         sandbox_settle_command,

@@ -102,3 +102,21 @@ def test_readme_configuration_table_is_current(app: Flask) -> None:
     assert table in readme, (
         "README's configuration table is stale: paste `flask --app portal config-table`"
     )
+
+
+def test_revoke_api_key_by_prefix(app: Flask, session, client) -> None:
+    runner = app.test_cli_runner()
+    out = json.loads(runner.invoke(args=["create-firm", "Revoke LLP", "--json"]).output)
+    key = out["api_key"]
+    assert (
+        client.get("/api/v1/clients", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    )
+    listed = runner.invoke(args=["list-api-keys", str(out["id"])]).output
+    assert key[:10] in listed and "active" in listed and key not in listed
+    result = runner.invoke(args=["revoke-api-key", key[:10]])
+    assert result.exit_code == 0, result.output
+    assert (
+        client.get("/api/v1/clients", headers={"Authorization": f"Bearer {key}"}).status_code == 401
+    )
+    assert "revoked" in runner.invoke(args=["list-api-keys", str(out["id"])]).output
+    assert runner.invoke(args=["revoke-api-key", "mp_nothing"]).exit_code != 0
