@@ -10,6 +10,8 @@ from functools import lru_cache
 from babel.dates import format_date, format_datetime
 from flask import Flask, g
 from flask_babel import Babel, force_locale
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from portal import money
 
@@ -50,22 +52,33 @@ def _date_text(value: dt.date, style: str, locale: str) -> str:
     return format_date(value, format=style, locale=locale)
 
 
-def _money(minor: int, currency: str) -> str:
-    return _money_text(minor, currency, current_locale())
+def _locale_of(context: Context) -> str:
+    # The locale is put into every template's context once per render (see init_app): a
+    # statement page formats hundreds of values, and going through Flask's `g` proxy for each
+    # one cost a fifth of the page's time.
+    locale = context.get("page_locale")
+    return locale if isinstance(locale, str) else current_locale()
 
 
-def _local_date(value: dt.date | None, style: str = "medium") -> str:
+@pass_context
+def _money(context: Context, minor: int, currency: str) -> str:
+    return _money_text(minor, currency, _locale_of(context))
+
+
+@pass_context
+def _local_date(context: Context, value: dt.date | None, style: str = "medium") -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
         value = value.date()  # Only the calendar date shows; keep the cache keyed by day.
-    return _date_text(value, style, current_locale())
+    return _date_text(value, style, _locale_of(context))
 
 
-def _local_datetime(value: dt.datetime | None, style: str = "medium") -> str:
+@pass_context
+def _local_datetime(context: Context, value: dt.datetime | None, style: str = "medium") -> str:
     if value is None:
         return ""
-    return format_datetime(value, format=style, locale=current_locale())
+    return format_datetime(value, format=style, locale=_locale_of(context))
 
 
 def _select_locale() -> str:
@@ -78,3 +91,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["local_date"] = _local_date
     app.jinja_env.filters["local_datetime"] = _local_datetime
     app.jinja_env.globals["current_locale"] = current_locale
+    app.context_processor(lambda: {"page_locale": current_locale()})

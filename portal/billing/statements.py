@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Row,
     and_,
     bindparam,
     cast,
@@ -40,8 +43,11 @@ from portal.payments.models import IN_FLIGHT, Allocation, AllocationKind, Charge
 OPEN_INVOICES_SHOWN = 50
 #: Paid invoices listed on a matter page, most recently paid first.
 PAID_INVOICES_SHOWN = 10
-#: Trust ledger entries listed on a matter page, newest first; the page says how many are older.
-TRUST_ENTRIES_SHOWN = 50
+#: Trust ledger entries listed on a matter page, newest first (like the top of a bank
+#: statement); the full history is one click away, a page of TRUST_HISTORY_PAGE at a time.
+TRUST_ENTRIES_SHOWN = 20
+#: Trust ledger entries per page of the full trust history.
+TRUST_HISTORY_PAGE = 100
 
 #: A brand colour as the firm stores it, and as the brand stylesheet's URL names it.
 _STORED_COLOUR = re.compile(r"#([0-9a-fA-F]{6})")
@@ -353,8 +359,61 @@ _TRUST_LINES = (
     )
     .where(_trust.c.matter_id == bindparam("matter_id"), _COUNTS)
     .order_by(_trust.c.posted_on.desc(), _trust.c.id.desc())
-    .limit(TRUST_ENTRIES_SHOWN)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
 )
+
+
+def _trust_lines(rows: Sequence[Row[Any]]) -> tuple[TrustLine, ...]:
+    return tuple(
+        TrustLine(
+            posted_on=posted_on,
+            description=description,
+            currency=line_currency,
+            amount_minor=amount_minor,
+            balance_after_minor=balance_after_minor,
+        )
+        for posted_on, description, line_currency, amount_minor, balance_after_minor, _ in rows
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class TrustHistory:
+    """One page of a matter's whole trust ledger, newest first."""
+
+    matter_id: int
+    number: str
+    title: str
+    lines: tuple[TrustLine, ...]
+    page: int
+    page_count: int
+
+
+def trust_history(link: Link, matter_id: int, page: int) -> TrustHistory:
+    """A page of the matter's trust ledger with running balances, if `link` may see it."""
+    matter = db.session.execute(_MATTER, {"matter_id": matter_id, **_scope_params(link)}).first()
+    if matter is None:
+        raise NotFound("matter")
+    page = max(page, 1)
+    rows = db.session.execute(
+        _TRUST_LINES,
+        {
+            "matter_id": matter_id,
+            "limit": TRUST_HISTORY_PAGE,
+            "offset": (page - 1) * TRUST_HISTORY_PAGE,
+        },
+    ).all()
+    total = rows[0][5] if rows else 0
+    if not rows and page > 1:
+        raise NotFound("page")
+    return TrustHistory(
+        matter_id=matter_id,
+        number=matter[0],
+        title=matter[1],
+        lines=_trust_lines(rows),
+        page=page,
+        page_count=max(1, -(-total // TRUST_HISTORY_PAGE)),
+    )
 
 
 def audience(link: Link) -> Audience:
@@ -466,19 +525,10 @@ def statement_for(link: Link, matter_id: int) -> Statement:
         )
     )
 
-    trust_rows = db.session.execute(_TRUST_LINES, params).all()
-    trust_lines = tuple(
-        TrustLine(
-            posted_on=posted_on,
-            description=description,
-            currency=line_currency,
-            amount_minor=amount_minor,
-            balance_after_minor=balance_after_minor,
-        )
-        for posted_on, description, line_currency, amount_minor, balance_after_minor, _ in (
-            trust_rows
-        )
-    )
+    trust_rows = db.session.execute(
+        _TRUST_LINES, {**params, "limit": TRUST_ENTRIES_SHOWN, "offset": 0}
+    ).all()
+    trust_lines = _trust_lines(trust_rows)
     balance = Money(trust_lines[0].balance_after_minor if trust_lines else 0, currency)
     minimum = None if minimum_minor is None else Money(minimum_minor, currency)
     shortfall = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, render_template
+from flask import Blueprint, g, render_template, request
 from flask.typing import ResponseReturnValue
 
 from portal.billing import statements
@@ -27,6 +27,15 @@ def matter(matter_id: int) -> ResponseReturnValue:
     """Show one matter: open and recently paid invoices, trust balance and trust history."""
     statement = statements.statement_for(g.link, matter_id)
     return render_template("billing/matter.html", statement=statement)
+
+
+@bp.get("/matters/<int:matter_id>/trust")
+@link_required
+def trust_history(matter_id: int) -> ResponseReturnValue:
+    """The matter's whole trust ledger, newest first, a page at a time."""
+    page = request.args.get("page", default=1, type=int) or 1
+    history = statements.trust_history(g.link, matter_id, page)
+    return render_template("billing/trust_history.html", history=history)
 
 
 @bp.get("/brand/<colour>.css")

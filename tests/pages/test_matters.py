@@ -327,11 +327,41 @@ def test_long_histories_are_capped_and_say_how_much_is_hidden(
     assert "Deposit 002" in page
     assert "Deposit 001" not in page
     assert "2 older entries are not shown." in page
-    assert figures(page)["Trust balance"] == "$52.00"
+    entries = statements.TRUST_ENTRIES_SHOWN + 2
+    assert figures(page)["Trust balance"] == f"${entries}.00"
     oldest_shown = next(
         row for row in re.findall(r"<tr>.*?</tr>", page, re.S) if "Deposit 002" in row
     )
     assert "$3.00</span></td>\n      </tr>" in oldest_shown  # counts the two hidden entries too
+    assert f'href="/matters/{matter.id}/trust"' in page
+
+
+def test_the_full_trust_history_pages_through_every_entry(
+    portal: Portal, household: Household
+) -> None:
+    # given more entries than one history page holds
+    matter = household.estate
+    count = statements.TRUST_HISTORY_PAGE + 5
+    for n in range(count):
+        factories.trust_entry(
+            matter, 100, posted_on=D(2024, 1, 1) + dt.timedelta(n), description=f"Entry {n:03d}"
+        )
+    opened(portal, household)
+    # when both pages are read
+    first = portal.get(f"/matters/{matter.id}/trust").text
+    second = portal.get(f"/matters/{matter.id}/trust?page=2").text
+    # then every entry shows exactly once, newest first, with its running balance
+    seen = re.findall(r"Entry (\d{3})", first + second)
+    assert len(seen) == len(set(seen)) >= count
+    assert "Page 1 of 2" in first and "Page 2 of 2" in second
+    assert 'rel="next"' in first and 'rel="prev"' in second
+    assert portal.get(f"/matters/{matter.id}/trust?page=9").status_code == 404
+
+
+def test_another_clients_trust_history_is_not_found(portal: Portal, household: Household) -> None:
+    opened(portal, household)
+    response = portal.get(f"/matters/{household.neighbours_matter.id}/trust")
+    assert response.status_code == 404
 
 
 def test_entries_on_the_same_day_run_in_the_order_they_were_recorded(
