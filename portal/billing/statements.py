@@ -115,6 +115,11 @@ class InvoiceLine:
     #: Part of the balance due held by portal payments still processing (e.g. a bank debit).
     processing_minor: int = 0
 
+    @property
+    def is_partly_paid(self) -> bool:
+        """Some of it was paid already, so the total differs from what is left to pay."""
+        return self.balance_due_minor < self.total_minor
+
 
 @dataclass(frozen=True, slots=True)
 class TrustLine:

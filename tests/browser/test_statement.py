@@ -52,7 +52,10 @@ def test_link_opens_the_matter_statement_and_drops_the_token(page: Any, book: Bo
     for number, (balance, total) in book.open_invoices.items():
         row = open_invoices.get_by_role("row").filter(has_text=number)
         expect(row).to_contain_text(balance)
-        expect(row).to_contain_text(f"Total: {total}")
+        if total != balance:  # the total shows only once part of an invoice is paid
+            expect(row).to_contain_text(f"Total: {total}")
+        else:
+            expect(row).not_to_contain_text("Total:")
     expect(open_invoices.get_by_role("row").filter(has_text="INV-1041")).to_contain_text("Overdue")
     expect(page.get_by_role("table", name="Recently paid")).to_contain_text(book.paid_invoice)
     expect(figure(page, "Balance due")).to_have_text(book.balance_due)
