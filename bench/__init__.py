@@ -1,0 +1,1 @@
+"""Benchmarks of the portal as it is served: `make bench` runs them through `bench/run.py`."""
