@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import DateTime, Enum, MetaData, String, create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -102,8 +102,27 @@ def _wants_write_lock(connection: Any) -> bool:
     if connection.get_execution_options().get(READ_ONLY):
         return False
     if has_request_context():
-        return request.method not in ("GET", "HEAD", "OPTIONS")
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            return True
+        view = current_app.view_functions.get(request.endpoint or "")
+        return bool(getattr(view, WRITES, False))
     return True
+
+
+#: Marks a GET view that writes (see `writes`).
+WRITES = "portal_writes"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def writes(view: F) -> F:
+    """Mark a GET view that writes to the database, so SQLite locks for writing up front.
+
+    Without it the view's transaction starts deferred, reads, and then cannot take the write
+    lock if another request wrote in between: SQLite refuses at once, without waiting.
+    """
+    setattr(view, WRITES, True)
+    return view
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

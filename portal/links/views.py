@@ -15,6 +15,7 @@ from flask import Blueprint, current_app, g, redirect, session, url_for
 from flask.typing import ResponseReturnValue
 
 from portal.billing import statements
+from portal.db import writes
 from portal.errors import LinkExpired, LinkInvalid, LinkRevoked, SessionMissing
 from portal.links import services
 from portal.templating import SUPPORTED_LOCALES
@@ -29,6 +30,7 @@ R = TypeVar("R")
 
 
 @bp.get("/l/<token>")
+@writes  # it records the opening
 def open_link(token: str) -> ResponseReturnValue:
     """Check the token, bind a fresh session to its link, and move on to a URL without it."""
     # Opening a link always replaces the session, even when the link turns out to be dead:

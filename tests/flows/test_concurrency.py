@@ -132,3 +132,25 @@ def test_racing_refunds_with_one_key_refund_once(committed_app: Flask) -> None:
         assert charge.refunded_minor == 100_000
         assert charge.status is ChargeStatus.REFUNDED
         assert db.session.get(Invoice, invoice_id).balance_due_minor == 100_000
+
+
+def test_links_opened_at_once_never_fail(committed_app: Flask) -> None:
+    """Opening a link writes (it records the opening) from a GET; under SQLite that view must
+    take the write lock up front, or a concurrent writer makes it fail instead of wait."""
+    from portal.links import services as links
+
+    # given many clients, each with a link
+    with committed_app.app_context():
+        firm = factories.firm_with_key("Open & Open LLP")
+        tokens = [links.token_for(factories.link(factories.client(firm))) for _ in range(40)]
+        db.session.commit()
+
+    # when eight browsers open them all at the same time, each link several times
+    def open_all(n: int) -> list[int]:
+        client = committed_app.test_client()
+        return [client.get(f"/l/{tokens[(n * 5 + i) % 40]}").status_code for i in range(30)]
+
+    results = _race(committed_app, open_all)
+    # then every opening redirected; none failed
+    assert all(isinstance(r, list) for r in results), results
+    assert {code for codes in results for code in codes} == {303}
