@@ -211,14 +211,11 @@ def _scope_params(link: Link) -> dict[str, int]:
     return {"firm_id": link.firm_id, "client_id": link.client_id, "link_id": link.id}
 
 
-_AUDIENCE = (
-    select(Firm, Client.locale)
-    .join(Client, Client.firm_id == Firm.id)
-    .where(Firm.id == bindparam("firm_id"), Client.id == bindparam("client_id"))
-)
-
-_FIRM_BEHIND = (
-    select(Firm).join(Link, Link.firm_id == Firm.id).where(Link.public_id == bindparam("public_id"))
+_LINK_AND_AUDIENCE = (
+    select(Link, Firm, Client.locale)
+    .join(Firm, Firm.id == Link.firm_id)
+    .join(Client, Client.id == Link.client_id)
+    .where(Link.public_id == bindparam("public_id"))
 )
 
 _VISIBLE_MATTERS = (
@@ -421,17 +418,18 @@ def trust_history(link: Link, matter_id: int, page: int) -> TrustHistory:
     )
 
 
-def audience(link: Link) -> Audience:
-    """Load the firm behind `link` and its client's locale, in one query."""
-    firm, client_locale = db.session.execute(
-        _AUDIENCE, {"firm_id": link.firm_id, "client_id": link.client_id}
-    ).one()
-    return Audience(firm=firm, client_locale=client_locale, brand=brand_hex(firm.brand_colour))
+def link_and_audience(public_id: str) -> tuple[Link, Audience] | None:
+    """The link behind a session and who it speaks for, in one query (every page needs both).
 
-
-def firm_behind(public_id: str) -> Firm | None:
-    """The firm that issued the link `public_id`, to name it on the "link expired" page."""
-    return db.session.scalar(_FIRM_BEHIND, {"public_id": public_id})
+    Whether the link is still live is for the caller to check; None when there is no link.
+    """
+    row = db.session.execute(_LINK_AND_AUDIENCE, {"public_id": public_id}).first()
+    if row is None:
+        return None
+    link, firm, client_locale = row
+    return link, Audience(
+        firm=firm, client_locale=client_locale, brand=brand_hex(firm.brand_colour)
+    )
 
 
 def matter_summaries(link: Link) -> tuple[MatterSummary, ...]:

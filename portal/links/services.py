@@ -89,7 +89,8 @@ def issue_link(
     return link
 
 
-def _check_live(link: Link) -> Link:
+def check_live(link: Link) -> Link:
+    """Return `link` if it may still be used now; else raise why not."""
     state = link.state(clock.now())
     if state == "revoked":
         raise LinkRevoked()
@@ -115,7 +116,7 @@ def open_link(token: str) -> Link:
     link = db.session.scalar(select(Link).where(Link.public_id == public_id))
     if link is None:
         raise LinkInvalid()
-    _check_live(link)
+    check_live(link)
     now = clock.now()
     link.first_opened_at = link.first_opened_at or now
     link.last_opened_at = now
@@ -129,7 +130,7 @@ def live_link(public_id: str) -> Link:
     link = db.session.scalar(select(Link).where(Link.public_id == public_id))
     if link is None:
         raise LinkInvalid()
-    return _check_live(link)
+    return check_live(link)
 
 
 def link_for_firm(firm_id: int, public_id: str) -> Link:

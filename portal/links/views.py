@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 
 from portal.billing import statements
 from portal.db import writes
-from portal.errors import LinkExpired, LinkInvalid, LinkRevoked, SessionMissing
+from portal.errors import LinkExpired, LinkRevoked, SessionMissing
 from portal.links import services
 from portal.templating import SUPPORTED_LOCALES
 
@@ -62,18 +62,19 @@ def link_required(view: Callable[P, R]) -> Callable[P, R]:
         if not isinstance(public_id, str):
             _end_session()
             raise SessionMissing()
-        try:
-            link = services.live_link(public_id)
-        except LinkInvalid:
+        found = statements.link_and_audience(public_id)
+        if found is None:
             _end_session()
-            raise SessionMissing() from None
+            raise SessionMissing()
+        link, audience = found
+        try:
+            services.check_live(link)
         except (LinkExpired, LinkRevoked):
             _end_session()
             # The session proves the browser once held this link, so the error page may name
             # the firm to ask for a new one.
-            g.firm = statements.firm_behind(public_id)
+            g.firm = audience.firm
             raise
-        audience = statements.audience(link)
         g.link = link
         g.firm = audience.firm
         g.brand = audience.brand
