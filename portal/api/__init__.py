@@ -1,6 +1,6 @@
 """The firm's JSON API under /api/v1: bearer-key auth, problem+json errors, OpenAPI 3.1.
 
-Routes are declared in `views` and `payments` through the registry in `registry`, which
+Routes are declared in `views`, `payments`, `webhooks` and `reconciliation` through the registry in `registry`, which
 validates requests with the pydantic models in `schemas`; `openapi` turns the same declarations
 into the document served at /api/v1/openapi.json.
 """
@@ -12,9 +12,9 @@ from portal.errors import Unauthorized
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Imported after `bp` exists: these modules attach the routes and the auth hook to it.
-from portal.api import auth, payments, views  # noqa: E402
+from portal.api import auth, payments, reconciliation, views, webhooks  # noqa: E402
 
 bp.before_request(auth.authenticate_request)
 bp.register_error_handler(Unauthorized, auth.unauthorized)
 
-__all__ = ["bp", "payments", "views"]
+__all__ = ["bp", "payments", "reconciliation", "views", "webhooks"]

@@ -1,0 +1,3 @@
+"""Webhook endpoints, the postings queue, the delivery log and replays under /api/v1."""
+
+from __future__ import annotations
