@@ -27,9 +27,13 @@ $(VENV)/.installed: pyproject.toml
 browser: ## Install Debian's chromium for tests/browser if it is missing (needs root and apt-get).
 	@bash tests/browser/install-chromium.sh
 
-run: install ## Migrate the SQLite database, seed the demo firm, serve on http://127.0.0.1:5000.
+run: install ## Migrate SQLite, seed the demo firm, serve http://127.0.0.1:5000 with a webhook worker.
 	$(FLASK) migrate
 	$(FLASK) demo
+	@# One delivery worker beside the web server, so the demo posts to registered endpoints too;
+	@# it stops with the server.
+	$(FLASK) deliver-webhooks --idle-sleep 2 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(VENV)/bin/gunicorn --bind 127.0.0.1:5000 --workers 2 --access-logfile - wsgi:app
 
 test: install ## Run the whole suite on SQLite, then again on PostgreSQL.
