@@ -23,7 +23,7 @@ from bench.report import Report  # noqa: E402
 from portal import clock  # noqa: E402
 
 #: Every benchmark module, in the order they run.
-MODULES: tuple[str, ...] = ("pages", "payflow")
+MODULES: tuple[str, ...] = ("pages", "payflow", "delivery")
 RESULTS = PROJECT_ROOT / "bench" / "results"
 
 
