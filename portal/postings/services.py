@@ -24,7 +24,7 @@ from sqlalchemy import delete, or_, select, update
 
 from portal import clock
 from portal.db import db
-from portal.errors import ValidationFailed
+from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.firms.models import Firm
 from portal.mail import compose, send_after_commit
 from portal.payments.models import Charge, ChargeStatus, Payment
@@ -709,3 +709,225 @@ def purge_delivered() -> int:
     )
     db.session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# -- for the API: lookups, pages, edits and replays ------------------------------------------
+
+
+def endpoint_for_firm(firm_id: int, public_id: str) -> WebhookEndpoint:
+    """The firm's endpoint `public_id`, or NotFound (another firm's is not found either)."""
+    endpoint = db.session.scalar(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.firm_id == firm_id, WebhookEndpoint.public_id == public_id
+        )
+    )
+    if endpoint is None:
+        raise NotFound("No webhook endpoint with this id.")
+    return endpoint
+
+
+def message_for_firm(firm_id: int, public_id: str) -> OutboundMessage:
+    """The firm's message `public_id` (its webhook-id), or NotFound."""
+    message = db.session.scalar(
+        select(OutboundMessage).where(
+            OutboundMessage.firm_id == firm_id, OutboundMessage.public_id == public_id
+        )
+    )
+    if message is None:
+        raise NotFound("No webhook message with this id.")
+    return message
+
+
+def _keyset(
+    statement: Any, id_column: Any, after_id: int | None, limit: int
+) -> tuple[list[Any], int | None]:
+    if after_id is not None:
+        statement = statement.where(id_column > after_id)
+    rows = list(db.session.scalars(statement.order_by(id_column).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, rows[-1].id
+
+
+def endpoints_page(
+    firm_id: int, *, after_id: int | None, limit: int
+) -> tuple[list[WebhookEndpoint], int | None]:
+    """A page of the firm's endpoints in id order, and the id to continue after (or None)."""
+    statement = select(WebhookEndpoint).where(WebhookEndpoint.firm_id == firm_id)
+    return _keyset(statement, WebhookEndpoint.id, after_id, limit)
+
+
+def messages_page(
+    firm_id: int, *, status: MessageStatus | None, after_id: int | None, limit: int
+) -> tuple[list[OutboundMessage], int | None]:
+    """A page of the firm's messages in id order, of one status if given."""
+    statement = select(OutboundMessage).where(OutboundMessage.firm_id == firm_id)
+    if status is not None:
+        statement = statement.where(OutboundMessage.status == status)
+    return _keyset(statement, OutboundMessage.id, after_id, limit)
+
+
+def payment_public_ids(payment_ids: Iterable[int | None]) -> dict[int, str]:
+    """Public ids of the given payments, by row id."""
+    wanted = {payment_id for payment_id in payment_ids if payment_id is not None}
+    if not wanted:
+        return {}
+    rows = db.session.execute(select(Payment.id, Payment.public_id).where(Payment.id.in_(wanted)))
+    return {row_id: public_id for row_id, public_id in rows}
+
+
+def update_endpoint(
+    endpoint: WebhookEndpoint,
+    *,
+    url: str | None = None,
+    description: str | None = None,
+    event_types: Iterable[str] | None = None,
+    set_event_types: bool = False,
+) -> None:
+    """Change an endpoint's URL (checked like at registration), description or event types
+    (`set_event_types` with None means every type). Not committed."""
+    if url is not None:
+        endpoint.url = network.check_url(url, allow_private=_allow_private()).url
+    if description is not None:
+        endpoint.description = description[:300]
+    if set_event_types:
+        endpoint.event_types = _clean_event_types(event_types)
+
+
+def pause_endpoint(endpoint: WebhookEndpoint, *, reason: str) -> None:
+    """Stop sending to an endpoint at the firm's own request, quietly (not committed).
+
+    Like `disable_endpoint` but with no email and no `endpoint.disabled` notice: pending
+    deliveries are kept as "disabled", so re-enabling sends them.
+    """
+    if endpoint.disabled_at is not None:
+        return
+    now = clock.now()
+    endpoint.disabled_at = now
+    endpoint.disabled_reason = reason[:300]
+    stopped = list(
+        db.session.scalars(
+            select(Delivery).where(
+                Delivery.endpoint_id == endpoint.id, Delivery.status == DeliveryStatus.PENDING
+            )
+        )
+    )
+    for delivery in stopped:
+        delivery.status = DeliveryStatus.DISABLED
+        delivery.claimed_by = None
+        delivery.claimed_until = None
+    db.session.flush()
+    for delivery in stopped:
+        _settle_message(delivery.message_id, now)
+
+
+def delete_endpoint(endpoint: WebhookEndpoint) -> None:
+    """Remove an endpoint with its deliveries, their log and its pings (not committed).
+
+    Nothing more is sent to it; messages other endpoints take are left alone.
+    """
+    deliveries = select(Delivery.id).where(Delivery.endpoint_id == endpoint.id)
+    pings = select(OutboundMessage.id).where(OutboundMessage.endpoint_id == endpoint.id)
+    quick = {"synchronize_session": False}
+    db.session.execute(
+        delete(DeliveryAttempt)
+        .where(DeliveryAttempt.delivery_id.in_(deliveries))
+        .execution_options(**quick)
+    )
+    db.session.execute(
+        delete(Delivery)
+        .where(or_(Delivery.endpoint_id == endpoint.id, Delivery.message_id.in_(pings)))
+        .execution_options(**quick)
+    )
+    db.session.execute(
+        delete(OutboundMessage)
+        .where(OutboundMessage.endpoint_id == endpoint.id)
+        .execution_options(**quick)
+    )
+    db.session.delete(endpoint)
+    db.session.flush()
+    db.session.expire_all()
+
+
+def _requeue(message: OutboundMessage, endpoint: WebhookEndpoint, now: dt.datetime) -> bool:
+    """Send `message` to `endpoint` again under the same webhook-id; False if already queued."""
+    delivery = db.session.scalar(
+        select(Delivery).where(
+            Delivery.message_id == message.id, Delivery.endpoint_id == endpoint.id
+        )
+    )
+    if delivery is None:
+        message.deliveries.append(
+            Delivery(
+                endpoint_id=endpoint.id,
+                status=DeliveryStatus.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    elif delivery.status is DeliveryStatus.PENDING:
+        return False  # already on its way; resetting it could race a worker holding it
+    else:
+        delivery.status = DeliveryStatus.PENDING
+        delivery.attempts = 0
+        delivery.next_attempt_at = now
+        delivery.delivered_at = None
+        delivery.claimed_by = None
+        delivery.claimed_until = None
+    message.status = MessageStatus.PENDING
+    message.delivered_at = None
+    return True
+
+
+def _held(message: OutboundMessage) -> None:
+    if message.status is MessageStatus.HELD:
+        raise Conflict(f"{message.public_id} is held: release it instead of replaying it.")
+
+
+def replay_message(message: OutboundMessage) -> list[WebhookEndpoint]:
+    """Queue `message` again, same webhook-id, for every enabled endpoint that wants it (a
+    ping only for its own endpoint). Returns the endpoints it goes to. Not committed."""
+    _held(message)
+    now = clock.now()
+    query = select(WebhookEndpoint).where(
+        WebhookEndpoint.firm_id == message.firm_id, WebhookEndpoint.disabled_at.is_(None)
+    )
+    if message.endpoint_id is not None:
+        query = query.where(WebhookEndpoint.id == message.endpoint_id)
+    targets = [
+        endpoint
+        for endpoint in db.session.scalars(query.order_by(WebhookEndpoint.id))
+        if wants(endpoint, message.type)
+    ]
+    for endpoint in targets:
+        _requeue(message, endpoint, now)
+    return targets
+
+
+def replay_since(endpoint: WebhookEndpoint, since: dt.datetime) -> list[OutboundMessage]:
+    """Queue again for `endpoint` every released message of its firm created at or after
+    `since` that it wants, oldest first. Returns those messages. Not committed."""
+    if not endpoint.is_active:
+        raise Conflict("The endpoint is disabled: enable it before replaying to it.")
+    now = clock.now()
+    messages = db.session.scalars(
+        select(OutboundMessage)
+        .where(
+            OutboundMessage.firm_id == endpoint.firm_id,
+            OutboundMessage.created_at >= since,
+            OutboundMessage.status != MessageStatus.HELD,
+            or_(
+                OutboundMessage.endpoint_id.is_(None),
+                OutboundMessage.endpoint_id == endpoint.id,
+            ),
+        )
+        .order_by(OutboundMessage.id)
+    )
+    replayed = []
+    for message in messages:
+        if wants(endpoint, message.type):
+            _requeue(message, endpoint, now)
+            replayed.append(message)
+    return replayed
