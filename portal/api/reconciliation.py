@@ -1,3 +1,303 @@
-"""The reconciliation report under /api/v1: per merchant account and day, JSON or CSV."""
+"""The reconciliation report under /api/v1: per merchant account and day, JSON or CSV.
+
+The figures come from `portal.payments.reconciliation`; this module declares the route, its
+query and answer models (which the OpenAPI document shows), and writes the CSV form.
+"""
 
 from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from typing import Annotated, Literal
+
+from flask import Response, g, request
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
+from pydantic_core import PydanticCustomError
+
+from portal.api.schemas import IsoDate, Output
+from portal.api.views import api
+from portal.firms.models import MerchantAccountKind
+from portal.payments import reconciliation
+from portal.payments.models import ChargeStatus
+from portal.payments.queries import PaymentStatus
+
+CSV_TYPE = "text/csv"
+
+
+def _period(value: dt.date, info: ValidationInfo) -> dt.date:
+    start = info.data.get("start")
+    if start is None:
+        return value
+    if value < start:
+        raise PydanticCustomError(
+            "date_order", "must not be before from ({start})", {"start": start.isoformat()}
+        )
+    if (value - start).days + 1 > reconciliation.MAX_DAYS:
+        raise PydanticCustomError(
+            "date_order",
+            "must be at most {most} days from from ({start}), both included",
+            {"most": reconciliation.MAX_DAYS, "start": start.isoformat()},
+        )
+    return value
+
+
+class ReconciliationQuery(BaseModel):
+    """Query parameters of GET /reconciliation (query strings are text, so not strict)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: IsoDate = Field(alias="from", description="First UTC day of the report (YYYY-MM-DD).")
+    to: Annotated[IsoDate, AfterValidator(_period)] = Field(
+        description="Last UTC day of the report (YYYY-MM-DD), inclusive: not before `from`, "
+        "at most 366 days in all."
+    )
+    format: Literal["json", "csv"] | None = Field(
+        default=None,
+        description='"csv" for text/csv (as does `Accept: text/csv`); JSON otherwise.',
+    )
+
+
+class Figures(Output):
+    """Integer minor units; net = gross - fees - refunds - returns - disputes."""
+
+    gross: int = Field(description="Charges that succeeded (money received) that day.")
+    fees: int = Field(
+        description="Processing fees: always 0 on trust; a trust charge's fee is on operating."
+    )
+    refunds: int = Field(description="Succeeded refunds recorded that day.")
+    returns: int = Field(description="What ACH returns took back that day.")
+    disputes: int = Field(
+        description="What disputes opened that day took back, less what disputes won gave back."
+    )
+    net: int
+
+    @classmethod
+    def fields_of(cls, amounts: reconciliation.Amounts) -> dict[str, int]:
+        return {
+            "gross": amounts.gross,
+            "fees": amounts.fees,
+            "refunds": amounts.refunds,
+            "returns": amounts.returns,
+            "disputes": amounts.disputes,
+            "net": amounts.net,
+        }
+
+
+class ReconciliationLineOut(Figures):
+    """One merchant account on one UTC day with activity."""
+
+    kind: MerchantAccountKind
+    label: str
+    currency: str
+    day: dt.date
+
+    @classmethod
+    def of(cls, line: reconciliation.Line) -> ReconciliationLineOut:
+        account = line.account
+        return cls(
+            kind=account.kind,
+            label=account.label,
+            currency=account.currency,
+            day=line.day,
+            **cls.fields_of(line.amounts),
+        )
+
+
+class ReconciliationTotalOut(Figures):
+    """One merchant account over the whole period: the sum of its lines."""
+
+    kind: MerchantAccountKind
+    label: str
+    currency: str
+
+    @classmethod
+    def of(cls, total: reconciliation.AccountTotal) -> ReconciliationTotalOut:
+        account = total.account
+        return cls(
+            kind=account.kind,
+            label=account.label,
+            currency=account.currency,
+            **cls.fields_of(total.amounts),
+        )
+
+
+class ReconciledChargeOut(Output):
+    id: str
+    kind: MerchantAccountKind
+    status: ChargeStatus
+    amount: int
+    fee: int = Field(description="Processing fee (0 until known), borne by operating.")
+    refunded: int
+    reversed: int = Field(
+        description="What a return or dispute still holds back; 0 unless returned or disputed."
+    )
+
+
+class ReconciledPaymentOut(Output):
+    id: str
+    status: PaymentStatus
+    currency: str
+    created_at: dt.datetime
+    charges: list[ReconciledChargeOut]
+
+    @classmethod
+    def of(cls, row: reconciliation.PaymentRow) -> ReconciledPaymentOut:
+        return cls(
+            id=row.public_id,
+            status=row.status,  # type: ignore[arg-type]  # a PaymentStatus word
+            currency=row.currency,
+            created_at=row.created_at,
+            charges=[
+                ReconciledChargeOut(
+                    id=charge.public_id,
+                    kind=charge.kind,
+                    status=charge.status,
+                    amount=charge.amount,
+                    fee=charge.fee,
+                    refunded=charge.refunded,
+                    reversed=charge.reversed,
+                )
+                for charge in row.charges
+            ],
+        )
+
+
+class ReconciliationOut(Output):
+    """The firm's money per merchant account and UTC day, its totals, and the payments."""
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
+
+    start: dt.date = Field(serialization_alias="from")
+    to: dt.date
+    lines: list[ReconciliationLineOut] = Field(
+        description="Per merchant account, per day with activity, oldest first."
+    )
+    totals: list[ReconciliationTotalOut] = Field(description="Per merchant account.")
+    payments: list[ReconciledPaymentOut] = Field(
+        description="Payments with a charge that succeeded, was refunded, returned or "
+        "disputed in the period, oldest first."
+    )
+
+    @classmethod
+    def of(cls, report: reconciliation.Report) -> ReconciliationOut:
+        return cls(
+            start=report.start,
+            to=report.end,
+            lines=[ReconciliationLineOut.of(line) for line in report.lines],
+            totals=[ReconciliationTotalOut.of(total) for total in report.totals],
+            payments=[ReconciledPaymentOut.of(row) for row in report.payments],
+        )
+
+
+@api.route(
+    "GET",
+    "/reconciliation",
+    summary="Reconcile payments, fees, refunds and returns",
+    tag="reconciliation",
+    query=ReconciliationQuery,
+    responses={200: ReconciliationOut},
+)
+def get_reconciliation(query: ReconciliationQuery) -> ReconciliationOut | Response:
+    """Per merchant account and UTC day from `from` to `to` (both inclusive, at most 366
+    days): gross receipts, processing fees (borne by operating: a trust line's fee is always
+    0), refunds, ACH returns and disputes, and net, in integer minor units; totals per account;
+    and the payments involved, with each charge's amount, fee and refund. With `format=csv`
+    or `Accept: text/csv`, the same as text/csv: one row per line ("day"), per account total
+    ("total") and per charge ("charge"), under one header row."""
+    report = reconciliation.report(g.firm_id, query.start, query.to)
+    if _wants_csv(query):
+        return Response(
+            _csv(report),
+            mimetype=CSV_TYPE,
+            headers={
+                "Content-Disposition": f'attachment; filename="reconciliation-'
+                f'{query.start.isoformat()}-{query.to.isoformat()}.csv"'
+            },
+        )
+    return ReconciliationOut.of(report)
+
+
+def _wants_csv(query: ReconciliationQuery) -> bool:
+    if query.format is not None:
+        return query.format == "csv"
+    return request.accept_mimetypes.best_match(["application/json", CSV_TYPE]) == CSV_TYPE
+
+
+CSV_HEADER = (
+    "record",
+    "kind",
+    "label",
+    "currency",
+    "day",
+    "gross",
+    "fees",
+    "refunds",
+    "returns",
+    "disputes",
+    "net",
+    "payment",
+    "payment_status",
+    "charge",
+    "charge_status",
+    "amount",
+    "fee",
+    "refunded",
+    "reversed",
+)
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    # A label starting with = + - @ would be a formula to a spreadsheet.
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not text.lstrip("-").isdigit():
+        return "'" + text
+    return text
+
+
+def _csv(report: reconciliation.Report) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    blank_charge = [""] * 8
+
+    def figures(amounts: reconciliation.Amounts) -> list[object]:
+        return [
+            amounts.gross,
+            amounts.fees,
+            amounts.refunds,
+            amounts.returns,
+            amounts.disputes,
+            amounts.net,
+        ]
+
+    for line in report.lines:
+        account = line.account
+        row: list[object] = [
+            "day",
+            account.kind.value,
+            account.label,
+            account.currency,
+            line.day.isoformat(),
+        ]
+        writer.writerow([_cell(v) for v in row + figures(line.amounts) + blank_charge])
+    for total in report.totals:
+        account = total.account
+        row = ["total", account.kind.value, account.label, account.currency, ""]
+        writer.writerow([_cell(v) for v in row + figures(total.amounts) + blank_charge])
+    for payment in report.payments:
+        for charge in payment.charges:
+            cells: list[object] = ["charge", charge.kind.value, "", payment.currency, ""]
+            cells += [""] * 6
+            cells += [
+                payment.public_id,
+                payment.status,
+                charge.public_id,
+                charge.status.value,
+                charge.amount,
+                charge.fee,
+                charge.refunded,
+                charge.reversed,
+            ]
+            writer.writerow([_cell(v) for v in cells])
+    return out.getvalue()
