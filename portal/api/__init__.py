@@ -1,8 +1,8 @@
 """The firm's JSON API under /api/v1: bearer-key auth, problem+json errors, OpenAPI 3.1.
 
-Routes are declared in `views`, `payments`, `webhooks` and `reconciliation` through the registry in `registry`, which
-validates requests with the pydantic models in `schemas`; `openapi` turns the same declarations
-into the document served at /api/v1/openapi.json.
+Routes are declared in `views`, `payments`, `webhooks` and `reconciliation` through the
+registry in `registry`, which validates requests with the pydantic models in `schemas`;
+`openapi` turns the same declarations into the document served at /api/v1/openapi.json.
 """
 
 from flask import Blueprint
