@@ -1,55 +1,36 @@
 """Concurrent upserts of the same new external ids, on a real committed database.
 
 These requests run in threads, each with its own connection, so they cannot share the
-rolled-back transaction of the other tests: this module builds its own database (a scratch
-SQLite file, or a scratch schema when the suite runs on PostgreSQL) and drops it afterwards.
+rolled-back transaction of the other tests: they use the shared committed database
+(`committed_app` in tests/conftest.py), emptied before each test.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
-from portal import schema
 from portal.billing.models import Client
-from portal.db import db, make_engine
+from portal.db import db
 from tests import factories
 from tests.api.conftest import client_body
-from tests.conftest import fresh_pg_schema, make_test_app
 
-RACE_SCHEMA = "matterpay_api_race"
 THREADS = 4
 
 
 @pytest.fixture
-def committed_app(tmp_path: Path) -> Iterator[tuple[Flask, str]]:
-    """An app on its own empty, migrated database, plus a firm's API key (committed)."""
-    url = os.environ.get("PORTAL_TEST_DATABASE_URL")
-    postgres = bool(url) and make_url(url).get_backend_name() == "postgresql"
-    url = fresh_pg_schema(url, RACE_SCHEMA) if postgres else f"sqlite:///{tmp_path}/race.db"
-    engine = make_engine(url)
-    schema.upgrade(engine)
-    engine.dispose()
-    app = make_test_app(url)
-    with app.app_context():
+def race_app(committed_app: Flask) -> Iterator[tuple[Flask, str]]:
+    """The shared committed database (see tests/conftest.py), plus a firm's API key."""
+    with committed_app.app_context():
         with db.transaction():
             key = factories.firm_with_key("Race & Co").key
-        yield app, key
-        app.extensions["portal.engine"].dispose()
-    if postgres:
-        admin = make_engine(os.environ["PORTAL_TEST_DATABASE_URL"])
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{RACE_SCHEMA}" CASCADE'))
-        admin.dispose()
+        yield committed_app, key
 
 
 def _together(app: Flask, calls: list[Any]) -> list[Any]:
@@ -66,10 +47,10 @@ def _together(app: Flask, calls: list[Any]) -> list[Any]:
 
 
 def test_concurrent_puts_of_one_new_external_id_never_fail(
-    committed_app: tuple[Flask, str],
+    race_app: tuple[Flask, str],
 ) -> None:
     # given
-    app, key = committed_app
+    app, key = race_app
     headers = {"Authorization": f"Bearer {key}"}
 
     for round_ in range(5):
@@ -96,10 +77,10 @@ def test_concurrent_puts_of_one_new_external_id_never_fail(
 
 
 def test_concurrent_syncs_of_the_same_new_records_never_fail(
-    committed_app: tuple[Flask, str],
+    race_app: tuple[Flask, str],
 ) -> None:
     # given
-    app, key = committed_app
+    app, key = race_app
     headers = {"Authorization": f"Bearer {key}"}
     body = {"clients": [{"external_id": f"C-{n}", **client_body()} for n in range(200)]}
 
