@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from flask import Flask
@@ -29,6 +29,17 @@ _TEST_INSTANCE = tempfile.mkdtemp(prefix="matterpay-test-instance-")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 RUN = os.getpid()
 PG_SCHEMA = f"matterpay_test_{RUN}"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A tool some tests need is missing: a failure in CI, elsewhere a skip that says why.
+
+    CI must run every test, so nothing there may quietly skip; a developer's machine without,
+    say, chromium still gets the rest of the suite, and pytest's -ra prints the reason.
+    """
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must run these tests)", pytrace=False)
+    pytest.skip(reason)
 
 
 def with_pg_schema(url: str, schema_name: str) -> str:

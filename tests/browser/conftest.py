@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -38,6 +38,7 @@ from portal.billing.models import Client, Matter
 from portal.db import db
 from portal.links import services as links
 from tests import factories
+from tests.conftest import unavailable
 
 # The committed, migrated database (emptied before each test) that tests/flows uses.
 
@@ -67,12 +68,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.browser)
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI must run the browser tests)", pytrace=False)
-    pytest.skip(reason)
 
 
 # -- the live server -------------------------------------------------------------------------
@@ -122,7 +117,7 @@ def browser() -> Iterator[Any]:
     a loop of their own; so it stops as soon as the last browser test is done.
     """
     if not os.access(CHROMIUM, os.X_OK):
-        _unavailable(
+        unavailable(
             f"{CHROMIUM} is missing: install Debian's chromium "
             "(make test does, through tests/browser/install-chromium.sh)"
         )

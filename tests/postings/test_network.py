@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
-import os
 import shutil
 import ssl
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from portal.postings import network
+from tests.conftest import unavailable
 from tests.postings.conftest import Receiver, Reply
 
 
@@ -114,10 +114,7 @@ def test_a_refused_connection_is_reported(receiver: Receiver) -> None:
 
 def _certificate(folder: Path, name: str) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:
-        reason = "openssl is needed to make a test certificate"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason} (CI must run the TLS tests)", pytrace=False)
-        pytest.skip(reason)
+        unavailable("openssl is needed to make a test certificate")
     cert, key = folder / f"{name}.crt", folder / f"{name}.key"
     subprocess.run(  # noqa: S603 (fixed arguments)
         [  # noqa: S607 (openssl from PATH, as the skip above checks)
