@@ -125,14 +125,6 @@ def open_link(token: str) -> Link:
     return link
 
 
-def live_link(public_id: str) -> Link:
-    """The link a browser session is bound to, if it is still live."""
-    link = db.session.scalar(select(Link).where(Link.public_id == public_id))
-    if link is None:
-        raise LinkInvalid()
-    return check_live(link)
-
-
 def link_for_firm(firm_id: int, public_id: str) -> Link:
     """A firm's link by its public id; another firm's is 'not found'."""
     link = db.session.scalar(

@@ -129,7 +129,7 @@ def test_revoked_link_is_refused(session, firm) -> None:
     with pytest.raises(LinkRevoked):
         services.open_link(token)
     with pytest.raises(LinkRevoked):
-        services.live_link(link.public_id)
+        services.check_live(link)
 
 
 @pytest.mark.parametrize("seconds", [0, 59, 86401, -5])
