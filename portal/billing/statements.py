@@ -48,6 +48,8 @@ PAID_INVOICES_SHOWN = 10
 TRUST_ENTRIES_SHOWN = 20
 #: Trust ledger entries per page of the full trust history.
 TRUST_HISTORY_PAGE = 100
+#: No matter has more history pages than this (ten million entries).
+MAX_HISTORY_PAGE = 100_000
 
 #: A brand colour as the firm stores it, and as the brand stylesheet's URL names it.
 _STORED_COLOUR = re.compile(r"#([0-9a-fA-F]{6})")
@@ -397,6 +399,8 @@ def trust_history(link: Link, matter_id: int, page: int) -> TrustHistory:
     if matter is None:
         raise NotFound("matter")
     page = max(page, 1)
+    if page > MAX_HISTORY_PAGE:  # beyond any ledger; also keeps the offset a 64-bit integer
+        raise NotFound("page")
     rows = db.session.execute(
         _TRUST_LINES,
         {

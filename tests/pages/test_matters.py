@@ -357,6 +357,10 @@ def test_the_full_trust_history_pages_through_every_entry(
     assert "Page 1 of 2" in first and "Page 2 of 2" in second
     assert 'rel="next"' in first and 'rel="prev"' in second
     assert portal.get(f"/matters/{matter.id}/trust?page=9").status_code == 404
+    # nonsense page numbers are answered, never a 500
+    for nonsense in ("10" * 20, "-5", "abc", "0"):
+        answer = portal.get(f"/matters/{matter.id}/trust?page={nonsense}")
+        assert answer.status_code in (200, 404), nonsense
 
 
 def test_another_clients_trust_history_is_not_found(portal: Portal, household: Household) -> None:
