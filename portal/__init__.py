@@ -7,10 +7,23 @@ from typing import Any
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.routing import IntegerConverter, Map
 
 from portal.db import PROJECT_ROOT
 
 csrf = CSRFProtect()
+
+
+class DatabaseId(IntegerConverter):
+    """`<int:...>` in every route: only ids a database column can hold (1 to 2**63 - 1).
+
+    Anything larger would overflow the database driver: it is simply not found.
+    """
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min", 1)
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -29,6 +42,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         template_folder=str(PROJECT_ROOT / "templates"),
         instance_path=str(PROJECT_ROOT / "instance"),
     )
+    app.url_map.converters["int"] = DatabaseId
     config.load(app, overrides)
     db.init_app(app)
     csrf.init_app(app)

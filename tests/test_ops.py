@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
+from portal import DatabaseId
 from tests.conftest import make_test_app
 
 
@@ -53,3 +54,20 @@ def test_unexpected_error_is_a_plain_500(app: Flask, client) -> None:
     response = client.get("/boom-for-test")
     assert response.status_code == 500
     assert "secret detail" not in response.text
+
+
+def test_ids_too_large_for_the_database_are_not_found(app: Flask, client) -> None:
+    """Every <int:...> route answers 404 for an id no database column can hold, never a 500."""
+    huge = 10**25
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if not any(isinstance(c, DatabaseId) for c in rule._converters.values()):
+            continue
+        path = rule.rule
+        for arg in rule.arguments:
+            path = path.replace(f"<int:{arg}>", str(huge)).replace(f"<{arg}>", "x")
+        method = "GET" if "GET" in rule.methods else "POST"
+        response = client.open(path, method=method)
+        assert response.status_code == 404, (path, response.status_code)
+        checked += 1
+    assert checked >= 3
