@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -178,14 +179,30 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
 
 
 @click.command("config-table")
-def config_table_command() -> None:
-    """Print the configuration table (markdown) for the README."""
+@click.option(
+    "--write",
+    "readme",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Replace the table in this markdown file (the README) instead of printing it.",
+)
+def config_table_command(readme: Path | None) -> None:
+    """Print the configuration table (markdown) for the README, or rewrite it in place."""
     from portal.config import settings
 
-    click.echo("| Setting | Environment variable | Default | What it does |")
-    click.echo("|---|---|---|---|")
-    for name, default, doc in settings():
-        click.echo(f"| `{name}` | `PORTAL_{name}` | `{default}` | {doc} |")
+    header = "| Setting | Environment variable | Default | What it does |"
+    rows = [header, "|---|---|---|---|"]
+    rows += [f"| `{n}` | `PORTAL_{n}` | `{d}` | {doc} |" for n, d, doc in settings()]
+    if readme is None:
+        click.echo("\n".join(rows))
+        return
+    lines = readme.read_text(encoding="utf-8").splitlines()
+    start = lines.index(header)
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    lines[start:end] = rows
+    readme.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    click.echo(f"rewrote the configuration table in {readme}")
 
 
 def init_app(app: Flask) -> None:

@@ -82,6 +82,19 @@ class Defaults:
     WEBHOOK_DEFAULT_AR_MESSAGE = "Portal payment"
     #: Days a delivered posting is kept (delivery log, replay) before it is purged; 30 or more.
     WEBHOOK_RETENTION_DAYS = 30
+    #: Where abuse limits count: memory:// for one process; redis://host:6379 when several
+    #: processes serve (gunicorn workers, hosts), so they share one count.
+    RATELIMIT_STORAGE_URI = "memory://"
+    #: Turn abuse limits off (benchmarks only; never in production).
+    RATELIMIT_ENABLED = True
+    #: Link openings per client IP.
+    RATELIMIT_LINK_OPEN = "30 per minute; 300 per day"
+    #: Payment submissions (the confirm step) per client IP.
+    RATELIMIT_PAYMENT_ATTEMPT = "10 per minute; 60 per hour"
+    #: "Email me a fresh link" requests per client IP (a per-link daily cap applies as well).
+    RATELIMIT_FRESH_LINK = "5 per hour"
+    #: API requests per API key.
+    RATELIMIT_API = "1200 per minute"
 
 
 #: Settings that are not PORTAL_* configurable because they are fixed by design.

@@ -117,6 +117,17 @@ def problem(
     return response
 
 
+def http_error_response(exc: HTTPException, headers: dict[str, str]) -> Any:
+    """A werkzeug HTTP error for the caller: problem+json under /api/, else a page."""
+    status = exc.code or 500
+    if wants_problem_json():
+        code = (exc.name or "error").lower().replace(" ", "-")
+        return problem(status, exc.name, code=code, detail=exc.description, headers=headers)
+    template = {404: "errors/404.html", 429: "errors/429.html"}.get(status, "errors/generic.html")
+    body, status = _html(status, template, error=exc)
+    return body, status, headers
+
+
 def _html(status: int, template: str, **context: Any) -> tuple[str, int]:
     return render_template(template, status=status, **context), status
 
@@ -137,16 +148,10 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
-        status = exc.code or 500
         headers = {}
-        if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
+        if exc.code == 405 and exc.valid_methods:  # type: ignore[attr-defined]
             headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
-        if wants_problem_json():
-            code = (exc.name or "error").lower().replace(" ", "-")
-            return problem(status, exc.name, code=code, detail=exc.description, headers=headers)
-        template = "errors/404.html" if status == 404 else "errors/generic.html"
-        body, status = _html(status, template, error=exc)
-        return body, status, headers
+        return http_error_response(exc, headers)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

@@ -7,6 +7,7 @@ registry in `registry`, which validates requests with the pydantic models in `sc
 
 from flask import Blueprint
 
+from portal import limits
 from portal.errors import Unauthorized
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -15,6 +16,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 from portal.api import auth, payments, reconciliation, views, webhooks  # noqa: E402
 
 bp.before_request(auth.authenticate_request)
+limits.limited("RATELIMIT_API", key=limits.api_key_identity)(bp)
 bp.register_error_handler(Unauthorized, auth.unauthorized)
 
 __all__ = ["bp", "payments", "reconciliation", "views", "webhooks"]

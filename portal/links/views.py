@@ -17,6 +17,7 @@ from flask.typing import ResponseReturnValue
 from portal.billing import statements
 from portal.db import writes
 from portal.errors import LinkExpired, LinkRevoked, SessionMissing
+from portal.limits import limited
 from portal.links import services
 from portal.templating import SUPPORTED_LOCALES
 
@@ -30,6 +31,7 @@ R = TypeVar("R")
 
 
 @bp.get("/l/<token>")
+@limited("RATELIMIT_LINK_OPEN")
 @writes  # it records the opening
 def open_link(token: str) -> ResponseReturnValue:
     """Check the token, bind a fresh session to its link, and move on to a URL without it."""

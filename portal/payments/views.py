@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 
 from portal import security
 from portal.errors import ValidationFailed
+from portal.limits import limited
 from portal.links.views import link_required
 from portal.payments import forms, receipts
 from portal.payments import services as payments
@@ -63,6 +64,7 @@ def review() -> ResponseReturnValue:
 
 
 @bp.post("/pay/confirm")
+@limited("RATELIMIT_PAYMENT_ATTEMPT")
 @link_required
 def confirm() -> ResponseReturnValue:
     """Start the payment reviewed on the previous page, once, and show its receipt."""

@@ -1,0 +1,82 @@
+"""Abuse limits (Flask-Limiter): link opening, payment attempts, fresh-link requests, the API.
+
+One `limiter` for the app. Storage is in memory by default, which is right for one process;
+several processes (gunicorn workers, hosts) must share Redis through RATELIMIT_STORAGE_URI.
+A view takes a named limit with `@limited("RATELIMIT_LINK_OPEN")`: the rate comes from the
+setting of that name when the request is made, so tests and firms can tune it without code.
+
+Over a limit the answer is 429 with `Retry-After`: a friendly page for people and
+problem+json for the API (both rendered by portal.errors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, request
+from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter.util import get_remote_address
+
+from portal import errors
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "matterpay")
+    # A broken Redis must not take payments down with it: limits then pass (Flask-Limiter
+    # logs the storage error). Payment declines are also counted in the database.
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    # Flask-Limiter would stamp its own Retry-After on every response, overwriting the one
+    # the portal's own refusals set; it is added below, on this limiter's refusals only.
+    app.config["RATELIMIT_HEADERS_ENABLED"] = False
+
+    @app.errorhandler(RateLimitExceeded)
+    def _refused(exc: RateLimitExceeded) -> Any:
+        current = limiter.current_limit
+        wait = 60
+        if current is not None:
+            wait = max(1, int(current.reset_at - time.time()))
+        return errors.http_error_response(exc, {"Retry-After": str(wait)})
+
+    # Flask-Limiter keeps the first app's prefix and error policy on the (process-wide)
+    # limiter; a process serves one app, but tests build many, so each app states its own.
+    limiter._key_prefix = app.config["RATELIMIT_KEY_PREFIX"]
+    limiter._swallow_errors = bool(app.config["RATELIMIT_SWALLOW_ERRORS"])
+    limiter.init_app(app)
+
+
+def limited(
+    setting: str, *, key: Callable[[], str] | None = None, methods: list[str] | None = None
+) -> Callable[[F], F]:
+    """Apply the rate named by `setting` (e.g. "30 per minute; 200 per day") to a view.
+
+    `key` picks who is counted (the client IP by default); `methods` limits only those methods.
+    """
+
+    def rate() -> str:
+        return str(current_app.config[setting])
+
+    return limiter.limit(
+        rate,
+        key_func=key or get_remote_address,
+        methods=methods,
+        scope=setting.lower(),
+    )
+
+
+def api_key_identity() -> str:
+    """Count API calls per key rather than per IP (firms often share an office address).
+
+    Limits are checked before the key is authenticated, so the key is counted by a digest of
+    the Authorization header: never the key itself, and a wrong key is counted like any other.
+    """
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return f"ip:{get_remote_address()}"
+    return "key:" + hashlib.sha256(header.encode()).hexdigest()[:32]
