@@ -34,6 +34,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from portal.db import db
     from portal.gateways.views import bp as gateways_bp
     from portal.links.views import bp as links_bp
+    from portal.paybutton.views import bp as paybutton_bp
     from portal.payments.views import bp as payments_bp
 
     app = Flask(
@@ -52,7 +53,15 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     mail.init_app(app)
     errors.init_app(app)
     security.init_app(app)
-    for blueprint in (ops.bp, links_bp, billing_bp, payments_bp, gateways_bp, api_bp):
+    for blueprint in (
+        ops.bp,
+        links_bp,
+        billing_bp,
+        payments_bp,
+        paybutton_bp,
+        gateways_bp,
+        api_bp,
+    ):
         app.register_blueprint(blueprint)
     # The API authenticates with bearer keys and processor hooks with signatures, not cookies.
     csrf.exempt(api_bp)

@@ -95,6 +95,16 @@ class Defaults:
     RATELIMIT_FRESH_LINK = "5 per hour"
     #: API requests per API key.
     RATELIMIT_API = "1200 per minute"
+    #: Smallest payment on a firm's public pay page (/pay/<slug>), in minor units: stricter
+    #: than PAYMENTS_MINIMUM_MINOR, against card testing with tiny charges.
+    PAY_BUTTON_MINIMUM_MINOR = 500
+    #: Public pay page reviews and payments per client IP.
+    RATELIMIT_PAY_BUTTON_IP = "5 per minute; 30 per hour"
+    #: Public pay page reviews and payments per firm, from all IPs together.
+    RATELIMIT_PAY_BUTTON_FIRM = "30 per minute; 300 per hour"
+    #: Let firms register http:// loopback origins (http://127.0.0.1:8080) for the pay button.
+    #: Only for development; tests allow them anyway.
+    PAY_BUTTON_ALLOW_LOOPBACK_ORIGINS = False
 
 
 #: Settings that are not PORTAL_* configurable because they are fixed by design.

@@ -82,6 +82,8 @@ class Operation:
     body_required: bool = True
     errors: tuple[int, ...] = ()
     public: bool = False
+    #: Media types of a body sent as raw bytes (a file), read by the view itself.
+    raw_body: tuple[str, ...] = ()
 
     @property
     def error_statuses(self) -> list[int]:
@@ -129,6 +131,7 @@ class Registry:
         errors: Sequence[int] = (),
         public: bool = False,
         on_invalid: OnInvalid | None = None,
+        raw_body: Sequence[str] = (),
     ) -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
         """Register the decorated function as `method rule`, validating what it declares.
 
@@ -154,6 +157,7 @@ class Registry:
                 body_required=body_required,
                 errors=tuple(errors),
                 public=public,
+                raw_body=tuple(raw_body),
             )
 
             @functools.wraps(fn)
