@@ -19,6 +19,7 @@ from portal.ledger.models import TrustEntry
 from portal.payments.models import ChargeStatus, Payment
 from portal.postings.models import OutboundMessage
 from tests import factories
+from tests.payments.test_receipts import _parts
 from tests.payments.test_views import BANK, BASE_URL, DECLINED, VISA, Browser, location, text_of
 
 S = ChargeStatus
@@ -368,3 +369,16 @@ def test_the_firm_sees_the_unmatched_payment_through_the_api(browser, books, api
     (item,) = listed
     assert item["client"] is None and item["payer_reference"] == "LOOSE-7"
     assert [flag["code"] for flag in item["flags"]] == ["unmatched"]
+
+
+def test_the_payer_gets_a_receipt_email_in_the_firms_name_and_colour(browser, books, session, smtp):
+    books["firm"].brand_colour = "#5a1f3a"
+    session.flush()
+    pay(browser, books["firm"].slug, reference="INV-1001", amount="20")
+    (message,) = smtp.messages
+    assert message["To"] == "grace@example.com"
+    assert "Okafor & Lindqvist LLP" in message["Subject"]
+    text, html = _parts(message)
+    assert "Okafor & Lindqvist LLP" in text and "$20.00" in text
+    assert "background: #5a1f3a; color: #ffffff;" in html
+    assert "Northside" not in text + html and "$480.00" not in text + html
