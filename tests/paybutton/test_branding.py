@@ -255,3 +255,13 @@ def test_the_snippet_names_the_script_its_hash_and_the_firm(api, firm):
     assert snippet.startswith('<script src="http://localhost/embed/v1.js" integrity="sha384-')
     assert f'data-firm="{firm.firm.slug}" defer></script>' in snippet
     assert 'crossorigin="anonymous"' in snippet
+
+
+def test_the_openapi_document_describes_the_firm_routes(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    logo = document["paths"]["/api/v1/firm/logo"]["put"]
+    assert set(logo["requestBody"]["content"]) == {"image/png", "image/jpeg"}
+    assert "422" in logo["responses"]
+    assert "requestBody" in document["paths"]["/api/v1/firm/origins"]["put"]
+    branding = document["paths"]["/api/v1/firm/branding"]
+    assert set(branding) == {"get", "put"}

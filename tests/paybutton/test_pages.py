@@ -382,3 +382,23 @@ def test_the_payer_gets_a_receipt_email_in_the_firms_name_and_colour(browser, bo
     assert "Okafor & Lindqvist LLP" in text and "$20.00" in text
     assert "background: #5a1f3a; color: #ffffff;" in html
     assert "Northside" not in text + html and "$480.00" not in text + html
+
+
+def test_the_stripe_variant_uses_stripe_js_on_the_hosted_page(browser, books, app):
+    operating = next(
+        a for a in books["firm"].merchant_accounts if a.kind is MerchantAccountKind.OPERATING
+    )
+    operating.gateway = "stripe"
+    app.config.update(STRIPE_SECRET_KEY="sk_test_123", STRIPE_PUBLISHABLE_KEY="pk_test_abc")
+    reviewed = review(browser, books["firm"].slug, reference="INV-1001", amount="20")
+    assert reviewed.status_code == 200
+    assert 'data-publishable-key="pk_test_abc"' in reviewed.text
+    assert 'name="card_number"' not in reviewed.text
+    csp = reviewed.headers["Content-Security-Policy"]
+    assert "script-src 'self' https://js.stripe.com" in csp
+    assert "frame-ancestors 'none'" in csp
+    # Without the payment method Stripe.js would have created, nothing is charged.
+    answer = browser.form(reviewed, "confirm").submit()
+    assert answer.status_code == 422
+    assert "Enter your payment details" in text_of(answer.text)
+    assert payments_of(books["firm"].id) == []
