@@ -122,6 +122,7 @@ def test_an_unmatched_reference_goes_to_operating_flagged_for_the_firm(browser, 
     firm = books["firm"]
     reviewed, done = pay(browser, firm.slug, reference="NO-SUCH-1", amount="75.50")
     assert "could not match this reference" in text_of(reviewed.text)
+    assert "Pay $75.50" in text_of(reviewed.text) and "up to" not in text_of(reviewed.text)
     assert done.status_code == 303
     (payment,) = payments_of(firm.id)
     assert payment.client_id is None
@@ -401,4 +402,24 @@ def test_the_stripe_variant_uses_stripe_js_on_the_hosted_page(browser, books, ap
     answer = browser.form(reviewed, "confirm").submit()
     assert answer.status_code == 422
     assert "Enter your payment details" in text_of(answer.text)
+    assert payments_of(books["firm"].id) == []
+
+
+def test_two_open_invoices_with_one_number_are_not_guessed_between(browser, books):
+    other = factories.matter(books["client"], number="2026-009")
+    factories.invoice(other, number="INV-1001", total_minor=10_000)
+    pay(browser, books["firm"].slug, reference="INV-1001", amount="20")
+    (payment,) = payments_of(books["firm"].id)
+    assert payment.charges[0].allocations == [] and payment.flags[0].code == "unmatched"
+
+
+def test_a_method_the_account_does_not_take_is_neither_offered_nor_accepted(browser, books):
+    operating = next(
+        a for a in books["firm"].merchant_accounts if a.kind is MerchantAccountKind.OPERATING
+    )
+    operating.accepts_ach = False
+    page = browser.get(f"/pay/{books['firm'].slug}")
+    assert 'value="ach"' not in page.text and 'value="card"' in page.text
+    response = review(browser, books["firm"].slug, reference="INV-1001", amount="20", method="ach")
+    assert response.status_code == 422
     assert payments_of(books["firm"].id) == []
