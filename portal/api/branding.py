@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from flask import g, request, url_for
+from flask import g, request
 from pydantic import Field
 
 from portal.api.schemas import Input, Output
@@ -19,7 +19,7 @@ from portal.db import db
 from portal.errors import NotFound
 from portal.firms import branding
 from portal.firms.models import Firm
-from portal.paybutton.views import embed_path
+from portal.paybutton.views import embed_path, public_url
 
 
 class BrandingIn(Input):
@@ -69,14 +69,14 @@ def embed_integrity(version: str = "v1") -> str:
 
 
 def _out(firm: Firm) -> FirmBrandingOut:
-    script = url_for("paybutton.embed_script", version="v1", _external=True)
+    script = public_url("paybutton.embed_script", version="v1")
     snippet = (
         f'<script src="{script}" integrity="{embed_integrity()}" crossorigin="anonymous" '
         f'data-firm="{firm.slug}" defer></script>'
     )
     logo = None
     if firm.logo_digest:
-        logo = url_for("paybutton.logo", slug=firm.slug, digest=firm.logo_digest, _external=True)
+        logo = public_url("paybutton.logo", slug=firm.slug, digest=firm.logo_digest)
     return FirmBrandingOut(
         slug=firm.slug,
         name=firm.name,
@@ -84,7 +84,7 @@ def _out(firm: Firm) -> FirmBrandingOut:
         public_trust_deposits=firm.public_trust_deposits,
         logo_url=logo,
         website_origins=list(firm.website_origins or []),
-        pay_url=url_for("paybutton.start", slug=firm.slug, _external=True),
+        pay_url=public_url("paybutton.start", slug=firm.slug),
         embed_snippet=snippet,
     )
 

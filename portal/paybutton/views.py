@@ -17,6 +17,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     g,
     jsonify,
     redirect,
@@ -64,6 +65,11 @@ def embed_path(version: str) -> Path:
     return EMBED_FILES[version]
 
 
+def public_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL on the portal's public address (BASE_URL), as links to clients are."""
+    return str(current_app.config["BASE_URL"]) + url_for(endpoint, **values)
+
+
 # -- the script and its configuration ------------------------------------------------------------
 
 
@@ -98,7 +104,7 @@ def embed_config(slug: str) -> ResponseReturnValue:
         body: dict[str, Any] = {
             "firm": firm.name,
             "pay": {
-                "url": url_for("paybutton.start", slug=firm.slug, _external=True),
+                "url": public_url("paybutton.start", slug=firm.slug),
                 "label": _("Pay your invoice"),
             },
             "trust": None,
@@ -106,7 +112,7 @@ def embed_config(slug: str) -> ResponseReturnValue:
         }
         if firm.public_trust_deposits:
             body["trust"] = {
-                "url": url_for("paybutton.start", slug=firm.slug, kind="trust", _external=True),
+                "url": public_url("paybutton.start", slug=firm.slug, kind="trust"),
                 "label": _("Deposit to trust"),
             }
     response = jsonify(body)
