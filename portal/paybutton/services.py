@@ -25,7 +25,7 @@ from portal.billing.models import Invoice, InvoiceStatus, Matter
 from portal.db import db
 from portal.firms.models import Firm, MerchantAccount, MerchantAccountKind
 from portal.payments import allocation
-from portal.payments.models import AllocationKind, PaymentMethod
+from portal.payments.models import PaymentMethod
 
 #: Longest reference kept (the invoice and matter number columns hold 64).
 MAX_REFERENCE = 64
@@ -197,7 +197,3 @@ def prepare(
         False,
         charged < amount_minor,
     )
-
-
-def allocation_kinds(prepared: Prepared) -> set[AllocationKind]:
-    return {line.kind for charge in prepared.plan.charges for line in charge.lines}

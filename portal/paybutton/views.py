@@ -184,10 +184,19 @@ def _kind(value: str | None, firm: Firm) -> Kind:
 
 @bp.get("/pay/<slug>")
 def start(slug: str) -> ResponseReturnValue:
-    """The form: name, email, reference, amount and method."""
+    """The form: name, email, reference, amount and method.
+
+    `?reference=` and `?amount=` fill their boxes (a firm's "pay invoice 1041" link); they
+    are only suggestions: the payer sees them and the review judges them like typed ones.
+    """
     firm = _enter(slug)
     kind = _kind(request.args.get("kind"), firm)
-    form = PublicPaymentForm(formdata=None, kind=kind.value)
+    form = PublicPaymentForm(
+        formdata=None,
+        kind=kind.value,
+        reference=services.normal_reference(request.args.get("reference", "")),
+        amount=request.args.get("amount", "")[:40],
+    )
     return _start_page(firm, form, kind)
 
 

@@ -423,3 +423,13 @@ def test_a_method_the_account_does_not_take_is_neither_offered_nor_accepted(brow
     response = review(browser, books["firm"].slug, reference="INV-1001", amount="20", method="ach")
     assert response.status_code == 422
     assert payments_of(books["firm"].id) == []
+
+
+def test_a_link_may_fill_the_reference_and_amount(browser, books):
+    slug = books["firm"].slug
+    form = start(browser, slug, None)
+    assert form.value("reference") == "" and form.value("amount") == ""
+    response = browser.get(f"/pay/{slug}?reference=INV-1001&amount=125.00")
+    filled = browser.form(response, "public-pay")
+    assert filled.value("reference") == "INV-1001" and filled.value("amount") == "125.00"
+    assert payments_of(books["firm"].id) == []
