@@ -34,7 +34,7 @@ run: install ## Migrate SQLite, seed the demo firm, serve http://127.0.0.1:5000 
 	@# it stops with the server.
 	$(FLASK) deliver-webhooks --idle-sleep 2 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(VENV)/bin/gunicorn --bind 127.0.0.1:5000 --workers 2 --access-logfile - wsgi:app
+	GUNICORN_BIND=127.0.0.1:5000 WEB_CONCURRENCY=2 $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
 test: install ## Run the whole suite on SQLite, then again on PostgreSQL.
 	$(MAKE) --no-print-directory test-sqlite
@@ -53,12 +53,12 @@ test-pg: install browser ## The suite on PostgreSQL (PORTAL_TEST_PG_URL); in CI 
 	fi
 
 lint: install ## ruff check and format check.
-	$(VENV)/bin/ruff check portal tests bench migrations
-	$(VENV)/bin/ruff format --check portal tests bench migrations
+	$(VENV)/bin/ruff check portal tests bench migrations gunicorn.conf.py
+	$(VENV)/bin/ruff format --check portal tests bench migrations gunicorn.conf.py
 
 fmt: install ## Format the code with ruff.
-	$(VENV)/bin/ruff format portal tests bench migrations
-	$(VENV)/bin/ruff check --fix portal tests bench migrations
+	$(VENV)/bin/ruff format portal tests bench migrations gunicorn.conf.py
+	$(VENV)/bin/ruff check --fix portal tests bench migrations gunicorn.conf.py
 
 db-upgrade: install ## Migrate the configured database (PORTAL_DATABASE_URL) to the newest revision.
 	$(FLASK) migrate
