@@ -90,6 +90,12 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 # and `kill -HUP <master>` reloads new code gracefully.
 preload_app = False
 proc_name = "matterpay-web"
+# gunicorn 25.1+ opens a control socket for `gunicornc`, by default at one path per user
+# ($XDG_RUNTIME_DIR or ~/.gunicorn/gunicorn.ctl), which a second gunicorn on the host would
+# take over. Off unless GUNICORN_CONTROL_SOCKET names a path of this instance's own.
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+if not control_socket_disable:
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 
 # Logs: the access log and gunicorn's own messages go to stdout/stderr for the process manager.
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")

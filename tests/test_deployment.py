@@ -25,6 +25,7 @@ GUNICORN_VARIABLES = (
     "GUNICORN_MAX_REQUESTS",
     "GUNICORN_MAX_REQUESTS_JITTER",
     "FORWARDED_ALLOW_IPS",
+    "GUNICORN_CONTROL_SOCKET",
 )
 
 
@@ -66,6 +67,8 @@ def test_defaults(monkeypatch) -> None:
     assert conf["max_requests"] > 0
     assert 0 < conf["max_requests_jitter"] < conf["max_requests"]
     assert conf["forwarded_allow_ips"] == "127.0.0.1,::1"
+    # one default control socket path per user would be shared by every gunicorn on the host
+    assert conf["control_socket_disable"] is True
 
 
 def test_settings_come_from_the_environment(monkeypatch) -> None:
@@ -75,10 +78,13 @@ def test_settings_come_from_the_environment(monkeypatch) -> None:
         WEB_CONCURRENCY="3",
         GUNICORN_THREADS="4",
         FORWARDED_ALLOW_IPS="10.0.0.2",
+        GUNICORN_CONTROL_SOCKET="/run/matterpay/gunicorn.ctl",
     )
     assert conf["bind"] == ["10.0.0.5:8000", "127.0.0.1:8001"]
     assert (conf["workers"], conf["threads"], conf["worker_class"]) == (3, 4, "gthread")
     assert conf["forwarded_allow_ips"] == "10.0.0.2"
+    assert conf["control_socket"] == "/run/matterpay/gunicorn.ctl"
+    assert conf["control_socket_disable"] is False
 
 
 def test_nonsense_is_refused(monkeypatch) -> None:
