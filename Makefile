@@ -73,7 +73,7 @@ db-upgrade: install ## Migrate the configured database (PORTAL_DATABASE_URL) to 
 db-revision: install ## New migration from the models: make db-revision m="what changed".
 	$(VENV)/bin/alembic revision --autogenerate -m "$(m)"
 
-bench: install ## Run the benchmarks and print their figures.
+bench: install ## Run every benchmark; print the figures and write bench/results/report.md.
 	$(PY) bench/run.py
 
 clean: ## Remove the virtual environment and the local database.

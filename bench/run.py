@@ -57,6 +57,12 @@ def main(argv: list[str]) -> int:
     path = RESULTS / "report.md"
     stamp = clock.now().strftime("%Y-%m-%d %H:%M UTC")
     path.write_text(f"# MatterPay benchmarks, {stamp}\n\n{report.markdown()}")
+    summary = [(v.name, v.label, v.detail) for v in report.verdicts]
+    if summary:
+        print("\n== Targets ==")
+        width = max(len(name) for name, _, _ in summary)
+        for name, label, detail in summary:
+            print(f"{label:4}  {name.ljust(width)}  {detail}")
     print(f"\nReport written to {path.relative_to(PROJECT_ROOT)}")
     return 0
 

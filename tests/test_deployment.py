@@ -160,3 +160,43 @@ def test_the_number_of_proxies_is_bounded(database_url: str) -> None:
 
     with pytest.raises(UnsafeConfiguration, match="REVERSE_PROXIES"):
         make_test_app(database_url, REVERSE_PROXIES=-1)
+
+
+# -- readiness during an upgrade -----------------------------------------------------------------
+
+
+def _stamped(tmp_path: Path, revision: str | None) -> Any:
+    """/readyz of an app whose migrated SQLite database claims to be at `revision`."""
+    from sqlalchemy import text
+
+    from portal import schema
+
+    app = make_test_app(f"sqlite:///{tmp_path}/stamped.sqlite3")
+    engine = app.extensions["portal.engine"]
+    schema.upgrade(engine)
+    if revision is not None:
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    response = app.test_client().get("/readyz")
+    engine.dispose()
+    return response
+
+
+def test_ready_when_newer_code_has_migrated_further(tmp_path: Path) -> None:
+    # A rolling upgrade: `migrate` ran for the new release while this (old) code still serves.
+    response = _stamped(tmp_path, "f0f0f0f0f0f0")
+    assert response.status_code == 200
+    assert response.json == {"status": "ready", "database": "newer than this code"}
+
+
+def test_not_ready_while_a_migration_of_this_code_is_pending(tmp_path: Path) -> None:
+    from alembic.script import ScriptDirectory
+
+    from portal import schema
+
+    scripts = ScriptDirectory.from_config(schema.alembic_config())
+    older = scripts.get_revision(scripts.get_current_head()).down_revision
+    assert isinstance(older, str)
+    response = _stamped(tmp_path, older)
+    assert response.status_code == 503
+    assert response.json["database"] == "migrations pending"
