@@ -16,15 +16,33 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 
 from gunicorn import glogging
 
-from portal.gateways.stripe import longest_request_seconds
+
+def _longest_stripe_seconds() -> float:
+    """portal.gateways.stripe.longest_request_seconds(), without keeping the portal loaded.
+
+    Workers fork from gunicorn's master. A portal module left loaded here would be in every
+    worker forked later, so a graceful reload (`kill -HUP`) would go on serving the old code:
+    the modules this import brings in are forgotten again (libraries stay; they change only
+    with a full restart anyway).
+    """
+    loaded = set(sys.modules)
+    from portal.gateways.stripe import longest_request_seconds
+
+    seconds = longest_request_seconds()
+    for name in set(sys.modules) - loaded:
+        if name == "portal" or name.startswith("portal."):
+            del sys.modules[name]
+    return seconds
+
 
 #: Seconds a request may spend outside Stripe (database, rendering) on top of its Stripe time.
 MARGIN_SECONDS = 30
 #: The shortest timeout that never kills a worker in the middle of a processor call.
-MINIMUM_TIMEOUT = math.ceil(longest_request_seconds()) + MARGIN_SECONDS
+MINIMUM_TIMEOUT = math.ceil(_longest_stripe_seconds()) + MARGIN_SECONDS
 #: Most worker processes by default: each holds its own database connection pool.
 MAX_DEFAULT_WORKERS = 12
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -45,6 +47,21 @@ def test_no_worker_is_killed_in_the_middle_of_a_stripe_call(monkeypatch) -> None
     assert conf["timeout"] > longest_request_seconds()
     assert conf["graceful_timeout"] > longest_request_seconds()
     assert conf["timeout"] == conf["MINIMUM_TIMEOUT"]
+
+
+def test_the_master_never_imports_the_portal() -> None:
+    # Workers fork from the master: a portal module loaded there would survive a graceful
+    # reload (kill -HUP), and the new workers would serve the old code.
+    probe = f"import runpy, sys; runpy.run_path({str(CONF)!r}); print('portal' in sys.modules)"
+    done = subprocess.run(  # noqa: S603 (this interpreter, a fixed program)
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "False"
+
+
+def test_the_readme_states_the_timeout(monkeypatch) -> None:
+    readme = (CONF.parent / "README.md").read_text()
+    assert f"({load(monkeypatch)['MINIMUM_TIMEOUT']} s)" in readme
 
 
 @pytest.mark.parametrize("name", ["GUNICORN_TIMEOUT", "GUNICORN_GRACEFUL_TIMEOUT"])
