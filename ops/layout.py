@@ -36,6 +36,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -59,9 +60,10 @@ REDIS_URL = os.environ.get("LAYOUT_REDIS_URL", "redis://127.0.0.1:6379/0")
 #: Web worker processes and webhook delivery workers.
 WEB_WORKERS = 3
 DELIVERY_WORKERS = 2
-STARTUP_SECONDS = 30.0
+#: Generous: on a busy two-core machine three workers take half a minute to import the app.
+STARTUP_SECONDS = 120.0
 DELIVERY_SECONDS = 20.0
-STOP_SECONDS = 20.0
+STOP_SECONDS = 60.0
 CARD = {
     "card_number": "4242 4242 4242 4242",
     "card_expiry": "12/34",
@@ -478,6 +480,25 @@ def pay_flow(base: str, api_key: str, receiver: Receiver) -> tuple[str, str, str
     return payment_id, token, endpoint["secret"]
 
 
+def _pay_through(
+    layout: Layout, env: dict[str, str], firm: dict[str, Any], db_name: str, receiver: Receiver
+) -> tuple[str, str, str, str]:
+    """Pay once through the running layout; (payment id, link token, webhook secret, worker)."""
+    base = env["PORTAL_BASE_URL"]
+    if (workers := _gunicorn_workers(layout.processes[0].popen.pid)) < 2:
+        raise LayoutError(f"gunicorn runs {workers} worker(s), not several")
+    say(f"ready: {workers} web workers; paying")
+    payment_id, token, secret = pay_flow(base, firm["api_key"], receiver)
+    say("paid; the posting arrived")
+    delivered_by = _delivered_by(db_name, payment_id)
+    pids = {str(p.popen.pid) for p in layout.processes[1:]}
+    if delivered_by.rsplit(":", 1)[-1] not in pids:
+        raise LayoutError(f"delivered by {delivered_by}, not a delivery worker")
+    if dead := layout.dead():
+        raise LayoutError(f"{dead[0].name} exited during the check")
+    return payment_id, token, secret, delivered_by
+
+
 def check() -> int:
     url = make_url(SERVER_URL)
     missing = [
@@ -507,21 +528,14 @@ def check() -> int:
             env = environment(name, port)
             say(f"created database {name}; migrating")
             flask("migrate", env=env)
-            firm = json.loads(flask("create-firm", "Layout Check LLP", "--json", env=env))
-            say("firm created")
-            with running(env, logs=Path(folder)) as layout:
-                base = env["PORTAL_BASE_URL"]
-                if (workers := _gunicorn_workers(layout.processes[0].popen.pid)) < 2:
-                    raise LayoutError(f"gunicorn runs {workers} worker(s), not several")
-                say(f"ready: {workers} web workers; paying")
-                payment_id, token, secret = pay_flow(base, firm["api_key"], receiver)
-                say("paid; the posting arrived")
-                delivered_by = _delivered_by(name, payment_id)
-                pids = {str(p.popen.pid) for p in layout.processes[1:]}
-                if delivered_by.rsplit(":", 1)[-1] not in pids:
-                    raise LayoutError(f"delivered by {delivered_by}, not a delivery worker")
-                if dead := layout.dead():
-                    raise LayoutError(f"{dead[0].name} exited during the check")
+            # The firm is made with the CLI while the processes boot.
+            with ThreadPoolExecutor(1) as pool:
+                made = pool.submit(flask, "create-firm", "Layout Check LLP", "--json", env=env)
+                with running(env, logs=Path(folder)) as layout:
+                    firm = json.loads(made.result())
+                    payment_id, token, secret, delivered_by = _pay_through(
+                        layout, env, firm, name, receiver
+                    )
             codes = layout.exit_codes  # type: ignore[attr-defined]
             if any(codes.values()):
                 raise LayoutError(f"not every process stopped cleanly: {codes}")
