@@ -166,6 +166,7 @@ def sync(*, firm_id: int, batch: SyncBatch) -> SyncResult:
         try:
             with db.session.begin_nested():
                 result = _Sync(firm_id, batch).run()
+                _evergreen(firm_id, result)
         except IntegrityError:
             if attempt == RACE_ATTEMPTS:
                 raise
@@ -173,6 +174,20 @@ def sync(*, firm_id: int, batch: SyncBatch) -> SyncResult:
         db.session.commit()
         return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _evergreen(firm_id: int, result: SyncResult) -> None:
+    """Ask for a trust top-up on the matters the batch touched, if the firm wants that."""
+    from portal.trust_requests import services as trust_requests
+
+    matter_ids = set(result.ids.get("matters", []))
+    entry_ids = result.ids.get("trust_entries", [])
+    for chunk in chunked(entry_ids):
+        matter_ids |= set(
+            db.session.scalars(select(TrustEntry.matter_id).where(TrustEntry.id.in_(chunk)))
+        )
+    if matter_ids:
+        trust_requests.evergreen_after_sync(firm_id, matter_ids)
 
 
 def sync_problems(*, firm_id: int, batch: SyncBatch) -> list[dict[str, str]]:

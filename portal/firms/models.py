@@ -17,6 +17,16 @@ class MerchantAccountKind(enum.StrEnum):
     TRUST = "trust"
 
 
+class EvergreenMode(enum.StrEnum):
+    """What the portal does when a sync leaves a matter's trust below its minimum."""
+
+    OFF = "off"
+    #: Create a replenishment request for the shortfall.
+    CREATE = "create"
+    #: Create it and email the client a link to it.
+    CREATE_AND_EMAIL = "create_and_email"
+
+
 class Firm(Base):
     """A law firm; every other record belongs to exactly one."""
 
@@ -40,6 +50,13 @@ class Firm(Base):
     #: The A/R message on every posting; None means the WEBHOOK_DEFAULT_AR_MESSAGE setting.
     #: The back office sees it, the client never does.
     ar_message: Mapped[str | None] = mapped_column(String(200))
+    #: Evergreen retainers: after a back-office sync leaves a matter's trust balance below its
+    #: minimum, create (and perhaps email) a replenishment request for the shortfall.
+    evergreen_mode: Mapped[EvergreenMode] = mapped_column(
+        str_enum(EvergreenMode, "evergreen_mode"),
+        default=EvergreenMode.OFF,
+        server_default=EvergreenMode.OFF.value,
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     merchant_accounts: Mapped[list[MerchantAccount]] = relationship(
