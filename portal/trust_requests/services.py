@@ -394,6 +394,7 @@ def recompute(request_ids: Sequence[int], *, charge: Charge | None = None) -> No
             continue
         request.paid_minor = settled.get(request_id, 0)
         if request.status is St.CANCELED:
+            db.session.flush()
             continue
         before = request.status
         if request.paid_minor >= request.amount_minor:
@@ -402,8 +403,8 @@ def recompute(request_ids: Sequence[int], *, charge: Charge | None = None) -> No
         else:
             request.status = St.PARTIALLY_PAID if request.paid_minor > 0 else St.OPEN
             request.paid_at = None
+        db.session.flush()
         if request.status is St.PAID and before is not St.PAID:
-            db.session.flush()
             postings.enqueue_trust_request_paid(request, charge=charge)
 
 
