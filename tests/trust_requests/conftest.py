@@ -100,3 +100,7 @@ def make_request(matter: Matter, amount_minor: int = 250_000, **kw: Any) -> Trus
     )
     request, _ = create_request(firm_id=matter.firm_id, new=new, **kw)
     return request
+
+
+# The pay flow's browser and books, shared with the payment view tests.
+from tests.payments.test_views import books, browser  # noqa: E402, F401
