@@ -367,6 +367,7 @@ class UnpaidRowOut(Output):
     paid: int
     remaining: int
     due_on: dt.date | None
+    memo: str
     created_at: dt.datetime
     age_days: int = Field(description="Whole days since the request was created (UTC).")
     overdue: bool
@@ -414,6 +415,7 @@ def _unpaid_rows() -> list[UnpaidRowOut]:
             paid=row.request.paid_minor,
             remaining=row.request.remaining_minor,
             due_on=row.request.due_on,
+            memo=row.request.memo,
             created_at=row.request.created_at,
             age_days=row.age_days,
             overdue=row.is_overdue,
