@@ -265,3 +265,11 @@ def test_the_allocation_row_names_the_request(session, matter) -> None:
         select(Allocation.trust_request_id, Allocation.amount_minor).order_by(Allocation.id)
     ).all()
     assert sorted(rows, key=lambda r: r[1]) == [(None, 10_000), (request.id, 150_000)]
+
+
+def test_the_payment_api_names_the_request_on_its_allocation(api, session, matter) -> None:
+    request = make_request(matter, 150_000)
+    payment = pay(matter, requests={request.id: 150_000}, trust={matter.id: 10_000})
+    body = api.get(f"/api/v1/payments/{payment.public_id}").get_json()
+    named = sorted((line["amount"], line["trust_request"]) for line in body["allocations"])
+    assert named == [(10_000, None), (150_000, request.public_id)]
