@@ -79,3 +79,16 @@ def test_resend_and_its_refusals(api, person, matter, smtp) -> None:
     canceled = api.post(f"/api/v1/trust-requests/{made['id']}/send")
     assert canceled.status_code == 409
     assert len(smtp.messages) == 1
+
+
+def test_the_receipt_names_the_request_it_paid(api, matter, smtp) -> None:
+    from tests.trust_requests.conftest import make_request
+    from tests.trust_requests.test_payments import pay
+
+    request = make_request(matter, 150_000, memo="Retainer for the trial phase")
+    pay(matter, requests={request.id: 150_000})
+    (receipt,) = smtp.messages
+    text, html = parts(receipt)
+    for body in (text, html):
+        assert "trust request: Retainer for the trial phase" in body
+        assert "$1,500.00" in body

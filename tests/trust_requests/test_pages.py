@@ -67,6 +67,8 @@ def test_pay_this_request_preselects_a_trust_deposit_of_what_is_left(
     assert "Trust request" in review_text and "Retainer for the trial phase" in review_text
     done = browser.form(review, "confirm").fill(VISA).submit()
     assert done.status_code == 303
+    receipt = text_of(browser.get(done.headers["Location"].removeprefix("https://localhost")).text)
+    assert "Trust request Retainer for the trial phase" in receipt
 
     payment = session.scalars(select(Payment).order_by(Payment.id.desc())).first()
     (charge,) = payment.charges
