@@ -260,7 +260,6 @@ def cancel_trust_request(id: str) -> TrustRequestOut:
     summary="Email a trust request to the client",
     tag="trust requests",
     path=TrustRequestPath,
-    body_required=False,
     responses={200: TrustRequestOut},
     errors=(404, 409),
 )

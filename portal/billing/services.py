@@ -177,11 +177,32 @@ def sync(*, firm_id: int, batch: SyncBatch) -> SyncResult:
 
 
 def _evergreen(firm_id: int, result: SyncResult) -> None:
-    """Ask for a trust top-up on the matters the batch touched, if the firm wants that."""
+    """Ask for a trust top-up where the batch lowered trust below a matter's minimum.
+
+    The matters looked at are those with a new trust entry in the batch and existing matters
+    the batch changed (a raised minimum); a matter created by the batch is not asked for a
+    top-up, since its first deposit is a retainer, not a replenishment.
+    """
     from portal.trust_requests import services as trust_requests
 
-    matter_ids = set(result.ids.get("matters", []))
-    entry_ids = result.ids.get("trust_entries", [])
+    if not trust_requests.evergreen_enabled(firm_id):
+        return
+    matter_ids = {
+        row_id
+        for row_id, (_external_id, outcome) in zip(
+            result.ids.get("matters", []), result.outcomes.get("matters", []), strict=True
+        )
+        if outcome == "updated"
+    }
+    entry_ids = [
+        row_id
+        for row_id, (_external_id, outcome) in zip(
+            result.ids.get("trust_entries", []),
+            result.outcomes.get("trust_entries", []),
+            strict=True,
+        )
+        if outcome == "created"
+    ]
     for chunk in chunked(entry_ids):
         matter_ids |= set(
             db.session.scalars(select(TrustEntry.matter_id).where(TrustEntry.id.in_(chunk)))

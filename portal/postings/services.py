@@ -37,6 +37,7 @@ from portal.postings.models import (
     OutboundMessage,
     WebhookEndpoint,
 )
+from portal.trust_requests.models import TrustRequest
 
 log = logging.getLogger(__name__)
 S = ChargeStatus
@@ -441,7 +442,7 @@ def enqueue_trust_shortfall(
     )
 
 
-def enqueue_trust_request_paid(request: Any, *, charge: Charge | None) -> OutboundMessage:
+def enqueue_trust_request_paid(request: TrustRequest, *, charge: Charge | None) -> OutboundMessage:
     """Tell the back office a trust request was paid in full (never commits).
 
     `charge` is the one whose move completed it; the message then takes the next number in

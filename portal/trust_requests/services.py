@@ -490,6 +490,12 @@ def resend(*, firm_id: int, public_id: str) -> TrustRequest:
 # -- evergreen retainers -------------------------------------------------------------------
 
 
+def evergreen_enabled(firm_id: int) -> bool:
+    """Whether the firm asks for top-ups after syncs (one small query)."""
+    mode = db.session.scalar(select(Firm.evergreen_mode).where(Firm.id == firm_id))
+    return mode is not None and mode is not EvergreenMode.OFF
+
+
 def evergreen_after_sync(firm_id: int, matter_ids: Iterable[int]) -> list[TrustRequest]:
     """After a sync touched these matters, ask for a top-up where trust fell below the minimum.
 

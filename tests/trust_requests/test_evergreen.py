@@ -120,3 +120,32 @@ def test_the_setting_is_per_firm(api, other_api, session, matter) -> None:
     _disburse(api, "T-1", 50_000)
     assert _requests(session) == []
     assert api.get("/api/v1/firm/evergreen").get_json()["mode"] == EvergreenMode.OFF.value
+
+
+def test_a_new_matter_below_its_minimum_is_not_asked_for_a_top_up(api, session, person) -> None:
+    _mode(api, "create")
+    answer = api.put(
+        "/api/v1/matters/M-NEW",
+        json={"client": "C-1", "number": "2026-009", "title": "New", "trust_minimum": 100_000},
+    )
+    assert answer.status_code == 201
+    assert _requests(session) == []
+    # its first disbursement below the minimum does ask
+    answer = api.put(
+        "/api/v1/trust-entries/T-N",
+        json=entry_body("M-NEW", amount=-1_000, description="Filing fee"),
+    )
+    assert answer.status_code == 201
+    (request,) = _requests(session)
+    assert request.amount_minor == 101_000
+
+
+def test_resending_an_entry_unchanged_does_not_ask(api, session, matter) -> None:
+    _disburse(api, "T-1", 50_000)  # while evergreen is off
+    _mode(api, "create")
+    again = api.put(
+        "/api/v1/trust-entries/T-1",
+        json=entry_body("M-1", amount=-50_000, description="Expert fee"),
+    )
+    assert again.status_code == 200
+    assert _requests(session) == []
