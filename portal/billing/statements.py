@@ -87,6 +87,8 @@ class MatterSummary:
     pending_trust_minor: int = 0
     #: Part of `balance_due` held by payments still processing, per currency like it.
     processing: tuple[Money, ...] = ()
+    #: The firm has asked for money into this matter's trust and it is not paid yet.
+    has_open_trust_request: bool = False
 
     @property
     def suggested_deposit_minor(self) -> int:
@@ -244,6 +246,13 @@ _LINK_AND_AUDIENCE = (
     .where(Link.public_id == bindparam("public_id"))
 )
 
+_OPEN_REQUEST_OF_MATTER = exists(
+    select(TrustRequest.__table__.c.id).where(
+        TrustRequest.__table__.c.matter_id == _matters.c.id,
+        TrustRequest.__table__.c.status.in_(sorted(PAYABLE)),
+    )
+)
+
 _VISIBLE_MATTERS = (
     select(
         _matters.c.id,
@@ -251,6 +260,7 @@ _VISIBLE_MATTERS = (
         _matters.c.title,
         _matters.c.currency,
         _matters.c.trust_minimum_minor,
+        _OPEN_REQUEST_OF_MATTER,
     )
     .where(_in_scope())
     .order_by(_matters.c.number, _matters.c.id)
@@ -509,7 +519,7 @@ def matter_summaries(link: Link) -> tuple[MatterSummary, ...]:
         for matter_id, total, pending in db.session.execute(_HELD_BY_MATTER, scope)
     }
     summaries = []
-    for matter_id, number, title, currency, minimum_minor in rows:
+    for matter_id, number, title, currency, minimum_minor, has_request in rows:
         balance_minor, pending_minor = held.get(matter_id, (0, 0))
         shortfall = None
         if minimum_minor is not None and balance_minor < minimum_minor:
@@ -525,6 +535,7 @@ def matter_summaries(link: Link) -> tuple[MatterSummary, ...]:
                 trust_shortfall=shortfall,
                 pending_trust_minor=pending_minor,
                 processing=tuple(processing.get(matter_id, ())),
+                has_open_trust_request=bool(has_request),
             )
         )
     return tuple(summaries)

@@ -127,3 +127,15 @@ def test_a_forged_request_id_is_refused(browser: Browser, books: Books, firm, se
     refused = basket.submit()
     assert refused.status_code == 422
     assert session.scalars(select(Payment)).first() is None
+
+
+def test_the_matters_list_flags_a_matter_with_an_open_request(
+    browser: Browser, books: Books
+) -> None:
+    assert "Your firm has asked for a trust deposit" not in browser.get("/matters").text
+    request = _request(books)
+    page = browser.get("/matters").text
+    assert page.count("Your firm has asked for a trust deposit on this matter") == 1
+    assert f'href="/matters/{books.lawsuit.id}">Your firm has asked' in page
+    trust_requests.cancel(firm_id=books.lawsuit.firm_id, public_id=request.public_id)
+    assert "Your firm has asked for a trust deposit" not in browser.get("/matters").text
