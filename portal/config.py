@@ -96,6 +96,8 @@ class Defaults:
     RATELIMIT_PAYMENT_ATTEMPT = "10 per minute; 60 per hour"
     #: "Email me a fresh link" requests per client IP (a per-link daily cap applies as well).
     RATELIMIT_FRESH_LINK = "5 per hour"
+    #: Days after its creation an evergreen replenishment request is due.
+    TRUST_REQUEST_EVERGREEN_DUE_DAYS = 7
     #: API requests per API key.
     RATELIMIT_API = "1200 per minute"
     #: Smallest payment on a firm's public pay page (/pay/<slug>), in minor units: stricter

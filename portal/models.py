@@ -16,6 +16,7 @@ from portal.payments.models import (
     Refund,
 )
 from portal.postings.models import Delivery, DeliveryAttempt, OutboundMessage, WebhookEndpoint
+from portal.trust_requests.models import TrustRequest
 
 __all__ = [
     "APIKey",
@@ -41,6 +42,7 @@ __all__ = [
     "Refund",
     "SandboxIntent",
     "TrustEntry",
+    "TrustRequest",
     "WebhookEndpoint",
     "link_matters",
 ]

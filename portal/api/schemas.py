@@ -959,6 +959,10 @@ class AllocationOut(Output):
         description="Since when the back office lists this payment in the invoice's "
         "`portal_payments` (its balance already reflects it); null if it does not."
     )
+    trust_request: str | None = Field(
+        default=None,
+        description="The id of the trust request this trust deposit pays; null for none.",
+    )
 
     @classmethod
     def of(cls, line: Allocation, charge: Charge, view: PaymentView) -> AllocationOut:
@@ -971,6 +975,11 @@ class AllocationOut(Output):
             amount=line.amount_minor,
             refunded=line.refunded_minor,
             acknowledged_at=line.acknowledged_at,
+            trust_request=(
+                None
+                if line.trust_request_id is None
+                else view.trust_requests[line.trust_request_id]
+            ),
         )
 
 

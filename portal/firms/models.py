@@ -28,6 +28,16 @@ class MerchantAccountKind(enum.StrEnum):
     TRUST = "trust"
 
 
+class EvergreenMode(enum.StrEnum):
+    """What the portal does when a sync leaves a matter's trust below its minimum."""
+
+    OFF = "off"
+    #: Create a replenishment request for the shortfall.
+    CREATE = "create"
+    #: Create it and email the client a link to it.
+    CREATE_AND_EMAIL = "create_and_email"
+
+
 class Firm(Base):
     """A law firm; every other record belongs to exactly one."""
 
@@ -62,6 +72,13 @@ class Firm(Base):
     #: Hex SHA-256 of the firm's logo (stored in firm_logos); it names the logo's URL, so the
     #: URL changes whenever the logo does and browsers may cache it for good. None: no logo.
     logo_digest: Mapped[str | None] = mapped_column(String(64))
+    #: Evergreen retainers: after a back-office sync leaves a matter's trust balance below its
+    #: minimum, create (and perhaps email) a replenishment request for the shortfall.
+    evergreen_mode: Mapped[EvergreenMode] = mapped_column(
+        str_enum(EvergreenMode, "evergreen_mode"),
+        default=EvergreenMode.OFF,
+        server_default=EvergreenMode.OFF.value,
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     merchant_accounts: Mapped[list[MerchantAccount]] = relationship(

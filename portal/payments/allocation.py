@@ -41,11 +41,24 @@ class PayableInvoice:
 
 
 @dataclass(frozen=True)
+class PayableRequest:
+    """An open trust request as the payer may pay it now (see portal.trust_requests)."""
+
+    id: int
+    matter_id: int
+    currency: str
+    #: The amount asked less what settled and in-flight payments already hold.
+    payable_minor: int
+
+
+@dataclass(frozen=True)
 class Basket:
-    """What the payer asked for, in minor units: per invoice, and per matter into trust."""
+    """What the payer asked for, in minor units: per invoice, per matter into trust, and per
+    trust request (a trust deposit into the request's matter, allocated to the request)."""
 
     invoices: Mapping[int, int] = field(default_factory=dict)
     trust_deposits: Mapping[int, int] = field(default_factory=dict)
+    trust_requests: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,7 @@ class Line:
     matter_id: int
     invoice_id: int | None
     amount_minor: int
+    trust_request_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,12 +140,16 @@ def plan(
     invoices: Mapping[int, PayableInvoice],
     trust_matters: Mapping[int, str],
     rules: Rules,
+    requests: Mapping[int, PayableRequest] | None = None,
 ) -> Plan:
     """Check every line of `basket` against what may be paid and route it to its account.
 
     `invoices` are the payable invoices the payer may see, `trust_matters` the matters (with
-    their currency) the payer may deposit to. Anything else is refused as not payable.
+    their currency) the payer may deposit to, `requests` the open trust requests they may pay.
+    Anything else is refused as not payable. A trust request is paid into trust only, never
+    beyond what is left on it; it may be paid in parts.
     """
+    requests = requests or {}
     errors: list[dict[str, str]] = []
     lines: list[tuple[MerchantAccountKind, str, Line]] = []
 
@@ -172,6 +190,25 @@ def plan(
         else:
             line = Line(AllocationKind.TRUST_DEPOSIT, matter_id, None, amount)
             lines.append((MerchantAccountKind.TRUST, currency, line))
+
+    for request_id, amount in basket.trust_requests.items():
+        name = f"request-{request_id}"
+        request = requests.get(request_id)
+        if request is None:
+            fail(name, "This trust request is not open for payment.")
+        elif amount <= 0:
+            fail(name, "Enter an amount above zero for this trust request.")
+        elif amount > request.payable_minor:
+            left = format_money(request.payable_minor, request.currency)
+            fail(name, f"This trust request has {left} left to pay.")
+        elif amount < min(rules.minimum_minor, request.payable_minor):
+            fail(
+                name,
+                f"The smallest deposit is {format_money(rules.minimum_minor, request.currency)}.",
+            )
+        else:
+            line = Line(AllocationKind.TRUST_DEPOSIT, request.matter_id, None, amount, request_id)
+            lines.append((MerchantAccountKind.TRUST, request.currency, line))
 
     if not errors and not lines:
         fail("basket", "Choose at least one invoice or enter a trust deposit.")

@@ -183,6 +183,7 @@ class Allocation(Base):
         Index("ix_allocations_charge_id", "charge_id"),
         Index("ix_allocations_invoice_id", "invoice_id"),
         Index("ix_allocations_matter_id", "matter_id"),
+        Index("ix_allocations_trust_request_id", "trust_request_id"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint(
             "refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded_within_amount"
@@ -192,6 +193,9 @@ class Allocation(Base):
             " OR (kind = 'trust_deposit' AND invoice_id IS NULL)",
             name="target_matches_kind",
         ),
+        CheckConstraint(
+            "trust_request_id IS NULL OR kind = 'trust_deposit'", name="request_only_on_trust"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -200,6 +204,8 @@ class Allocation(Base):
     kind: Mapped[AllocationKind] = mapped_column(str_enum(AllocationKind, "allocation_kind"))
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
     matter_id: Mapped[int] = mapped_column(ForeignKey("matters.id"))
+    #: The trust request a trust deposit pays (portal.trust_requests), if it pays one.
+    trust_request_id: Mapped[int | None] = mapped_column(ForeignKey("trust_requests.id"))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     #: When the back office said its own figures include this allocation (see the API's

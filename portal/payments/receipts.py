@@ -18,6 +18,7 @@ from portal.firms.models import Firm
 from portal.mail import compose, send_after_commit
 from portal.payments.models import AllocationKind, ChargeStatus, Payment, PaymentMethod
 from portal.templating import locale_scope
+from portal.trust_requests.models import TrustRequest
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class ReceiptLine:
     matter_number: str
     matter_title: str
     amount_minor: int
+    #: For a deposit that pays a trust request: the request's memo ("" when it has none).
+    request_memo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,15 @@ def receipt_for(payment: Payment) -> Receipt:
         select(Firm.name, Firm.brand_colour).where(Firm.id == payment.firm_id)
     ).first()
     firm_name, brand_colour = (firm_row[0], firm_row[1]) if firm_row else ("", None)
+    request_ids = [line.trust_request_id for line in lines if line.trust_request_id is not None]
+    memos: dict[int, str] = {}
+    if request_ids:  # no query for the usual payment, which pays no request
+        memos = {
+            request_id: memo
+            for request_id, memo in db.session.execute(
+                select(TrustRequest.id, TrustRequest.memo).where(TrustRequest.id.in_(request_ids))
+            )
+        }
     first = payment.charges[0]
     brand = (first.instrument_brand or "").strip()
     instrument = f"{brand} •••• {first.instrument_last4}" if first.instrument_last4 else brand
@@ -115,6 +127,11 @@ def receipt_for(payment: Payment) -> Receipt:
                         matter_number=matters[line.matter_id].number,
                         matter_title=matters[line.matter_id].title,
                         amount_minor=line.amount_minor,
+                        request_memo=(
+                            None
+                            if line.trust_request_id is None
+                            else memos.get(line.trust_request_id, "")
+                        ),
                     )
                     for line in charge.allocations
                 ),

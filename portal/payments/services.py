@@ -47,6 +47,7 @@ from portal.payments.models import (
     Refund,
 )
 from portal.postings import services as postings
+from portal.trust_requests import services as trust_requests
 
 log = logging.getLogger(__name__)
 S = ChargeStatus
@@ -114,6 +115,20 @@ def trust_matters(link: Link) -> dict[int, str]:
             )
         ).all()
     )
+
+
+def payable_requests(link: Link) -> dict[int, allocation.PayableRequest]:
+    """The open trust requests this link may pay, by id, with what is left on each."""
+    return {
+        request.id: allocation.PayableRequest(
+            id=request.id,
+            matter_id=request.matter_id,
+            currency=request.currency,
+            payable_minor=request.payable_minor,
+        )
+        for request in trust_requests.payable_for_link(link)
+        if request.payable_minor > 0
+    }
 
 
 def firm_rules(firm_id: int) -> allocation.Rules:
@@ -208,7 +223,11 @@ def start_payment(
         )
     invoices = {invoice.id: invoice for invoice in payable_invoices(link)}
     plan = allocation.plan(
-        basket, invoices=invoices, trust_matters=trust_matters(link), rules=firm_rules(link.firm_id)
+        basket,
+        invoices=invoices,
+        trust_matters=trust_matters(link),
+        rules=firm_rules(link.firm_id),
+        requests=payable_requests(link) if basket.trust_requests else {},
     )
     return submit_plan(
         Origin(firm_id=link.firm_id, client_id=link.client_id, link_id=link.id),
@@ -353,6 +372,10 @@ def _record_submission(
         payment.mandate_text = mandate_text
     db.session.add(payment)
     for planned in plan.charges:
+        for line in planned.lines:
+            if line.trust_request_id is not None:
+                trust_requests.hold(line.trust_request_id, line.amount_minor)
+    for planned in plan.charges:
         account = accounts[planned.account_kind]
         public_id = _public_id()
         charge = Charge(
@@ -377,6 +400,7 @@ def _record_submission(
                     kind=line.kind,
                     invoice_id=line.invoice_id,
                     matter_id=line.matter_id,
+                    trust_request_id=line.trust_request_id,
                     amount_minor=line.amount_minor,
                     refunded_minor=0,
                 )
@@ -521,6 +545,8 @@ def transition(
         reason=reason,
         amount_minor=amount_minor,
     )
+    # A trust request paid through this charge follows it: paid, partly paid or open again.
+    trust_requests.recompute_for_charge(charge)
     if before is S.PROCESSING and to in (S.SUCCEEDED, S.FAILED):
         _tell_payer_when_settled(charge.payment)
     return True

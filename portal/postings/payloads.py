@@ -18,6 +18,7 @@ from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
 from portal.firms.models import Firm, MerchantAccount, MerchantAccountKind
 from portal.payments.models import AllocationKind, Charge, ChargeStatus, PaymentMethod, Refund
+from portal.trust_requests.models import TrustRequest
 
 #: Changes to the body's shape get a new version; receivers may branch on it.
 API_VERSION = "2026-11-22"
@@ -31,6 +32,8 @@ PAYMENT_DISPUTED = "payment.disputed"
 #: A dispute ended in the firm's favour and the money came back.
 PAYMENT_DISPUTE_WON = "payment.dispute_won"
 TRUST_SHORTFALL = "trust.shortfall"
+#: A trust request (portal.trust_requests) was paid in full.
+TRUST_REQUEST_PAID = "trust_request.paid"
 ENDPOINT_DISABLED = "endpoint.disabled"
 PING = "ping"
 
@@ -45,7 +48,7 @@ PAYMENT_EVENTS = frozenset(
         PAYMENT_DISPUTE_WON,
     }
 )
-EVENT_TYPES = PAYMENT_EVENTS | {TRUST_SHORTFALL, ENDPOINT_DISABLED, PING}
+EVENT_TYPES = PAYMENT_EVENTS | {TRUST_SHORTFALL, TRUST_REQUEST_PAID, ENDPOINT_DISABLED, PING}
 
 #: How long after it succeeded a payment can still be taken back: ACH returns (60 days for
 #: consumer debits) and card chargebacks (about 120 days). The back office should not
@@ -135,6 +138,19 @@ def charge_data(
             )
         )
     }
+    request_ids = [line.trust_request_id for line in lines if line.trust_request_id is not None]
+    requests = (
+        {
+            row.id: row
+            for row in db.session.execute(
+                select(
+                    TrustRequest.id, TrustRequest.public_id, TrustRequest.kind, TrustRequest.memo
+                ).where(TrustRequest.id.in_(request_ids))
+            )
+        }
+        if request_ids
+        else {}
+    )
     allocations = []
     for line in lines:
         matter = matters[line.matter_id]
@@ -147,6 +163,13 @@ def charge_data(
         if line.kind is AllocationKind.INVOICE and line.invoice_id is not None:
             invoice = invoices[line.invoice_id]
             item["invoice"] = {"external_id": invoice.external_id, "number": invoice.number}
+        if line.trust_request_id is not None:
+            request = requests[line.trust_request_id]
+            item["trust_request"] = {
+                "id": request.public_id,
+                "kind": request.kind.value,
+                "memo": request.memo,
+            }
         allocations.append(item)
 
     transaction_date = payment.created_at.date()
@@ -248,4 +271,31 @@ def trust_shortfall_data(charge: Charge, *, matter_id: int, balance_minor: int) 
         "currency": charge.currency,
         "trust_balance_minor": balance_minor,
         "shortfall_minor": -balance_minor if balance_minor < 0 else 0,
+    }
+
+
+def trust_request_data(request: TrustRequest, charge: Charge | None) -> dict[str, Any]:
+    """A trust request paid in full: what was asked, what was paid, and the payment that did it."""
+    matter = db.session.get(Matter, request.matter_id)
+    client = db.session.get(Client, matter.client_id) if matter else None
+    return {
+        "trust_request": {
+            "id": request.public_id,
+            "kind": request.kind.value,
+            "memo": request.memo,
+            "source": request.source.value,
+            "status": request.status.value,
+            "currency": request.currency,
+            "amount_minor": request.amount_minor,
+            "paid_minor": request.paid_minor,
+            "due_on": _iso_date(request.due_on),
+            "paid_at": None if request.paid_at is None else iso_instant(request.paid_at),
+        },
+        "client": {"external_id": client.external_id if client else None},
+        "matter": {
+            "external_id": matter.external_id if matter else None,
+            "number": matter.number if matter else None,
+        },
+        "payment_id": charge.payment.public_id if charge is not None else None,
+        "charge_id": charge.public_id if charge is not None else None,
     }

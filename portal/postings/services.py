@@ -37,6 +37,7 @@ from portal.postings.models import (
     OutboundMessage,
     WebhookEndpoint,
 )
+from portal.trust_requests.models import TrustRequest
 
 log = logging.getLogger(__name__)
 S = ChargeStatus
@@ -438,6 +439,22 @@ def enqueue_trust_shortfall(
         ),
         payment_id=charge.payment_id,
         charge_id=charge.id,
+    )
+
+
+def enqueue_trust_request_paid(request: TrustRequest, *, charge: Charge | None) -> OutboundMessage:
+    """Tell the back office a trust request was paid in full (never commits).
+
+    `charge` is the one whose move completed it; the message then takes the next number in
+    that payment's sequence, after the payment's own posting. Not held for firms that post
+    by hand: it books nothing, the payment's posting does.
+    """
+    return _enqueue(
+        firm=_firm(request.firm_id),
+        type_=payloads.TRUST_REQUEST_PAID,
+        data=payloads.trust_request_data(request, charge),
+        payment_id=charge.payment_id if charge is not None else None,
+        charge_id=charge.id if charge is not None else None,
     )
 
 
