@@ -93,6 +93,10 @@ class Defaults:
     RATELIMIT_PAYMENT_ATTEMPT = "10 per minute; 60 per hour"
     #: "Email me a fresh link" requests per client IP (a per-link daily cap applies as well).
     RATELIMIT_FRESH_LINK = "5 per hour"
+    #: Fresh links one expired or revoked link may have emailed to its client per day.
+    FRESH_LINKS_PER_LINK_PER_DAY = 3
+    #: Lookups on the public "is this link genuine?" page (/check) per client IP.
+    RATELIMIT_LINK_CHECK = "20 per minute; 200 per day"
     #: API requests per API key.
     RATELIMIT_API = "1200 per minute"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, false, true
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
@@ -40,6 +40,11 @@ class Firm(Base):
     #: The A/R message on every posting; None means the WEBHOOK_DEFAULT_AR_MESSAGE setting.
     #: The back office sees it, the client never does.
     ar_message: Mapped[str | None] = mapped_column(String(200))
+    #: The firm's default words in every link email (plain text, shown above the link);
+    #: a message given with one send replaces it. None means a short built-in sentence.
+    email_message: Mapped[str | None] = mapped_column(Text)
+    #: Plain-text signature closing every link email (name, phone, address); None for none.
+    email_signature: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     merchant_accounts: Mapped[list[MerchantAccount]] = relationship(
