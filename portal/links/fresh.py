@@ -35,6 +35,7 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(
         current_app.config["SECRET_KEY"],
         salt=FORM_SALT,
+        signer=links.ClockSigner,
         signer_kwargs={"digest_method": hashlib.sha256},
     )
 

@@ -33,7 +33,7 @@ MAX_TOKEN_LENGTH = 200
 MAX_PASTE_LENGTH = 2000
 
 
-class _ClockSigner(TimestampSigner):
+class ClockSigner(TimestampSigner):
     """A timestamp signer that reads time through `portal.clock`, like the rest of the app."""
 
     def get_timestamp(self) -> int:
@@ -45,7 +45,7 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(
         current_app.config["SECRET_KEY"],
         salt=LINK_SALT,
-        signer=_ClockSigner,
+        signer=ClockSigner,
         signer_kwargs={"digest_method": hashlib.sha256},
     )
 

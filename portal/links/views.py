@@ -14,7 +14,10 @@ from typing import ParamSpec, TypeVar
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError, validate_csrf
+from wtforms import ValidationError
 
+from portal import csrf
 from portal.billing import statements
 from portal.db import writes
 from portal.errors import LinkExpired, LinkGone, LinkRevoked, SessionMissing
@@ -52,10 +55,25 @@ def open_link(token: str) -> ResponseReturnValue:
     return response
 
 
+def _check_csrf_token() -> None:
+    """Check the form's CSRF token against the session, without Flask-WTF's Referer check.
+
+    The pages that post here are sent with no Referer at all (base.html asks for none, and the
+    dead link's page sits at a URL holding its token), which the strict HTTPS check would
+    refuse. The token, bound to this browser's session, is what stops a cross-site post.
+    """
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError as exc:
+        raise CSRFError(str(exc)) from None
+
+
+@csrf.exempt
 @bp.post("/l/fresh")
 @limited("RATELIMIT_FRESH_LINK")
 def fresh_link() -> ResponseReturnValue:
     """Email the dead link's client a fresh link if allowed; answer the same page regardless."""
+    _check_csrf_token()
     fresh.request_fresh_link(request.form.get("ref", "")[:500])
     return render_template("links/fresh_link.html")
 
@@ -66,6 +84,7 @@ def fresh_link_ref(error: Exception) -> str:
     return fresh.form_ref(error.public_id if isinstance(error, LinkGone) else None)
 
 
+@csrf.exempt
 @bp.route("/check", methods=["GET", "POST"])
 @limited("RATELIMIT_LINK_CHECK")
 def check() -> ResponseReturnValue:
@@ -74,6 +93,8 @@ def check() -> ResponseReturnValue:
     Shows the firm's name and the link's state only; it opens nothing and records nothing.
     The pasted text is not shown back, so a live link does not linger on the page.
     """
+    if request.method == "POST":
+        _check_csrf_token()
     pasted = request.form.get("link") if request.method == "POST" else request.args.get("link")
     result = None
     if pasted is not None and pasted.strip():
