@@ -30,6 +30,8 @@ from portal.templating import locale_scope
 
 log = logging.getLogger(__name__)
 
+#: The portal's own colour (static/css/portal.css --brand), for firms without one.
+DEFAULT_BRAND = "#1f3a5f"
 #: The longest mail-server answer kept on a failed delivery.
 MAX_ERROR_LENGTH = 500
 _ALPHABET = string.ascii_letters + string.digits
@@ -103,8 +105,8 @@ def compose_link_email(link: Link, delivery: LinkDelivery) -> EmailMessage:
             "check_url": f"{current_app.config['BASE_URL']}/check",
             # Emails are read in many time zones and the firm has none on record: say UTC.
             "expires": format_datetime(link.expires_at, "long", tzinfo=None, locale=locale),
-            "brand": f"#{brand}" if brand else "#1d4ed8",
-            "brand_ink": _ink_on(brand or "1d4ed8"),
+            "brand": f"#{brand}" if brand else DEFAULT_BRAND,
+            "brand_ink": _ink_on(brand or DEFAULT_BRAND[1:]),
         }
         subject = render_template("email/link/subject.txt", **context).strip()
         text = render_template("email/link/body.txt", **context)

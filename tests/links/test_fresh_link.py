@@ -106,7 +106,7 @@ def test_an_expired_links_page_offers_a_fresh_link_without_its_token(
     assert "Email me a fresh link" in page.text
     form = form_of(page)
     assert token not in page.text
-    assert dead.public_id not in page.text  # only inside the signature, never readable
+    assert dead.public_id not in page.text  # only encoded inside the signed reference
     assert fresh._public_id_from(form["ref"]) == dead.public_id
     assert "maria@example.com" not in page.text
 
