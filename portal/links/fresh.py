@@ -66,12 +66,12 @@ def fresh_links_today(dead: Link, now: dt.datetime) -> int:
     )
 
 
-def request_fresh_link(ref: str) -> LinkDelivery | None:
-    """Issue and email a fresh 24-hour link for the dead link `ref` names, if allowed (commits).
+def request_fresh_link(ref: str) -> sending.QueuedEmail | None:
+    """Issue a fresh 24-hour link for the dead link `ref` names, if allowed, and write its
+    email (commits). The caller hands the email to SMTP (`sending.hand_over`).
 
     Nothing happens for a bad or stale `ref`, a link that still works, a client without an
-    email address, or a link that already had its daily share of fresh links. The returned
-    delivery is for tests and logs only; the page never shows what happened.
+    email address, or a link that already had its daily share of fresh links.
     """
     public_id = _public_id_from(ref)
     if public_id is None:
@@ -93,4 +93,4 @@ def request_fresh_link(ref: str) -> LinkDelivery | None:
             origin=DeliveryOrigin.FRESH_LINK,
             replaces=dead,
         )
-    return sending.hand_over(queued)
+    return queued

@@ -12,17 +12,28 @@ import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
 from portal import csrf
 from portal.billing import statements
-from portal.db import writes
+from portal.db import db, writes
 from portal.errors import LinkExpired, LinkGone, LinkRevoked, SessionMissing
 from portal.limits import limited
-from portal.links import fresh, services
+from portal.links import fresh, sending, services
+from portal.links.models import LinkDelivery
 from portal.templating import SUPPORTED_LOCALES
 
 bp = Blueprint("links", __name__)
@@ -74,8 +85,21 @@ def _check_csrf_token() -> None:
 def fresh_link() -> ResponseReturnValue:
     """Email the dead link's client a fresh link if allowed; answer the same page regardless."""
     _check_csrf_token()
-    fresh.request_fresh_link(request.form.get("ref", "")[:500])
-    return render_template("links/fresh_link.html")
+    queued = fresh.request_fresh_link(request.form.get("ref", "")[:500])
+    response = current_app.make_response(render_template("links/fresh_link.html"))
+    if queued is not None:
+        # Talk to the mail server only once the answer has gone out, so the answer takes as
+        # long whether or not an email is sent, and its timing tells nothing either.
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        response.call_on_close(functools.partial(_send_after_response, app, queued))
+    return response
+
+
+def _send_after_response(app: Flask, queued: sending.QueuedEmail) -> None:
+    with app.app_context():
+        delivery = db.session.get(LinkDelivery, queued.delivery.id)
+        if delivery is not None:
+            sending.hand_over(sending.QueuedEmail(delivery=delivery, message=queued.message))
 
 
 @bp.app_template_global()

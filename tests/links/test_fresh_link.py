@@ -78,7 +78,8 @@ def form_of(page: TestResponse) -> dict[str, str]:
 
 
 def ask(portal: Portal, form: dict[str, str]) -> TestResponse:
-    return portal.client.post("/l/fresh", data=form, base_url=BASE_URL)
+    """Press the button; the answer is read to its end and closed, as a server does."""
+    return portal.client.post("/l/fresh", data=form, base_url=BASE_URL, buffered=True)
 
 
 def fresh_links_for(dead: Link) -> list[LinkDelivery]:
@@ -288,3 +289,26 @@ def test_a_refused_email_is_recorded_and_posted(
     (delivery,) = fresh_links_for(dead)
     assert delivery.state.value == "failed"
     assert delivery.error and "550" in delivery.error
+
+
+def test_the_mail_server_is_reached_only_after_the_answer_has_gone_out(
+    portal: Portal, maria: Client, frozen_clock: Clock, smtp: Inbox
+) -> None:
+    # given
+    dead = expired_link(maria, frozen_clock)
+    form = form_of(portal.open(dead))
+
+    # when the answer is received but not yet closed
+    answer = portal.client.post("/l/fresh", data=form, base_url=BASE_URL)
+    assert "Check your email" in answer.text
+
+    # then the fresh link is recorded but nothing has been sent yet
+    (delivery,) = fresh_links_for(dead)
+    assert delivery.state.value == "queued"
+    assert smtp.messages == []
+
+    # and closing the answer (the server has written it) hands the email over
+    answer.close()
+    assert len(smtp.messages) == 1
+    db.session.refresh(delivery)
+    assert delivery.state.value == "sent"
