@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import smtplib
 from email.utils import parseaddr
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from portal import clock
 from portal.billing.models import Client
 from portal.db import db
+from portal.links import sending
 from portal.links import services as links
 from portal.links.models import Link
 from portal.postings import services as postings
@@ -296,3 +298,38 @@ def test_another_firms_link_and_deliveries_are_not_found(
 ) -> None:
     body = send_link(api)
     assert other_api.get(f"/api/v1/links/{body['id']}").status_code == 404
+
+
+@pytest.mark.parametrize("event_types", [["link.delivery_failed"], ["link.*"]])
+def test_endpoints_may_subscribe_to_link_events(api: APIClient, event_types: list[str]) -> None:
+    api.client.application.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = True
+    response = api.post(
+        "/api/v1/webhook-endpoints",
+        json={"url": "http://127.0.0.1:9/hooks", "event_types": event_types},
+    )
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["event_types"] == event_types
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (
+            smtplib.SMTPAuthenticationError(535, b"5.7.8 Authentication credentials invalid"),
+            "535 5.7.8 Authentication credentials invalid",
+        ),
+        (
+            smtplib.SMTPSenderRefused(553, b"5.7.1 Sender not allowed", "no-reply@localhost"),
+            "553 5.7.1 Sender not allowed",
+        ),
+        (
+            smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"5.1.1 No such user")}),
+            "recipient refused: 550 5.1.1 No such user",
+        ),
+        (smtplib.SMTPServerDisconnected("Connection unexpectedly closed"), None),
+        (TimeoutError("timed out"), "TimeoutError: timed out"),
+    ],
+)
+def test_smtp_errors_are_kept_in_the_servers_words(error: Exception, text: str | None) -> None:
+    expected = text or f"SMTPServerDisconnected: {error}"
+    assert sending.smtp_error_text(error) == expected
