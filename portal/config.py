@@ -98,6 +98,10 @@ class Defaults:
     RATELIMIT_FRESH_LINK = "5 per hour"
     #: Days after its creation an evergreen replenishment request is due.
     TRUST_REQUEST_EVERGREEN_DUE_DAYS = 7
+    #: Fresh links one expired or revoked link may have emailed to its client per day.
+    FRESH_LINKS_PER_LINK_PER_DAY = 3
+    #: Lookups on the public "is this link genuine?" page (/check) per client IP.
+    RATELIMIT_LINK_CHECK = "20 per minute; 200 per day"
     #: API requests per API key.
     RATELIMIT_API = "1200 per minute"
     #: Smallest payment on a firm's public pay page (/pay/<slug>), in minor units: stricter

@@ -58,14 +58,23 @@ class Unauthorized(PortalError):
     title = "A valid API key is required"
 
 
-class LinkExpired(PortalError):
+class LinkGone(PortalError):
+    """A genuine link that can no longer be used; `public_id` names it when it is known, so
+    its page can offer to email the client a fresh one."""
+
     status = 410
+
+    def __init__(self, detail: str | None = None, *, public_id: str | None = None):
+        super().__init__(detail)
+        self.public_id = public_id
+
+
+class LinkExpired(LinkGone):
     code = "link-expired"
     title = "This payment link has expired"
 
 
-class LinkRevoked(PortalError):
-    status = 410
+class LinkRevoked(LinkGone):
     code = "link-revoked"
     title = "This payment link is no longer active"
 

@@ -5,7 +5,7 @@ from portal.db import Base
 from portal.firms.models import APIKey, Firm, MerchantAccount, MerchantAccountKind
 from portal.gateways.models import InboundEvent, SandboxIntent
 from portal.ledger.models import TrustEntry
-from portal.links.models import Link, link_matters
+from portal.links.models import Link, LinkDelivery, link_matters
 from portal.payments.models import (
     Allocation,
     Charge,
@@ -33,6 +33,7 @@ __all__ = [
     "Invoice",
     "InvoiceStatus",
     "Link",
+    "LinkDelivery",
     "Matter",
     "MerchantAccount",
     "MerchantAccountKind",

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     false,
     true,
@@ -79,6 +80,11 @@ class Firm(Base):
         default=EvergreenMode.OFF,
         server_default=EvergreenMode.OFF.value,
     )
+    #: The firm's default words in every link email (plain text, shown above the link);
+    #: a message given with one send replaces it. None means a short built-in sentence.
+    email_message: Mapped[str | None] = mapped_column(Text)
+    #: Plain-text signature closing every link email (name, phone, address); None for none.
+    email_signature: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     merchant_accounts: Mapped[list[MerchantAccount]] = relationship(

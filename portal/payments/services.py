@@ -530,6 +530,8 @@ def transition(
     )
     if to is S.SUCCEEDED:
         _settle(charge, redeposit=before is S.DISPUTED)
+        if charge.payment.link_id is not None:
+            links.mark_paid(charge.payment.link_id)
     elif to in (S.FAILED, S.CANCELED):
         _release(charge)
     elif to in (S.RETURNED, S.DISPUTED):

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
 from portal.firms.models import Firm, MerchantAccount, MerchantAccountKind
+from portal.links.models import LinkDelivery
 from portal.payments.models import AllocationKind, Charge, ChargeStatus, PaymentMethod, Refund
 from portal.trust_requests.models import TrustRequest
 
@@ -34,6 +35,8 @@ PAYMENT_DISPUTE_WON = "payment.dispute_won"
 TRUST_SHORTFALL = "trust.shortfall"
 #: A trust request (portal.trust_requests) was paid in full.
 TRUST_REQUEST_PAID = "trust_request.paid"
+#: An email carrying a client link could not be handed to the mail server.
+LINK_DELIVERY_FAILED = "link.delivery_failed"
 ENDPOINT_DISABLED = "endpoint.disabled"
 PING = "ping"
 
@@ -48,7 +51,13 @@ PAYMENT_EVENTS = frozenset(
         PAYMENT_DISPUTE_WON,
     }
 )
-EVENT_TYPES = PAYMENT_EVENTS | {TRUST_SHORTFALL, TRUST_REQUEST_PAID, ENDPOINT_DISABLED, PING}
+EVENT_TYPES = PAYMENT_EVENTS | {
+    TRUST_SHORTFALL,
+    TRUST_REQUEST_PAID,
+    LINK_DELIVERY_FAILED,
+    ENDPOINT_DISABLED,
+    PING,
+}
 
 #: How long after it succeeded a payment can still be taken back: ACH returns (60 days for
 #: consumer debits) and card chargebacks (about 120 days). The back office should not
@@ -298,4 +307,19 @@ def trust_request_data(request: TrustRequest, charge: Charge | None) -> dict[str
         },
         "payment_id": charge.payment.public_id if charge is not None else None,
         "charge_id": charge.public_id if charge is not None else None,
+    }
+
+
+def link_delivery_failed_data(delivery: LinkDelivery) -> dict[str, Any]:
+    """A link email bounced at the mail server: which link, to whom, and what the server said."""
+    link = delivery.link
+    return {
+        "link_id": link.public_id,
+        "delivery_id": delivery.public_id,
+        "origin": delivery.origin.value,
+        "client": {"external_id": link.client.external_id},
+        "email": delivery.recipient,
+        "error": delivery.error,
+        "failed_at": iso_instant(delivery.failed_at) if delivery.failed_at else None,
+        "link_expires_at": iso_instant(link.expires_at),
     }

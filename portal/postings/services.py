@@ -26,6 +26,7 @@ from portal import clock
 from portal.db import db
 from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.firms.models import Firm
+from portal.links.models import LinkDelivery
 from portal.mail import compose, send_after_commit
 from portal.payments.models import Charge, ChargeStatus, Payment
 from portal.postings import network, payloads, signing
@@ -455,6 +456,18 @@ def enqueue_trust_request_paid(request: TrustRequest, *, charge: Charge | None) 
         data=payloads.trust_request_data(request, charge),
         payment_id=charge.payment_id if charge is not None else None,
         charge_id=charge.id if charge is not None else None,
+    )
+
+
+def enqueue_link_delivery_failed(delivery: LinkDelivery) -> OutboundMessage:
+    """Tell the firm's back office a link email could not be sent (never commits).
+
+    A notice for a person to act on (call the client, fix the address), so it is never held.
+    """
+    return _enqueue(
+        firm=_firm(delivery.firm_id),
+        type_=payloads.LINK_DELIVERY_FAILED,
+        data=payloads.link_delivery_failed_data(delivery),
     )
 
 
