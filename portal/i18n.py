@@ -40,10 +40,10 @@ SOURCE_LOCALE = "en_US"
 TRANSLATIONS = Path(__file__).parent / "translations"
 #: The session key holding the locale the client picked with the switcher.
 SESSION_KEY = "locale"
-#: Cached per request by `current_locale`, so a page asks the session and headers only once.
-_G_KEY = "locale"
+#: Where the locale chosen for this request (or email) is kept, once it is known.
+LOCALE_ATTR = "portal_locale"
 #: The per-request catalog cache of portal.templating, dropped when the locale changes.
-_G_TRANSLATIONS = "_portal_translations"
+TRANSLATIONS_CACHE = "_portal_translations"
 
 bp = Blueprint("i18n", __name__)
 
@@ -71,15 +71,20 @@ def default_locale() -> str:
 
 
 def browser_locale() -> str | None:
-    """The best supported match for the request's Accept-Language, honouring its q-values.
+    """The supported locale the browser's Accept-Language asks for first, by its q-values.
 
-    Werkzeug matches exact tags first, then the language alone ("es-MX" picks es_US).
+    Each language the browser lists, most wanted first, is matched exactly, else by language
+    alone ("es-ES" or "es-MX" read Spanish: es_US); "*" and q=0 ask for nothing in particular.
     """
     if not has_request_context():
         return None
-    tags = [locale.replace("_", "-") for locale in SUPPORTED_LOCALES]
-    best = request.accept_languages.best_match(tags)
-    return closest_supported(best)
+    for value, quality in request.accept_languages:  # Werkzeug sorts by quality, then order
+        if quality <= 0 or value == "*":
+            continue
+        found = closest_supported(value)
+        if found is not None:
+            return found
+    return None
 
 
 def chosen_locale() -> str | None:
@@ -99,22 +104,36 @@ def negotiate(client_locale: str | None = None) -> str:
     )
 
 
+def scope() -> object:
+    """What per-render state hangs on: the request, else (a CLI command, a worker) the app
+    context's `g`. Not `g` during a request: an app context may outlive one request (the test
+    client reuses the test's), and a locale must never leak into the next request."""
+    if has_request_context():
+        return request._get_current_object()  # type: ignore[attr-defined]
+    return g._get_current_object()  # type: ignore[attr-defined]
+
+
 def current_locale() -> str:
     """The locale of what is being rendered now (a page, or an email in `locale_scope`)."""
     if not has_app_context():
         return SOURCE_LOCALE
-    locale: str | None = g.get(_G_KEY)
+    chosen: str | None = getattr(scope(), LOCALE_ATTR, None)
+    return chosen or negotiate()
+
+
+def set_locale(locale: str | None) -> None:
+    """Make `locale` this render's locale (None: negotiate again), dropping cached catalogs."""
+    target = scope()
     if locale is None:
-        locale = negotiate()
-        if has_request_context():
-            setattr(g, _G_KEY, locale)
-    return locale
+        target.__dict__.pop(LOCALE_ATTR, None)
+    else:
+        setattr(target, LOCALE_ATTR, locale)
+    target.__dict__.pop(TRANSLATIONS_CACHE, None)
 
 
 def use_locale(locale: str) -> None:
     """Render the rest of this request in `locale` (once the client's record is known)."""
-    setattr(g, _G_KEY, locale)
-    g.pop(_G_TRANSLATIONS, None)
+    set_locale(locale)
     flask_babel.refresh()  # Flask-Babel caches the locale and catalog per request.
 
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_percent
 from babel.support import Translations
-from flask import Flask, g
+from flask import Flask
 from flask_babel import Babel, force_locale, get_translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
@@ -25,16 +25,14 @@ from portal.i18n import SUPPORTED_LOCALES, current_locale
 __all__ = ["SUPPORTED_LOCALES", "current_locale", "init_app", "locale_scope"]
 
 
-_TRANSLATIONS = "_portal_translations"
-
-
 def _translations() -> Translations:
     """This request's message catalog, looked up once (Flask-Babel resolves it on every call,
     about 30 us each, and a statement page asks for two dozen strings)."""
-    cached: Translations | None = g.get(_TRANSLATIONS)
+    holder = i18n.scope()
+    cached: Translations | None = getattr(holder, i18n.TRANSLATIONS_CACHE, None)
     if cached is None:
         cached = get_translations()
-        setattr(g, _TRANSLATIONS, cached)
+        setattr(holder, i18n.TRANSLATIONS_CACHE, cached)
     return cached
 
 
@@ -42,18 +40,13 @@ def _translations() -> Translations:
 def locale_scope(locale: str | None) -> Iterator[None]:
     """Render in `locale` (an email to a client, say), then restore the page's own."""
     chosen = i18n.closest_supported(locale) or i18n.default_locale()
-    had, before = "locale" in g, g.get("locale")
-    g.locale = chosen
-    g.pop(_TRANSLATIONS, None)
+    before = getattr(i18n.scope(), i18n.LOCALE_ATTR, None)
+    i18n.set_locale(chosen)
     try:
         with force_locale(chosen):
             yield
     finally:
-        g.pop(_TRANSLATIONS, None)
-        if had:
-            g.locale = before
-        else:
-            g.pop("locale", None)
+        i18n.set_locale(before)
 
 
 # A page shows the same few currencies, locales and dates over and over, and Babel redoes its
