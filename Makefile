@@ -40,7 +40,8 @@ $(CATALOGS)/%/LC_MESSAGES/messages.mo: $(CATALOGS)/%/LC_MESSAGES/messages.po $(V
 
 messages: $(VENV)/.installed ## Extract every string into messages.pot, update each catalog, compile.
 	$(BABEL) extract -F babel.cfg $(BABEL_KEYWORDS) --project MatterPay --version 1 \
-		--copyright-holder "MatterPay contributors" --sort-by-file --width 100 -o $(POT) .
+		--copyright-holder "MatterPay contributors" --sort-by-file --add-location file --width 100 \
+		-o $(POT) .
 	@# English is the source language: its entries stay empty (gettext shows the source text)
 	@# unless the wording is overridden, so it never takes fuzzy guesses. Other languages get
 	@# Babel's fuzzy suggestions for changed strings, to be reviewed (the tests refuse them).
