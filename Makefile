@@ -102,5 +102,5 @@ db-revision: install ## New migration from the models: make db-revision m="what 
 bench: install ## Run the benchmarks and print their figures.
 	$(PY) bench/run.py
 
-clean: ## Remove the virtual environment and the local database.
-	rm -rf $(VENV) instance/*.sqlite3*
+clean: ## Remove the virtual environment, the local database and the compiled catalogs.
+	rm -rf $(VENV) instance/*.sqlite3* $(MO_FILES)
