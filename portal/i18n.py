@@ -11,6 +11,8 @@ Catalogs live in portal/translations/<language>/LC_MESSAGES/messages.po and are 
 
 from __future__ import annotations
 
+import logging
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -46,6 +48,7 @@ LOCALE_ATTR = "portal_locale"
 TRANSLATIONS_CACHE = "_portal_translations"
 
 bp = Blueprint("i18n", __name__)
+log = logging.getLogger(__name__)
 
 
 def closest_supported(value: str | None) -> str | None:
@@ -137,6 +140,7 @@ def use_locale(locale: str) -> None:
     flask_babel.refresh()  # Flask-Babel caches the locale and catalog per request.
 
 
+@lru_cache(maxsize=32)
 def language_name(locale: str) -> str:
     """A language's own name for itself, from CLDR: "English", "Español"."""
     parsed = Locale.parse(locale)
@@ -209,6 +213,23 @@ def switch(locale: str) -> ResponseReturnValue:
     return response
 
 
+def missing_catalogs() -> list[str]:
+    """Supported languages (other than the source) whose compiled catalog is missing: their
+    pages would silently show English. `make translations` builds them."""
+    languages = {locale.split("_", 1)[0] for locale in SUPPORTED_LOCALES}
+    languages.discard(SOURCE_LOCALE.split("_", 1)[0])
+    return sorted(
+        language
+        for language in languages
+        if not (TRANSLATIONS / language / "LC_MESSAGES" / "messages.mo").is_file()
+    )
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals["language_choices"] = language_choices
+    for language in missing_catalogs():
+        log.error(
+            "no compiled catalog for %r: its clients will read English; run `make translations`",
+            language,
+        )

@@ -78,3 +78,18 @@ def test_english_may_leave_entries_empty() -> None:
     fresh.add("Pay", locations=[("templates/x.html", 1)])
     assert catalogs.problems("en", fresh, _catalog(("Pay", "", False))) == []
     assert catalogs.problems("en", fresh, _catalog()) != []
+
+
+def test_a_missing_compiled_catalog_is_reported_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from flask import Flask
+
+    from portal import i18n
+
+    assert i18n.missing_catalogs() == []  # the suite runs with compiled catalogs
+    monkeypatch.setattr(i18n, "TRANSLATIONS", tmp_path)
+    assert i18n.missing_catalogs() == ["es"]
+    with caplog.at_level("ERROR", logger="portal.i18n"):
+        i18n.init_app(Flask(__name__))
+    assert "no compiled catalog for 'es'" in caplog.text
