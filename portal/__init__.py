@@ -29,7 +29,7 @@ class DatabaseId(IntegerConverter):
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, database, CSRF, Babel, blueprints, error handlers and CLI."""
-    from portal import cli, config, errors, limits, mail, ops, security, templating
+    from portal import cli, config, errors, i18n, limits, mail, ops, security, templating
     from portal.api import bp as api_bp
     from portal.billing.views import bp as billing_bp
     from portal.db import db
@@ -55,6 +55,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     limits.init_app(app)
     csrf.init_app(app)
     templating.init_app(app)
+    i18n.init_app(app)
     mail.init_app(app)
     errors.init_app(app)
     security.init_app(app)

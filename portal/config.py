@@ -64,7 +64,7 @@ class Defaults:
     MAIL_PASSWORD = ""
     #: Sender of receipts and links.
     MAIL_FROM = "MatterPay <no-reply@localhost>"
-    #: Locale used when a client has none.
+    #: Locale used when no switcher choice, client record or browser language is supported.
     DEFAULT_LOCALE = "en_US"
     #: Stripe's API address; tests point it at localstripe. Must be https:// in production.
     STRIPE_API_BASE = "https://api.stripe.com"

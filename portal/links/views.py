@@ -2,7 +2,8 @@
 
 `link_required` guards every client page: it reloads the link the session is bound to, stops at
 once if the link has been revoked or has expired, and sets `g.link`, `g.firm`, `g.brand` and
-`g.locale` for the view and its templates. A dead link's page offers "email me a fresh link"
+the page's locale (portal.i18n: the client's own choice, else their record, else the browser)
+for the view and its templates. A dead link's page offers "email me a fresh link"
 (POST /l/fresh), and /check tells anyone whether a link is genuine and still works.
 """
 
@@ -27,14 +28,13 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
-from portal import csrf
+from portal import csrf, i18n
 from portal.billing import statements
 from portal.db import db, writes
 from portal.errors import LinkExpired, LinkGone, LinkRevoked, SessionMissing
 from portal.limits import limited
 from portal.links import fresh, sending, services
 from portal.links.models import LinkDelivery
-from portal.templating import SUPPORTED_LOCALES
 
 bp = Blueprint("links", __name__)
 
@@ -52,7 +52,7 @@ def open_link(token: str) -> ResponseReturnValue:
     """Check the token, bind a fresh session to its link, and move on to a URL without it."""
     # Opening a link always replaces the session, even when the link turns out to be dead:
     # on a shared computer the previous person's session must not outlive a new attempt.
-    _end_session()
+    _end_session(keep_language=False)
     link = services.open_link(token)
     session[SESSION_KEY] = link.public_id
     # 303 so the browser fetches the target with GET and the token leaves the address bar;
@@ -162,28 +162,25 @@ def link_required(view: Callable[P, R]) -> Callable[P, R]:
         g.link = link
         g.firm = audience.firm
         g.brand = audience.brand
-        g.locale = page_locale(audience.client_locale)
+        i18n.use_locale(i18n.negotiate(audience.client_locale))
         return view(*args, **kwargs)
 
     return wrapped
 
 
-def _end_session() -> None:
+def _end_session(*, keep_language: bool = True) -> None:
+    """Forget the link. The language the client picked stays for the error page that follows,
+    but not when a new link is opened: that link's client record decides again."""
     # Clearing an empty session would still send a cookie-deleting header; skip that noise.
-    if session:
-        session.clear()
+    if not session or (keep_language and set(session) == {i18n.SESSION_KEY}):
+        return
+    language = session.get(i18n.SESSION_KEY)
+    session.clear()
+    if keep_language and language is not None:
+        session[i18n.SESSION_KEY] = language
 
 
 def page_locale(client_locale: str | None) -> str:
-    """The supported locale closest to the client's: exact, else same language, else default.
-
-    Back offices send "es-US" as often as "es_US"; a client in "es_MX" still reads Spanish.
-    """
-    default: str = current_app.config["DEFAULT_LOCALE"]
-    if not client_locale:
-        return default
-    wanted = client_locale.replace("-", "_")
-    if wanted in SUPPORTED_LOCALES:
-        return wanted
-    language = wanted.split("_", 1)[0].lower()
-    return next((loc for loc in SUPPORTED_LOCALES if loc.split("_", 1)[0] == language), default)
+    """The supported locale closest to the client's record: exact, else same language, else
+    the default (portal.i18n.closest_supported)."""
+    return i18n.closest_supported(client_locale) or i18n.default_locale()

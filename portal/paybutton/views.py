@@ -31,6 +31,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
+from portal import i18n
 from portal.billing.statements import brand_hex
 from portal.db import PROJECT_ROOT, db
 from portal.errors import NotFound, ValidationFailed
@@ -38,7 +39,6 @@ from portal.firms import branding
 from portal.firms.models import Firm
 from portal.gateways.base import Instrument
 from portal.limits import limited
-from portal.links.views import page_locale
 from portal.money import format_money, to_plain
 from portal.paybutton import services
 from portal.paybutton.forms import PublicPaymentForm
@@ -48,7 +48,6 @@ from portal.payments import services as payments
 from portal.payments.allocation import AllocationError
 from portal.payments.models import ChargeStatus, Payment, PaymentMethod
 from portal.payments.services import MethodUnavailable, Origin, Payer, TooManyAttempts
-from portal.templating import SUPPORTED_LOCALES
 
 bp = Blueprint("paybutton", __name__)
 
@@ -155,11 +154,9 @@ def _firm(slug: str) -> Firm:
 
 
 def _page_locale(wanted: str | None = None) -> str:
-    if wanted:
-        return page_locale(wanted)
-    choices = [loc.replace("_", "-") for loc in SUPPORTED_LOCALES]
-    best = request.accept_languages.best_match([*choices, "en", "es"])
-    return page_locale(best)
+    """The page's locale: one the embedding page asks for (its <html lang>), else the payer's
+    own choice or browser (portal.i18n.negotiate; a payer has no client record here)."""
+    return i18n.closest_supported(wanted) or i18n.negotiate()
 
 
 def _enter(slug: str) -> Firm:
@@ -167,6 +164,7 @@ def _enter(slug: str) -> Firm:
     g.firm = firm
     g.brand = brand_hex(firm.brand_colour)
     g.locale = _page_locale()
+    i18n.use_locale(g.locale)
     return firm
 
 

@@ -12,14 +12,18 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
+
 from portal.errors import PortalError
 from portal.firms.models import MerchantAccountKind
+from portal.i18n import current_locale
 from portal.money import MAX_MINOR, format_money
 from portal.payments.models import AllocationKind
 
 
 class AllocationError(PortalError):
-    """The basket cannot be paid as asked; `errors` says which line and why."""
+    """The basket cannot be paid as asked; `errors` says which line and why, in the payer's
+    language (the title stays English: it is the API's problem title)."""
 
     status = 422
     code = "allocation-error"
@@ -103,6 +107,11 @@ class Plan:
         return sum(charge.amount_minor for charge in self.charges)
 
 
+def _money(minor: int, currency: str) -> str:
+    """An amount in a message, written for the payer's locale (English outside a request)."""
+    return format_money(minor, currency, current_locale())
+
+
 def apply_order(invoice: PayableInvoice) -> tuple[dt.date, dt.date, str]:
     """Auto-apply order: oldest due date first (no due date last), then issue date, then number."""
     return (invoice.due_on or dt.date.max, invoice.issued_on, invoice.number)
@@ -111,7 +120,9 @@ def apply_order(invoice: PayableInvoice) -> tuple[dt.date, dt.date, str]:
 def auto_apply(invoices: Sequence[PayableInvoice], total_minor: int) -> dict[int, int]:
     """Spread `total_minor` over `invoices` in apply order; refuse more than is due in all."""
     if total_minor <= 0:
-        raise AllocationError(errors=[{"field": "total", "detail": "Enter an amount above zero."}])
+        raise AllocationError(
+            errors=[{"field": "total", "detail": _("Enter an amount above zero.")}]
+        )
     due = sum(invoice.payable_minor for invoice in invoices)
     if total_minor > due:
         currency = invoices[0].currency if invoices else "USD"
@@ -119,7 +130,10 @@ def auto_apply(invoices: Sequence[PayableInvoice], total_minor: int) -> dict[int
             errors=[
                 {
                     "field": "total",
-                    "detail": f"That is more than the {format_money(due, currency)} due in all.",
+                    "detail": _(
+                        "That is more than the %(amount)s due in all.",
+                        amount=_money(due, currency),
+                    ),
                 }
             ]
         )
@@ -160,18 +174,27 @@ def plan(
         name = f"invoice-{invoice_id}"
         invoice = invoices.get(invoice_id)
         if invoice is None:
-            fail(name, "This invoice is not open for payment.")
+            fail(name, _("This invoice is not open for payment."))
             continue
         if amount <= 0:
-            fail(name, f"Enter an amount above zero for invoice {invoice.number}.")
+            fail(
+                name, _("Enter an amount above zero for invoice %(number)s.", number=invoice.number)
+            )
         elif amount > invoice.payable_minor:
-            left = format_money(invoice.payable_minor, invoice.currency)
-            fail(name, f"Invoice {invoice.number} has {left} left to pay.")
+            left = _money(invoice.payable_minor, invoice.currency)
+            fail(
+                name,
+                _(
+                    "Invoice %(number)s has %(amount)s left to pay.",
+                    number=invoice.number,
+                    amount=left,
+                ),
+            )
         elif amount < invoice.payable_minor and not rules.allow_partial:
-            fail(name, f"Invoice {invoice.number} must be paid in full.")
+            fail(name, _("Invoice %(number)s must be paid in full.", number=invoice.number))
         elif amount < min(rules.minimum_minor, invoice.payable_minor):
-            smallest = format_money(rules.minimum_minor, invoice.currency)
-            fail(name, f"The smallest payment is {smallest}.")
+            smallest = _money(rules.minimum_minor, invoice.currency)
+            fail(name, _("The smallest payment is %(amount)s.", amount=smallest))
         else:
             line = Line(AllocationKind.INVOICE, invoice.matter_id, invoice.id, amount)
             lines.append((MerchantAccountKind.OPERATING, invoice.currency, line))
@@ -180,13 +203,14 @@ def plan(
         name = f"trust-{matter_id}"
         currency = trust_matters.get(matter_id)
         if currency is None:
-            fail(name, "This matter does not take trust deposits here.")
+            fail(name, _("This matter does not take trust deposits here."))
         elif amount <= 0:
-            fail(name, "Enter a deposit above zero.")
+            fail(name, _("Enter a deposit above zero."))
         elif amount < rules.minimum_minor:
-            fail(name, f"The smallest deposit is {format_money(rules.minimum_minor, currency)}.")
+            smallest = _money(rules.minimum_minor, currency)
+            fail(name, _("The smallest deposit is %(amount)s.", amount=smallest))
         elif amount > MAX_MINOR:
-            fail(name, "That deposit is too large.")
+            fail(name, _("That deposit is too large."))
         else:
             line = Line(AllocationKind.TRUST_DEPOSIT, matter_id, None, amount)
             lines.append((MerchantAccountKind.TRUST, currency, line))
@@ -211,10 +235,10 @@ def plan(
             lines.append((MerchantAccountKind.TRUST, request.currency, line))
 
     if not errors and not lines:
-        fail("basket", "Choose at least one invoice or enter a trust deposit.")
+        fail("basket", _("Choose at least one invoice or enter a trust deposit."))
     currencies = {currency for _kind, currency, _line in lines}
     if len(currencies) > 1:
-        fail("basket", "Pay amounts in one currency at a time.")
+        fail("basket", _("Pay amounts in one currency at a time."))
     if errors:
         raise AllocationError(errors=errors)
 
@@ -226,5 +250,5 @@ def plan(
             charges.append(PlannedCharge(kind, currency, kind_lines))
     total = sum(c.amount_minor for c in charges)
     if total > MAX_MINOR:
-        raise AllocationError(errors=[{"field": "basket", "detail": "That total is too large."}])
+        raise AllocationError(errors=[{"field": "basket", "detail": _("That total is too large.")}])
     return Plan(currency=currency, charges=tuple(charges))

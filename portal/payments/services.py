@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -148,7 +149,11 @@ def merchant_account(firm_id: int, kind: MerchantAccountKind, currency: str) -> 
         )
     )
     if account is None:
-        raise MethodUnavailable(f"The firm has no {kind.value} account in {currency}.")
+        raise MethodUnavailable(
+            _("Payments in %(currency)s cannot be taken here.", currency=currency)
+            if kind is MerchantAccountKind.OPERATING
+            else _("Trust deposits in %(currency)s cannot be taken here.", currency=currency)
+        )
     return account
 
 
@@ -171,8 +176,10 @@ def check_attempt_limits(link_id: int | None, ip: str) -> None:
         )
         if count >= per_link:
             raise TooManyAttempts(
-                "Too many declined attempts on this link. Please wait an hour, or contact "
-                "your law firm."
+                _(
+                    "Too many declined attempts on this link. Please wait an hour, or contact "
+                    "your law firm."
+                )
             )
     count = (
         db.session.scalar(
@@ -183,7 +190,7 @@ def check_attempt_limits(link_id: int | None, ip: str) -> None:
         or 0
     )
     if count >= per_ip:
-        raise TooManyAttempts("Too many declined attempts. Please wait an hour and try again.")
+        raise TooManyAttempts(_("Too many declined attempts. Please wait an hour and try again."))
 
 
 # -- starting a payment ----------------------------------------------------------------------
@@ -212,14 +219,15 @@ def start_payment(
     Calling this again with the same key returns the first payment and charges nothing.
     """
     if not idempotency_key or len(idempotency_key) > 100:
-        raise ValidationFailed("missing or overlong idempotency key")
+        # Only a tampered page sends none: the review page always carries one.
+        raise ValidationFailed(_("Please review your payment again."))
     if (existing := payment_by_key(link.firm_id, idempotency_key)) is not None:
         return existing
     check_attempt_limits(link.id, payer.ip)
     if method is PaymentMethod.ACH and not mandate_text:
         raise ValidationFailed(
-            "Accept the bank debit authorization to pay by bank account.",
-            errors=[{"field": "mandate", "detail": "Accept the authorization to continue."}],
+            _("Accept the bank debit authorization to pay by bank account."),
+            errors=[{"field": "mandate", "detail": _("Accept the authorization to continue.")}],
         )
     invoices = {invoice.id: invoice for invoice in payable_invoices(link)}
     plan = allocation.plan(
@@ -282,7 +290,11 @@ def submit_plan(
     for account in accounts.values():
         enabled = account.accepts_card if method is PaymentMethod.CARD else account.accepts_ach
         if not enabled:
-            raise MethodUnavailable(f"{account.label} does not take {method.value} payments.")
+            raise MethodUnavailable(
+                _("%(account)s does not take card payments.", account=account.label)
+                if method is PaymentMethod.CARD
+                else _("%(account)s does not take bank payments.", account=account.label)
+            )
 
     try:
         with db.session.begin_nested():  # a lost race rolls back only this savepoint
@@ -331,11 +343,13 @@ def _reserve(invoice_id: int, amount_minor: int) -> None:
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise allocation.AllocationError(
-            "An invoice changed while you were paying it.",
+            _("An invoice changed while you were paying it."),
             errors=[
                 {
                     "field": f"invoice-{invoice_id}",
-                    "detail": "This invoice was just paid or changed. Please review and try again.",
+                    "detail": _(
+                        "This invoice was just paid or changed. Please review and try again."
+                    ),
                 }
             ],
         )
