@@ -1159,28 +1159,70 @@ def replay_message(message: OutboundMessage) -> list[WebhookEndpoint]:
     return targets
 
 
-def replay_since(endpoint: WebhookEndpoint, since: dt.datetime) -> list[OutboundMessage]:
+#: The most messages one `replay_since` call queues again; the answer says when it stopped
+#: short and from when to continue.
+REPLAY_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What `replay_since` queued, and where it stopped if it hit REPLAY_LIMIT."""
+
+    messages: list[OutboundMessage]
+    #: Whether more messages were due than one call queues.
+    capped: bool
+    #: With `capped`: the created_at of the first message left out; replay again from it.
+    next_since: dt.datetime | None
+
+
+def replay_window() -> dt.timedelta:
+    """How far back a replay may reach: no further than messages are surely kept."""
+    return dt.timedelta(days=max(int(current_app.config["WEBHOOK_RETENTION_DAYS"]), 30))
+
+
+def replay_since(endpoint: WebhookEndpoint, since: dt.datetime) -> Replay:
     """Queue again for `endpoint` every released message of its firm created at or after
-    `since` that it wants, oldest first. Returns those messages. Not committed."""
+    `since` that it wants, oldest first, at most REPLAY_LIMIT of them. Not committed.
+
+    `since` older than the retention period is refused (ValidationFailed): delivered
+    messages older than that may have been purged, so the replay could not be complete.
+    """
     if not endpoint.is_active:
         raise Conflict("The endpoint is disabled: enable it before replaying to it.")
     now = clock.now()
-    messages = db.session.scalars(
-        select(OutboundMessage)
-        .where(
-            OutboundMessage.firm_id == endpoint.firm_id,
-            OutboundMessage.created_at >= since,
-            OutboundMessage.status != MessageStatus.HELD,
-            or_(
-                OutboundMessage.endpoint_id.is_(None),
-                OutboundMessage.endpoint_id == endpoint.id,
-            ),
+    window = replay_window()
+    if since < now - window:
+        raise ValidationFailed(
+            f"since may reach back at most {window.days} days: older messages may have been "
+            "purged.",
+            errors=[
+                {
+                    "parameter": "since",
+                    "detail": f"must be at or after {payloads.iso_instant(now - window)}",
+                }
+            ],
         )
-        .order_by(OutboundMessage.id)
+    query = select(OutboundMessage).where(
+        OutboundMessage.firm_id == endpoint.firm_id,
+        OutboundMessage.created_at >= since,
+        OutboundMessage.status != MessageStatus.HELD,
+        or_(OutboundMessage.endpoint_id.is_(None), OutboundMessage.endpoint_id == endpoint.id),
     )
-    replayed = []
-    for message in messages:
-        if wants(endpoint, message.type):
+    replayed: list[OutboundMessage] = []
+    after = 0
+    while True:  # in pages, so a month of postings is never loaded at once
+        page = list(
+            db.session.scalars(
+                query.where(OutboundMessage.id > after).order_by(OutboundMessage.id).limit(500)
+            )
+        )
+        for message in page:
+            if not wants(endpoint, message.type):
+                continue
+            if len(replayed) == REPLAY_LIMIT:
+                return Replay(replayed, capped=True, next_since=message.created_at)
             _requeue(message, endpoint, now)
             replayed.append(message)
-    return replayed
+        if len(page) < 500:
+            return Replay(replayed, capped=False, next_since=None)
+        after = page[-1].id
