@@ -811,6 +811,14 @@ class LinkIn(Input):
         description="Seconds until the link expires, from 60 up to the server's "
         "LINK_MAX_AGE_SECONDS (86400), which is also the default.",
     )
+    ar_note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = (
+        Field(
+            default=None,
+            description="The firm's note for the A/R message of payments made through this "
+            "link; postings carry the firm's A/R message followed by it. Never shown to the "
+            "client.",
+        )
+    )
 
 
 class LinkOut(Output):

@@ -27,13 +27,20 @@ KEY_USE_RESOLUTION = dt.timedelta(minutes=1)
 
 
 def create_link(
-    *, firm_id: int, client: str, matters: Sequence[str], expires_in: int | None
+    *,
+    firm_id: int,
+    client: str,
+    matters: Sequence[str],
+    expires_in: int | None,
+    ar_note: str | None = None,
 ) -> Link:
     """Issue a link for the firm's client `client`, limited to `matters` if any (commits)."""
     owner = billing.referenced_client(firm_id=firm_id, external_id=client, pointer="/client")
     scope = billing.referenced_matters(client=owner, external_ids=matters, pointer="/matters")
     with db.transaction():
-        link = links.issue_link(firm_id=firm_id, client=owner, matters=scope, expires_in=expires_in)
+        link = links.issue_link(
+            firm_id=firm_id, client=owner, matters=scope, expires_in=expires_in, ar_note=ar_note
+        )
     return link
 
 

@@ -327,7 +327,11 @@ def sync(body: SyncIn) -> SyncOut:
 def create_link(body: LinkIn) -> tuple[LinkCreatedOut, int]:
     """The answer holds the link's URL; it is never shown again."""
     link = api_services.create_link(
-        firm_id=g.firm_id, client=body.client, matters=body.matters, expires_in=body.expires_in
+        firm_id=g.firm_id,
+        client=body.client,
+        matters=body.matters,
+        expires_in=body.expires_in,
+        ar_note=body.ar_note,
     )
     return LinkCreatedOut.of_new(link, links.url_for_link(link)), 201
 

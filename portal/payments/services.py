@@ -290,6 +290,7 @@ def _record_submission(
         total_minor=plan.total_minor,
         payer_name=payer.name[:200],
         payer_email=payer.email,
+        ar_note=link.ar_note,
         created_at=now,
     )
     if method is PaymentMethod.ACH:
