@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
+from flask import current_app, render_template
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -39,6 +39,7 @@ from portal.postings.models import (
     OutboundMessage,
     WebhookEndpoint,
 )
+from portal.templating import locale_scope
 
 log = logging.getLogger(__name__)
 S = ChargeStatus
@@ -194,20 +195,7 @@ def disable_endpoint(endpoint: WebhookEndpoint, *, reason: str) -> None:
         _settle_message(message_id, now)
     firm = _firm(endpoint.firm_id)
     if firm.notify_email:
-        send_after_commit(
-            compose(
-                to=firm.notify_email,
-                subject="MatterPay stopped sending webhooks to one of your endpoints",
-                text=(
-                    f"MatterPay has disabled the webhook endpoint {endpoint.url} "
-                    f"({endpoint.public_id}) of {firm.name}.\n\n"
-                    f"Why: {reason}\n\n"
-                    "Postings for your back office are kept and nothing is lost: once the "
-                    "receiver works again, re-enable the endpoint and the postings that were "
-                    "waiting are sent again, oldest first.\n"
-                ),
-            )
-        )
+        _queue_disabled_email(firm, endpoint)
     _enqueue(
         firm=firm,
         type_=payloads.ENDPOINT_DISABLED,
@@ -218,6 +206,23 @@ def disable_endpoint(endpoint: WebhookEndpoint, *, reason: str) -> None:
             "disabled_at": payloads.iso_instant(now),
         },
     )
+
+
+def _queue_disabled_email(firm: Firm, endpoint: WebhookEndpoint) -> None:
+    """Tell the firm's notification address that `endpoint` was disabled, once this commits."""
+    if not firm.notify_email:
+        return
+    context = {
+        "firm_name": firm.name,
+        "url": endpoint.url,
+        "endpoint_id": endpoint.public_id,
+        "reason": endpoint.disabled_reason or "",
+    }
+    with locale_scope(None):  # firms have no language of their own yet
+        subject = render_template("email/endpoint_disabled/subject.txt", **context).strip()
+        text = render_template("email/endpoint_disabled/body.txt", **context)
+        html = render_template("email/endpoint_disabled/body.html", **context)
+    send_after_commit(compose(to=firm.notify_email, subject=subject, text=text, html=html))
 
 
 def enable_endpoint(endpoint: WebhookEndpoint) -> int:
