@@ -219,13 +219,16 @@ class Sender:
     def _session(self, target: Target, address: str) -> requests.Session:
         key = (target.scheme, target.hostname, address)
         now = time.monotonic()
+        # Connections idle too long are closed rather than left half-open (this one too).
+        for stale in [
+            k for k, (_, used) in self._sessions.items() if now - used > IDLE_REUSE_SECONDS
+        ]:
+            self._sessions.pop(stale)[0].close()
         kept = self._sessions.pop(key, None)
         if kept is not None:
-            session, used = kept
-            if now - used <= IDLE_REUSE_SECONDS:
-                self._sessions[key] = (session, now)
-                return session
-            session.close()
+            session, _used = kept
+            self._sessions[key] = (session, now)
+            return session
         while len(self._sessions) >= MAX_KEPT_SESSIONS:
             oldest = next(iter(self._sessions))
             self._sessions.pop(oldest)[0].close()
