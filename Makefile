@@ -11,10 +11,10 @@ PORTAL_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 T ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser run test test-sqlite test-pg lint fmt db-upgrade db-revision bench clean
+.PHONY: help install browser run prod-local test test-sqlite test-pg test-prod-layout lint fmt db-upgrade db-revision bench clean
 
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed ## Create .venv and install the portal with its dev tools.
 
@@ -34,11 +34,15 @@ run: install ## Migrate SQLite, seed the demo firm, serve http://127.0.0.1:5000 
 	@# it stops with the server.
 	$(FLASK) deliver-webhooks --idle-sleep 2 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(VENV)/bin/gunicorn --bind 127.0.0.1:5000 --workers 2 --access-logfile - wsgi:app
+	GUNICORN_BIND=127.0.0.1:5000 WEB_CONCURRENCY=2 $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: install ## Run the whole suite on SQLite, then again on PostgreSQL.
+prod-local: install ## The production layout on loopback: PostgreSQL, Redis, gunicorn, 2 webhook workers.
+	$(PY) ops/layout.py serve
+
+test: install ## Run the whole suite on SQLite, then on PostgreSQL, then the production layout.
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-pg
+	$(MAKE) --no-print-directory test-prod-layout
 
 test-sqlite: install browser ## The suite on a fresh SQLite database.
 	$(PYTEST) $(T)
@@ -52,13 +56,16 @@ test-pg: install browser ## The suite on PostgreSQL (PORTAL_TEST_PG_URL); in CI 
 		echo "SKIPPED the PostgreSQL run: no server at $(PORTAL_TEST_PG_URL) (set PORTAL_TEST_PG_URL)."; \
 	fi
 
+test-prod-layout: install ## One pay flow over HTTP through the production layout (make prod-local).
+	PORTAL_TEST_PG_URL='$(PORTAL_TEST_PG_URL)' $(PY) ops/layout.py check
+
 lint: install ## ruff check and format check.
-	$(VENV)/bin/ruff check portal tests bench migrations
-	$(VENV)/bin/ruff format --check portal tests bench migrations
+	$(VENV)/bin/ruff check portal tests bench migrations ops gunicorn.conf.py
+	$(VENV)/bin/ruff format --check portal tests bench migrations ops gunicorn.conf.py
 
 fmt: install ## Format the code with ruff.
-	$(VENV)/bin/ruff format portal tests bench migrations
-	$(VENV)/bin/ruff check --fix portal tests bench migrations
+	$(VENV)/bin/ruff format portal tests bench migrations ops gunicorn.conf.py
+	$(VENV)/bin/ruff check --fix portal tests bench migrations ops gunicorn.conf.py
 
 db-upgrade: install ## Migrate the configured database (PORTAL_DATABASE_URL) to the newest revision.
 	$(FLASK) migrate
@@ -66,7 +73,7 @@ db-upgrade: install ## Migrate the configured database (PORTAL_DATABASE_URL) to 
 db-revision: install ## New migration from the models: make db-revision m="what changed".
 	$(VENV)/bin/alembic revision --autogenerate -m "$(m)"
 
-bench: install ## Run the benchmarks and print their figures.
+bench: install ## Run every benchmark; print the figures and write bench/results/report.md.
 	$(PY) bench/run.py
 
 clean: ## Remove the virtual environment and the local database.

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
 from portal.db import PROJECT_ROOT
@@ -34,6 +35,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from portal.db import db
     from portal.gateways.views import bp as gateways_bp
     from portal.links.views import bp as links_bp
+    from portal.paybutton.views import bp as paybutton_bp
     from portal.payments.views import bp as payments_bp
 
     app = Flask(
@@ -44,6 +46,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     app.url_map.converters["int"] = DatabaseId
     config.load(app, overrides)
+    if proxies := int(app.config["REVERSE_PROXIES"]):
+        # The client's address and scheme as the nearest `proxies` proxies saw them; the
+        # abuse limits and the records of who paid depend on it. Host comes from BASE_URL.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     db.init_app(app)
     # Limits first: a refused request is not worth a CSRF check or a database query.
     limits.init_app(app)
@@ -52,7 +58,15 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     mail.init_app(app)
     errors.init_app(app)
     security.init_app(app)
-    for blueprint in (ops.bp, links_bp, billing_bp, payments_bp, gateways_bp, api_bp):
+    for blueprint in (
+        ops.bp,
+        links_bp,
+        billing_bp,
+        payments_bp,
+        paybutton_bp,
+        gateways_bp,
+        api_bp,
+    ):
         app.register_blueprint(blueprint)
     # The API authenticates with bearer keys and processor hooks with signatures, not cookies.
     csrf.exempt(api_bp)

@@ -33,6 +33,9 @@ class Defaults:
     LINK_MAX_AGE_SECONDS = MAX_LINK_SECONDS
     #: Send the session cookie over HTTPS only. Browsers treat 127.0.0.1 as secure.
     SESSION_COOKIE_SECURE = True
+    #: Reverse proxies in front of the portal that each append to X-Forwarded-For and set
+    #: X-Forwarded-Proto (nginx, a load balancer). 0 trusts no forwarded header.
+    REVERSE_PROXIES = 0
     #: Largest request body accepted, in bytes (the bulk sync takes thousands of records).
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     #: Most records one bulk sync request may carry.
@@ -97,6 +100,16 @@ class Defaults:
     RATELIMIT_FRESH_LINK = "5 per hour"
     #: API requests per API key.
     RATELIMIT_API = "1200 per minute"
+    #: Smallest payment on a firm's public pay page (/pay/<slug>), in minor units: stricter
+    #: than PAYMENTS_MINIMUM_MINOR, against card testing with tiny charges.
+    PAY_BUTTON_MINIMUM_MINOR = 500
+    #: Public pay page reviews and payments per client IP.
+    RATELIMIT_PAY_BUTTON_IP = "5 per minute; 30 per hour"
+    #: Public pay page reviews and payments per firm, from all IPs together.
+    RATELIMIT_PAY_BUTTON_FIRM = "30 per minute; 300 per hour"
+    #: Let firms register http:// loopback origins (http://127.0.0.1:8080) for the pay button.
+    #: Only for development; tests allow them anyway.
+    PAY_BUTTON_ALLOW_LOOPBACK_ORIGINS = False
 
 
 #: Settings that are not PORTAL_* configurable because they are fixed by design.
@@ -119,7 +132,7 @@ def settings() -> list[tuple[str, Any, str]]:
     for line in lines:
         stripped = line.strip()
         if stripped.startswith("#:"):
-            comment = stripped[2:].strip()
+            comment = f"{comment} {stripped[2:].strip()}".strip()
         elif "=" in stripped and stripped.split("=")[0].strip().isupper():
             name = stripped.split("=")[0].strip()
             out.append((name, getattr(Defaults, name), comment))
@@ -159,6 +172,8 @@ def check(config: Mapping[str, Any]) -> None:
         raise UnsafeConfiguration("PORTAL_ENV must be development, testing or production")
     if not 60 <= int(config["LINK_MAX_AGE_SECONDS"]) <= MAX_LINK_SECONDS:
         raise UnsafeConfiguration("PORTAL_LINK_MAX_AGE_SECONDS must be between 60 and 86400")
+    if not 0 <= int(config["REVERSE_PROXIES"]) <= 5:
+        raise UnsafeConfiguration("PORTAL_REVERSE_PROXIES must be between 0 and 5")
     if int(config["WEBHOOK_RETENTION_DAYS"]) < 30:
         raise UnsafeConfiguration("PORTAL_WEBHOOK_RETENTION_DAYS must be at least 30")
     if not 1 <= int(config["WEBHOOK_TIMEOUT_SECONDS"]) <= 30:

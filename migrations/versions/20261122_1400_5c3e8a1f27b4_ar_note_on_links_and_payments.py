@@ -2,7 +2,7 @@
 postings, set on the link and copied to the payment when it starts.
 
 Revision ID: 5c3e8a1f27b4
-Revises: d19e1a6bbd65
+Revises: 69ac987305f3
 Create Date: 2026-11-22 14:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "5c3e8a1f27b4"
-down_revision = "d19e1a6bbd65"
+down_revision = "69ac987305f3"
 branch_labels = None
 depends_on = None
 

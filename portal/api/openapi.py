@@ -108,6 +108,15 @@ def _operation(
             "required": operation.body_required,
             "content": {"application/json": {"schema": refs[(operation.body, "validation")]}},
         }
+    if operation.raw_body:
+        # A file sent as the body itself (a logo), described by its media types.
+        result["requestBody"] = {
+            "required": True,
+            "content": {
+                media: {"schema": {"type": "string", "contentMediaType": media}}
+                for media in operation.raw_body
+            },
+        }
     responses: dict[str, Any] = {}
     for status, model in sorted(operation.responses.items()):
         schema = refs[(model, "serialization")] if model is not None else {"type": "object"}

@@ -86,6 +86,8 @@ class Operation:
     #: media type -> OpenAPI media type object (e.g. {"text/csv": {"schema": ...}}). The view
     #: returns those as a ready Response.
     alternatives: Mapping[int, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    #: Media types of a body sent as raw bytes (a file), read by the view itself.
+    raw_body: tuple[str, ...] = ()
 
     @property
     def error_statuses(self) -> list[int]:
@@ -134,6 +136,7 @@ class Registry:
         public: bool = False,
         on_invalid: OnInvalid | None = None,
         alternatives: Mapping[int, Mapping[str, Mapping[str, Any]]] | None = None,
+        raw_body: Sequence[str] = (),
     ) -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
         """Register the decorated function as `method rule`, validating what it declares.
 
@@ -160,6 +163,7 @@ class Registry:
                 errors=tuple(errors),
                 public=public,
                 alternatives=dict(alternatives or {}),
+                raw_body=tuple(raw_body),
             )
 
             @functools.wraps(fn)

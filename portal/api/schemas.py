@@ -1014,7 +1014,14 @@ class PaymentOut(Output):
     total: int
     payer_name: str
     payer_email: str | None
-    client: str
+    client: str | None = Field(
+        description="The client's external id; null for a payment through the firm's public "
+        "pay page whose reference matched no invoice or matter."
+    )
+    payer_reference: str | None = Field(
+        description="What the payer typed as the reference on the public pay page (invoice "
+        "or matter number); null for payments through client links."
+    )
     mandate: MandateOut | None = Field(description="The ACH authorization; null for cards.")
     created_at: dt.datetime
     charges: list[ChargeOut]
@@ -1037,6 +1044,7 @@ class PaymentOut(Output):
             payer_name=payment.payer_name,
             payer_email=payment.payer_email,
             client=view.client,
+            payer_reference=payment.payer_reference,
             mandate=mandate,
             created_at=payment.created_at,
             charges=[ChargeOut.of(charge) for charge in payment.charges],

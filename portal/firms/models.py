@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, false, true
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    false,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
@@ -40,6 +51,17 @@ class Firm(Base):
     #: The A/R message on every posting; None means the WEBHOOK_DEFAULT_AR_MESSAGE setting.
     #: The back office sees it, the client never does.
     ar_message: Mapped[str | None] = mapped_column(String(200))
+    #: The firm's website origins ("https://host[:port]") that may show the pay button and
+    #: receive the hosted page's completion message. A JSON list of strings.
+    website_origins: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    #: Whether the pay button and /pay/<slug> offer "Deposit to trust" to anyone who knows a
+    #: matter number.
+    public_trust_deposits: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    #: Hex SHA-256 of the firm's logo (stored in firm_logos); it names the logo's URL, so the
+    #: URL changes whenever the logo does and browsers may cache it for good. None: no logo.
+    logo_digest: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     merchant_accounts: Mapped[list[MerchantAccount]] = relationship(
@@ -91,3 +113,20 @@ class APIKey(Base):
     last_used_at: Mapped[dt.datetime | None]
 
     firm: Mapped[Firm] = relationship()
+
+
+class FirmLogo(Base):
+    """A firm's logo: a PNG or JPEG checked by its bytes and decoded size, kept in the database."""
+
+    __tablename__ = "firm_logos"
+
+    firm_id: Mapped[int] = mapped_column(
+        ForeignKey("firms.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: "image/png" or "image/jpeg", from the file's own magic bytes (never the upload's word).
+    content_type: Mapped[str] = mapped_column(String(20))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    digest: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now)

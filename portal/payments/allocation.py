@@ -70,10 +70,13 @@ class PlannedCharge:
     account_kind: MerchantAccountKind
     currency: str
     lines: tuple[Line, ...]
+    #: Money taken into this (operating) account that no line names: a payment through the
+    #: firm's public pay page whose reference matched no open invoice, for the firm to apply.
+    unapplied_minor: int = 0
 
     @property
     def amount_minor(self) -> int:
-        return sum(line.amount_minor for line in self.lines)
+        return sum(line.amount_minor for line in self.lines) + self.unapplied_minor
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,12 @@ class Payment(Base):
     #: Random public reference shown on receipts and in the API.
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    #: None for a payment through the firm's public pay page whose reference matched nothing.
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="SET NULL"))
+    #: The reference an anonymous payer typed on the public pay page (invoice or matter
+    #: number), as typed; None for payments through a client link.
+    payer_reference: Mapped[str | None] = mapped_column(String(64))
     idempotency_key: Mapped[str] = mapped_column(String(100))
     method: Mapped[PaymentMethod] = mapped_column(str_enum(PaymentMethod, "payment_method"))
     currency: Mapped[str] = mapped_column(String(3))
@@ -167,6 +171,11 @@ class Charge(Base):
     events: Mapped[list[ChargeEvent]] = relationship(
         back_populates="charge", order_by="ChargeEvent.id", cascade="all, delete-orphan"
     )
+
+    @property
+    def unapplied_minor(self) -> int:
+        """What no allocation names: money from the public pay page for the firm to apply."""
+        return self.amount_minor - sum(line.amount_minor for line in self.allocations)
 
 
 class Allocation(Base):

@@ -76,8 +76,8 @@ class PaymentView:
     payment: Payment
     #: `payment_status(payment)`.
     status: str
-    #: The client's external id.
-    client: str
+    #: The client's external id; None for a public pay page payment that matched no client.
+    client: str | None
     #: External ids of the invoices and matters the allocations and flags point at, by id.
     invoices: Mapping[int, str] = field(default_factory=dict)
     matters: Mapping[int, str] = field(default_factory=dict)
@@ -179,7 +179,7 @@ def _payments(firm_id: int) -> Select[Payment, str]:
     """
     return (
         select(Payment, Client.external_id)
-        .join(Client, Client.id == Payment.client_id)
+        .outerjoin(Client, Client.id == Payment.client_id)
         .where(Payment.firm_id == firm_id)
         .options(
             selectinload(Payment.charges).options(

@@ -52,6 +52,8 @@ class Receipt:
     created_at: dt.datetime
     status: str
     charges: tuple[ReceiptCharge, ...]
+    #: The firm's brand colour ("#rrggbb") for the email's header; None for the portal's own.
+    brand_colour: str | None = None
 
     @property
     def is_processing(self) -> bool:
@@ -83,7 +85,10 @@ def receipt_for(payment: Payment) -> Receipt:
             )
         )
     }
-    firm_name = db.session.scalar(select(Firm.name).where(Firm.id == payment.firm_id)) or ""
+    firm_row = db.session.execute(
+        select(Firm.name, Firm.brand_colour).where(Firm.id == payment.firm_id)
+    ).first()
+    firm_name, brand_colour = (firm_row[0], firm_row[1]) if firm_row else ("", None)
     first = payment.charges[0]
     brand = (first.instrument_brand or "").strip()
     instrument = f"{brand} •••• {first.instrument_last4}" if first.instrument_last4 else brand
@@ -126,6 +131,7 @@ def receipt_for(payment: Payment) -> Receipt:
         created_at=payment.created_at,
         status=payment_status(payment),
         charges=tuple(charges),
+        brand_colour=brand_colour,
     )
 
 

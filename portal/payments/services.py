@@ -210,8 +210,58 @@ def start_payment(
     plan = allocation.plan(
         basket, invoices=invoices, trust_matters=trust_matters(link), rules=firm_rules(link.firm_id)
     )
+    return submit_plan(
+        Origin(
+            firm_id=link.firm_id, client_id=link.client_id, link_id=link.id, ar_note=link.ar_note
+        ),
+        plan,
+        method=method,
+        instrument=instrument,
+        idempotency_key=idempotency_key,
+        payer=payer,
+        mandate_text=mandate_text,
+    )
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Whose payment it is: the firm, the client when known, the link it came through."""
+
+    firm_id: int
+    client_id: int | None
+    link_id: int | None
+    #: What an anonymous payer typed as the reference on the firm's public pay page.
+    payer_reference: str | None = None
+    #: The firm's A/R note set on the link, for the payment's postings (never shown to payers).
+    ar_note: str | None = None
+
+
+def submit_plan(
+    origin: Origin,
+    plan: allocation.Plan,
+    *,
+    method: PaymentMethod,
+    instrument: Instrument,
+    idempotency_key: str,
+    payer: Payer,
+    mandate_text: str | None = None,
+    flags: Sequence[tuple[str, str]] = (),
+) -> Payment:
+    """Record a checked plan as one payment, commit, then charge each part at the gateway.
+
+    `start_payment` (client links) and the public pay page both end here; `flags` are
+    (code, detail) marks recorded on the payment for the firm, e.g. "unmatched".
+    The same idempotency key returns the first payment and charges nothing.
+    """
+    if (existing := payment_by_key(origin.firm_id, idempotency_key)) is not None:
+        return existing
+    if method is PaymentMethod.ACH and not mandate_text:
+        raise ValidationFailed(
+            "Accept the bank debit authorization to pay by bank account.",
+            errors=[{"field": "mandate", "detail": "Accept the authorization to continue."}],
+        )
     accounts = {
-        charge.account_kind: merchant_account(link.firm_id, charge.account_kind, plan.currency)
+        charge.account_kind: merchant_account(origin.firm_id, charge.account_kind, plan.currency)
         for charge in plan.charges
     }
     for account in accounts.values():
@@ -222,11 +272,18 @@ def start_payment(
     try:
         with db.session.begin_nested():  # a lost race rolls back only this savepoint
             payment = _record_submission(
-                link, plan, accounts, method, idempotency_key, payer, mandate_text
+                origin, plan, accounts, method, idempotency_key, payer, mandate_text
             )
+            for code, detail in flags:
+                payment.flags.append(
+                    PaymentFlag(
+                        firm_id=origin.firm_id, code=code, detail=detail, created_at=clock.now()
+                    )
+                )
+            db.session.flush()
     except IntegrityError:
         # The same key arrived twice at once (double click, two tabs): the other one won.
-        existing = payment_by_key(link.firm_id, idempotency_key)
+        existing = payment_by_key(origin.firm_id, idempotency_key)
         if existing is None:
             raise
         return existing
@@ -270,7 +327,7 @@ def _reserve(invoice_id: int, amount_minor: int) -> None:
 
 
 def _record_submission(
-    link: Link,
+    origin: Origin,
     plan: allocation.Plan,
     accounts: dict[MerchantAccountKind, MerchantAccount],
     method: PaymentMethod,
@@ -281,16 +338,17 @@ def _record_submission(
     now = clock.now()
     payment = Payment(
         public_id=_public_id(),
-        firm_id=link.firm_id,
-        client_id=link.client_id,
-        link_id=link.id,
+        firm_id=origin.firm_id,
+        client_id=origin.client_id,
+        link_id=origin.link_id,
+        payer_reference=origin.payer_reference,
         idempotency_key=idempotency_key,
         method=method,
         currency=plan.currency,
         total_minor=plan.total_minor,
         payer_name=payer.name[:200],
         payer_email=payer.email,
-        ar_note=link.ar_note,
+        ar_note=origin.ar_note,
         created_at=now,
     )
     if method is PaymentMethod.ACH:
@@ -304,7 +362,7 @@ def _record_submission(
         public_id = _public_id()
         charge = Charge(
             public_id=public_id,
-            firm_id=link.firm_id,
+            firm_id=origin.firm_id,
             merchant_account_id=account.id,
             account_kind=planned.account_kind,
             amount_minor=planned.amount_minor,
@@ -320,7 +378,7 @@ def _record_submission(
         for line in planned.lines:
             charge.allocations.append(
                 Allocation(
-                    firm_id=link.firm_id,
+                    firm_id=origin.firm_id,
                     kind=line.kind,
                     invoice_id=line.invoice_id,
                     matter_id=line.matter_id,

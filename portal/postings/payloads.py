@@ -116,7 +116,7 @@ def charge_data(
 ) -> dict[str, Any]:
     """Describe one charge (the part of a payment that went to one merchant account)."""
     payment = charge.payment
-    client = db.session.get(Client, payment.client_id)
+    client = db.session.get(Client, payment.client_id) if payment.client_id is not None else None
     lines = charge.allocations
     matters = {
         row.id: row
@@ -182,6 +182,11 @@ def charge_data(
         },
         "account": _account(charge.merchant_account),
         "allocations": allocations,
+        # Money no allocation names (public pay page, reference matched nothing): the firm
+        # applies it by hand. `payer_reference` is what the payer typed, unverified.
+        "unmatched": charge.unapplied_minor > 0,
+        "unapplied_minor": charge.unapplied_minor,
+        "payer_reference": payment.payer_reference,
         # Processing fees are the firm's cost: they never come out of trust.
         "processing_fee": {
             "amount_minor": charge.fee_minor,
