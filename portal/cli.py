@@ -149,6 +149,7 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
     import socket
     import threading
 
+    from portal.postings import network
     from portal.postings import services as postings
 
     stop = threading.Event()
@@ -160,12 +161,13 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     next_purge = 0.0
     total = 0
+    sender = network.Sender()  # connections kept alive from one batch to the next
     try:
         while not stop.is_set():
             if time.monotonic() >= next_purge:
                 postings.purge_delivered()
                 next_purge = time.monotonic() + 3600
-            sent = postings.deliver_due(worker_id, should_stop=stop.is_set)
+            sent = postings.deliver_due(worker_id, should_stop=stop.is_set, sender=sender)
             total += sent
             db.session.close()
             if once:
@@ -173,6 +175,7 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
             if sent == 0:
                 stop.wait(idle_sleep)
     finally:
+        sender.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     click.echo(f"Made {total} delivery attempt(s).")

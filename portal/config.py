@@ -85,6 +85,8 @@ class Defaults:
     WEBHOOK_DEFAULT_AR_MESSAGE = "Portal payment"
     #: Days a delivered posting is kept (delivery log, replay) before it is purged; 30 or more.
     WEBHOOK_RETENTION_DAYS = 30
+    #: Deliveries a webhook worker claims, sends and records together (1 to 500).
+    WEBHOOK_BATCH_SIZE = 50
     #: Where abuse limits count: memory:// for one process; redis://host:6379 when several
     #: processes serve (gunicorn workers, hosts), so they share one count.
     RATELIMIT_STORAGE_URI = "memory://"
@@ -182,6 +184,8 @@ def check(config: Mapping[str, Any]) -> None:
         raise UnsafeConfiguration("PORTAL_WEBHOOK_RETENTION_DAYS must be at least 30")
     if not 1 <= int(config["WEBHOOK_TIMEOUT_SECONDS"]) <= 30:
         raise UnsafeConfiguration("PORTAL_WEBHOOK_TIMEOUT_SECONDS must be between 1 and 30")
+    if not 1 <= int(config["WEBHOOK_BATCH_SIZE"]) <= 500:
+        raise UnsafeConfiguration("PORTAL_WEBHOOK_BATCH_SIZE must be between 1 and 500")
     stripe_key = str(config.get("STRIPE_SECRET_KEY") or "")
     is_live = stripe_key.startswith(("sk_live_", "rk_live_"))
     if stripe_key and is_live != (config["ENV"] == "production"):

@@ -122,7 +122,13 @@ def _operation(
         schema = refs[(model, "serialization")] if model is not None else {"type": "object"}
         responses[str(status)] = {
             "description": HTTPStatus(status).phrase,
-            "content": {"application/json": {"schema": schema}},
+            "content": {
+                "application/json": {"schema": schema},
+                **{
+                    media: dict(entry)
+                    for media, entry in operation.alternatives.get(status, {}).items()
+                },
+            },
         }
     for status in operation.error_statuses:
         responses[str(status)] = {"$ref": f"#/components/responses/{_RESPONSE_NAMES[status]}"}

@@ -82,6 +82,10 @@ class Operation:
     body_required: bool = True
     errors: tuple[int, ...] = ()
     public: bool = False
+    #: Other media types a status may answer with besides JSON, for the document: status ->
+    #: media type -> OpenAPI media type object (e.g. {"text/csv": {"schema": ...}}). The view
+    #: returns those as a ready Response.
+    alternatives: Mapping[int, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
     #: Media types of a body sent as raw bytes (a file), read by the view itself.
     raw_body: tuple[str, ...] = ()
 
@@ -131,6 +135,7 @@ class Registry:
         errors: Sequence[int] = (),
         public: bool = False,
         on_invalid: OnInvalid | None = None,
+        alternatives: Mapping[int, Mapping[str, Mapping[str, Any]]] | None = None,
         raw_body: Sequence[str] = (),
     ) -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
         """Register the decorated function as `method rule`, validating what it declares.
@@ -157,6 +162,7 @@ class Registry:
                 body_required=body_required,
                 errors=tuple(errors),
                 public=public,
+                alternatives=dict(alternatives or {}),
                 raw_body=tuple(raw_body),
             )
 

@@ -837,6 +837,15 @@ class LinkIn(Input):
         "link is saved; `deliveries` in the answer says whether the mail server took it.",
     )
 
+    ar_note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = (
+        Field(
+            default=None,
+            description="The firm's note for the A/R message of payments made through this "
+            "link; postings carry the firm's A/R message followed by it. Never shown to the "
+            "client.",
+        )
+    )
+
 
 class LinkDeliveryOut(Output):
     """One email that carried the link, and how far it got."""

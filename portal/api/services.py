@@ -43,6 +43,7 @@ def create_link(
     matters: Sequence[str],
     expires_in: int | None,
     send: SendRequest | None = None,
+    ar_note: str | None = None,
 ) -> Link:
     """Issue a link for the firm's client `client`, limited to `matters` if any (commits).
 
@@ -53,7 +54,9 @@ def create_link(
     scope = billing.referenced_matters(client=owner, external_ids=matters, pointer="/matters")
     to = sending.recipient_for(owner.email, send.email) if send is not None else None
     with db.transaction():
-        link = links.issue_link(firm_id=firm_id, client=owner, matters=scope, expires_in=expires_in)
+        link = links.issue_link(
+            firm_id=firm_id, client=owner, matters=scope, expires_in=expires_in, ar_note=ar_note
+        )
         queued = None
         if send is not None and to is not None:
             queued = sending.queue_link_email(

@@ -340,6 +340,7 @@ def create_link(body: LinkIn) -> tuple[LinkCreatedOut, int]:
         matters=body.matters,
         expires_in=body.expires_in,
         send=send,
+        ar_note=body.ar_note,
     )
     return LinkCreatedOut.of_new(link, links.url_for_link(link)), 201
 

@@ -38,6 +38,9 @@ class Link(Base):
     first_opened_at: Mapped[dt.datetime | None]
     last_opened_at: Mapped[dt.datetime | None]
     open_count: Mapped[int] = mapped_column(default=0)
+    #: The firm's own note for the A/R message of payments made through this link (after the
+    #: firm's default in the posting); for the back office only, never shown to the client.
+    ar_note: Mapped[str | None] = mapped_column(String(200))
 
     client: Mapped[Client] = relationship()
     matters: Mapped[list[Matter]] = relationship(secondary=link_matters, order_by=Matter.id)

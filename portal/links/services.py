@@ -66,8 +66,12 @@ def issue_link(
     client: Client,
     matters: Sequence[Matter] = (),
     expires_in: int | None = None,
+    ar_note: str | None = None,
 ) -> Link:
-    """Create a link for `client`, optionally limited to some of its matters (not committed)."""
+    """Create a link for `client`, optionally limited to some of its matters (not committed).
+
+    `ar_note` is the firm's note for the A/R message of payments made through the link.
+    """
     max_age = int(current_app.config["LINK_MAX_AGE_SECONDS"])
     seconds = max_age if expires_in is None else expires_in
     if not 60 <= seconds <= max_age:
@@ -89,6 +93,7 @@ def issue_link(
         created_at=now,
         expires_at=now + dt.timedelta(seconds=seconds),
         open_count=0,
+        ar_note=(ar_note or "").strip()[:200] or None,
     )
     link.matters = list(matters)
     db.session.add(link)

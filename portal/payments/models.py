@@ -104,6 +104,9 @@ class Payment(Base):
     mandate_ip: Mapped[str | None] = mapped_column(String(64))
     mandate_user_agent: Mapped[str | None] = mapped_column(String(400))
     mandate_text: Mapped[str | None] = mapped_column(Text)
+    #: The A/R note for this payment's postings, copied from its link when it started (so
+    #: later edits of the link do not change it); back office only, never shown to the payer.
+    ar_note: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     charges: Mapped[list[Charge]] = relationship(

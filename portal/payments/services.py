@@ -238,7 +238,9 @@ def start_payment(
         requests=payable_requests(link) if basket.trust_requests else {},
     )
     return submit_plan(
-        Origin(firm_id=link.firm_id, client_id=link.client_id, link_id=link.id),
+        Origin(
+            firm_id=link.firm_id, client_id=link.client_id, link_id=link.id, ar_note=link.ar_note
+        ),
         plan,
         method=method,
         instrument=instrument,
@@ -257,6 +259,8 @@ class Origin:
     link_id: int | None
     #: What an anonymous payer typed as the reference on the firm's public pay page.
     payer_reference: str | None = None
+    #: The firm's A/R note set on the link, for the payment's postings (never shown to payers).
+    ar_note: str | None = None
 
 
 def submit_plan(
@@ -377,6 +381,7 @@ def _record_submission(
         total_minor=plan.total_minor,
         payer_name=payer.name[:200],
         payer_email=payer.email,
+        ar_note=origin.ar_note,
         created_at=now,
     )
     if method is PaymentMethod.ACH:

@@ -226,7 +226,9 @@ def charge_data(
             "borne_by": MerchantAccountKind.OPERATING.value,
             "account": _account(operating),
         },
-        "ar_message": ar_message(firm, default_ar_message, ar_note),
+        "ar_message": ar_message(
+            firm, default_ar_message, ar_note if ar_note is not None else payment.ar_note
+        ),
         "transaction_date": transaction_date.isoformat(),
         "posted_date": _iso_date(posted_date),
         "posting_date": _iso_date(posting_date),
