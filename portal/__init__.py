@@ -28,7 +28,7 @@ class DatabaseId(IntegerConverter):
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, database, CSRF, Babel, blueprints, error handlers and CLI."""
-    from portal import cli, config, errors, limits, mail, ops, security, templating
+    from portal import cli, config, errors, limits, logs, mail, ops, security, templating
     from portal.api import bp as api_bp
     from portal.billing.views import bp as billing_bp
     from portal.db import db
@@ -44,6 +44,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     app.url_map.converters["int"] = DatabaseId
     config.load(app, overrides)
+    # Logging first: every line after this, and every request, carries a request id.
+    logs.init_app(app)
     db.init_app(app)
     # Limits first: a refused request is not worth a CSRF check or a database query.
     limits.init_app(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from sqlalchemy import func, select
 from portal import schema
 from portal.db import db
 from portal.firms import services as firms
+
+log = logging.getLogger(__name__)
 
 
 @click.command("create-firm")
@@ -160,6 +163,7 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     next_purge = 0.0
     total = 0
+    log.info("delivery worker %s started", worker_id, extra={"worker": worker_id})
     try:
         while not stop.is_set():
             if time.monotonic() >= next_purge:
@@ -175,6 +179,12 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    log.info(
+        "delivery worker %s stopped after %s attempt(s)",
+        worker_id,
+        total,
+        extra={"worker": worker_id, "attempts": total},
+    )
     click.echo(f"Made {total} delivery attempt(s).")
 
 

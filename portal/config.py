@@ -95,6 +95,11 @@ class Defaults:
     RATELIMIT_FRESH_LINK = "5 per hour"
     #: API requests per API key.
     RATELIMIT_API = "1200 per minute"
+    #: Log lines as "json" (one object per line) or "text"; "auto" is text in development and
+    #: JSON everywhere else. Production takes JSON only.
+    LOG_FORMAT = "auto"
+    #: Lowest level logged: DEBUG, INFO, WARNING or ERROR.
+    LOG_LEVEL = "INFO"
 
 
 #: Settings that are not PORTAL_* configurable because they are fixed by design.
@@ -161,6 +166,10 @@ def check(config: Mapping[str, Any]) -> None:
         raise UnsafeConfiguration("PORTAL_WEBHOOK_RETENTION_DAYS must be at least 30")
     if not 1 <= int(config["WEBHOOK_TIMEOUT_SECONDS"]) <= 30:
         raise UnsafeConfiguration("PORTAL_WEBHOOK_TIMEOUT_SECONDS must be between 1 and 30")
+    if str(config["LOG_FORMAT"]).lower() not in {"auto", "json", "text"}:
+        raise UnsafeConfiguration("PORTAL_LOG_FORMAT must be auto, json or text")
+    if str(config["LOG_LEVEL"]).upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise UnsafeConfiguration("PORTAL_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
     stripe_key = str(config.get("STRIPE_SECRET_KEY") or "")
     is_live = stripe_key.startswith(("sk_live_", "rk_live_"))
     if stripe_key and is_live != (config["ENV"] == "production"):
@@ -174,5 +183,7 @@ def check(config: Mapping[str, Any]) -> None:
                 "PORTAL_SECRET_KEY must be set to a random value of at least 32 characters "
                 "in production"
             )
+        if str(config["LOG_FORMAT"]).lower() == "text":
+            raise UnsafeConfiguration("PORTAL_LOG_FORMAT must be json (or auto) in production")
         if not config["SESSION_COOKIE_SECURE"]:
             raise UnsafeConfiguration("PORTAL_SESSION_COOKIE_SECURE may not be off in production")
