@@ -27,6 +27,7 @@ _RESPONSE_NAMES = {
     409: "Conflict",
     413: "ContentTooLarge",
     422: "ValidationFailed",
+    429: "TooManyRequests",
 }
 
 
@@ -110,6 +111,10 @@ def _operation(
         }
     responses: dict[str, Any] = {}
     for status, model in sorted(operation.responses.items()):
+        if status == HTTPStatus.NO_CONTENT:
+            # No body, so no media type either (RFC 9110 section 15.3.5).
+            responses[str(status)] = {"description": HTTPStatus(status).phrase}
+            continue
         schema = refs[(model, "serialization")] if model is not None else {"type": "object"}
         responses[str(status)] = {
             "description": HTTPStatus(status).phrase,
@@ -152,6 +157,13 @@ def _problem_response(status: int) -> dict[str, Any]:
         "description": HTTPStatus(status).phrase,
         "content": {PROBLEM_JSON: {"schema": {"$ref": REF.format(model="Problem")}}},
     }
+    if status == 429:
+        response["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
     if status == 401:
         response["headers"] = {
             "WWW-Authenticate": {
