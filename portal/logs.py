@@ -225,7 +225,8 @@ access_log = logging.getLogger("portal.request")
 def _assign_request_id() -> None:
     request.environ[_STARTED_KEY] = time.perf_counter()
     incoming = request.headers.get(HEADER, "")
-    if SAFE_REQUEST_ID.fullmatch(incoming):
+    # Kept only if plain and not shaped like a secret (it is logged on every line).
+    if SAFE_REQUEST_ID.fullmatch(incoming) and redact(incoming) == incoming:
         request.environ[ENVIRON_KEY] = incoming
     else:
         request.environ[ENVIRON_KEY] = secrets.token_hex(16)
