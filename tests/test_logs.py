@@ -12,17 +12,22 @@ import json
 import logging
 import logging.config
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from portal import logs
 from portal.config import UnsafeConfiguration
 from portal.db import db
+from portal.links import services as links
 from portal.postings import services as postings
+from tests import factories
 from tests.api.conftest import client_body, invoice_body, matter_body
 from tests.conftest import APIClient, make_test_app
 from tests.payments.test_views import VISA, Browser, location, text_of
@@ -343,3 +348,40 @@ def test_the_whole_pay_flow_logs_no_secret(
     assert digits not in text
     assert CARD not in text
     assert digits not in re.sub(r"[\s-]", "", text)
+
+
+def test_the_development_servers_request_lines_hide_the_link_token(
+    committed_app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    # given a real link on the committed database, served by werkzeug's own server, whose
+    # request lines ("GET /l/<token> HTTP/1.1" 303) go through the portal's handler
+    with committed_app.app_context():
+        firm = factories.firm_with_key("Werkzeug & Co")
+        link = factories.link(factories.client(firm))
+        token = links.token_for(link)
+        db.session.commit()
+    stream = io.StringIO()
+    _portal_handler().stream = stream
+    caplog.set_level(logging.DEBUG, logger="werkzeug")
+    server = make_server("127.0.0.1", 0, committed_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        # when the link is opened over HTTP
+        response = requests.get(
+            f"http://127.0.0.1:{server.server_port}/l/{token}",
+            allow_redirects=False,
+            timeout=10,
+        )
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+        _portal_handler().stream = None
+
+    # then werkzeug logged the request, without the token
+    assert response.status_code == 303
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    (served,) = [line for line in lines if line["logger"] == "werkzeug"]
+    assert "GET /l/[redacted] HTTP/1.1" in served["message"]  # werkzeug may add colour codes
+    assert token not in stream.getvalue()
