@@ -196,3 +196,13 @@ def test_a_204_is_documented_and_sent_without_a_body_or_media_type(
     assert response.status_code == 204
     assert response.data == b""
     assert "Content-Type" not in response.headers
+
+
+def test_every_response_documents_its_request_id(document: dict[str, Any]) -> None:
+    # then
+    for item in document["paths"].values():
+        for operation in item.values():
+            for response in operation["responses"].values():
+                if "$ref" in response:
+                    response = _resolve(document, response["$ref"])
+                assert "X-Request-ID" in response["headers"]
