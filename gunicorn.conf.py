@@ -118,9 +118,27 @@ if not control_socket_disable:
 # Logs: the access log and gunicorn's own messages go to stdout/stderr for the process manager.
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"
-# LOGCONFIG: when the portal's structured JSON logging (portal.logs) is present, point
-# gunicorn's loggers at it here (logconfig_dict = portal.logs.gunicorn_logconfig()), so that
-# gunicorn's lines carry the same format and request id as the app's.
+
+
+def _portal_logconfig() -> dict:  # type: ignore[type-arg]
+    """portal.logs.gunicorn_logconfig_dict() for PORTAL_LOG_FORMAT / PORTAL_LOG_LEVEL, without
+    keeping the portal loaded (see _longest_stripe_seconds): gunicorn's own error and access
+    lines then go through the app's handler, format, request id and secret scrubbing."""
+    loaded = set(sys.modules)
+    from portal.logs import gunicorn_logconfig_dict
+
+    fmt = os.environ.get("PORTAL_LOG_FORMAT", "auto").strip().lower()
+    if fmt == "auto":  # as portal.logs decides for the app: text only in development
+        fmt = "text" if os.environ.get("PORTAL_ENV", "development") == "development" else "json"
+    level = os.environ.get("PORTAL_LOG_LEVEL", "INFO").strip().upper()
+    config = gunicorn_logconfig_dict(fmt, level)
+    for name in set(sys.modules) - loaded:
+        if name == "portal" or name.startswith("portal."):
+            del sys.modules[name]
+    return config
+
+
+logconfig_dict = _portal_logconfig()
 
 
 _LINK_TOKEN = re.compile(r"/l/[^\s/?#\"]+")

@@ -29,7 +29,7 @@ class DatabaseId(IntegerConverter):
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, database, CSRF, Babel, blueprints, error handlers and CLI."""
-    from portal import cli, config, errors, i18n, limits, mail, ops, security, templating
+    from portal import cli, config, errors, i18n, limits, logs, mail, ops, security, templating
     from portal.api import bp as api_bp
     from portal.billing.views import bp as billing_bp
     from portal.db import db
@@ -46,6 +46,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     app.url_map.converters["int"] = DatabaseId
     config.load(app, overrides)
+    # Logging first: every line after this, and every request, carries a request id.
+    logs.init_app(app)
     if proxies := int(app.config["REVERSE_PROXIES"]):
         # The client's address and scheme as the nearest `proxies` proxies saw them; the
         # abuse limits and the records of who paid depend on it. Host comes from BASE_URL.

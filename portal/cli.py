@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from sqlalchemy import func, select
 from portal import schema
 from portal.db import db
 from portal.firms import services as firms
+
+log = logging.getLogger(__name__)
 
 
 @click.command("create-firm")
@@ -161,6 +164,7 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     next_purge = 0.0
     total = 0
+    log.info("delivery worker %s started", worker_id, extra={"worker": worker_id})
     sender = network.Sender()  # connections kept alive from one batch to the next
     try:
         while not stop.is_set():
@@ -178,6 +182,12 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
         sender.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    log.info(
+        "delivery worker %s stopped after %s attempt(s)",
+        worker_id,
+        total,
+        extra={"worker": worker_id, "attempts": total},
+    )
     click.echo(f"Made {total} delivery attempt(s).")
 
 

@@ -116,6 +116,11 @@ class Defaults:
     #: Let firms register http:// loopback origins (http://127.0.0.1:8080) for the pay button.
     #: Only for development; tests allow them anyway.
     PAY_BUTTON_ALLOW_LOOPBACK_ORIGINS = False
+    #: Log lines as "json" (one object per line) or "text"; "auto" is text in development and
+    #: JSON everywhere else. Production takes JSON only.
+    LOG_FORMAT = "auto"
+    #: Lowest level logged: DEBUG, INFO, WARNING or ERROR.
+    LOG_LEVEL = "INFO"
 
 
 #: Settings that are not PORTAL_* configurable because they are fixed by design.
@@ -186,6 +191,10 @@ def check(config: Mapping[str, Any]) -> None:
         raise UnsafeConfiguration("PORTAL_WEBHOOK_TIMEOUT_SECONDS must be between 1 and 30")
     if not 1 <= int(config["WEBHOOK_BATCH_SIZE"]) <= 500:
         raise UnsafeConfiguration("PORTAL_WEBHOOK_BATCH_SIZE must be between 1 and 500")
+    if str(config["LOG_FORMAT"]).lower() not in {"auto", "json", "text"}:
+        raise UnsafeConfiguration("PORTAL_LOG_FORMAT must be auto, json or text")
+    if str(config["LOG_LEVEL"]).upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise UnsafeConfiguration("PORTAL_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
     stripe_key = str(config.get("STRIPE_SECRET_KEY") or "")
     is_live = stripe_key.startswith(("sk_live_", "rk_live_"))
     if stripe_key and is_live != (config["ENV"] == "production"):
@@ -199,5 +208,7 @@ def check(config: Mapping[str, Any]) -> None:
                 "PORTAL_SECRET_KEY must be set to a random value of at least 32 characters "
                 "in production"
             )
+        if str(config["LOG_FORMAT"]).lower() == "text":
+            raise UnsafeConfiguration("PORTAL_LOG_FORMAT must be json (or auto) in production")
         if not config["SESSION_COOKIE_SECURE"]:
             raise UnsafeConfiguration("PORTAL_SESSION_COOKIE_SECURE may not be off in production")

@@ -92,7 +92,8 @@ class Operation:
     @property
     def error_statuses(self) -> list[int]:
         """Every problem status this route can answer with, for the document."""
-        statuses = set(self.errors)
+        # Every API route is under the per-key limit (RATELIMIT_API), public ones included.
+        statuses = set(self.errors) | {429}
         if not self.public:
             statuses.add(401)
         if self.body is not None:
@@ -246,6 +247,9 @@ def _header_values(model: type[BaseModel]) -> dict[str, str]:
 
 def _respond(operation: Operation, reply: Reply) -> Response:
     if isinstance(reply, Response):
+        if reply.status_code == 204:
+            # Flask labels every response text/html; a 204 has no body to label.
+            reply.headers.pop("Content-Type", None)
         return reply
     model, status = reply if isinstance(reply, tuple) else (reply, 200)
     declared = operation.responses.get(status)

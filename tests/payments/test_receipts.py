@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import logging
 import socket
 from collections.abc import Iterator
 from email.header import decode_header, make_header
@@ -38,7 +39,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def smtp(app) -> Iterator[Inbox]:
+def smtp(app, caplog: pytest.LogCaptureFixture) -> Iterator[Inbox]:
+    # aiosmtpd's server thread logs each connection at INFO, sometimes after the test has
+    # ended and its output is no longer captured; its warnings still show.
+    caplog.set_level(logging.WARNING, logger="mail.log")
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
     controller.start()
