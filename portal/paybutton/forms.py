@@ -7,7 +7,7 @@ comes back with the confirm step, where it is read and judged again.
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, RadioField, SelectChoice, StringField
 from wtforms.validators import DataRequired, Email, Length
@@ -26,29 +26,32 @@ class PublicPaymentForm(FlaskForm):
 
     kind = HiddenField(default="invoice")
     name = StringField(
-        _l("Your name"), validators=[DataRequired(_l("Enter your name.")), Length(max=200)]
+        lazy_gettext("Your name"),
+        validators=[DataRequired(lazy_gettext("Enter your name.")), Length(max=200)],
     )
     email = EmailField(
-        _l("Your email (for the receipt)"),
+        lazy_gettext("Your email (for the receipt)"),
         validators=[
-            DataRequired(_l("Enter your email address.")),
-            Email(_l("Enter a valid email address."), check_deliverability=False),
+            DataRequired(lazy_gettext("Enter your email address.")),
+            Email(lazy_gettext("Enter a valid email address."), check_deliverability=False),
             Length(max=254),
         ],
     )
     reference = StringField(
-        _l("Invoice or matter number"),
-        validators=[DataRequired(_l("Enter the reference.")), Length(max=64)],
+        lazy_gettext("Invoice or matter number"),
+        validators=[DataRequired(lazy_gettext("Enter the reference.")), Length(max=64)],
     )
-    amount = StringField(_l("Amount"), validators=[DataRequired(_l("Enter an amount."))])
+    amount = StringField(
+        lazy_gettext("Amount"), validators=[DataRequired(lazy_gettext("Enter an amount."))]
+    )
     method = RadioField(
-        _l("Pay by"),
+        lazy_gettext("Pay by"),
         choices=[
-            SelectChoice(PaymentMethod.CARD.value, _l("Card")),
-            SelectChoice(PaymentMethod.ACH.value, _l("Bank account (ACH)")),
+            SelectChoice(PaymentMethod.CARD.value, lazy_gettext("Card")),
+            SelectChoice(PaymentMethod.ACH.value, lazy_gettext("Bank account (ACH)")),
         ],
         default=PaymentMethod.CARD.value,
-        validators=[DataRequired(_l("Choose how you want to pay."))],
+        validators=[DataRequired(lazy_gettext("Choose how you want to pay."))],
     )
 
     def amount_minor(self, currency: str, locale: str) -> int | None:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from flask import current_app, render_template
+from flask_babel import gettext
 from sqlalchemy import BigInteger, Select, and_, cast, func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -352,12 +353,13 @@ def hold(request_id: int, amount_minor: int) -> None:
         left = request.amount_minor - settled - held
     if amount_minor > left:
         raise AllocationError(
-            "A trust request was paid or changed while you were paying it.",
+            gettext("A trust request was paid or changed while you were paying it."),
             errors=[
                 {
                     "field": f"request-{request_id}",
-                    "detail": "This trust request was just paid or changed. "
-                    "Please review and try again.",
+                    "detail": gettext(
+                        "This trust request was just paid or changed. Please review and try again."
+                    ),
                 }
             ],
         )
@@ -569,9 +571,11 @@ def _evergreen_memo(minimum_minor: int, currency: str) -> str:
     # The memo is stored, so it is written once in the firm's default language; the email
     # and pages around it are in the client's.
     locale = str(current_app.config["DEFAULT_LOCALE"])
-    return (
-        f"Replenish trust to the agreed minimum of {format_money(minimum_minor, currency, locale)}"
-    )
+    with locale_scope(locale):
+        return gettext(
+            "Replenish trust to the agreed minimum of %(amount)s",
+            amount=format_money(minimum_minor, currency, locale),
+        )
 
 
 def _pending_deposits(matter_ids: Sequence[int]) -> dict[int, int]:

@@ -30,6 +30,7 @@ def test_extraction_sees_pages_emails_and_python(fresh: Catalog) -> None:
     assert "Receipt for your payment to %(firm)s" in ids  # an email subject
     assert "Enter an amount above zero." in ids  # portal/payments/allocation.py
     assert "Your card was declined." in ids  # a lazy_gettext in portal/payments/receipts.py
+    assert "Enter your name." in ids  # a form field's lazy_gettext in portal/paybutton/forms.py
     assert ("%(count)s older entry is not shown.", "%(count)s older entries are not shown.") in ids
 
 

@@ -234,6 +234,30 @@ def test_the_amount_is_read_in_the_pages_locale(browser, books, client):
     assert '<html lang="es-US">' in response.text
 
 
+def test_the_form_speaks_the_pages_language(browser, books, client):
+    # The form's labels and messages are module-level lazy strings: they must reach the catalog.
+    spanish = {"Accept-Language": "es-US,es;q=0.9"}
+    page = client.get(f"/pay/{books['firm'].slug}", headers=spanish, base_url=BASE_URL)
+    shown = text_of(page.text)
+    for words in (
+        "Su nombre",
+        "Número de factura o de asunto",
+        "Forma de pago",
+        "Pague su factura",
+    ):
+        assert words in shown
+    form = start(browser, books["firm"].slug)
+    form.fill({**PAYER, "name": "", "reference": "INV-1001", "amount": "20"})
+    response = client.post(
+        f"/pay/{books['firm'].slug}/review",
+        data=dict(form.fields),
+        base_url=BASE_URL,
+        headers={**spanish, "Referer": f"{BASE_URL}/pay"},
+    )
+    assert response.status_code == 422
+    assert "Ingrese su nombre." in text_of(response.text)
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
