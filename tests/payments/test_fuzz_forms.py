@@ -6,7 +6,9 @@ fields from the query string of GET /pay (the "edit" and "retry" links). Each te
 the form as the page renders it, then lets Hypothesis keep, replace, drop, repeat or add
 fields with values a careless or hostile payer could send: huge and negative numbers,
 fractions of a cent, other locales' separators and digits, markup and script, control
-characters, very long strings, and ids that are not numbers.
+characters, very long strings, and ids that are not numbers. The public pages get the same
+treatment: the firm's pay page /pay/<slug> (both steps), the link check /check and the
+"email me a fresh link" form of a dead link's page.
 """
 
 from __future__ import annotations
@@ -263,3 +265,90 @@ def test_the_check_catches_markup_that_comes_back() -> None:
     with pytest.raises(AssertionError):
         assert_safe(Echo(f"<p>{MARKUP[0]}</p>"), sent)  # type: ignore[arg-type]
     assert_safe(Echo(f"<p>{html.escape(MARKUP[0])}</p>"), sent)  # type: ignore[arg-type]
+
+
+# -- the public pages: the firm's pay page, the link check, the fresh-link request ------------
+
+
+@pytest.fixture
+def public_books(session, firm):
+    """A firm with an open invoice its public pay page can match, and a client with a link."""
+    from portal.links import services as links
+    from tests import factories
+
+    person = factories.client(firm, name="Ada Client", email="ada@example.com")
+    lawsuit = factories.matter(person, number="2026-001", title="Client v. Northside")
+    factories.invoice(lawsuit, number="INV-1001", total_minor=50_000)
+    dead = factories.link(person)
+    links.revoke_link(dead)
+    return {"firm": firm.firm, "dead": dead}
+
+
+PUBLIC_NAMES = ["name", "email", "reference", "amount", "method", "kind", "link", "ref", "nonce"]
+
+
+@pytest.mark.slow
+def test_the_public_pay_form_takes_any_input(client: FlaskClient, public_books) -> None:
+    browser = Browser(client)
+    slug = public_books["firm"].slug
+    start = browser.get(f"/pay/{slug}")
+    assert start.status_code == 200
+    base = browser.form(start, "public-pay").fields
+
+    @FUZZ_SETTINGS
+    @given(fields=mutations(base, PUBLIC_NAMES))
+    def post(fields: list[tuple[str, str]]) -> None:
+        response = browser.post(f"/pay/{slug}/review", fields)
+        assert_safe(response, fields)
+
+    post()
+
+
+@pytest.mark.slow
+def test_the_public_confirm_form_takes_any_input(client: FlaskClient, public_books) -> None:
+    browser = Browser(client)
+    slug = public_books["firm"].slug
+    typed = browser.form(browser.get(f"/pay/{slug}"), "public-pay")
+    typed.fill(
+        {"name": "Grace Parent", "email": "grace@example.com", "reference": "INV-1001"}
+        | {"amount": "100.00", "method": "card"}
+    )
+    review = typed.submit()
+    assert review.status_code == 200, review.text
+    base = browser.form(review, "confirm").fill(VISA).fields
+
+    @FUZZ_SETTINGS
+    @given(fields=mutations(base, PUBLIC_NAMES + _CARD_NAMES))
+    def post(fields: list[tuple[str, str]]) -> None:
+        response = browser.post(f"/pay/{slug}/confirm", fields)
+        assert_safe(response, fields)
+
+    post()
+
+
+_CARD_NAMES = ["card_number", "card_expiry", "card_cvc", "card_name", "mandate"]
+
+
+@pytest.mark.slow
+def test_the_link_check_and_fresh_link_forms_take_any_input(
+    client: FlaskClient,
+    public_books,
+) -> None:
+    from portal.links import services as links
+
+    browser = Browser(client)
+    check = browser.form(browser.get("/check"), "check").fields
+    dead_page = browser.client.get(f"/l/{links.token_for(public_books['dead'])}", base_url=BASE_URL)
+    assert dead_page.status_code == 410
+    fresh = browser.form(dead_page, "fresh-link").fields
+
+    @FUZZ_SETTINGS
+    @given(
+        to_check=mutations(check, PUBLIC_NAMES),
+        to_refresh=mutations(fresh, PUBLIC_NAMES),
+    )
+    def post(to_check: list[tuple[str, str]], to_refresh: list[tuple[str, str]]) -> None:
+        assert_safe(browser.post("/check", to_check), to_check)
+        assert_safe(browser.post("/l/fresh", to_refresh), to_refresh)
+
+    post()
