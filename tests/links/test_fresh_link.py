@@ -21,7 +21,7 @@ from portal.links import services as links
 from portal.links.models import DeliveryOrigin, Link, LinkDelivery
 from tests import factories
 from tests.conftest import APIClient
-from tests.links.conftest import Inbox, link_url_in, parts
+from tests.mailbox import Inbox, link_url_in, parts
 from tests.pages.conftest import BASE_URL, FROZEN_AT, Clock, Portal
 
 

@@ -1,9 +1,11 @@
-"""Real SMTP servers on loopback for the link emails: one that keeps what it is given, one that
-refuses every recipient, and the helpers to read a captured message."""
+"""A real SMTP server on loopback (aiosmtpd) for the email tests, and the helpers to read what
+it captured. The `smtp` and `refusing_smtp` fixtures (tests/conftest.py) start one per test and
+point the app's mail settings at it."""
 
 from __future__ import annotations
 
 import email
+import logging
 import re
 import socket
 from collections.abc import Iterator
@@ -46,19 +48,11 @@ def serve_smtp(app: Flask, inbox: Inbox) -> Controller:
     return controller
 
 
-@pytest.fixture
-def smtp(app: Flask) -> Iterator[Inbox]:
-    inbox = Inbox()
-    controller = serve_smtp(app, inbox)
-    try:
-        yield inbox
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def refusing_smtp(app: Flask) -> Iterator[Inbox]:
-    inbox = Inbox(refuse="550 5.1.1 <nobody@example.com>: mailbox unavailable")
+def inbox_fixture(app: Flask, caplog: pytest.LogCaptureFixture, inbox: Inbox) -> Iterator[Inbox]:
+    """The body of the inbox fixtures: serve `inbox` for the length of one test."""
+    # aiosmtpd's server thread logs each connection at INFO, sometimes after the test has
+    # ended and its output is no longer captured; its warnings still show.
+    caplog.set_level(logging.WARNING, logger="mail.log")
     controller = serve_smtp(app, inbox)
     try:
         yield inbox
@@ -67,7 +61,7 @@ def refusing_smtp(app: Flask) -> Iterator[Inbox]:
 
 
 def parts(message: Message) -> tuple[str, str]:
-    """The text and HTML bodies of a captured message."""
+    """The text and HTML bodies of a captured message (line ends as "\\n")."""
     text = html = ""
     for part in message.walk():
         if part.get_content_type() == "text/plain":
