@@ -24,6 +24,7 @@ from portal import create_app, schema
 from portal.db import db, make_engine
 from portal.models import Base
 from tests import factories
+from tests.mailbox import Inbox, inbox_fixture
 
 _TEST_INSTANCE = tempfile.mkdtemp(prefix="matterpay-test-instance-")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -122,6 +123,19 @@ def app(database_url: str) -> Iterator[Flask]:
     with app.app_context():
         yield app
     app.extensions["portal.engine"].dispose()
+
+
+@pytest.fixture
+def smtp(app: Flask, caplog: pytest.LogCaptureFixture) -> Iterator[Inbox]:
+    """A real SMTP server on loopback that keeps every message the app sends (tests/mailbox.py)."""
+    yield from inbox_fixture(app, caplog, Inbox())
+
+
+@pytest.fixture
+def refusing_smtp(app: Flask, caplog: pytest.LogCaptureFixture) -> Iterator[Inbox]:
+    """A real SMTP server on loopback that refuses every recipient."""
+    refuse = "550 5.1.1 <nobody@example.com>: mailbox unavailable"
+    yield from inbox_fixture(app, caplog, Inbox(refuse=refuse))
 
 
 @pytest.fixture

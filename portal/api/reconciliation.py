@@ -6,23 +6,21 @@ query and answer models (which the OpenAPI document shows), and writes the CSV f
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from flask import Response, g, request
+from flask import Response, g
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from portal.api import csvout
 from portal.api.schemas import IsoDate, Output
 from portal.api.views import api
 from portal.firms.models import MerchantAccountKind
 from portal.payments import reconciliation
 from portal.payments.models import ChargeStatus
 from portal.payments.queries import PaymentStatus
-
-CSV_TYPE = "text/csv"
 
 
 def _period(value: dt.date, info: ValidationInfo) -> dt.date:
@@ -237,7 +235,7 @@ CSV_CONTENT = {
     tag="reconciliation",
     query=ReconciliationQuery,
     responses={200: ReconciliationOut},
-    alternatives={200: {CSV_TYPE: CSV_CONTENT}},
+    alternatives={200: {csvout.CSV_TYPE: CSV_CONTENT}},
 )
 def get_reconciliation(query: ReconciliationQuery) -> ReconciliationOut | Response:
     """Per merchant account and UTC day from `from` to `to` (both inclusive, at most 366
@@ -247,36 +245,17 @@ def get_reconciliation(query: ReconciliationQuery) -> ReconciliationOut | Respon
     or `Accept: text/csv`, the same as text/csv: one row per line ("day"), per account total
     ("total") and per charge ("charge"), under one header row."""
     report = reconciliation.report(g.firm_id, query.start, query.to)
-    if _wants_csv(query):
-        return Response(
-            _csv(report),
-            mimetype=CSV_TYPE,
-            headers={
-                "Content-Disposition": f'attachment; filename="reconciliation-'
-                f'{query.start.isoformat()}-{query.to.isoformat()}.csv"'
-            },
+    if csvout.wants_csv(query.format):
+        return csvout.attachment(
+            CSV_HEADER,
+            _csv_rows(report),
+            f"reconciliation-{query.start.isoformat()}-{query.to.isoformat()}.csv",
         )
     return ReconciliationOut.of(report)
 
 
-def _wants_csv(query: ReconciliationQuery) -> bool:
-    if query.format is not None:
-        return query.format == "csv"
-    return request.accept_mimetypes.best_match(["application/json", CSV_TYPE]) == CSV_TYPE
-
-
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    # A label starting with = + - @ would be a formula to a spreadsheet.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not text.lstrip("-").isdigit():
-        return "'" + text
-    return text
-
-
-def _csv(report: reconciliation.Report) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
+def _csv_rows(report: reconciliation.Report) -> Iterator[list[object]]:
+    """The CSV rows under CSV_HEADER: each day, each account's total, each charge."""
     blank_charge = [""] * 8
 
     def figures(amounts: reconciliation.Amounts) -> list[object]:
@@ -298,11 +277,11 @@ def _csv(report: reconciliation.Report) -> str:
             account.currency,
             line.day.isoformat(),
         ]
-        writer.writerow([_cell(v) for v in row + figures(line.amounts) + blank_charge])
+        yield row + figures(line.amounts) + blank_charge
     for total in report.totals:
         account = total.account
         row = ["total", account.kind.value, account.label, account.currency, ""]
-        writer.writerow([_cell(v) for v in row + figures(total.amounts) + blank_charge])
+        yield row + figures(total.amounts) + blank_charge
     for payment in report.payments:
         for charge in payment.charges:
             cells: list[object] = ["charge", charge.kind.value, "", payment.currency, ""]
@@ -317,5 +296,4 @@ def _csv(report: reconciliation.Report) -> str:
                 charge.refunded,
                 charge.reversed,
             ]
-            writer.writerow([_cell(v) for v in cells])
-    return out.getvalue()
+            yield cells

@@ -7,16 +7,15 @@ models (which the OpenAPI document shows). Every lookup is scoped to the calling
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, g
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo
 from pydantic_core import PydanticCustomError
 
+from portal.api import csvout
 from portal.api.schemas import (
     Currency,
     ExternalId,
@@ -37,8 +36,6 @@ from portal.trust_requests.models import (
     TrustRequestSource,
     TrustRequestStatus,
 )
-
-CSV_TYPE = "text/csv"
 
 KindWord = Literal["retainer", "replenishment"]
 StatusWord = Literal["open", "partially_paid", "paid", "canceled"]
@@ -443,13 +440,13 @@ def _csv_content(model: type[Output]) -> dict[str, Any]:
     tag="trust requests",
     query=ReportQuery,
     responses={200: UnpaidReportOut},
-    alternatives={200: {CSV_TYPE: _csv_content(UnpaidRowOut)}},
+    alternatives={200: {csvout.CSV_TYPE: _csv_content(UnpaidRowOut)}},
 )
 def unpaid_trust_requests(query: ReportQuery) -> UnpaidReportOut | Response:
     """Open and partly paid requests with their age in days, oldest first. With `format=csv`
     or `Accept: text/csv`, the same rows as text/csv under one header row."""
     rows = _unpaid_rows()
-    if _wants_csv(query):
+    if csvout.wants_csv(query.format):
         return _csv_response(rows, UnpaidRowOut, "unpaid-trust-requests.csv")
     return UnpaidReportOut(data=rows)
 
@@ -461,7 +458,7 @@ def unpaid_trust_requests(query: ReportQuery) -> UnpaidReportOut | Response:
     tag="trust requests",
     query=PaymentsReportQuery,
     responses={200: RequestPaymentsReportOut},
-    alternatives={200: {CSV_TYPE: _csv_content(RequestPaymentOut)}},
+    alternatives={200: {csvout.CSV_TYPE: _csv_content(RequestPaymentOut)}},
 )
 def trust_request_payments(query: PaymentsReportQuery) -> RequestPaymentsReportOut | Response:
     """Each trust deposit allocated to a request, with its payment and charge, oldest first;
@@ -483,42 +480,13 @@ def trust_request_payments(query: PaymentsReportQuery) -> RequestPaymentsReportO
         )
         for row in services.payments_report(g.firm_id, query.start, query.to)
     ]
-    if _wants_csv(query):
+    if csvout.wants_csv(query.format):
         return _csv_response(rows, RequestPaymentOut, "trust-request-payments.csv")
     return RequestPaymentsReportOut(data=rows)
 
 
-def _wants_csv(query: ReportQuery) -> bool:
-    if query.format is not None:
-        return query.format == "csv"
-    return request.accept_mimetypes.best_match(["application/json", CSV_TYPE]) == CSV_TYPE
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(getattr(value, "value", value))
-    # A text starting with = + - @ would be a formula to a spreadsheet.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not text.lstrip("-").isdigit():
-        return "'" + text
-    return text
-
-
 def _csv_response(rows: Sequence[Output], model: type[Output], filename: str) -> Response:
     header = list(model.model_fields)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_cell(getattr(row, name)) for name in header])
-    return Response(
-        out.getvalue(),
-        mimetype=CSV_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    return csvout.attachment(
+        header, ([getattr(row, name) for name in header] for row in rows), filename
     )

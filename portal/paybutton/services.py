@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal.billing.models import Invoice, InvoiceStatus, Matter
+from portal.billing.models import Invoice, Matter
 from portal.db import db
 from portal.firms.models import Firm, MerchantAccount, MerchantAccountKind
 from portal.payments import allocation
+from portal.payments import services as payments
 from portal.payments.models import PaymentMethod
 
 #: Longest reference kept (the invoice and matter number columns hold 64).
@@ -117,23 +118,11 @@ def minimum_minor() -> int:
 def _open_invoice(firm: Firm, reference: str, currency: str) -> allocation.PayableInvoice | None:
     """The one open invoice numbered `reference` (ignoring case), with what is payable now."""
     rows = db.session.execute(
-        select(
-            Invoice.id,
-            Invoice.matter_id,
-            Invoice.number,
-            Invoice.issued_on,
-            Invoice.due_on,
-            Invoice.currency,
-            Invoice.balance_due_minor - Invoice.reserved_minor,
-        )
-        .where(
-            Invoice.firm_id == firm.id,
+        payments.select_payable_invoices(
+            firm.id,
             func.lower(Invoice.number) == reference.lower(),
-            Invoice.status == InvoiceStatus.OPEN,
             Invoice.currency == currency,
-            Invoice.balance_due_minor - Invoice.reserved_minor > 0,
-        )
-        .limit(2)
+        ).limit(2)
     ).all()
     # Two open invoices with one number (two matters) cannot be told apart: unmatched.
     return allocation.PayableInvoice(*rows[0]) if len(rows) == 1 else None

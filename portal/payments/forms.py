@@ -378,70 +378,80 @@ def _amount(text: str, currency: str, locale: str, name: str, errors: FieldError
         return None
 
 
+def _read_lines(
+    ticked: list[str],
+    typed: Mapping[int, str],
+    currency_of: Mapping[int, str],
+    prefix: str,
+    refused: str,
+    locale: str,
+    errors: FieldErrors,
+) -> dict[int, int]:
+    """Parse the ticked lines of one kind: amounts by id. An id must be one `currency_of` offers
+    (`refused` goes to the basket's errors otherwise); its amount box `<prefix>-<id>` is read in
+    that currency. What cannot be read goes to `errors`."""
+    amounts: dict[int, int] = {}
+    for raw in ticked:
+        line_id = _id(raw)
+        currency = currency_of.get(line_id) if line_id is not None else None
+        if line_id is None or currency is None:
+            errors.add("basket", refused)
+            continue
+        amount = _amount(typed.get(line_id, ""), currency, locale, f"{prefix}-{line_id}", errors)
+        if amount is not None:
+            amounts[line_id] = amount
+    return amounts
+
+
 def _read_invoices(
     entries: Entries, checkout: Checkout, locale: str, errors: FieldErrors
 ) -> dict[int, int]:
     """Parse the ticked invoice lines; what cannot be read goes to `errors`."""
-    invoices: dict[int, int] = {}
-    for raw in entries.invoices:
-        invoice_id = _id(raw)
-        invoice = checkout.payable.get(invoice_id) if invoice_id is not None else None
-        if invoice_id is None or invoice is None:
-            errors.add(
-                "basket",
-                _(
-                    "One of the invoices you chose is not open for payment here "
-                    "(it may have just been paid). Please check the amounts below."
-                ),
-            )
-            continue
-        typed = entries.invoice_amounts.get(invoice_id, "")
-        amount = _amount(typed, invoice.currency, locale, f"invoice-{invoice_id}", errors)
-        if amount is not None:
-            invoices[invoice_id] = amount
-    return invoices
+    return _read_lines(
+        entries.invoices,
+        entries.invoice_amounts,
+        {invoice_id: invoice.currency for invoice_id, invoice in checkout.payable.items()},
+        "invoice",
+        _(
+            "One of the invoices you chose is not open for payment here "
+            "(it may have just been paid). Please check the amounts below."
+        ),
+        locale,
+        errors,
+    )
 
 
 def _read_deposits(
     entries: Entries, checkout: Checkout, locale: str, errors: FieldErrors
 ) -> dict[int, int]:
     """Parse the ticked trust deposit lines; what cannot be read goes to `errors`."""
-    deposits: dict[int, int] = {}
-    for raw in entries.deposits:
-        matter_id = _id(raw)
-        currency = checkout.trust_matters.get(matter_id) if matter_id is not None else None
-        if matter_id is None or currency is None:
-            errors.add("basket", _("One of the matters you chose does not take deposits here."))
-            continue
-        typed = entries.deposit_amounts.get(matter_id, "")
-        amount = _amount(typed, currency, locale, f"trust-{matter_id}", errors)
-        if amount is not None:
-            deposits[matter_id] = amount
-    return deposits
+    return _read_lines(
+        entries.deposits,
+        entries.deposit_amounts,
+        checkout.trust_matters,
+        "trust",
+        _("One of the matters you chose does not take deposits here."),
+        locale,
+        errors,
+    )
 
 
 def _read_requests(
     entries: Entries, checkout: Checkout, locale: str, errors: FieldErrors
 ) -> dict[int, int]:
     """Parse the ticked trust request lines; what cannot be read goes to `errors`."""
-    requests: dict[int, int] = {}
-    for raw in entries.requests:
-        request_id = _id(raw)
-        request = checkout.requests.get(request_id) if request_id is not None else None
-        if request_id is None or request is None:
-            errors.add(
-                "basket",
-                _(
-                    "One of the trust requests you chose is not open for payment here "
-                    "(it may have just been paid or canceled)."
-                ),
-            )
-            continue
-        typed = entries.request_amounts.get(request_id, "")
-        amount = _amount(typed, request.currency, locale, f"request-{request_id}", errors)
-        if amount is not None:
-            requests[request_id] = amount
-    return requests
+    return _read_lines(
+        entries.requests,
+        entries.request_amounts,
+        {request_id: request.currency for request_id, request in checkout.requests.items()},
+        "request",
+        _(
+            "One of the trust requests you chose is not open for payment here "
+            "(it may have just been paid or canceled)."
+        ),
+        locale,
+        errors,
+    )
 
 
 def _read_method(entries: Entries, checkout: Checkout, errors: FieldErrors) -> PaymentMethod:

@@ -14,10 +14,11 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock, gateways
@@ -83,24 +84,31 @@ def _public_id() -> str:
 # -- what a link may pay ---------------------------------------------------------------------
 
 
+def select_payable_invoices(firm_id: int, *where: ColumnElement[bool]) -> Select[Any]:
+    """The firm's open invoices with something left to pay once in-flight charges are held,
+    narrowed by `where`; each row is an allocation.PayableInvoice's fields in order."""
+    payable = Invoice.balance_due_minor - Invoice.reserved_minor
+    return select(
+        Invoice.id,
+        Invoice.matter_id,
+        Invoice.number,
+        Invoice.issued_on,
+        Invoice.due_on,
+        Invoice.currency,
+        payable,
+    ).where(
+        Invoice.firm_id == firm_id,
+        *where,
+        Invoice.status == InvoiceStatus.OPEN,
+        payable > 0,
+    )
+
+
 def payable_invoices(link: Link) -> list[allocation.PayableInvoice]:
     """Open invoices the link may pay, with what is left once in-flight charges are held."""
     matter_ids = links.visible_matter_ids(link)
     rows = db.session.execute(
-        select(
-            Invoice.id,
-            Invoice.matter_id,
-            Invoice.number,
-            Invoice.issued_on,
-            Invoice.due_on,
-            Invoice.currency,
-            Invoice.balance_due_minor - Invoice.reserved_minor,
-        ).where(
-            Invoice.firm_id == link.firm_id,
-            Invoice.matter_id.in_(matter_ids),
-            Invoice.status == InvoiceStatus.OPEN,
-            Invoice.balance_due_minor - Invoice.reserved_minor > 0,
-        )
+        select_payable_invoices(link.firm_id, Invoice.matter_id.in_(matter_ids))
     ).all()
     invoices = [allocation.PayableInvoice(*row) for row in rows]
     return sorted(invoices, key=allocation.apply_order)

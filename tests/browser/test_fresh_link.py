@@ -16,7 +16,7 @@ from portal import clock
 from portal.db import db
 from portal.links.models import Link
 from tests.browser.conftest import Book, LiveServer
-from tests.links.conftest import Inbox, link_url_in, parts, serve_smtp
+from tests.mailbox import Inbox, link_url_in, parts, serve_smtp
 
 
 @pytest.fixture

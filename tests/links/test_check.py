@@ -10,7 +10,6 @@ from flask import g
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from portal import clock
 from portal.billing.models import Client
 from portal.links import services as links
 from portal.links.models import Link
@@ -19,13 +18,6 @@ from tests.pages.conftest import BASE_URL, FROZEN_AT, Clock
 
 #: What any answer may contain of the client's account: nothing.
 PRIVATE = ("Ada Mensah", "ada@example.com", "Mensah v. Harbour", "INV-1041", "1,200.50")
-
-
-@pytest.fixture
-def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock(FROZEN_AT)
-    monkeypatch.setattr(clock, "now", fake)
-    return fake
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from portal import clock
 from portal.billing.models import Client, Matter
 from portal.db import db
 from portal.links import fresh
@@ -21,8 +20,8 @@ from portal.links import services as links
 from portal.links.models import DeliveryOrigin, Link, LinkDelivery
 from tests import factories
 from tests.conftest import APIClient
-from tests.links.conftest import Inbox, link_url_in, parts
-from tests.pages.conftest import BASE_URL, FROZEN_AT, Clock, Portal
+from tests.mailbox import Inbox, link_url_in, parts
+from tests.pages.conftest import BASE_URL, Clock, Portal
 
 
 class FreshPortal(Portal):
@@ -42,13 +41,6 @@ class FreshPortal(Portal):
 @pytest.fixture
 def portal(client: FlaskClient) -> Portal:
     return FreshPortal(client)
-
-
-@pytest.fixture
-def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock(FROZEN_AT)
-    monkeypatch.setattr(clock, "now", fake)
-    return fake
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from portal.postings import services as postings
 from portal.postings.models import OutboundMessage
 from tests import factories
 from tests.conftest import APIClient
-from tests.links.conftest import Inbox, free_port, link_url_in, parts
+from tests.mailbox import Inbox, free_port, link_url_in, parts
 from tests.payments.conftest import Book, pay
 
 AT = dt.datetime(2026, 3, 16, 15, 0, tzinfo=dt.UTC)

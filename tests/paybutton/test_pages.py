@@ -19,7 +19,7 @@ from portal.ledger.models import TrustEntry
 from portal.payments.models import ChargeStatus, Payment
 from portal.postings.models import OutboundMessage
 from tests import factories
-from tests.payments.test_receipts import _parts
+from tests.mailbox import parts
 from tests.payments.test_views import BANK, BASE_URL, DECLINED, VISA, Browser, location, text_of
 
 S = ChargeStatus
@@ -403,7 +403,7 @@ def test_the_payer_gets_a_receipt_email_in_the_firms_name_and_colour(browser, bo
     (message,) = smtp.messages
     assert message["To"] == "grace@example.com"
     assert "Okafor & Lindqvist LLP" in message["Subject"]
-    text, html = _parts(message)
+    text, html = parts(message)
     assert "Okafor & Lindqvist LLP" in text and "$20.00" in text
     assert "background: #5a1f3a; color: #ffffff;" in html
     assert "Northside" not in text + html and "$480.00" not in text + html

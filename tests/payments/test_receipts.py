@@ -3,70 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import email
-import logging
-import socket
-from collections.abc import Iterator
 from email.header import decode_header, make_header
-from email.message import Message
 
-import pytest
-from aiosmtpd.controller import Controller
 from babel.dates import format_datetime
 
 from portal.gateways import sandbox
 from portal.money import format_money
 from portal.payments.models import PaymentMethod
 from portal.payments.receipts import receipt_for
+from tests.mailbox import parts
 from tests.payments.conftest import ACH_CLOSED, ACH_OK, DECLINED, Book, pay
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp(app, caplog: pytest.LogCaptureFixture) -> Iterator[Inbox]:
-    # aiosmtpd's server thread logs each connection at INFO, sometimes after the test has
-    # ended and its output is no longer captured; its warnings still show.
-    caplog.set_level(logging.WARNING, logger="mail.log")
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port)
-    try:
-        yield inbox
-    finally:
-        controller.stop()
-
-
-def _parts(message: Message) -> tuple[str, str]:
-    text = html = ""
-    for part in message.walk():
-        if part.get_content_type() == "text/plain":
-            text = part.get_payload(decode=True).decode()
-        elif part.get_content_type() == "text/html":
-            html = part.get_payload(decode=True).decode()
-    return text, html
 
 
 def test_card_receipt_lists_each_allocation_and_destination(session, book: Book, smtp) -> None:
     payment = pay(book, invoices={book.old.id: 120_000}, trust={book.matter.id: 50_000})
     (message,) = smtp.messages
-    text, html = _parts(message)
+    text, html = parts(message)
     assert message["To"] == "ada@example.com"
     assert "Receipt for your payment" in message["Subject"]
     for body in (text, html):
@@ -100,7 +52,7 @@ def test_ach_receipt_says_processing_then_a_second_email_on_settlement(
     # one email when the whole payment has settled, not one per charge
     assert len(smtp.messages) == 2
     assert "went through" in smtp.messages[1]["Subject"]
-    assert "STRIPE TEST BANK •••• 6789" in _parts(smtp.messages[1])[0]
+    assert "STRIPE TEST BANK •••• 6789" in parts(smtp.messages[1])[0]
 
 
 def test_ach_failure_email(session, book: Book, smtp) -> None:
@@ -110,14 +62,14 @@ def test_ach_failure_email(session, book: Book, smtp) -> None:
     (charge,) = payment.charges
     sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
     assert "did not go through" in smtp.messages[-1]["Subject"]
-    assert "The bank account is closed." in _parts(smtp.messages[-1])[0]
+    assert "The bank account is closed." in parts(smtp.messages[-1])[0]
 
 
 def test_receipt_is_in_the_clients_language(session, book: Book, smtp) -> None:
     book.client.locale = "es_US"
     payment = pay(book, invoices={book.old.id: 120_000})
     (message,) = smtp.messages
-    text, html = _parts(message)
+    text, html = parts(message)
     assert message["Subject"].startswith("Recibo de su pago a ")
     when = format_datetime(payment.created_at, "medium", locale="es_US")
     for body in (text, html):
@@ -141,7 +93,7 @@ def test_an_ach_failure_email_in_spanish_says_why_in_spanish(session, book: Book
     subject = str(make_header(decode_header(failed["Subject"])))
     assert subject.startswith("Su pago a ")
     assert subject.endswith(" no se realizó")
-    text, html = _parts(failed)
+    text, html = parts(failed)
     for body in (text, html):
         assert "La cuenta bancaria está cerrada." in body  # the processor said it in English
         assert "(Rechazado)" in body

@@ -10,8 +10,8 @@ from portal.links import services as links
 from portal.payments.receipts import receipt_for
 from tests.api.conftest import a_client, pointers  # noqa: F401 (a_client is a fixture)
 from tests.conftest import APIClient
+from tests.mailbox import parts
 from tests.payments.conftest import Book, pay
-from tests.payments.test_receipts import _parts, smtp  # noqa: F401 (smtp is a fixture)
 from tests.postings.conftest import Clock, Receiver, add_endpoint, deliver_all
 
 NOTE = "Retainer top-up, matter 2024-17"
@@ -24,7 +24,7 @@ def test_the_links_note_reaches_the_posting_and_never_the_client(
     book: Book,
     receiver: Receiver,
     clock: Clock,
-    smtp,  # noqa: F811
+    smtp,
 ) -> None:
     # given a link carrying the firm's note, and an endpoint
     book.link.ar_note = NOTE
@@ -43,7 +43,7 @@ def test_the_links_note_reaches_the_posting_and_never_the_client(
     # while the receipt (page and email) never shows it
     assert NOTE not in repr(receipt_for(payment))
     (message,) = smtp.messages
-    for part in (message["Subject"], *_parts(message)):
+    for part in (message["Subject"], *parts(message)):
         assert NOTE not in part
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from portal.db import db
 from portal.postings import services as postings
-from tests.payments.test_receipts import _parts, smtp  # noqa: F401 (smtp is a fixture)
+from tests.mailbox import parts
 from tests.postings.conftest import Clock, Receiver, Reply, add_endpoint, deliver_all
 
 pytestmark = pytest.mark.usefixtures("webhook_settings")
@@ -19,7 +19,7 @@ def test_a_410_emails_the_firm_in_text_and_html(
     firm,
     receiver: Receiver,
     clock: Clock,
-    smtp,  # noqa: F811
+    smtp,
 ) -> None:
     # given an endpoint whose receiver is gone for good
     firm.firm.notify_email = "accounts@okafor.example"
@@ -32,7 +32,7 @@ def test_a_410_emails_the_firm_in_text_and_html(
     (message,) = smtp.messages
     assert message["To"] == "accounts@okafor.example"
     assert message["Subject"] == "MatterPay stopped sending webhooks to one of your endpoints"
-    text, html = _parts(message)
+    text, html = parts(message)
     for body in (text, html):
         assert endpoint.public_id in body
         assert receiver.url in body
@@ -49,7 +49,7 @@ def test_markup_in_the_url_is_escaped_in_the_html(
     firm,
     receiver: Receiver,
     clock: Clock,
-    smtp,  # noqa: F811
+    smtp,
 ) -> None:
     firm.firm.notify_email = "accounts@okafor.example"
     endpoint = add_endpoint(firm.firm, receiver)
@@ -58,7 +58,7 @@ def test_markup_in_the_url_is_escaped_in_the_html(
     postings.disable_endpoint(endpoint, reason="Paused for <b>testing</b>.")
     db.session.commit()
     (message,) = smtp.messages
-    text, html = _parts(message)
+    text, html = parts(message)
     assert "?a=1&b=<i>2</i>" in text
     assert "<i>" not in html and "<b>" not in html
     assert "&lt;i&gt;2&lt;/i&gt;" in html
@@ -70,7 +70,7 @@ def test_no_email_without_a_notification_address(
     firm,
     receiver: Receiver,
     clock: Clock,
-    smtp,  # noqa: F811
+    smtp,
 ) -> None:
     endpoint = add_endpoint(firm.firm, receiver)
     postings.disable_endpoint(endpoint, reason="Gone.")

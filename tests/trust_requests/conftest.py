@@ -1,60 +1,15 @@
-"""Trust request fixtures: a client with a matter short in trust, and a real SMTP inbox."""
+"""Trust request fixtures: a client with a matter short in trust (SMTP: tests/mailbox.py)."""
 
 from __future__ import annotations
 
-import email
-import socket
-from collections.abc import Iterator
-from email.message import Message
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from portal.billing.models import Client, Matter
 from portal.trust_requests.models import TrustRequest, TrustRequestKind
 from portal.trust_requests.services import NewRequest, create_request
 from tests import factories
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.messages.append(email.message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp(app) -> Iterator[Inbox]:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port)
-    try:
-        yield inbox
-    finally:
-        controller.stop()
-
-
-def parts(message: Message) -> tuple[str, str]:
-    """The text and HTML bodies of a message."""
-    text = html = ""
-    for part in message.walk():
-        if part.get_content_type() == "text/plain":
-            text = part.get_payload(decode=True).decode()
-        elif part.get_content_type() == "text/html":
-            html = part.get_payload(decode=True).decode()
-    return text, html
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 
 from portal.db import db
+from tests.mailbox import parts
 from tests.pages.conftest import BASE_URL
-from tests.trust_requests.conftest import parts, request_body
+from tests.trust_requests.conftest import request_body
 
 
 def test_send_emails_a_link_with_the_amount_due_date_and_memo(api, client, matter, smtp) -> None:

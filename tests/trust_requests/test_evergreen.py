@@ -8,7 +8,7 @@ from sqlalchemy import select
 from portal.firms.models import EvergreenMode
 from portal.trust_requests.models import TrustRequest, TrustRequestSource, TrustRequestStatus
 from tests.api.conftest import entry_body
-from tests.trust_requests.conftest import parts
+from tests.mailbox import parts
 
 St = TrustRequestStatus
 
