@@ -24,8 +24,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-browser: ## Install Debian's chromium for tests/browser if it is missing (needs root and apt-get).
+browser: node_modules/.installed ## Chromium (Debian's, if missing; needs root) and axe-core for tests/browser.
 	@bash tests/browser/install-chromium.sh
+
+# axe-core, the accessibility checker the browser tests inject into every client page, from the
+# npm registry at the version package-lock.json pins. Test tooling only: nothing is served.
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 run: install ## Migrate SQLite, seed the demo firm, serve http://127.0.0.1:5000 with a webhook worker.
 	$(FLASK) migrate
@@ -69,5 +75,5 @@ db-revision: install ## New migration from the models: make db-revision m="what 
 bench: install ## Run the benchmarks and print their figures.
 	$(PY) bench/run.py
 
-clean: ## Remove the virtual environment and the local database.
-	rm -rf $(VENV) instance/*.sqlite3*
+clean: ## Remove the virtual environment, node_modules and the local database.
+	rm -rf $(VENV) node_modules instance/*.sqlite3*
