@@ -199,13 +199,14 @@ def walk(app: Flask, site: Site, *, signed_in: bool) -> Iterator[tuple[str, Test
 
 
 @pytest.fixture(params=["testing", "production"])
-def served(request: pytest.FixtureRequest, app: Flask, database_url: str) -> Flask:
+def served(request: pytest.FixtureRequest, app: Flask, database_url: str) -> Iterator[Flask]:
     """The app as tests use it, and as production serves it (HSTS on)."""
     if request.param == "testing":
-        return app
+        yield app
+        return
     production = make_test_app(database_url, ENV="production")
-    production.instance_path = app.instance_path
-    return production
+    yield production
+    production.extensions["portal.engine"].dispose()
 
 
 def test_every_route_and_every_error_carries_the_security_headers(
@@ -256,6 +257,7 @@ def test_limits_and_crashes_carry_the_headers_too(database_url: str, session, si
     crashed = client.get("/crash-for-test", base_url=BASE_URL)
     assert crashed.status_code == 500
     check_headers(crashed, "GET /crash-for-test (500)", production=False)
+    app.extensions["portal.engine"].dispose()
 
 
 def test_a_page_with_scripts_gets_a_fresh_nonce_each_time(browser: Browser) -> None:
