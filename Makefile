@@ -9,20 +9,53 @@ PYTEST := $(PY) -m pytest
 PORTAL_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # A subset of the tests, e.g. `make test T=tests/api`.
 T ?=
+# Message catalogs: one folder per language, each compiled to a .mo (not committed).
+BABEL := $(VENV)/bin/pybabel
+CATALOGS := portal/translations
+POT := $(CATALOGS)/messages.pot
+PO_FILES := $(wildcard $(CATALOGS)/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+# Lazy strings (module-level messages) besides Babel's default keywords (_, gettext, ngettext...).
+BABEL_KEYWORDS := -k lazy_gettext -k lazy_ngettext:1,2 -k lazy_pgettext:1c,2
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser run test test-sqlite test-pg lint fmt db-upgrade db-revision bench clean
+.PHONY: help install browser run prod-local test test-sqlite test-pg test-prod-layout lint fmt db-upgrade db-revision bench clean messages translations language
 
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-17s %s\n", $$1, $$2}'
 
-install: $(VENV)/.installed ## Create .venv and install the portal with its dev tools.
+install: $(VENV)/.installed $(MO_FILES) ## Create .venv, install the portal with its dev tools, compile the catalogs.
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
+
+translations: $(MO_FILES) ## Compile the message catalogs (.po -> .mo); `make install` does it too.
+
+# A .mo is rebuilt whenever its .po is newer. Fuzzy entries are left out (they are not reviewed).
+$(CATALOGS)/%/LC_MESSAGES/messages.mo: $(CATALOGS)/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	$(BABEL) compile --statistics -l $* -i $< -o $@
+
+messages: $(VENV)/.installed ## Extract every string into messages.pot, update each catalog, compile.
+	$(BABEL) extract -F babel.cfg $(BABEL_KEYWORDS) --project MatterPay --version 1 \
+		--copyright-holder "MatterPay contributors" --sort-by-file --add-location file --width 100 \
+		-o $(POT) .
+	@# English is the source language: its entries stay empty (gettext shows the source text)
+	@# unless the wording is overridden, so it never takes fuzzy guesses. Other languages get
+	@# Babel's fuzzy suggestions for changed strings, to be reviewed (the tests refuse them).
+	@for po in $(PO_FILES); do \
+		lang=$$(basename $$(dirname $$(dirname $$po))); \
+		fuzzy=$$([ "$$lang" = en ] && echo --no-fuzzy-matching); \
+		$(BABEL) update -i $(POT) -d $(CATALOGS) -l $$lang --ignore-obsolete --width 100 $$fuzzy || exit 1; \
+	done
+	$(MAKE) --no-print-directory translations
+	@$(PY) -m portal.catalogs || echo "Translate the entries listed above in $(CATALOGS)/<language>/LC_MESSAGES/messages.po, then run make translations."
+
+language: $(VENV)/.installed ## Start a catalog for a new language: make language L=fr (see README "Languages").
+	@test -n "$(L)" || { echo "usage: make language L=<language code, e.g. fr>"; exit 2; }
+	$(BABEL) init -i $(POT) -d $(CATALOGS) -l $(L) --width 100
 
 browser: node_modules/.installed ## Chromium (Debian's, if missing; needs root) and axe-core for tests/browser.
 	@bash tests/browser/install-chromium.sh
@@ -44,11 +77,15 @@ run: install ## Migrate SQLite, seed the demo firm, serve http://127.0.0.1:5000 
 	@# it stops with the server.
 	$(FLASK) deliver-webhooks --idle-sleep 2 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	$(VENV)/bin/gunicorn --bind 127.0.0.1:5000 --workers 2 --access-logfile - wsgi:app
+	GUNICORN_BIND=127.0.0.1:5000 WEB_CONCURRENCY=2 $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: install ## Run the whole suite on SQLite, then again on PostgreSQL.
+prod-local: install ## The production layout on loopback: PostgreSQL, Redis, gunicorn, 2 webhook workers.
+	$(PY) ops/layout.py serve
+
+test: install ## Run the whole suite on SQLite, then on PostgreSQL, then the production layout.
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-pg
+	$(MAKE) --no-print-directory test-prod-layout
 
 test-sqlite: install browser ## The suite on a fresh SQLite database.
 	$(PYTEST) $(T)
@@ -62,13 +99,16 @@ test-pg: install browser ## The suite on PostgreSQL (PORTAL_TEST_PG_URL); in CI 
 		echo "SKIPPED the PostgreSQL run: no server at $(PORTAL_TEST_PG_URL) (set PORTAL_TEST_PG_URL)."; \
 	fi
 
+test-prod-layout: install ## One pay flow over HTTP through the production layout (make prod-local).
+	PORTAL_TEST_PG_URL='$(PORTAL_TEST_PG_URL)' $(PY) ops/layout.py check
+
 lint: install ## ruff check and format check.
-	$(VENV)/bin/ruff check portal tests bench migrations
-	$(VENV)/bin/ruff format --check portal tests bench migrations
+	$(VENV)/bin/ruff check portal tests bench migrations ops gunicorn.conf.py
+	$(VENV)/bin/ruff format --check portal tests bench migrations ops gunicorn.conf.py
 
 fmt: install ## Format the code with ruff.
-	$(VENV)/bin/ruff format portal tests bench migrations
-	$(VENV)/bin/ruff check --fix portal tests bench migrations
+	$(VENV)/bin/ruff format portal tests bench migrations ops gunicorn.conf.py
+	$(VENV)/bin/ruff check --fix portal tests bench migrations ops gunicorn.conf.py
 
 db-upgrade: install ## Migrate the configured database (PORTAL_DATABASE_URL) to the newest revision.
 	$(FLASK) migrate
@@ -76,8 +116,8 @@ db-upgrade: install ## Migrate the configured database (PORTAL_DATABASE_URL) to 
 db-revision: install ## New migration from the models: make db-revision m="what changed".
 	$(VENV)/bin/alembic revision --autogenerate -m "$(m)"
 
-bench: install ## Run the benchmarks and print their figures.
+bench: install ## Run every benchmark; print the figures and write bench/results/report.md.
 	$(PY) bench/run.py
 
-clean: ## Remove the virtual environment, node_modules and the local database.
-	rm -rf $(VENV) node_modules instance/*.sqlite3*
+clean: ## Remove the virtual environment, node_modules, the local database and the compiled catalogs.
+	rm -rf $(VENV) node_modules instance/*.sqlite3* $(MO_FILES)

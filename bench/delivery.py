@@ -1,11 +1,13 @@
 """Webhook delivery: messages per second one worker sends, beside a bare loop of POSTs.
 
 A receiver on 127.0.0.1 (its own process, answering 204 at once) gets N queued postings from
-one `deliver_due` worker: claim in the database, sign with Standard Webhooks, POST, record the
-attempt. In the same run a bare loop POSTs the same number of unsigned bodies to the same
-receiver with the same HTTP client, one connection per message as the worker uses. The
-worker's figure includes everything the bare loop leaves out: the outbox, the signing and
-the records that let a message survive a crash.
+one `deliver_due` worker: claim a batch in the database, check each URL, sign with Standard
+Webhooks, POST over a kept-alive connection, record the batch's attempts. In the same run
+bare loops POST the same number of unsigned bodies to the same receiver with the same HTTP
+client: one over a kept-alive session as the worker uses (the target's yardstick), and one
+opening a connection per message (how the worker sent before batches, for comparison). The
+worker's figure includes everything the bare loops leave out: the outbox, the URL check,
+the signing and the records that let a message survive a crash.
 """
 
 from __future__ import annotations
@@ -90,16 +92,24 @@ def run(report: Report) -> None:
                 db.session.commit()
                 body = '{"type":"ping","data":{"message":"bare loop"}}'
 
-                started = time.perf_counter()
+                headers = {"Content-Type": "application/json"}
+                started, cpu = time.perf_counter(), time.process_time()
                 for _ in range(MESSAGES):
-                    requests.post(
-                        url, data=body, timeout=15, headers={"Content-Type": "application/json"}
-                    )
-                bare = MESSAGES / (time.perf_counter() - started)
+                    requests.post(url, data=body, timeout=15, headers=headers)
+                fresh = MESSAGES / (time.perf_counter() - started)
+                fresh_cpu = (time.process_time() - cpu) * 1000 / MESSAGES
 
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
+                with requests.Session() as session:
+                    for _ in range(MESSAGES):
+                        session.post(url, data=body, timeout=15, headers=headers)
+                bare = MESSAGES / (time.perf_counter() - started)
+                bare_cpu = (time.process_time() - cpu) * 1000 / MESSAGES
+
+                started, cpu = time.perf_counter(), time.process_time()
                 sent = postings.deliver_due("bench-worker")
                 worker = sent / (time.perf_counter() - started)
+                worker_cpu = (time.process_time() - cpu) * 1000 / max(sent, 1)
                 delivered = db.session.scalar(
                     select(func.count(Delivery.id)).where(Delivery.status == "delivered")
                 )
@@ -111,18 +121,31 @@ def run(report: Report) -> None:
     ratio = worker / bare if bare else 0.0
     report.note(
         f"{MESSAGES} messages to one receiver on 127.0.0.1 (its own process); the worker on "
-        "SQLite, claiming, signing, sending and recording each message."
+        "SQLite, claiming and recording in batches, checking, signing and sending each message. "
+        "CPU ms/message is this process's CPU time (the receiver's excluded): on a busy machine "
+        "it moves less than the rates do."
     )
     report.table(
-        ["loop", "messages", "messages/s"],
+        ["loop", "messages", "messages/s", "CPU ms/message"],
         [
-            ["bare POSTs (unsigned, no database)", MESSAGES, f"{bare:,.0f}"],
-            ["deliver-webhooks worker", sent, f"{worker:,.0f}"],
+            [
+                "bare POSTs, new connection each (unsigned, no database)",
+                MESSAGES,
+                f"{fresh:,.0f}",
+                f"{fresh_cpu:.2f}",
+            ],
+            [
+                "bare POSTs, kept-alive session (unsigned, no database)",
+                MESSAGES,
+                f"{bare:,.0f}",
+                f"{bare_cpu:.2f}",
+            ],
+            ["deliver-webhooks worker", sent, f"{worker:,.0f}", f"{worker_cpu:.2f}"],
         ],
     )
     report.verdict("every message delivered", delivered == MESSAGES, f"{delivered} of {MESSAGES}")
     report.verdict(
-        "worker >= 70% of the bare loop",
+        "worker >= 70% of the bare kept-alive loop",
         ratio >= 0.70,
         f"{worker:,.0f} vs {bare:,.0f} messages/s = {ratio:.0%} (target >= 70%)",
     )

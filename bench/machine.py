@@ -17,7 +17,10 @@ PG_URL = os.environ.get("PORTAL_TEST_PG_URL", "postgresql+psycopg://postgres@127
 
 def facts() -> list[tuple[str, str]]:
     """Return (fact, value) pairs describing this machine and its software."""
+    from portal import clock
+
     return [
+        ("date", clock.now().strftime("%Y-%m-%d %H:%M UTC")),
         ("nproc", str(os.cpu_count() or "?")),
         ("CPU model", _cpu_model()),
         ("memory", _memory()),

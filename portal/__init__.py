@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
 from portal.db import PROJECT_ROOT
@@ -28,12 +29,13 @@ class DatabaseId(IntegerConverter):
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, database, CSRF, Babel, blueprints, error handlers and CLI."""
-    from portal import cli, config, errors, limits, mail, ops, security, templating
+    from portal import cli, config, errors, i18n, limits, logs, mail, ops, security, templating
     from portal.api import bp as api_bp
     from portal.billing.views import bp as billing_bp
     from portal.db import db
     from portal.gateways.views import bp as gateways_bp
     from portal.links.views import bp as links_bp
+    from portal.paybutton.views import bp as paybutton_bp
     from portal.payments.views import bp as payments_bp
 
     app = Flask(
@@ -44,15 +46,30 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     app.url_map.converters["int"] = DatabaseId
     config.load(app, overrides)
+    # Logging first: every line after this, and every request, carries a request id.
+    logs.init_app(app)
+    if proxies := int(app.config["REVERSE_PROXIES"]):
+        # The client's address and scheme as the nearest `proxies` proxies saw them; the
+        # abuse limits and the records of who paid depend on it. Host comes from BASE_URL.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     db.init_app(app)
     # Limits first: a refused request is not worth a CSRF check or a database query.
     limits.init_app(app)
     csrf.init_app(app)
     templating.init_app(app)
+    i18n.init_app(app)
     mail.init_app(app)
     errors.init_app(app)
     security.init_app(app)
-    for blueprint in (ops.bp, links_bp, billing_bp, payments_bp, gateways_bp, api_bp):
+    for blueprint in (
+        ops.bp,
+        links_bp,
+        billing_bp,
+        payments_bp,
+        paybutton_bp,
+        gateways_bp,
+        api_bp,
+    ):
         app.register_blueprint(blueprint)
     # The API authenticates with bearer keys and processor hooks with signatures, not cookies.
     csrf.exempt(api_bp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from sqlalchemy import func, select
 from portal import schema
 from portal.db import db
 from portal.firms import services as firms
+
+log = logging.getLogger(__name__)
 
 
 @click.command("create-firm")
@@ -149,6 +152,7 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
     import socket
     import threading
 
+    from portal.postings import network
     from portal.postings import services as postings
 
     stop = threading.Event()
@@ -160,12 +164,14 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     next_purge = 0.0
     total = 0
+    log.info("delivery worker %s started", worker_id, extra={"worker": worker_id})
+    sender = network.Sender()  # connections kept alive from one batch to the next
     try:
         while not stop.is_set():
             if time.monotonic() >= next_purge:
                 postings.purge_delivered()
                 next_purge = time.monotonic() + 3600
-            sent = postings.deliver_due(worker_id, should_stop=stop.is_set)
+            sent = postings.deliver_due(worker_id, should_stop=stop.is_set, sender=sender)
             total += sent
             db.session.close()
             if once:
@@ -173,8 +179,15 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
             if sent == 0:
                 stop.wait(idle_sleep)
     finally:
+        sender.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    log.info(
+        "delivery worker %s stopped after %s attempt(s)",
+        worker_id,
+        total,
+        extra={"worker": worker_id, "attempts": total},
+    )
     click.echo(f"Made {total} delivery attempt(s).")
 
 

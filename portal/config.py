@@ -33,6 +33,9 @@ class Defaults:
     LINK_MAX_AGE_SECONDS = MAX_LINK_SECONDS
     #: Send the session cookie over HTTPS only. Browsers treat 127.0.0.1 as secure.
     SESSION_COOKIE_SECURE = True
+    #: Reverse proxies in front of the portal that each append to X-Forwarded-For and set
+    #: X-Forwarded-Proto (nginx, a load balancer). 0 trusts no forwarded header.
+    REVERSE_PROXIES = 0
     #: Largest request body accepted, in bytes (the bulk sync takes thousands of records).
     MAX_CONTENT_LENGTH = 16 * 1024 * 1024
     #: Most records one bulk sync request may carry.
@@ -61,7 +64,7 @@ class Defaults:
     MAIL_PASSWORD = ""
     #: Sender of receipts and links.
     MAIL_FROM = "MatterPay <no-reply@localhost>"
-    #: Locale used when a client has none.
+    #: Locale used when no switcher choice, client record or browser language is supported.
     DEFAULT_LOCALE = "en_US"
     #: Stripe's API address; tests point it at localstripe. Must be https:// in production.
     STRIPE_API_BASE = "https://api.stripe.com"
@@ -82,6 +85,8 @@ class Defaults:
     WEBHOOK_DEFAULT_AR_MESSAGE = "Portal payment"
     #: Days a delivered posting is kept (delivery log, replay) before it is purged; 30 or more.
     WEBHOOK_RETENTION_DAYS = 30
+    #: Deliveries a webhook worker claims, sends and records together (1 to 500).
+    WEBHOOK_BATCH_SIZE = 50
     #: Where abuse limits count: memory:// for one process; redis://host:6379 when several
     #: processes serve (gunicorn workers, hosts), so they share one count.
     RATELIMIT_STORAGE_URI = "memory://"
@@ -93,8 +98,29 @@ class Defaults:
     RATELIMIT_PAYMENT_ATTEMPT = "10 per minute; 60 per hour"
     #: "Email me a fresh link" requests per client IP (a per-link daily cap applies as well).
     RATELIMIT_FRESH_LINK = "5 per hour"
+    #: Days after its creation an evergreen replenishment request is due.
+    TRUST_REQUEST_EVERGREEN_DUE_DAYS = 7
+    #: Fresh links one expired or revoked link may have emailed to its client per day.
+    FRESH_LINKS_PER_LINK_PER_DAY = 3
+    #: Lookups on the public "is this link genuine?" page (/check) per client IP.
+    RATELIMIT_LINK_CHECK = "20 per minute; 200 per day"
     #: API requests per API key.
     RATELIMIT_API = "1200 per minute"
+    #: Smallest payment on a firm's public pay page (/pay/<slug>), in minor units: stricter
+    #: than PAYMENTS_MINIMUM_MINOR, against card testing with tiny charges.
+    PAY_BUTTON_MINIMUM_MINOR = 500
+    #: Public pay page reviews and payments per client IP.
+    RATELIMIT_PAY_BUTTON_IP = "5 per minute; 30 per hour"
+    #: Public pay page reviews and payments per firm, from all IPs together.
+    RATELIMIT_PAY_BUTTON_FIRM = "30 per minute; 300 per hour"
+    #: Let firms register http:// loopback origins (http://127.0.0.1:8080) for the pay button.
+    #: Only for development; tests allow them anyway.
+    PAY_BUTTON_ALLOW_LOOPBACK_ORIGINS = False
+    #: Log lines as "json" (one object per line) or "text"; "auto" is text in development and
+    #: JSON everywhere else. Production takes JSON only.
+    LOG_FORMAT = "auto"
+    #: Lowest level logged: DEBUG, INFO, WARNING or ERROR.
+    LOG_LEVEL = "INFO"
 
 
 #: Settings that are not PORTAL_* configurable because they are fixed by design.
@@ -117,7 +143,7 @@ def settings() -> list[tuple[str, Any, str]]:
     for line in lines:
         stripped = line.strip()
         if stripped.startswith("#:"):
-            comment = stripped[2:].strip()
+            comment = f"{comment} {stripped[2:].strip()}".strip()
         elif "=" in stripped and stripped.split("=")[0].strip().isupper():
             name = stripped.split("=")[0].strip()
             out.append((name, getattr(Defaults, name), comment))
@@ -157,10 +183,18 @@ def check(config: Mapping[str, Any]) -> None:
         raise UnsafeConfiguration("PORTAL_ENV must be development, testing or production")
     if not 60 <= int(config["LINK_MAX_AGE_SECONDS"]) <= MAX_LINK_SECONDS:
         raise UnsafeConfiguration("PORTAL_LINK_MAX_AGE_SECONDS must be between 60 and 86400")
+    if not 0 <= int(config["REVERSE_PROXIES"]) <= 5:
+        raise UnsafeConfiguration("PORTAL_REVERSE_PROXIES must be between 0 and 5")
     if int(config["WEBHOOK_RETENTION_DAYS"]) < 30:
         raise UnsafeConfiguration("PORTAL_WEBHOOK_RETENTION_DAYS must be at least 30")
     if not 1 <= int(config["WEBHOOK_TIMEOUT_SECONDS"]) <= 30:
         raise UnsafeConfiguration("PORTAL_WEBHOOK_TIMEOUT_SECONDS must be between 1 and 30")
+    if not 1 <= int(config["WEBHOOK_BATCH_SIZE"]) <= 500:
+        raise UnsafeConfiguration("PORTAL_WEBHOOK_BATCH_SIZE must be between 1 and 500")
+    if str(config["LOG_FORMAT"]).lower() not in {"auto", "json", "text"}:
+        raise UnsafeConfiguration("PORTAL_LOG_FORMAT must be auto, json or text")
+    if str(config["LOG_LEVEL"]).upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise UnsafeConfiguration("PORTAL_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
     stripe_key = str(config.get("STRIPE_SECRET_KEY") or "")
     is_live = stripe_key.startswith(("sk_live_", "rk_live_"))
     if stripe_key and is_live != (config["ENV"] == "production"):
@@ -174,5 +208,7 @@ def check(config: Mapping[str, Any]) -> None:
                 "PORTAL_SECRET_KEY must be set to a random value of at least 32 characters "
                 "in production"
             )
+        if str(config["LOG_FORMAT"]).lower() == "text":
+            raise UnsafeConfiguration("PORTAL_LOG_FORMAT must be json (or auto) in production")
         if not config["SESSION_COOKIE_SECURE"]:
             raise UnsafeConfiguration("PORTAL_SESSION_COOKIE_SECURE may not be off in production")

@@ -15,6 +15,11 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+#: The last resort when even errors/500.html cannot be rendered.
+_PLAIN_500 = (
+    "Something went wrong on our side. Nothing was charged because of this error. "
+    "Please try again in a few minutes; if it keeps happening, contact your law firm.\n"
+)
 
 
 class PortalError(Exception):
@@ -58,14 +63,23 @@ class Unauthorized(PortalError):
     title = "A valid API key is required"
 
 
-class LinkExpired(PortalError):
+class LinkGone(PortalError):
+    """A genuine link that can no longer be used; `public_id` names it when it is known, so
+    its page can offer to email the client a fresh one."""
+
     status = 410
+
+    def __init__(self, detail: str | None = None, *, public_id: str | None = None):
+        super().__init__(detail)
+        self.public_id = public_id
+
+
+class LinkExpired(LinkGone):
     code = "link-expired"
     title = "This payment link has expired"
 
 
-class LinkRevoked(PortalError):
-    status = 410
+class LinkRevoked(LinkGone):
     code = "link-revoked"
     title = "This payment link is no longer active"
 
@@ -158,4 +172,8 @@ def init_app(app: Flask) -> None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if wants_problem_json():
             return problem(500, "Internal server error", code="internal-error")
-        return _html(500, "errors/500.html")
+        try:
+            return _html(500, "errors/500.html")
+        except Exception:  # the page itself failed (a broken catalog, say): say it plainly
+            log.exception("the error page failed too")
+            return _PLAIN_500, 500, {"Content-Type": "text/plain; charset=utf-8"}

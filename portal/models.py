@@ -5,7 +5,7 @@ from portal.db import Base
 from portal.firms.models import APIKey, Firm, MerchantAccount, MerchantAccountKind
 from portal.gateways.models import InboundEvent, SandboxIntent
 from portal.ledger.models import TrustEntry
-from portal.links.models import Link, link_matters
+from portal.links.models import Link, LinkDelivery, link_matters
 from portal.payments.models import (
     Allocation,
     Charge,
@@ -16,6 +16,7 @@ from portal.payments.models import (
     Refund,
 )
 from portal.postings.models import Delivery, DeliveryAttempt, OutboundMessage, WebhookEndpoint
+from portal.trust_requests.models import TrustRequest
 
 __all__ = [
     "APIKey",
@@ -32,6 +33,7 @@ __all__ = [
     "Invoice",
     "InvoiceStatus",
     "Link",
+    "LinkDelivery",
     "Matter",
     "MerchantAccount",
     "MerchantAccountKind",
@@ -41,6 +43,7 @@ __all__ = [
     "Refund",
     "SandboxIntent",
     "TrustEntry",
+    "TrustRequest",
     "WebhookEndpoint",
     "link_matters",
 ]

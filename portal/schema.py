@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -32,9 +34,30 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
         command.downgrade(alembic_config(connection), revision)
 
 
+def _current_revision(engine: Engine) -> str | None:
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
 def is_at_head(engine: Engine) -> bool:
     """Whether the database's revision is the newest migration."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    with engine.connect().execution_options(**{READ_ONLY: True}) as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-    return current == head
+    return _current_revision(engine) == head
+
+
+class SchemaState(enum.StrEnum):
+    AT_HEAD = "at head"
+    #: A migration of this code has not run yet: this code cannot serve.
+    PENDING = "migrations pending"
+    #: A revision this code does not know: newer code has migrated (a rolling upgrade).
+    NEWER = "newer than this code"
+
+
+def state(engine: Engine) -> SchemaState:
+    """Where the database's schema stands against this code's migrations."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    current = _current_revision(engine)
+    if current == scripts.get_current_head():
+        return SchemaState.AT_HEAD
+    known = current is None or any(r.revision == current for r in scripts.walk_revisions())
+    return SchemaState.PENDING if known else SchemaState.NEWER

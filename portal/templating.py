@@ -1,59 +1,52 @@
-"""Jinja filters and globals: |money, |local_date, and the locale every page renders in."""
+"""Jinja filters and globals: |money, |local_date, |percent, and the locale every page renders in.
+
+Which locale that is, and the language switcher, live in portal.i18n.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from functools import lru_cache
 
 from babel.dates import format_date, format_datetime
+from babel.numbers import format_percent
 from babel.support import Translations
-from flask import Flask, g
+from flask import Flask
 from flask_babel import Babel, force_locale, get_translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
-from portal import money
+from portal import i18n, money
+from portal.i18n import SUPPORTED_LOCALES, current_locale
 
-SUPPORTED_LOCALES = ("en_US", "es_US")
-
-
-_TRANSLATIONS = "_portal_translations"
+__all__ = ["SUPPORTED_LOCALES", "current_locale", "init_app", "locale_scope"]
 
 
 def _translations() -> Translations:
     """This request's message catalog, looked up once (Flask-Babel resolves it on every call,
     about 30 us each, and a statement page asks for two dozen strings)."""
-    cached: Translations | None = g.get(_TRANSLATIONS)
+    holder = i18n.scope()
+    cached: Translations | None = getattr(holder, i18n.TRANSLATIONS_CACHE, None)
     if cached is None:
         cached = get_translations()
-        setattr(g, _TRANSLATIONS, cached)
+        setattr(holder, i18n.TRANSLATIONS_CACHE, cached)
     return cached
 
 
 @contextmanager
 def locale_scope(locale: str | None) -> Iterator[None]:
     """Render in `locale` (an email to a client, say), then restore the page's own."""
-    chosen = locale or "en_US"
-    had, before = "locale" in g, g.get("locale")
-    g.locale = chosen
-    g.pop(_TRANSLATIONS, None)
+    chosen = i18n.closest_supported(locale) or i18n.default_locale()
+    before = getattr(i18n.scope(), i18n.LOCALE_ATTR, None)
+    i18n.set_locale(chosen)
     try:
         with force_locale(chosen):
             yield
     finally:
-        g.pop(_TRANSLATIONS, None)
-        if had:
-            g.locale = before
-        else:
-            g.pop("locale", None)
-
-
-def current_locale() -> str:
-    """The locale of the page being rendered: the link's client, else the app default."""
-    locale: str | None = g.get("locale")
-    return locale or "en_US"
+        i18n.set_locale(before)
 
 
 # A page shows the same few currencies, locales and dates over and over, and Babel redoes its
@@ -99,6 +92,15 @@ def _local_datetime(context: Context, value: dt.datetime | None, style: str = "m
     return format_datetime(value, format=style, locale=_locale_of(context))
 
 
+@pass_context
+def _percent(context: Context, value: Decimal | int | str) -> str:
+    """A fraction as a percentage for the page's locale: Decimal("0.029") -> "2.9%" in en_US,
+    "2.9 %" in es_US; every significant decimal is kept. Floats are refused (exact figures)."""
+    if isinstance(value, float):
+        raise TypeError("|percent takes a Decimal, int or str, never a float")
+    return format_percent(Decimal(value), locale=_locale_of(context), decimal_quantization=False)
+
+
 def _select_locale() -> str:
     return current_locale()
 
@@ -115,5 +117,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = _money
     app.jinja_env.filters["local_date"] = _local_date
     app.jinja_env.filters["local_datetime"] = _local_datetime
+    app.jinja_env.filters["percent"] = _percent
     app.jinja_env.globals["current_locale"] = current_locale
     app.context_processor(lambda: {"page_locale": current_locale()})

@@ -31,6 +31,17 @@ RUN = os.getpid()
 PG_SCHEMA = f"matterpay_test_{RUN}"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile any message catalog whose .mo is missing or older than its .po.
+
+    `make install` (and so `make test`) compiles them; this covers a suite started directly
+    after a `git pull` brought new translations.
+    """
+    from portal import catalogs
+
+    catalogs.compile_stale()
+
+
 def unavailable(reason: str) -> NoReturn:
     """A tool some tests need is missing: a failure in CI, elsewhere a skip that says why.
 

@@ -6,13 +6,13 @@ route whose URL has a part not seen before fails until SAMPLES says what to put 
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from flask import Flask
+from flask_wtf.csrf import CSRFError
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
@@ -48,6 +48,7 @@ class Site:
     matter_external_id: str
     invoice_external_id: str
     client_external_id: str
+    firm_slug: str
 
 
 @pytest.fixture
@@ -63,6 +64,7 @@ def site(browser: Browser, books: Books, firm: factories.FirmWithKey) -> Site:
         matter_external_id=books.lawsuit.external_id,
         invoice_external_id=books.old.external_id,
         client_external_id=books.client.external_id,
+        firm_slug=firm.firm.slug,
     )
 
 
@@ -76,6 +78,10 @@ SAMPLES = {
     "colour": "=1d4f91",
     "filename": "=css/portal.css",
     "merchant_account_id": "=1",
+    "slug": "firm_slug",
+    "locale": "=es",
+    "version": "=v1",
+    "digest": "=0123456789abcdef",
 }
 EXTERNAL_IDS = {
     "api.get_client": "client_external_id",
@@ -125,7 +131,18 @@ def parse_csp(text: str) -> dict[str, list[str]]:
     return policy
 
 
-def check_headers(response: TestResponse, where: str, *, production: bool) -> None:
+#: Responses meant for other sites (the pay button's script, served to firms' web pages) and
+#: files named by their content may be cached; nothing else may (balances, invoices, links).
+CACHEABLE = {"static", "billing.brand", "paybutton.embed_script", "paybutton.logo"}
+#: The pay button's configuration names no client and no amount; it is revalidated each time.
+REVALIDATED = {"paybutton.embed_config"}
+#: Loaded by firms' own web pages with <script src>, so it is cross-origin by design.
+CROSS_ORIGIN = {"paybutton.embed_script"}
+
+
+def check_headers(
+    response: TestResponse, where: str, *, production: bool, endpoint: str | None = None
+) -> None:
     """The headers R52 asks of every response (R44 for the scripts)."""
     h = response.headers
     csp = parse_csp(h["Content-Security-Policy"])
@@ -142,7 +159,8 @@ def check_headers(response: TestResponse, where: str, *, production: bool) -> No
     # Scripts run only by this response's nonce, and every script tag of the page carries it.
     nonces = [s for s in csp["script-src"] if s.startswith("'nonce-")]
     assert csp["script-src"] == nonces or csp["script-src"] == ["'none'"], (where, csp)
-    tags = re.findall(r"<script\b[^>]*>", response.get_data(as_text=True))
+    html = response.mimetype == "text/html"
+    tags = re.findall(r"<script\b[^>]*>", response.get_data(as_text=True)) if html else []
     if tags:
         assert len(nonces) == 1, where
         for tag in tags:
@@ -151,8 +169,12 @@ def check_headers(response: TestResponse, where: str, *, production: bool) -> No
     assert h["X-Content-Type-Options"] == "nosniff", where
     assert h["X-Frame-Options"] == "DENY", where
     assert h["Referrer-Policy"] in ("same-origin", "no-referrer"), where
-    assert h["Cross-Origin-Opener-Policy"] == "same-origin", where
-    assert h["Cross-Origin-Resource-Policy"] == "same-origin", where
+    path = where.split(" ", 2)[1]
+    # The hosted pay pages keep their opener (the firm's page the pay button opened them from).
+    coop = ("same-origin", "unsafe-none") if path.startswith("/pay/") else ("same-origin",)
+    assert h["Cross-Origin-Opener-Policy"] in coop, where
+    corp = "cross-origin" if endpoint in CROSS_ORIGIN else "same-origin"
+    assert h["Cross-Origin-Resource-Policy"] == corp, where
     features = dict(item.strip().split("=", 1) for item in h["Permissions-Policy"].split(","))
     for feature in ("camera", "microphone", "geolocation", "payment", "usb", "display-capture"):
         assert features[feature] == "()", (where, feature)
@@ -164,16 +186,15 @@ def check_headers(response: TestResponse, where: str, *, production: bool) -> No
     else:
         assert "Strict-Transport-Security" not in h, where
 
-    path = where.split(" ", 2)[1]
-    if path.startswith("/static/"):
-        pass  # the project's own files may be cached
-    elif path.startswith("/brand/") and response.status_code == 200:
-        assert "immutable" in h["Cache-Control"], where  # named by its colour: never changes
-    else:
+    if response.status_code == 200 and endpoint in CACHEABLE:
+        pass  # the project's own files, or named by their content
+    elif response.status_code == 200 and endpoint in REVALIDATED:
+        assert h["Cache-Control"] == "no-cache", where
+    elif not path.startswith("/static/"):
         assert h["Cache-Control"] == "no-store", where
 
 
-def walk(app: Flask, site: Site, *, signed_in: bool) -> Iterator[tuple[str, TestResponse]]:
+def walk(app: Flask, site: Site, *, signed_in: bool) -> Iterator[tuple[str, str, TestResponse]]:
     """Every method of every route once, as the client and the firm, or as a stranger."""
     client = app.test_client()
     if signed_in:
@@ -193,7 +214,8 @@ def walk(app: Flask, site: Site, *, signed_in: bool) -> Iterator[tuple[str, Test
                 headers=headers,
                 data="{}" if method != "GET" else None,
             )
-            yield f"{method} {path} ({'signed in' if signed_in else 'stranger'})", response
+            who = "signed in" if signed_in else "stranger"
+            yield f"{method} {path} ({who})", rule.endpoint, response
             if rule.endpoint == "links.open_link" and signed_in:
                 pass  # opening the link again only renews the same client's session
 
@@ -216,8 +238,8 @@ def test_every_route_and_every_error_carries_the_security_headers(
     statuses: dict[int, int] = {}
     seen = 0
     for signed_in in (True, False):
-        for where, response in walk(served, site, signed_in=signed_in):
-            check_headers(response, where, production=production)
+        for where, endpoint, response in walk(served, site, signed_in=signed_in):
+            check_headers(response, where, production=production, endpoint=endpoint)
             response.close()  # static files are streamed from an open file
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
             seen += 1
@@ -296,15 +318,24 @@ def test_the_stripe_sources_only_widen_script_frame_and_connect() -> None:
 # -- CSRF ----------------------------------------------------------------------------------------
 
 
-def csrf_refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """What Flask-WTF logged about refused tokens since the last clear."""
-    return [r.getMessage() for r in caplog.records if r.name == "flask_wtf.csrf"]
+@pytest.fixture
+def csrf_refusals(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every CSRFError raised from now on: Flask-WTF's own check and the views checking the
+    token themselves (portal.links) both raise it. Tests clear the list between requests."""
+    raised: list[str] = []
+    original = CSRFError.__init__
+
+    def record(self: CSRFError, *args: object, **kwargs: object) -> None:
+        raised.append(str(args[0]) if args else "")
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CSRFError, "__init__", record)
+    return raised
 
 
 def test_every_state_changing_route_refuses_a_request_without_a_csrf_token(
-    app: Flask, site: Site, caplog: pytest.LogCaptureFixture
+    app: Flask, site: Site, csrf_refusals: list[str]
 ) -> None:
-    caplog.set_level(logging.INFO, logger="flask_wtf.csrf")
     signed_in = app.test_client()
     signed_in.get(f"/l/{site.token}", base_url=BASE_URL)
     refused, exempt = [], []
@@ -312,7 +343,7 @@ def test_every_state_changing_route_refuses_a_request_without_a_csrf_token(
         path = url_for_rule(rule, site)
         for method in sorted(set(methods_of(rule)) & STATE_CHANGING):
             for client in (signed_in, app.test_client()):
-                caplog.clear()
+                csrf_refusals.clear()
                 response = client.open(
                     path,
                     method=method,
@@ -321,7 +352,7 @@ def test_every_state_changing_route_refuses_a_request_without_a_csrf_token(
                     headers={"Referer": f"{BASE_URL}/pay"},
                 )
                 response.close()
-                if csrf_refusals(caplog):
+                if csrf_refusals:
                     # refused by the CSRF check, as the plain 400 page a person can read
                     assert response.status_code == 400, (method, path)
                     assert response.mimetype == "text/html", (method, path)
@@ -340,10 +371,16 @@ def test_every_state_changing_route_refuses_a_request_without_a_csrf_token(
     assert {r.endpoint.split(".", 1)[0] for r, _ in exempt} == set(CSRF_EXEMPT_BLUEPRINTS)
 
 
+#: Views that skip Flask-WTF's automatic check only to leave out its HTTPS Referer rule (their
+#: pages are sent without a Referer) and check the token themselves; the walk above proves
+#: that they refuse a request without one.
+CHECK_THEIR_OWN_TOKEN = {"portal.links.views.check", "portal.links.views.fresh_link"}
+
+
 def test_only_the_api_and_the_hooks_are_exempt_from_csrf(app: Flask) -> None:
-    # Flask-WTF's own record of exemptions: whole blueprints, and single views (none).
+    # Flask-WTF's own record of exemptions: whole blueprints, and single views.
     assert {bp.name for bp in csrf._exempt_blueprints} == set(CSRF_EXEMPT_BLUEPRINTS)
-    assert set(csrf._exempt_views) == set()
+    assert set(csrf._exempt_views) == CHECK_THEIR_OWN_TOKEN
     assert app.config.get("WTF_CSRF_ENABLED", True) is True
     assert app.config.get("WTF_CSRF_CHECK_DEFAULT", True) is True
     assert app.config.get("WTF_CSRF_TIME_LIMIT", 3600) <= 3600
@@ -355,27 +392,26 @@ def test_the_right_token_passes_and_another_sessions_token_does_not(
     app: Flask,
     site: Site,
     browser: Browser,
-    caplog: pytest.LogCaptureFixture,
+    csrf_refusals: list[str],
 ) -> None:
-    caplog.set_level(logging.INFO, logger="flask_wtf.csrf")
     basket = browser.basket()
     token = basket.value("csrf_token")
     # the page's own token: the basket is checked (200 review or 422), not refused
-    caplog.clear()
+    csrf_refusals.clear()
     assert basket.submit("review").status_code in (200, 422)
-    assert csrf_refusals(caplog) == []
+    assert csrf_refusals == []
 
     # another browser, with a session of its own, replaying that token: refused
     other = Browser(app.test_client())
     other.open(site.books.link)
-    caplog.clear()
+    csrf_refusals.clear()
     response = other.post("/pay/review", [("csrf_token", token), ("action", "review")])
     assert response.status_code == 400
     assert REFUSED_PAGE in response.text
-    assert csrf_refusals(caplog)
+    assert csrf_refusals
 
     # the right token, from a page of another site (HTTPS Referer check): refused
-    caplog.clear()
+    csrf_refusals.clear()
     response = browser.client.post(
         "/pay/review",
         data={"csrf_token": token, "action": "review"},
@@ -384,3 +420,4 @@ def test_the_right_token_passes_and_another_sessions_token_does_not(
     )
     assert response.status_code == 400
     assert REFUSED_PAGE in response.text
+    assert csrf_refusals

@@ -13,10 +13,18 @@ from portal.errors import Unauthorized
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Imported after `bp` exists: these modules attach the routes and the auth hook to it.
-from portal.api import auth, payments, reconciliation, views, webhooks  # noqa: E402
+from portal.api import (  # noqa: E402
+    auth,
+    branding,
+    payments,
+    reconciliation,
+    trust_requests,
+    views,
+    webhooks,
+)
 
 bp.before_request(auth.authenticate_request)
 limits.limited("RATELIMIT_API", key=limits.api_key_identity)(bp)
 bp.register_error_handler(Unauthorized, auth.unauthorized)
 
-__all__ = ["bp", "payments", "reconciliation", "views", "webhooks"]
+__all__ = ["bp", "branding", "payments", "reconciliation", "trust_requests", "views", "webhooks"]

@@ -18,6 +18,15 @@ from portal.api.schemas import Problem
 
 REF = "#/components/schemas/{model}"
 PROBLEM_JSON = "application/problem+json"
+#: Every response names the request it answers (portal.logs), for support and log searches.
+REQUEST_ID_HEADER = {
+    "X-Request-ID": {
+        "description": "This request's id, as in the portal's logs: the caller's own "
+        "X-Request-ID when it is 8 to 64 letters, digits, '.', '_' or '-', else a new one.",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{7,63}$"},
+    }
+}
 
 #: Names of the shared problem responses in components.responses.
 _RESPONSE_NAMES = {
@@ -27,6 +36,7 @@ _RESPONSE_NAMES = {
     409: "Conflict",
     413: "ContentTooLarge",
     422: "ValidationFailed",
+    429: "TooManyRequests",
 }
 
 
@@ -108,12 +118,35 @@ def _operation(
             "required": operation.body_required,
             "content": {"application/json": {"schema": refs[(operation.body, "validation")]}},
         }
+    if operation.raw_body:
+        # A file sent as the body itself (a logo), described by its media types.
+        result["requestBody"] = {
+            "required": True,
+            "content": {
+                media: {"schema": {"type": "string", "contentMediaType": media}}
+                for media in operation.raw_body
+            },
+        }
     responses: dict[str, Any] = {}
     for status, model in sorted(operation.responses.items()):
+        if status == HTTPStatus.NO_CONTENT:
+            # No body, so no media type either (RFC 9110 section 15.3.5).
+            responses[str(status)] = {
+                "description": HTTPStatus(status).phrase,
+                "headers": dict(REQUEST_ID_HEADER),
+            }
+            continue
         schema = refs[(model, "serialization")] if model is not None else {"type": "object"}
         responses[str(status)] = {
             "description": HTTPStatus(status).phrase,
-            "content": {"application/json": {"schema": schema}},
+            "headers": dict(REQUEST_ID_HEADER),
+            "content": {
+                "application/json": {"schema": schema},
+                **{
+                    media: dict(entry)
+                    for media, entry in operation.alternatives.get(status, {}).items()
+                },
+            },
         }
     for status in operation.error_statuses:
         responses[str(status)] = {"$ref": f"#/components/responses/{_RESPONSE_NAMES[status]}"}
@@ -150,10 +183,18 @@ def _parameters(
 def _problem_response(status: int) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": HTTPStatus(status).phrase,
+        "headers": dict(REQUEST_ID_HEADER),
         "content": {PROBLEM_JSON: {"schema": {"$ref": REF.format(model="Problem")}}},
     }
+    if status == 429:
+        response["headers"] |= {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
     if status == 401:
-        response["headers"] = {
+        response["headers"] |= {
             "WWW-Authenticate": {
                 "description": "Always `Bearer ...`: send an API key.",
                 "schema": {"type": "string"},

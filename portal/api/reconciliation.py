@@ -190,6 +190,46 @@ class ReconciliationOut(Output):
         )
 
 
+CSV_HEADER = (
+    "record",
+    "kind",
+    "label",
+    "currency",
+    "day",
+    "gross",
+    "fees",
+    "refunds",
+    "returns",
+    "disputes",
+    "net",
+    "payment",
+    "payment_status",
+    "charge",
+    "charge_status",
+    "amount",
+    "fee",
+    "refunded",
+    "reversed",
+)
+
+
+#: How the document describes the text/csv form of the answer.
+CSV_CONTENT = {
+    "schema": {
+        "type": "string",
+        "description": "RFC 4180 CSV, CRLF line ends, one header row: "
+        + ", ".join(CSV_HEADER)
+        + ". `record` is day (one account's day), total (one account's period) or charge "
+        "(one charge of a payment); amounts are integers of minor units of `currency`; cells "
+        "a row kind does not use are empty. A text cell starting with = + - or @ is prefixed "
+        "with ' so spreadsheets do not read it as a formula.",
+    },
+    "example": ",".join(CSV_HEADER)
+    + "\r\nday,operating,Operating account,USD,2026-11-02,120000,3510,0,0,0,116490"
+    + ",,,,,,,,\r\n",
+}
+
+
 @api.route(
     "GET",
     "/reconciliation",
@@ -197,6 +237,7 @@ class ReconciliationOut(Output):
     tag="reconciliation",
     query=ReconciliationQuery,
     responses={200: ReconciliationOut},
+    alternatives={200: {CSV_TYPE: CSV_CONTENT}},
 )
 def get_reconciliation(query: ReconciliationQuery) -> ReconciliationOut | Response:
     """Per merchant account and UTC day from `from` to `to` (both inclusive, at most 366
@@ -222,29 +263,6 @@ def _wants_csv(query: ReconciliationQuery) -> bool:
     if query.format is not None:
         return query.format == "csv"
     return request.accept_mimetypes.best_match(["application/json", CSV_TYPE]) == CSV_TYPE
-
-
-CSV_HEADER = (
-    "record",
-    "kind",
-    "label",
-    "currency",
-    "day",
-    "gross",
-    "fees",
-    "refunds",
-    "returns",
-    "disputes",
-    "net",
-    "payment",
-    "payment_status",
-    "charge",
-    "charge_status",
-    "amount",
-    "fee",
-    "refunded",
-    "reversed",
-)
 
 
 def _cell(value: object) -> str:

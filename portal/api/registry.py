@@ -82,11 +82,18 @@ class Operation:
     body_required: bool = True
     errors: tuple[int, ...] = ()
     public: bool = False
+    #: Other media types a status may answer with besides JSON, for the document: status ->
+    #: media type -> OpenAPI media type object (e.g. {"text/csv": {"schema": ...}}). The view
+    #: returns those as a ready Response.
+    alternatives: Mapping[int, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    #: Media types of a body sent as raw bytes (a file), read by the view itself.
+    raw_body: tuple[str, ...] = ()
 
     @property
     def error_statuses(self) -> list[int]:
         """Every problem status this route can answer with, for the document."""
-        statuses = set(self.errors)
+        # Every API route is under the per-key limit (RATELIMIT_API), public ones included.
+        statuses = set(self.errors) | {429}
         if not self.public:
             statuses.add(401)
         if self.body is not None:
@@ -129,6 +136,8 @@ class Registry:
         errors: Sequence[int] = (),
         public: bool = False,
         on_invalid: OnInvalid | None = None,
+        alternatives: Mapping[int, Mapping[str, Mapping[str, Any]]] | None = None,
+        raw_body: Sequence[str] = (),
     ) -> Callable[[Callable[..., Reply]], Callable[..., Reply]]:
         """Register the decorated function as `method rule`, validating what it declares.
 
@@ -154,6 +163,8 @@ class Registry:
                 body_required=body_required,
                 errors=tuple(errors),
                 public=public,
+                alternatives=dict(alternatives or {}),
+                raw_body=tuple(raw_body),
             )
 
             @functools.wraps(fn)
@@ -236,6 +247,9 @@ def _header_values(model: type[BaseModel]) -> dict[str, str]:
 
 def _respond(operation: Operation, reply: Reply) -> Response:
     if isinstance(reply, Response):
+        if reply.status_code == 204:
+            # Flask labels every response text/html; a 204 has no body to label.
+            reply.headers.pop("Content-Type", None)
         return reply
     model, status = reply if isinstance(reply, tuple) else (reply, 200)
     declared = operation.responses.get(status)

@@ -45,10 +45,10 @@ from portal.billing.services import (
     TrustEntryRow,
 )
 from portal.config import MAX_LINK_SECONDS
-from portal.firms.models import MerchantAccountKind
+from portal.firms.models import Firm, MerchantAccountKind
 from portal.ledger.models import TrustEntry
 from portal.ledger.services import TrustEntryRecord
-from portal.links.models import Link
+from portal.links.models import Link, LinkDelivery
 from portal.money import MAX_MINOR, is_currency
 from portal.payments.models import (
     Allocation,
@@ -789,6 +789,25 @@ class SyncOut(Output):
 # Links
 
 
+EmailText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Signature = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+
+
+class LinkSendIn(Input):
+    """Email the new link to the client now."""
+
+    email: EmailStr | None = Field(
+        default=None, description="Where to send it; null means the client's email on file."
+    )
+    message: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+        | None
+    ) = Field(
+        default=None,
+        description="Plain text shown above the link in place of the firm's default message.",
+    )
+
+
 class LinkIn(Input):
     """A request for a client link."""
 
@@ -811,6 +830,57 @@ class LinkIn(Input):
         description="Seconds until the link expires, from 60 up to the server's "
         "LINK_MAX_AGE_SECONDS (86400), which is also the default.",
     )
+    send: LinkSendIn | None = Field(
+        default=None,
+        description="Email the link to the client (text and HTML, in the client's locale, with "
+        "the firm's name, colour, default message and signature). The email goes out once the "
+        "link is saved; `deliveries` in the answer says whether the mail server took it.",
+    )
+
+    ar_note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = (
+        Field(
+            default=None,
+            description="The firm's note for the A/R message of payments made through this "
+            "link; postings carry the firm's A/R message followed by it. Never shown to the "
+            "client.",
+        )
+    )
+
+
+class LinkDeliveryOut(Output):
+    """One email that carried the link, and how far it got."""
+
+    id: str
+    origin: Literal["api", "fresh_link"] = Field(
+        description="api: sent at the firm's request; fresh_link: the client asked for a fresh "
+        "link from an expired or revoked link's page."
+    )
+    to: str
+    state: Literal["queued", "sent", "failed", "opened", "paid"] = Field(
+        description="queued until the mail server answers; then sent or failed; opened once the "
+        "client opens the link; paid once a payment started from it succeeds."
+    )
+    error: str | None = Field(description="The mail server's answer when sending failed.")
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    failed_at: dt.datetime | None
+    opened_at: dt.datetime | None
+    paid_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, delivery: LinkDelivery) -> LinkDeliveryOut:
+        return cls(
+            id=delivery.public_id,
+            origin=delivery.origin.value,  # type: ignore[arg-type]
+            to=delivery.recipient,
+            state=delivery.state.value,  # type: ignore[arg-type]
+            error=delivery.error,
+            created_at=delivery.created_at,
+            sent_at=delivery.sent_at,
+            failed_at=delivery.failed_at,
+            opened_at=delivery.opened_at,
+            paid_at=delivery.paid_at,
+        )
 
 
 class LinkOut(Output):
@@ -824,6 +894,11 @@ class LinkOut(Output):
     first_opened_at: dt.datetime | None
     last_opened_at: dt.datetime | None
     open_count: int
+    deliveries: list[LinkDeliveryOut] = Field(description="Emails that carried this link.")
+    replaces: str | None = Field(
+        description="For a fresh link the client asked for: the id of the expired or revoked "
+        "link it replaces."
+    )
 
     @classmethod
     def fields_of(cls, link: Link) -> dict[str, Any]:
@@ -838,6 +913,10 @@ class LinkOut(Output):
             "first_opened_at": link.first_opened_at,
             "last_opened_at": link.last_opened_at,
             "open_count": link.open_count,
+            "deliveries": [LinkDeliveryOut.of(d) for d in link.deliveries],
+            "replaces": next(
+                (d.replaces.public_id for d in link.deliveries if d.replaces is not None), None
+            ),
         }
 
     @classmethod
@@ -851,6 +930,39 @@ class LinkCreatedOut(LinkOut):
     @classmethod
     def of_new(cls, link: Link, url: str) -> LinkCreatedOut:
         return cls(**cls.fields_of(link), url=url)
+
+
+# The firm
+
+
+class FirmPatchIn(Input):
+    """Change some of the firm's settings; a field left out is left as it is."""
+
+    email_message: EmailText | None = Field(
+        default=None,
+        description="Plain text shown above the link in every link email, unless a send gives "
+        "its own message. Null or empty restores the built-in sentence.",
+    )
+    email_signature: Signature | None = Field(
+        default=None,
+        description="Plain text closing every link email. Null or empty means the firm's name.",
+    )
+
+
+class FirmOut(Output):
+    name: str
+    slug: str
+    email_message: str | None
+    email_signature: str | None
+
+    @classmethod
+    def of(cls, firm: Firm) -> FirmOut:
+        return cls(
+            name=firm.name,
+            slug=firm.slug,
+            email_message=firm.email_message,
+            email_signature=firm.email_signature,
+        )
 
 
 # Payments
@@ -959,6 +1071,10 @@ class AllocationOut(Output):
         description="Since when the back office lists this payment in the invoice's "
         "`portal_payments` (its balance already reflects it); null if it does not."
     )
+    trust_request: str | None = Field(
+        default=None,
+        description="The id of the trust request this trust deposit pays; null for none.",
+    )
 
     @classmethod
     def of(cls, line: Allocation, charge: Charge, view: PaymentView) -> AllocationOut:
@@ -971,6 +1087,11 @@ class AllocationOut(Output):
             amount=line.amount_minor,
             refunded=line.refunded_minor,
             acknowledged_at=line.acknowledged_at,
+            trust_request=(
+                None
+                if line.trust_request_id is None
+                else view.trust_requests[line.trust_request_id]
+            ),
         )
 
 
@@ -1006,7 +1127,14 @@ class PaymentOut(Output):
     total: int
     payer_name: str
     payer_email: str | None
-    client: str
+    client: str | None = Field(
+        description="The client's external id; null for a payment through the firm's public "
+        "pay page whose reference matched no invoice or matter."
+    )
+    payer_reference: str | None = Field(
+        description="What the payer typed as the reference on the public pay page (invoice "
+        "or matter number); null for payments through client links."
+    )
     mandate: MandateOut | None = Field(description="The ACH authorization; null for cards.")
     created_at: dt.datetime
     charges: list[ChargeOut]
@@ -1029,6 +1157,7 @@ class PaymentOut(Output):
             payer_name=payment.payer_name,
             payer_email=payment.payer_email,
             client=view.client,
+            payer_reference=payment.payer_reference,
             mandate=mandate,
             created_at=payment.created_at,
             charges=[ChargeOut.of(charge) for charge in payment.charges],

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from portal import clock
 from portal.billing import services as billing
 from portal.db import db
 from portal.errors import Conflict, ValidationFailed
-from portal.firms.models import APIKey
+from portal.firms import services as firms
+from portal.firms.models import APIKey, Firm
+from portal.links import sending
 from portal.links import services as links
-from portal.links.models import Link
+from portal.links.models import DeliveryOrigin, Link
 from portal.payments import queries as payment_queries
 from portal.payments import services as payments
 from portal.payments.models import Refund
@@ -26,15 +28,56 @@ from portal.payments.queries import PaymentView
 KEY_USE_RESOLUTION = dt.timedelta(minutes=1)
 
 
+@dataclass(frozen=True)
+class SendRequest:
+    """Email the new link: to `email` (else the client's address on file), with `message`."""
+
+    email: str | None = None
+    message: str | None = None
+
+
 def create_link(
-    *, firm_id: int, client: str, matters: Sequence[str], expires_in: int | None
+    *,
+    firm_id: int,
+    client: str,
+    matters: Sequence[str],
+    expires_in: int | None,
+    send: SendRequest | None = None,
+    ar_note: str | None = None,
 ) -> Link:
-    """Issue a link for the firm's client `client`, limited to `matters` if any (commits)."""
+    """Issue a link for the firm's client `client`, limited to `matters` if any (commits).
+
+    With `send`, the link and its delivery record commit together, then the email goes to the
+    mail server and its answer is recorded: a refused email still leaves a working link.
+    """
     owner = billing.referenced_client(firm_id=firm_id, external_id=client, pointer="/client")
     scope = billing.referenced_matters(client=owner, external_ids=matters, pointer="/matters")
+    to = sending.recipient_for(owner.email, send.email) if send is not None else None
     with db.transaction():
-        link = links.issue_link(firm_id=firm_id, client=owner, matters=scope, expires_in=expires_in)
+        link = links.issue_link(
+            firm_id=firm_id, client=owner, matters=scope, expires_in=expires_in, ar_note=ar_note
+        )
+        queued = None
+        if send is not None and to is not None:
+            queued = sending.queue_link_email(
+                link, to=to, message=send.message, origin=DeliveryOrigin.API
+            )
+    if queued is not None:
+        sending.hand_over(queued)
     return link
+
+
+def update_firm(firm_id: int, changes: Mapping[str, str | None]) -> Firm:
+    """Set the firm's email message and signature from `changes` (commits).
+
+    Only the names given change; None or blank text clears a setting.
+    """
+    firm = firms.firm_by_id(firm_id)
+    with db.transaction():
+        for name in ("email_message", "email_signature"):
+            if name in changes:
+                setattr(firm, name, (changes[name] or "").strip() or None)
+    return firm
 
 
 def revoke_link(*, firm_id: int, public_id: str) -> Link:

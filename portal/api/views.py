@@ -24,6 +24,8 @@ from portal.api.schemas import (
     ClientOut,
     ClientPage,
     ExternalIdPath,
+    FirmOut,
+    FirmPatchIn,
     InvoiceIn,
     InvoiceOut,
     InvoicePage,
@@ -45,7 +47,7 @@ from portal.api.schemas import (
 from portal.billing import services as billing
 from portal.billing.models import Matter
 from portal.billing.services import KINDS, Outcome
-from portal.firms.services import firm_currencies
+from portal.firms.services import firm_by_id, firm_currencies
 from portal.links import services as links
 
 
@@ -325,9 +327,20 @@ def sync(body: SyncIn) -> SyncOut:
     responses={201: LinkCreatedOut},
 )
 def create_link(body: LinkIn) -> tuple[LinkCreatedOut, int]:
-    """The answer holds the link's URL; it is never shown again."""
+    """The answer holds the link's URL; it is never shown again. With `send`, the link is also
+    emailed to the client; a client without an email on file and no `send.email` is a 422. A
+    refused email still answers 201, with the delivery in state failed and the server's error,
+    and raises a `link.delivery_failed` posting."""
+    send = None
+    if body.send is not None:
+        send = api_services.SendRequest(email=body.send.email, message=body.send.message)
     link = api_services.create_link(
-        firm_id=g.firm_id, client=body.client, matters=body.matters, expires_in=body.expires_in
+        firm_id=g.firm_id,
+        client=body.client,
+        matters=body.matters,
+        expires_in=body.expires_in,
+        send=send,
+        ar_note=body.ar_note,
     )
     return LinkCreatedOut.of_new(link, links.url_for_link(link)), 201
 
@@ -357,6 +370,34 @@ def get_link(id: str) -> LinkOut:
 def revoke_link(id: str) -> LinkOut:
     """Idempotent: revoking again answers 200 with the first revocation time."""
     return LinkOut.of(api_services.revoke_link(firm_id=g.firm_id, public_id=id))
+
+
+# The firm
+
+
+@api.route(
+    "GET",
+    "/firm",
+    summary="Read the firm's settings",
+    tag="firm",
+    responses={200: FirmOut},
+)
+def get_firm() -> FirmOut:
+    return FirmOut.of(firm_by_id(g.firm_id))
+
+
+@api.route(
+    "PATCH",
+    "/firm",
+    summary="Change the firm's link email message and signature",
+    tag="firm",
+    body=FirmPatchIn,
+    responses={200: FirmOut},
+)
+def patch_firm(body: FirmPatchIn) -> FirmOut:
+    """Only the fields sent change; null or empty text clears one."""
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    return FirmOut.of(api_services.update_firm(g.firm_id, changes))
 
 
 # The document

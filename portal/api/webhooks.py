@@ -229,12 +229,21 @@ class ReplaySinceQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     since: AwareDatetime = Field(
-        description="ISO 8601 instant with an offset, e.g. 2026-11-01T00:00:00Z."
+        description="ISO 8601 instant with an offset, e.g. 2026-11-01T00:00:00Z; at most the "
+        "retention period (PORTAL_WEBHOOK_RETENTION_DAYS, 30 days by default) ago."
     )
 
 
 class ReplaySinceOut(Output):
     messages: list[str] = Field(description="The messages queued again, oldest first.")
+    queued: int = Field(description="How many messages were queued again.")
+    capped: bool = Field(
+        description=f"true when more messages were due than one call queues "
+        f"({postings.REPLAY_LIMIT}); call again with `since` = `next_since` for the rest."
+    )
+    next_since: dt.datetime | None = Field(
+        description="With `capped`: when the first message left out was created."
+    )
 
 
 # Helpers
@@ -420,11 +429,18 @@ def test_webhook_endpoint(id: str) -> tuple[PingOut, int]:
 )
 def replay_to_webhook_endpoint(id: str, query: ReplaySinceQuery) -> tuple[ReplaySinceOut, int]:
     """Every released message created at or after `since` that the endpoint wants is queued
-    for it again under the same webhook-id (409 if the endpoint is disabled)."""
+    for it again under the same webhook-id, oldest first, at most 1,000 per call (409 if the
+    endpoint is disabled; 422 if `since` is missing, has no offset, or reaches back further
+    than the retention period)."""
     endpoint = postings.endpoint_for_firm(g.firm_id, id)
     with db.transaction():
-        messages = postings.replay_since(endpoint, query.since)
-    return ReplaySinceOut(messages=[message.public_id for message in messages]), 202
+        replay = postings.replay_since(endpoint, query.since)
+    return ReplaySinceOut(
+        messages=[message.public_id for message in replay.messages],
+        queued=len(replay.messages),
+        capped=replay.capped,
+        next_since=replay.next_since,
+    ), 202
 
 
 # Postings and the delivery log

@@ -166,6 +166,7 @@ def sync(*, firm_id: int, batch: SyncBatch) -> SyncResult:
         try:
             with db.session.begin_nested():
                 result = _Sync(firm_id, batch).run()
+                _evergreen(firm_id, result)
         except IntegrityError:
             if attempt == RACE_ATTEMPTS:
                 raise
@@ -173,6 +174,41 @@ def sync(*, firm_id: int, batch: SyncBatch) -> SyncResult:
         db.session.commit()
         return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _evergreen(firm_id: int, result: SyncResult) -> None:
+    """Ask for a trust top-up where the batch lowered trust below a matter's minimum.
+
+    The matters looked at are those with a new trust entry in the batch and existing matters
+    the batch changed (a raised minimum); a matter created by the batch is not asked for a
+    top-up, since its first deposit is a retainer, not a replenishment.
+    """
+    from portal.trust_requests import services as trust_requests
+
+    if not trust_requests.evergreen_enabled(firm_id):
+        return
+    matter_ids = {
+        row_id
+        for row_id, (_external_id, outcome) in zip(
+            result.ids.get("matters", []), result.outcomes.get("matters", []), strict=True
+        )
+        if outcome == "updated"
+    }
+    entry_ids = [
+        row_id
+        for row_id, (_external_id, outcome) in zip(
+            result.ids.get("trust_entries", []),
+            result.outcomes.get("trust_entries", []),
+            strict=True,
+        )
+        if outcome == "created"
+    ]
+    for chunk in chunked(entry_ids):
+        matter_ids |= set(
+            db.session.scalars(select(TrustEntry.matter_id).where(TrustEntry.id.in_(chunk)))
+        )
+    if matter_ids:
+        trust_requests.evergreen_after_sync(firm_id, matter_ids)
 
 
 def sync_problems(*, firm_id: int, batch: SyncBatch) -> list[dict[str, str]]:

@@ -38,6 +38,7 @@ from portal.ledger.models import TrustEntry
 from portal.links.models import Link, link_matters
 from portal.money import Money
 from portal.payments.models import IN_FLIGHT, Allocation, AllocationKind, Charge
+from portal.trust_requests.models import PAYABLE, TrustRequest
 
 #: Open invoices listed on a matter page, soonest due first; the page says how many more exist.
 OPEN_INVOICES_SHOWN = 50
@@ -86,6 +87,8 @@ class MatterSummary:
     pending_trust_minor: int = 0
     #: Part of `balance_due` held by payments still processing, per currency like it.
     processing: tuple[Money, ...] = ()
+    #: The firm has asked for money into this matter's trust and it is not paid yet.
+    has_open_trust_request: bool = False
 
     @property
     def suggested_deposit_minor(self) -> int:
@@ -136,6 +139,27 @@ class TrustLine:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestLine:
+    """An open trust request as a matter page shows it; amounts in minor units of `currency`."""
+
+    id: int
+    kind: str
+    memo: str
+    due_on: dt.date | None
+    currency: str
+    amount_minor: int
+    paid_minor: int
+    #: Part of the amount held by payments still processing (e.g. a bank debit).
+    processing_minor: int
+    is_overdue: bool
+
+    @property
+    def payable_minor(self) -> int:
+        """What the client may still pay on it now."""
+        return max(self.amount_minor - self.paid_minor - self.processing_minor, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class Statement:
     """Everything one matter page shows."""
 
@@ -160,6 +184,8 @@ class Statement:
     trust_entry_count: int
     #: Portal trust deposits still processing (bank debits in flight), not in `trust_balance`.
     pending_trust_minor: int = 0
+    #: Open and partly paid trust requests, due soonest first.
+    trust_requests: tuple[RequestLine, ...] = ()
 
     @property
     def open_invoices_not_shown(self) -> int:
@@ -220,6 +246,13 @@ _LINK_AND_AUDIENCE = (
     .where(Link.public_id == bindparam("public_id"))
 )
 
+_OPEN_REQUEST_OF_MATTER = exists(
+    select(TrustRequest.__table__.c.id).where(
+        TrustRequest.__table__.c.matter_id == _matters.c.id,
+        TrustRequest.__table__.c.status.in_(sorted(PAYABLE)),
+    )
+)
+
 _VISIBLE_MATTERS = (
     select(
         _matters.c.id,
@@ -227,6 +260,7 @@ _VISIBLE_MATTERS = (
         _matters.c.title,
         _matters.c.currency,
         _matters.c.trust_minimum_minor,
+        _OPEN_REQUEST_OF_MATTER,
     )
     .where(_in_scope())
     .order_by(_matters.c.number, _matters.c.id)
@@ -341,6 +375,33 @@ _PAID_INVOICES = (
         _invoices.c.paid_at.desc().nulls_last(), _invoices.c.issued_on.desc(), _invoices.c.id.desc()
     )
     .limit(PAID_INVOICES_SHOWN)
+)
+
+_requests = TrustRequest.__table__
+
+# A matter's unpaid trust requests, each with what payments still in flight hold on it.
+_OPEN_REQUESTS = (
+    select(
+        _requests.c.id,
+        _requests.c.kind,
+        _requests.c.memo,
+        _requests.c.due_on,
+        _requests.c.currency,
+        _requests.c.amount_minor,
+        _requests.c.paid_minor,
+        select(cast(func.coalesce(func.sum(_allocations.c.amount_minor), 0), BigInteger))
+        .select_from(_allocations.join(_charges, _charges.c.id == _allocations.c.charge_id))
+        .where(
+            _allocations.c.trust_request_id == _requests.c.id,
+            _charges.c.status.in_(sorted(IN_FLIGHT)),
+        )
+        .scalar_subquery(),
+    )
+    .where(
+        _requests.c.matter_id == bindparam("matter_id"),
+        _requests.c.status.in_(sorted(PAYABLE)),
+    )
+    .order_by(_requests.c.due_on.asc().nulls_last(), _requests.c.id)
 )
 
 # The newest trust entries, each with the balance just after it. The running sum covers the
@@ -458,7 +519,7 @@ def matter_summaries(link: Link) -> tuple[MatterSummary, ...]:
         for matter_id, total, pending in db.session.execute(_HELD_BY_MATTER, scope)
     }
     summaries = []
-    for matter_id, number, title, currency, minimum_minor in rows:
+    for matter_id, number, title, currency, minimum_minor, has_request in rows:
         balance_minor, pending_minor = held.get(matter_id, (0, 0))
         shortfall = None
         if minimum_minor is not None and balance_minor < minimum_minor:
@@ -474,6 +535,7 @@ def matter_summaries(link: Link) -> tuple[MatterSummary, ...]:
                 trust_shortfall=shortfall,
                 pending_trust_minor=pending_minor,
                 processing=tuple(processing.get(matter_id, ())),
+                has_open_trust_request=bool(has_request),
             )
         )
     return tuple(summaries)
@@ -542,6 +604,21 @@ def statement_for(link: Link, matter_id: int) -> Statement:
     if minimum is not None and balance.minor < minimum.minor:
         shortfall = minimum - balance
 
+    trust_requests = tuple(
+        RequestLine(
+            id=row[0],
+            kind=row[1],
+            memo=row[2],
+            due_on=row[3],
+            currency=row[4],
+            amount_minor=row[5],
+            paid_minor=row[6],
+            processing_minor=int(row[7] or 0),
+            is_overdue=row[3] is not None and row[3] < today,
+        )
+        for row in db.session.execute(_OPEN_REQUESTS, params)
+    )
+
     return Statement(
         matter_id=matter_id,
         number=number,
@@ -556,6 +633,7 @@ def statement_for(link: Link, matter_id: int) -> Statement:
         trust_lines=trust_lines,
         trust_entry_count=trust_rows[0][5] if trust_rows else 0,
         pending_trust_minor=pending_trust_minor,
+        trust_requests=trust_requests,
     )
 
 

@@ -5,7 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, false, true
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
@@ -15,6 +27,16 @@ from portal.db import Base, str_enum
 class MerchantAccountKind(enum.StrEnum):
     OPERATING = "operating"
     TRUST = "trust"
+
+
+class EvergreenMode(enum.StrEnum):
+    """What the portal does when a sync leaves a matter's trust below its minimum."""
+
+    OFF = "off"
+    #: Create a replenishment request for the shortfall.
+    CREATE = "create"
+    #: Create it and email the client a link to it.
+    CREATE_AND_EMAIL = "create_and_email"
 
 
 class Firm(Base):
@@ -40,6 +62,29 @@ class Firm(Base):
     #: The A/R message on every posting; None means the WEBHOOK_DEFAULT_AR_MESSAGE setting.
     #: The back office sees it, the client never does.
     ar_message: Mapped[str | None] = mapped_column(String(200))
+    #: The firm's website origins ("https://host[:port]") that may show the pay button and
+    #: receive the hosted page's completion message. A JSON list of strings.
+    website_origins: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    #: Whether the pay button and /pay/<slug> offer "Deposit to trust" to anyone who knows a
+    #: matter number.
+    public_trust_deposits: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    #: Hex SHA-256 of the firm's logo (stored in firm_logos); it names the logo's URL, so the
+    #: URL changes whenever the logo does and browsers may cache it for good. None: no logo.
+    logo_digest: Mapped[str | None] = mapped_column(String(64))
+    #: Evergreen retainers: after a back-office sync leaves a matter's trust balance below its
+    #: minimum, create (and perhaps email) a replenishment request for the shortfall.
+    evergreen_mode: Mapped[EvergreenMode] = mapped_column(
+        str_enum(EvergreenMode, "evergreen_mode"),
+        default=EvergreenMode.OFF,
+        server_default=EvergreenMode.OFF.value,
+    )
+    #: The firm's default words in every link email (plain text, shown above the link);
+    #: a message given with one send replaces it. None means a short built-in sentence.
+    email_message: Mapped[str | None] = mapped_column(Text)
+    #: Plain-text signature closing every link email (name, phone, address); None for none.
+    email_signature: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     merchant_accounts: Mapped[list[MerchantAccount]] = relationship(
@@ -91,3 +136,20 @@ class APIKey(Base):
     last_used_at: Mapped[dt.datetime | None]
 
     firm: Mapped[Firm] = relationship()
+
+
+class FirmLogo(Base):
+    """A firm's logo: a PNG or JPEG checked by its bytes and decoded size, kept in the database."""
+
+    __tablename__ = "firm_logos"
+
+    firm_id: Mapped[int] = mapped_column(
+        ForeignKey("firms.id", ondelete="CASCADE"), primary_key=True
+    )
+    #: "image/png" or "image/jpeg", from the file's own magic bytes (never the upload's word).
+    content_type: Mapped[str] = mapped_column(String(20))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    digest: Mapped[str] = mapped_column(String(64))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now)

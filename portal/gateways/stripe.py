@@ -32,13 +32,16 @@ from portal.payments.models import ChargeStatus
 #: Accept a signature timestamp at most this far from now, in the past or the future.
 #: (The SDK itself only refuses old timestamps, not future ones.)
 TOLERANCE_SECONDS = 300
-#: Seconds to open a connection to Stripe, and to wait for its answer. With two retries and
-#: the SDK's backoff a call gives up well inside a 60 s gunicorn worker timeout (R5).
+#: Seconds to open a connection to Stripe, and to wait for its answer. gunicorn.conf.py
+#: derives the worker timeout from these, so a worker is never killed mid-call (R5).
 CONNECT_TIMEOUT_SECONDS = 5
 READ_TIMEOUT_SECONDS = 10
 #: The SDK retries connection errors, 409 and 5xx with the same Idempotency-Key.
 #: StripeClient makes no retries unless told to.
 NETWORK_RETRIES = 2
+#: Most Stripe calls one charge makes: the create, and for a decline that names only the
+#: failed charge, that charge and its PaymentIntent.
+CALLS_PER_CHARGE = 3
 DEFAULT_API_BASE = "https://api.stripe.com"
 #: Expanded on every PaymentIntent we read: the fee, and the instrument's brand and last four.
 EXPAND = ["latest_charge.balance_transaction", "payment_method"]
@@ -268,6 +271,29 @@ def _new_client(secret_key: str, base: str, http_client: stripe.HTTPClient) -> s
         max_network_retries=NETWORK_RETRIES,
         http_client=http_client,
     )
+
+
+def longest_call_seconds() -> float:
+    """The longest one SDK call can take: every attempt times out, with the SDK's backoff between.
+
+    The SDK sleeps min(INITIAL_DELAY * 2**(n-1), MAX_DELAY) before retry n, scaled by a jitter
+    of at most 1 and never less than INITIAL_DELAY. The read timeout applies between bytes, so
+    a server that trickles its answer could hold a call longer; Stripe does not.
+    """
+    initial, ceiling = stripe.HTTPClient.INITIAL_DELAY, stripe.HTTPClient.MAX_DELAY
+    backoff = sum(
+        max(initial, min(initial * 2 ** (n - 1), ceiling)) for n in range(1, NETWORK_RETRIES + 1)
+    )
+    return (NETWORK_RETRIES + 1) * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + backoff
+
+
+def longest_request_seconds() -> float:
+    """The longest Stripe time one web request can spend: a payment's confirm step.
+
+    A payment has at most one charge per account kind (operating and trust), made one after
+    the other, each of at most CALLS_PER_CHARGE calls.
+    """
+    return len(MerchantAccountKind) * CALLS_PER_CHARGE * longest_call_seconds()
 
 
 # -- the gateway -----------------------------------------------------------------------------

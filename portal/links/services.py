@@ -12,21 +12,28 @@ import datetime as dt
 import hashlib
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from flask import current_app
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal import clock
 from portal.billing.models import Client, Matter
 from portal.db import db
 from portal.errors import LinkExpired, LinkInvalid, LinkRevoked, NotFound, ValidationFailed
-from portal.links.models import Link
+from portal.firms.models import Firm
+from portal.links.models import DeliveryState, Link, LinkDelivery
 
 LINK_SALT = "matterpay.client-link.v1"
+#: Tokens are about 70 characters; anything much longer is not one of ours.
+MAX_TOKEN_LENGTH = 200
+#: The longest text the check page reads as a pasted link.
+MAX_PASTE_LENGTH = 2000
 
 
-class _ClockSigner(TimestampSigner):
+class ClockSigner(TimestampSigner):
     """A timestamp signer that reads time through `portal.clock`, like the rest of the app."""
 
     def get_timestamp(self) -> int:
@@ -38,7 +45,7 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(
         current_app.config["SECRET_KEY"],
         salt=LINK_SALT,
-        signer=_ClockSigner,
+        signer=ClockSigner,
         signer_kwargs={"digest_method": hashlib.sha256},
     )
 
@@ -59,8 +66,12 @@ def issue_link(
     client: Client,
     matters: Sequence[Matter] = (),
     expires_in: int | None = None,
+    ar_note: str | None = None,
 ) -> Link:
-    """Create a link for `client`, optionally limited to some of its matters (not committed)."""
+    """Create a link for `client`, optionally limited to some of its matters (not committed).
+
+    `ar_note` is the firm's note for the A/R message of payments made through the link.
+    """
     max_age = int(current_app.config["LINK_MAX_AGE_SECONDS"])
     seconds = max_age if expires_in is None else expires_in
     if not 60 <= seconds <= max_age:
@@ -82,6 +93,7 @@ def issue_link(
         created_at=now,
         expires_at=now + dt.timedelta(seconds=seconds),
         open_count=0,
+        ar_note=(ar_note or "").strip()[:200] or None,
     )
     link.matters = list(matters)
     db.session.add(link)
@@ -93,10 +105,34 @@ def check_live(link: Link) -> Link:
     """Return `link` if it may still be used now; else raise why not."""
     state = link.state(clock.now())
     if state == "revoked":
-        raise LinkRevoked()
+        raise LinkRevoked(public_id=link.public_id)
     if state == "expired":
-        raise LinkExpired()
+        raise LinkExpired(public_id=link.public_id)
     return link
+
+
+def _public_id_of(token: str) -> tuple[str | None, bool]:
+    """The public id signed into `token` and whether the signature is still within its age.
+
+    (None, False) for a token that is not ours: tampered, malformed or signed with another key.
+    An expired signature was still verified before itsdangerous refused its age, so the id it
+    carries is genuine.
+    """
+    serializer = _serializer()
+    try:
+        public_id = serializer.loads(token, max_age=current_app.config["LINK_MAX_AGE_SECONDS"])
+        fresh = True
+    except SignatureExpired as exc:
+        # The exception holds the payload still encoded; it was signed by us, so decode it.
+        try:
+            public_id, fresh = serializer.load_payload(exc.payload), False
+        except BadData:
+            return None, False
+    except BadData:
+        return None, False
+    if not isinstance(public_id, str):
+        return None, False
+    return public_id, fresh
 
 
 def open_link(token: str) -> Link:
@@ -105,14 +141,11 @@ def open_link(token: str) -> Link:
     Tampered or unknown tokens raise LinkInvalid (a bare 404); expired ones LinkExpired and
     revoked ones LinkRevoked (both 410), so the client can be told to ask for a new link.
     """
-    try:
-        public_id = _serializer().loads(token, max_age=current_app.config["LINK_MAX_AGE_SECONDS"])
-    except SignatureExpired:
-        raise LinkExpired() from None
-    except BadData:
-        raise LinkInvalid() from None
-    if not isinstance(public_id, str):
+    public_id, fresh = _public_id_of(token)
+    if public_id is None:
         raise LinkInvalid()
+    if not fresh:
+        raise LinkExpired(public_id=public_id)
     link = db.session.scalar(select(Link).where(Link.public_id == public_id))
     if link is None:
         raise LinkInvalid()
@@ -121,8 +154,85 @@ def open_link(token: str) -> Link:
     link.first_opened_at = link.first_opened_at or now
     link.last_opened_at = now
     link.open_count += 1
+    _mark_opened(link, now)
     db.session.commit()
     return link
+
+
+def _mark_opened(link: Link, now: dt.datetime) -> None:
+    """Note on each email that carried `link` that the client opened it (first time kept)."""
+    for delivery in link.deliveries:
+        if delivery.opened_at is None:
+            delivery.opened_at = now
+        if delivery.state in (DeliveryState.QUEUED, DeliveryState.SENT, DeliveryState.FAILED):
+            delivery.state = DeliveryState.OPENED
+
+
+def mark_paid(link_id: int) -> None:
+    """Note on the emails that carried link `link_id` that a payment from it succeeded.
+
+    Called in the payment's own transaction (never commits); the first time is kept.
+    """
+    db.session.execute(
+        update(LinkDelivery)
+        .where(LinkDelivery.link_id == link_id, LinkDelivery.paid_at.is_(None))
+        .values(state=DeliveryState.PAID, paid_at=clock.now())
+    )
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    """What the public check page may say about a pasted link: no account data at all."""
+
+    #: "live", "expired", "revoked", or "not_ours" (not signed by this portal, or unknown).
+    verdict: str
+    firm_name: str | None = None
+
+
+def check_token(token: str) -> LinkCheck:
+    """Say whether `token` is one of this portal's links and whether it still works.
+
+    Unlike `open_link` it records nothing: checking a link is not opening it.
+    """
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return LinkCheck("not_ours")
+    public_id, fresh = _public_id_of(token)
+    if public_id is None:
+        return LinkCheck("not_ours")
+    found = db.session.execute(
+        select(Link, Firm.name)
+        .join(Firm, Firm.id == Link.firm_id)
+        .where(Link.public_id == public_id)
+    ).first()
+    if found is None:
+        return LinkCheck("not_ours")
+    link, firm_name = found
+    state = link.state(clock.now())
+    if state == "active" and not fresh:
+        state = "expired"
+    return LinkCheck("live" if state == "active" else state, firm_name)
+
+
+def token_in(pasted: str) -> str | None:
+    """The token inside a pasted link, or None when the text is not a link to this portal.
+
+    Accepts the whole URL as emailed (BASE_URL/l/<token>), with or without the scheme, or the
+    bare token. A URL on any other host is not ours, whatever its path looks like.
+    """
+    text = pasted.strip()
+    if not text or len(text) > MAX_PASTE_LENGTH:
+        return None
+    if "/" not in text:
+        return text
+    base = urlsplit(current_app.config["BASE_URL"])
+    url = urlsplit(text if "://" in text else f"{base.scheme}://{text}")
+    if url.scheme not in ("http", "https") or url.netloc.lower() != base.netloc.lower():
+        return None
+    prefix = base.path.rstrip("/") + "/l/"
+    if not url.path.startswith(prefix):
+        return None
+    token = url.path[len(prefix) :]
+    return token if token and "/" not in token else None
 
 
 def link_for_firm(firm_id: int, public_id: str) -> Link:

@@ -2,7 +2,9 @@
 
 `link_required` guards every client page: it reloads the link the session is bound to, stops at
 once if the link has been revoked or has expired, and sets `g.link`, `g.firm`, `g.brand` and
-`g.locale` for the view and its templates.
+the page's locale (portal.i18n: the client's own choice, else their record, else the browser)
+for the view and its templates. A dead link's page offers "email me a fresh link"
+(POST /l/fresh), and /check tells anyone whether a link is genuine and still works.
 """
 
 from __future__ import annotations
@@ -11,15 +13,28 @@ import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from flask import Blueprint, current_app, g, redirect, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError, validate_csrf
+from wtforms import ValidationError
 
+from portal import csrf, i18n
 from portal.billing import statements
-from portal.db import writes
-from portal.errors import LinkExpired, LinkRevoked, SessionMissing
+from portal.db import db, writes
+from portal.errors import LinkExpired, LinkGone, LinkRevoked, SessionMissing
 from portal.limits import limited
-from portal.links import services
-from portal.templating import SUPPORTED_LOCALES
+from portal.links import fresh, sending, services
+from portal.links.models import LinkDelivery
 
 bp = Blueprint("links", __name__)
 
@@ -37,7 +52,7 @@ def open_link(token: str) -> ResponseReturnValue:
     """Check the token, bind a fresh session to its link, and move on to a URL without it."""
     # Opening a link always replaces the session, even when the link turns out to be dead:
     # on a shared computer the previous person's session must not outlive a new attempt.
-    _end_session()
+    _end_session(keep_language=False)
     link = services.open_link(token)
     session[SESSION_KEY] = link.public_id
     # 303 so the browser fetches the target with GET and the token leaves the address bar;
@@ -47,6 +62,73 @@ def open_link(token: str) -> ResponseReturnValue:
     else:
         target = url_for("billing.matters")
     response = redirect(target, code=303)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _check_csrf_token() -> None:
+    """Check the form's CSRF token against the session, without Flask-WTF's Referer check.
+
+    The pages that post here are sent with no Referer at all (base.html asks for none, and the
+    dead link's page sits at a URL holding its token), which the strict HTTPS check would
+    refuse. The token, bound to this browser's session, is what stops a cross-site post.
+    """
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError as exc:
+        raise CSRFError(str(exc)) from None
+
+
+@csrf.exempt
+@bp.post("/l/fresh")
+@limited("RATELIMIT_FRESH_LINK")
+def fresh_link() -> ResponseReturnValue:
+    """Email the dead link's client a fresh link if allowed; answer the same page regardless."""
+    _check_csrf_token()
+    queued = fresh.request_fresh_link(request.form.get("ref", "")[:500])
+    response = current_app.make_response(render_template("links/fresh_link.html"))
+    if queued is not None:
+        # Talk to the mail server only once the answer has gone out, so the answer takes as
+        # long whether or not an email is sent, and its timing tells nothing either.
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        response.call_on_close(functools.partial(_send_after_response, app, queued))
+    return response
+
+
+def _send_after_response(app: Flask, queued: sending.QueuedEmail) -> None:
+    with app.app_context():
+        delivery = db.session.get(LinkDelivery, queued.delivery.id)
+        if delivery is not None:
+            sending.hand_over(sending.QueuedEmail(delivery=delivery, message=queued.message))
+
+
+@bp.app_template_global()
+def fresh_link_ref(error: Exception) -> str:
+    """The signed form value naming the dead link behind `error`, for its page's button."""
+    return fresh.form_ref(error.public_id if isinstance(error, LinkGone) else None)
+
+
+@csrf.exempt
+@bp.route("/check", methods=["GET", "POST"])
+@limited("RATELIMIT_LINK_CHECK")
+def check() -> ResponseReturnValue:
+    """Say whether a pasted link (form) or ?link= is this portal's, whose, and if it works.
+
+    Shows the firm's name and the link's state only; it opens nothing and records nothing.
+    The pasted text is not shown back, so a live link does not linger on the page.
+    """
+    if request.method == "POST":
+        _check_csrf_token()
+    pasted = request.form.get("link") if request.method == "POST" else request.args.get("link")
+    result = None
+    if pasted is not None and pasted.strip():
+        token = services.token_in(pasted)
+        result = services.check_token(token) if token else services.LinkCheck("not_ours")
+    response = current_app.make_response(
+        render_template("links/check.html", result=result, asked=pasted is not None)
+    )
+    # The answer is about one link at one moment: no cache may keep or share it.
+    response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
@@ -80,28 +162,25 @@ def link_required(view: Callable[P, R]) -> Callable[P, R]:
         g.link = link
         g.firm = audience.firm
         g.brand = audience.brand
-        g.locale = page_locale(audience.client_locale)
+        i18n.use_locale(i18n.negotiate(audience.client_locale))
         return view(*args, **kwargs)
 
     return wrapped
 
 
-def _end_session() -> None:
+def _end_session(*, keep_language: bool = True) -> None:
+    """Forget the link. The language the client picked stays for the error page that follows,
+    but not when a new link is opened: that link's client record decides again."""
     # Clearing an empty session would still send a cookie-deleting header; skip that noise.
-    if session:
-        session.clear()
+    if not session or (keep_language and set(session) == {i18n.SESSION_KEY}):
+        return
+    language = session.get(i18n.SESSION_KEY)
+    session.clear()
+    if keep_language and language is not None:
+        session[i18n.SESSION_KEY] = language
 
 
 def page_locale(client_locale: str | None) -> str:
-    """The supported locale closest to the client's: exact, else same language, else default.
-
-    Back offices send "es-US" as often as "es_US"; a client in "es_MX" still reads Spanish.
-    """
-    default: str = current_app.config["DEFAULT_LOCALE"]
-    if not client_locale:
-        return default
-    wanted = client_locale.replace("-", "_")
-    if wanted in SUPPORTED_LOCALES:
-        return wanted
-    language = wanted.split("_", 1)[0].lower()
-    return next((loc for loc in SUPPORTED_LOCALES if loc.split("_", 1)[0] == language), default)
+    """The supported locale closest to the client's record: exact, else same language, else
+    the default (portal.i18n.closest_supported)."""
+    return i18n.closest_supported(client_locale) or i18n.default_locale()

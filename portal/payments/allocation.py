@@ -12,14 +12,18 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
+
 from portal.errors import PortalError
 from portal.firms.models import MerchantAccountKind
+from portal.i18n import current_locale
 from portal.money import MAX_MINOR, format_money
 from portal.payments.models import AllocationKind
 
 
 class AllocationError(PortalError):
-    """The basket cannot be paid as asked; `errors` says which line and why."""
+    """The basket cannot be paid as asked; `errors` says which line and why, in the payer's
+    language (the title stays English: it is the API's problem title)."""
 
     status = 422
     code = "allocation-error"
@@ -41,11 +45,24 @@ class PayableInvoice:
 
 
 @dataclass(frozen=True)
+class PayableRequest:
+    """An open trust request as the payer may pay it now (see portal.trust_requests)."""
+
+    id: int
+    matter_id: int
+    currency: str
+    #: The amount asked less what settled and in-flight payments already hold.
+    payable_minor: int
+
+
+@dataclass(frozen=True)
 class Basket:
-    """What the payer asked for, in minor units: per invoice, and per matter into trust."""
+    """What the payer asked for, in minor units: per invoice, per matter into trust, and per
+    trust request (a trust deposit into the request's matter, allocated to the request)."""
 
     invoices: Mapping[int, int] = field(default_factory=dict)
     trust_deposits: Mapping[int, int] = field(default_factory=dict)
+    trust_requests: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,7 @@ class Line:
     matter_id: int
     invoice_id: int | None
     amount_minor: int
+    trust_request_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,10 +88,13 @@ class PlannedCharge:
     account_kind: MerchantAccountKind
     currency: str
     lines: tuple[Line, ...]
+    #: Money taken into this (operating) account that no line names: a payment through the
+    #: firm's public pay page whose reference matched no open invoice, for the firm to apply.
+    unapplied_minor: int = 0
 
     @property
     def amount_minor(self) -> int:
-        return sum(line.amount_minor for line in self.lines)
+        return sum(line.amount_minor for line in self.lines) + self.unapplied_minor
 
 
 @dataclass(frozen=True)
@@ -86,6 +107,11 @@ class Plan:
         return sum(charge.amount_minor for charge in self.charges)
 
 
+def _money(minor: int, currency: str) -> str:
+    """An amount in a message, written for the payer's locale (English outside a request)."""
+    return format_money(minor, currency, current_locale())
+
+
 def apply_order(invoice: PayableInvoice) -> tuple[dt.date, dt.date, str]:
     """Auto-apply order: oldest due date first (no due date last), then issue date, then number."""
     return (invoice.due_on or dt.date.max, invoice.issued_on, invoice.number)
@@ -94,7 +120,9 @@ def apply_order(invoice: PayableInvoice) -> tuple[dt.date, dt.date, str]:
 def auto_apply(invoices: Sequence[PayableInvoice], total_minor: int) -> dict[int, int]:
     """Spread `total_minor` over `invoices` in apply order; refuse more than is due in all."""
     if total_minor <= 0:
-        raise AllocationError(errors=[{"field": "total", "detail": "Enter an amount above zero."}])
+        raise AllocationError(
+            errors=[{"field": "total", "detail": _("Enter an amount above zero.")}]
+        )
     due = sum(invoice.payable_minor for invoice in invoices)
     if total_minor > due:
         currency = invoices[0].currency if invoices else "USD"
@@ -102,7 +130,10 @@ def auto_apply(invoices: Sequence[PayableInvoice], total_minor: int) -> dict[int
             errors=[
                 {
                     "field": "total",
-                    "detail": f"That is more than the {format_money(due, currency)} due in all.",
+                    "detail": _(
+                        "That is more than the %(amount)s due in all.",
+                        amount=_money(due, currency),
+                    ),
                 }
             ]
         )
@@ -123,12 +154,16 @@ def plan(
     invoices: Mapping[int, PayableInvoice],
     trust_matters: Mapping[int, str],
     rules: Rules,
+    requests: Mapping[int, PayableRequest] | None = None,
 ) -> Plan:
     """Check every line of `basket` against what may be paid and route it to its account.
 
     `invoices` are the payable invoices the payer may see, `trust_matters` the matters (with
-    their currency) the payer may deposit to. Anything else is refused as not payable.
+    their currency) the payer may deposit to, `requests` the open trust requests they may pay.
+    Anything else is refused as not payable. A trust request is paid into trust only, never
+    beyond what is left on it; it may be paid in parts.
     """
+    requests = requests or {}
     errors: list[dict[str, str]] = []
     lines: list[tuple[MerchantAccountKind, str, Line]] = []
 
@@ -139,18 +174,27 @@ def plan(
         name = f"invoice-{invoice_id}"
         invoice = invoices.get(invoice_id)
         if invoice is None:
-            fail(name, "This invoice is not open for payment.")
+            fail(name, _("This invoice is not open for payment."))
             continue
         if amount <= 0:
-            fail(name, f"Enter an amount above zero for invoice {invoice.number}.")
+            fail(
+                name, _("Enter an amount above zero for invoice %(number)s.", number=invoice.number)
+            )
         elif amount > invoice.payable_minor:
-            left = format_money(invoice.payable_minor, invoice.currency)
-            fail(name, f"Invoice {invoice.number} has {left} left to pay.")
+            left = _money(invoice.payable_minor, invoice.currency)
+            fail(
+                name,
+                _(
+                    "Invoice %(number)s has %(amount)s left to pay.",
+                    number=invoice.number,
+                    amount=left,
+                ),
+            )
         elif amount < invoice.payable_minor and not rules.allow_partial:
-            fail(name, f"Invoice {invoice.number} must be paid in full.")
+            fail(name, _("Invoice %(number)s must be paid in full.", number=invoice.number))
         elif amount < min(rules.minimum_minor, invoice.payable_minor):
-            smallest = format_money(rules.minimum_minor, invoice.currency)
-            fail(name, f"The smallest payment is {smallest}.")
+            smallest = _money(rules.minimum_minor, invoice.currency)
+            fail(name, _("The smallest payment is %(amount)s.", amount=smallest))
         else:
             line = Line(AllocationKind.INVOICE, invoice.matter_id, invoice.id, amount)
             lines.append((MerchantAccountKind.OPERATING, invoice.currency, line))
@@ -159,22 +203,42 @@ def plan(
         name = f"trust-{matter_id}"
         currency = trust_matters.get(matter_id)
         if currency is None:
-            fail(name, "This matter does not take trust deposits here.")
+            fail(name, _("This matter does not take trust deposits here."))
         elif amount <= 0:
-            fail(name, "Enter a deposit above zero.")
+            fail(name, _("Enter a deposit above zero."))
         elif amount < rules.minimum_minor:
-            fail(name, f"The smallest deposit is {format_money(rules.minimum_minor, currency)}.")
+            smallest = _money(rules.minimum_minor, currency)
+            fail(name, _("The smallest deposit is %(amount)s.", amount=smallest))
         elif amount > MAX_MINOR:
-            fail(name, "That deposit is too large.")
+            fail(name, _("That deposit is too large."))
         else:
             line = Line(AllocationKind.TRUST_DEPOSIT, matter_id, None, amount)
             lines.append((MerchantAccountKind.TRUST, currency, line))
 
+    for request_id, amount in basket.trust_requests.items():
+        name = f"request-{request_id}"
+        request = requests.get(request_id)
+        if request is None:
+            fail(name, "This trust request is not open for payment.")
+        elif amount <= 0:
+            fail(name, "Enter an amount above zero for this trust request.")
+        elif amount > request.payable_minor:
+            left = format_money(request.payable_minor, request.currency)
+            fail(name, f"This trust request has {left} left to pay.")
+        elif amount < min(rules.minimum_minor, request.payable_minor):
+            fail(
+                name,
+                f"The smallest deposit is {format_money(rules.minimum_minor, request.currency)}.",
+            )
+        else:
+            line = Line(AllocationKind.TRUST_DEPOSIT, request.matter_id, None, amount, request_id)
+            lines.append((MerchantAccountKind.TRUST, request.currency, line))
+
     if not errors and not lines:
-        fail("basket", "Choose at least one invoice or enter a trust deposit.")
+        fail("basket", _("Choose at least one invoice or enter a trust deposit."))
     currencies = {currency for _kind, currency, _line in lines}
     if len(currencies) > 1:
-        fail("basket", "Pay amounts in one currency at a time.")
+        fail("basket", _("Pay amounts in one currency at a time."))
     if errors:
         raise AllocationError(errors=errors)
 
@@ -186,5 +250,5 @@ def plan(
             charges.append(PlannedCharge(kind, currency, kind_lines))
     total = sum(c.amount_minor for c in charges)
     if total > MAX_MINOR:
-        raise AllocationError(errors=[{"field": "basket", "detail": "That total is too large."}])
+        raise AllocationError(errors=[{"field": "basket", "detail": _("That total is too large.")}])
     return Plan(currency=currency, charges=tuple(charges))

@@ -26,6 +26,7 @@ from portal.money import Money, MoneyError, format_money, parse_money, precision
 from portal.payments import allocation
 from portal.payments import services as payments
 from portal.payments.models import AllocationKind, ChargeStatus, Payment, PaymentMethod
+from portal.trust_requests import services as trust_requests
 
 #: Longest text kept from any one box; anything longer is not an amount anyway.
 MAX_TYPED = 40
@@ -65,6 +66,26 @@ class InvoiceChoice:
 
 
 @dataclass(frozen=True)
+class RequestChoice:
+    """One open trust request on the basket page: paid into trust, allocated to the request."""
+
+    id: int
+    matter_id: int
+    kind: str
+    memo: str
+    due_on: dt.date | None
+    currency: str
+    amount_minor: int
+    #: What is left once settled and in-flight payments are counted.
+    payable_minor: int
+    is_overdue: bool
+
+    @property
+    def field(self) -> str:
+        return f"request-{self.id}"
+
+
+@dataclass(frozen=True)
 class MatterChoice:
     """One matter on the basket page: its payable invoices and its trust deposit line."""
 
@@ -79,6 +100,8 @@ class MatterChoice:
     #: The deposit the page suggests: what brings trust back to its minimum (0 for none).
     suggested_deposit_minor: int
     takes_deposits: bool
+    #: Open trust requests with something left to pay, due soonest first.
+    requests: tuple[RequestChoice, ...] = ()
 
     @property
     def trust_field(self) -> str:
@@ -98,6 +121,8 @@ class Checkout:
     due: tuple[Money, ...]
     methods: tuple[PaymentMethod, ...]
     accounts: Mapping[tuple[MerchantAccountKind, str], MerchantAccount]
+    #: The trust requests the link may pay now, by id (the same ones `start_payment` accepts).
+    requests: Mapping[int, allocation.PayableRequest] = field(default_factory=dict)
 
     @property
     def currency(self) -> str | None:
@@ -113,6 +138,22 @@ def checkout_for(link: Link, firm: Firm) -> Checkout:
     payable = payments.payable_invoices(link)  # already in auto-apply order
     trust_matters = payments.trust_matters(link)
     today = clock.today()
+    open_requests = [r for r in trust_requests.payable_for_link(link) if r.payable_minor > 0]
+    requests_by_matter: dict[int, list[RequestChoice]] = {}
+    for request in open_requests:
+        requests_by_matter.setdefault(request.matter_id, []).append(
+            RequestChoice(
+                id=request.id,
+                matter_id=request.matter_id,
+                kind=request.kind.value,
+                memo=request.memo,
+                due_on=request.due_on,
+                currency=request.currency,
+                amount_minor=request.amount_minor,
+                payable_minor=request.payable_minor,
+                is_overdue=request.is_overdue,
+            )
+        )
     by_matter: dict[int, list[InvoiceChoice]] = {}
     due: dict[str, int] = {}
     for rank, invoice in enumerate(payable):
@@ -141,6 +182,7 @@ def checkout_for(link: Link, firm: Firm) -> Checkout:
             pending_trust_minor=summary.pending_trust_minor,
             suggested_deposit_minor=summary.suggested_deposit_minor,
             takes_deposits=summary.id in trust_matters,
+            requests=tuple(requests_by_matter.get(summary.id, ())),
         )
         for summary in statements.matter_summaries(link)
         if summary.id in by_matter or summary.id in trust_matters
@@ -161,6 +203,15 @@ def checkout_for(link: Link, firm: Firm) -> Checkout:
         due=tuple(Money(minor, currency) for currency, minor in sorted(due.items())),
         methods=methods,
         accounts=accounts,
+        requests={
+            request.id: allocation.PayableRequest(
+                id=request.id,
+                matter_id=request.matter_id,
+                currency=request.currency,
+                payable_minor=request.payable_minor,
+            )
+            for request in open_requests
+        },
     )
 
 
@@ -210,9 +261,11 @@ class Entries:
     #: Ids of the ticked invoices and trust lines, as sent (forged ones included).
     invoices: list[str] = field(default_factory=list)
     deposits: list[str] = field(default_factory=list)
-    #: The amount boxes, by invoice id and by matter id.
+    requests: list[str] = field(default_factory=list)
+    #: The amount boxes, by invoice id, by matter id and by trust request id.
     invoice_amounts: dict[int, str] = field(default_factory=dict)
     deposit_amounts: dict[int, str] = field(default_factory=dict)
+    request_amounts: dict[int, str] = field(default_factory=dict)
     total: str = ""
     method: str = ""
 
@@ -220,18 +273,22 @@ class Entries:
     def read(cls, data: MultiDict[str, str], checkout: Checkout) -> Entries:
         """Read a submitted basket, or the defaults when `data` carries none (a plain GET).
 
-        A GET may carry a basket in its query (the receipt's "try again" link), and
-        `?matter=<id>` ticks only that matter's invoices.
+        A GET may carry a basket in its query (the receipt's "try again" link),
+        `?matter=<id>` ticks only that matter's invoices, and `?request=<id>` (a matter page's
+        "Pay this request") ticks only that trust request, at what is left on it.
         """
         keys = set(data.keys())
-        asked = keys & {"invoice", "trust", "total", "method"} or any(
-            key.startswith(("invoice-", "trust-")) for key in keys
+        if keys == {"request"}:
+            return cls.defaults(checkout, only_request=_id(data.get("request", "")))
+        asked = keys & {"invoice", "trust", "request", "total", "method"} or any(
+            key.startswith(("invoice-", "trust-", "request-")) for key in keys
         )
         if not asked:
             return cls.defaults(checkout, only_matter=_id(data.get("matter", "")))
         entries = cls(
             invoices=[_typed(v) for v in data.getlist("invoice")][:500],
             deposits=[_typed(v) for v in data.getlist("trust")][:500],
+            requests=[_typed(v) for v in data.getlist("request")][:500],
             total=_typed(data.get("total")),
             method=_typed(data.get("method")),
         )
@@ -240,6 +297,9 @@ class Entries:
                 default = to_plain(invoice.payable_minor, invoice.currency)
                 entries.invoice_amounts[invoice.id] = _typed(data.get(invoice.field, default))
             entries.deposit_amounts[matter.id] = _typed(data.get(matter.trust_field, ""))
+            for request in matter.requests:
+                default = to_plain(request.payable_minor, request.currency)
+                entries.request_amounts[request.id] = _typed(data.get(request.field, default))
         # Lines the page does not list (a forged id, or one paid since) keep what was sent.
         for raw in entries.invoices:
             if (number := _id(raw)) is not None and number not in entries.invoice_amounts:
@@ -247,15 +307,32 @@ class Entries:
         for raw in entries.deposits:
             if (number := _id(raw)) is not None and number not in entries.deposit_amounts:
                 entries.deposit_amounts[number] = _typed(data.get(f"trust-{number}"))
+        for raw in entries.requests:
+            if (number := _id(raw)) is not None and number not in entries.request_amounts:
+                entries.request_amounts[number] = _typed(data.get(f"request-{number}"))
         return entries
 
     @classmethod
-    def defaults(cls, checkout: Checkout, *, only_matter: int | None = None) -> Entries:
-        """Every invoice ticked at what is payable; trust lines unticked, at the suggestion."""
+    def defaults(
+        cls,
+        checkout: Checkout,
+        *,
+        only_matter: int | None = None,
+        only_request: int | None = None,
+    ) -> Entries:
+        """Every invoice ticked at what is payable; trust lines unticked, at the suggestion;
+        trust requests unticked at what is left on them. With `only_request`, only that
+        request is ticked (and no invoice)."""
         entries = cls(method=checkout.methods[0].value if checkout.methods else "")
         for matter in checkout.matters:
+            for request in matter.requests:
+                if only_request == request.id:
+                    entries.requests.append(str(request.id))
+                entries.request_amounts[request.id] = to_plain(
+                    request.payable_minor, request.currency
+                )
             for invoice in matter.invoices:
-                if only_matter is None or only_matter == matter.id:
+                if only_request is None and (only_matter is None or only_matter == matter.id):
                     entries.invoices.append(str(invoice.id))
                 entries.invoice_amounts[invoice.id] = to_plain(
                     invoice.payable_minor, invoice.currency
@@ -267,7 +344,8 @@ class Entries:
         return entries
 
     def is_ticked(self, kind: str, item_id: int) -> bool:
-        return str(item_id) in (self.invoices if kind == "invoice" else self.deposits)
+        chosen = {"invoice": self.invoices, "request": self.requests}.get(kind, self.deposits)
+        return str(item_id) in chosen
 
 
 # -- reading amounts ------------------------------------------------------------------------
@@ -342,6 +420,30 @@ def _read_deposits(
     return deposits
 
 
+def _read_requests(
+    entries: Entries, checkout: Checkout, locale: str, errors: FieldErrors
+) -> dict[int, int]:
+    """Parse the ticked trust request lines; what cannot be read goes to `errors`."""
+    requests: dict[int, int] = {}
+    for raw in entries.requests:
+        request_id = _id(raw)
+        request = checkout.requests.get(request_id) if request_id is not None else None
+        if request_id is None or request is None:
+            errors.add(
+                "basket",
+                _(
+                    "One of the trust requests you chose is not open for payment here "
+                    "(it may have just been paid or canceled)."
+                ),
+            )
+            continue
+        typed = entries.request_amounts.get(request_id, "")
+        amount = _amount(typed, request.currency, locale, f"request-{request_id}", errors)
+        if amount is not None:
+            requests[request_id] = amount
+    return requests
+
+
 def _read_method(entries: Entries, checkout: Checkout, errors: FieldErrors) -> PaymentMethod:
     try:
         method = PaymentMethod(entries.method)
@@ -369,6 +471,8 @@ class ReviewLine:
     #: For invoices: what could be paid before this payment, and what stays owed after it.
     owed_minor: int | None = None
     stays_owed_minor: int | None = None
+    #: For a trust request: its memo (or "" when it has none); None for other lines.
+    request_memo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -442,6 +546,12 @@ def _carried(
     for matter_id, amount in basket.trust_deposits.items():
         currency = checkout.trust_matters[matter_id]
         fields += [("trust", str(matter_id)), (f"trust-{matter_id}", to_plain(amount, currency))]
+    for request_id, amount in basket.trust_requests.items():
+        currency = checkout.requests[request_id].currency
+        fields += [
+            ("request", str(request_id)),
+            (f"request-{request_id}", to_plain(amount, currency)),
+        ]
     return fields
 
 
@@ -471,13 +581,15 @@ def review_basket(
         invoices = _read_invoices(entries, checkout, locale, errors)
     # Trust deposits are always typed by hand, whichever button was pressed.
     deposits = _read_deposits(entries, checkout, locale, errors)
-    basket = allocation.Basket(invoices=invoices, trust_deposits=deposits)
+    requests = _read_requests(entries, checkout, locale, errors)
+    basket = allocation.Basket(invoices=invoices, trust_deposits=deposits, trust_requests=requests)
     try:
         plan = allocation.plan(
             basket,
             invoices=checkout.payable,
             trust_matters=checkout.trust_matters,
             rules=payments.firm_rules(link.firm_id),
+            requests=checkout.requests,
         )
     except allocation.AllocationError as exc:
         # What could not be read is already explained; "choose something" would only confuse.
@@ -550,6 +662,17 @@ def _review_charges(
                     )
                 )
             else:
+                memo = None
+                if line.trust_request_id is not None:
+                    memo = next(
+                        (
+                            r.memo
+                            for m in checkout.matters
+                            for r in m.requests
+                            if r.id == line.trust_request_id
+                        ),
+                        "",
+                    )
                 lines.append(
                     ReviewLine(
                         kind=line.kind,
@@ -557,6 +680,7 @@ def _review_charges(
                         matter_number=number,
                         matter_title=title,
                         amount_minor=line.amount_minor,
+                        request_memo=memo,
                     )
                 )
         charges.append(
@@ -701,13 +825,15 @@ def read_order(
     method = _read_method(entries, checkout, errors)
     invoices = _read_invoices(entries, checkout, locale, errors)
     deposits = _read_deposits(entries, checkout, locale, errors)
+    requests = _read_requests(entries, checkout, locale, errors)
     if errors:
         raise BasketError(errors)
-    basket = allocation.Basket(invoices=invoices, trust_deposits=deposits)
+    basket = allocation.Basket(invoices=invoices, trust_deposits=deposits, trust_requests=requests)
     kinds = {MerchantAccountKind.OPERATING} if invoices else set()
-    kinds |= {MerchantAccountKind.TRUST} if deposits else set()
+    kinds |= {MerchantAccountKind.TRUST} if deposits or requests else set()
     currencies = {checkout.payable[i].currency for i in invoices}
     currencies |= {checkout.trust_matters[m] for m in deposits}
+    currencies |= {checkout.requests[r].currency for r in requests}
     on_stripe = any(
         (account := checkout.accounts.get((kind, currency))) is not None
         and account.gateway == "stripe"
@@ -728,7 +854,7 @@ def read_order(
     if method is PaymentMethod.ACH:
         if form.get("mandate") != "accepted":
             details.add("mandate", _("Tick the box to authorize the bank debit."))
-        total = sum(invoices.values()) + sum(deposits.values())
+        total = sum(invoices.values()) + sum(deposits.values()) + sum(requests.values())
         currency = next(iter(currencies), "USD")
         text = mandate_text(firm.name, total, currency, locale)
     if details:
@@ -746,6 +872,7 @@ def retry_query(payment: Payment) -> dict[str, str | list[str]]:
     query: dict[str, str | list[str]] = {"method": payment.method.value}
     invoices: list[str] = []
     deposits: list[str] = []
+    requests: list[str] = []
     for charge in payment.charges:
         if charge.status not in _RETRYABLE:
             continue
@@ -754,6 +881,9 @@ def retry_query(payment: Payment) -> dict[str, str | list[str]]:
             if line.kind is AllocationKind.INVOICE and line.invoice_id is not None:
                 invoices.append(str(line.invoice_id))
                 query[f"invoice-{line.invoice_id}"] = amount
+            elif line.trust_request_id is not None:
+                requests.append(str(line.trust_request_id))
+                query[f"request-{line.trust_request_id}"] = amount
             else:
                 deposits.append(str(line.matter_id))
                 query[f"trust-{line.matter_id}"] = amount
@@ -761,4 +891,6 @@ def retry_query(payment: Payment) -> dict[str, str | list[str]]:
         query["invoice"] = invoices
     if deposits:
         query["trust"] = deposits
+    if requests:
+        query["request"] = requests
     return query

@@ -86,8 +86,12 @@ class Payment(Base):
     #: Random public reference shown on receipts and in the API.
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
     firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
-    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    #: None for a payment through the firm's public pay page whose reference matched nothing.
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="SET NULL"))
+    #: The reference an anonymous payer typed on the public pay page (invoice or matter
+    #: number), as typed; None for payments through a client link.
+    payer_reference: Mapped[str | None] = mapped_column(String(64))
     idempotency_key: Mapped[str] = mapped_column(String(100))
     method: Mapped[PaymentMethod] = mapped_column(str_enum(PaymentMethod, "payment_method"))
     currency: Mapped[str] = mapped_column(String(3))
@@ -100,6 +104,9 @@ class Payment(Base):
     mandate_ip: Mapped[str | None] = mapped_column(String(64))
     mandate_user_agent: Mapped[str | None] = mapped_column(String(400))
     mandate_text: Mapped[str | None] = mapped_column(Text)
+    #: The A/R note for this payment's postings, copied from its link when it started (so
+    #: later edits of the link do not change it); back office only, never shown to the payer.
+    ar_note: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     charges: Mapped[list[Charge]] = relationship(
@@ -165,6 +172,11 @@ class Charge(Base):
         back_populates="charge", order_by="ChargeEvent.id", cascade="all, delete-orphan"
     )
 
+    @property
+    def unapplied_minor(self) -> int:
+        """What no allocation names: money from the public pay page for the firm to apply."""
+        return self.amount_minor - sum(line.amount_minor for line in self.allocations)
+
 
 class Allocation(Base):
     """How much of a charge pays one invoice, or goes into one matter's trust."""
@@ -174,6 +186,7 @@ class Allocation(Base):
         Index("ix_allocations_charge_id", "charge_id"),
         Index("ix_allocations_invoice_id", "invoice_id"),
         Index("ix_allocations_matter_id", "matter_id"),
+        Index("ix_allocations_trust_request_id", "trust_request_id"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint(
             "refunded_minor >= 0 AND refunded_minor <= amount_minor", name="refunded_within_amount"
@@ -183,6 +196,9 @@ class Allocation(Base):
             " OR (kind = 'trust_deposit' AND invoice_id IS NULL)",
             name="target_matches_kind",
         ),
+        CheckConstraint(
+            "trust_request_id IS NULL OR kind = 'trust_deposit'", name="request_only_on_trust"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -191,6 +207,8 @@ class Allocation(Base):
     kind: Mapped[AllocationKind] = mapped_column(str_enum(AllocationKind, "allocation_kind"))
     invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
     matter_id: Mapped[int] = mapped_column(ForeignKey("matters.id"))
+    #: The trust request a trust deposit pays (portal.trust_requests), if it pays one.
+    trust_request_id: Mapped[int | None] = mapped_column(ForeignKey("trust_requests.id"))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     #: When the back office said its own figures include this allocation (see the API's

@@ -28,6 +28,7 @@ from portal.payments.models import (
     Refund,
 )
 from portal.payments.services import payment_status
+from portal.trust_requests.models import TrustRequest
 
 S = ChargeStatus
 
@@ -76,11 +77,13 @@ class PaymentView:
     payment: Payment
     #: `payment_status(payment)`.
     status: str
-    #: The client's external id.
-    client: str
+    #: The client's external id; None for a public pay page payment that matched no client.
+    client: str | None
     #: External ids of the invoices and matters the allocations and flags point at, by id.
     invoices: Mapping[int, str] = field(default_factory=dict)
     matters: Mapping[int, str] = field(default_factory=dict)
+    #: Public ids of the trust requests the allocations pay, by id.
+    trust_requests: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,7 @@ def _payments(firm_id: int) -> Select[Payment, str]:
     """
     return (
         select(Payment, Client.external_id)
-        .join(Client, Client.id == Payment.client_id)
+        .outerjoin(Client, Client.id == Payment.client_id)
         .where(Payment.firm_id == firm_id)
         .options(
             selectinload(Payment.charges).options(
@@ -197,15 +200,19 @@ def _views(rows: Sequence[Any]) -> list[PaymentView]:
     payments = [(row[0], row[1]) for row in rows]
     invoice_ids: set[int] = set()
     matter_ids: set[int] = set()
+    request_ids: set[int] = set()
     for payment, _ in payments:
         for charge in payment.charges:
             for allocation in charge.allocations:
                 matter_ids.add(allocation.matter_id)
+                if allocation.trust_request_id is not None:
+                    request_ids.add(allocation.trust_request_id)
                 if allocation.invoice_id is not None:
                     invoice_ids.add(allocation.invoice_id)
         matter_ids.update(flag.matter_id for flag in payment.flags if flag.matter_id is not None)
     invoices = _external_ids(Invoice, invoice_ids)
     matters = _external_ids(Matter, matter_ids)
+    requests = _request_public_ids(request_ids)
     return [
         PaymentView(
             payment=payment,
@@ -213,6 +220,7 @@ def _views(rows: Sequence[Any]) -> list[PaymentView]:
             client=client,
             invoices=invoices,
             matters=matters,
+            trust_requests=requests,
         )
         for payment, client in payments
     ]
@@ -226,6 +234,20 @@ def _external_ids(model: type[Invoice] | type[Matter], ids: set[int]) -> dict[in
             select(model.id, model.external_id).where(model.id.in_(ordered[start : start + CHUNK]))
         )
         found.update((id_, external_id) for id_, external_id in rows)
+    return found
+
+
+def _request_public_ids(ids: set[int]) -> dict[int, str]:
+    """Public ids of trust requests by id; no query when there are none."""
+    found: dict[int, str] = {}
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), CHUNK):
+        rows = db.session.execute(
+            select(TrustRequest.id, TrustRequest.public_id).where(
+                TrustRequest.id.in_(ordered[start : start + CHUNK])
+            )
+        )
+        found.update((id_, public_id) for id_, public_id in rows)
     return found
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from flask import render_template
+from flask_babel import gettext, lazy_gettext
 from sqlalchemy import select
 
 from portal.billing.models import Client, Invoice, Matter
@@ -17,7 +18,50 @@ from portal.db import db
 from portal.firms.models import Firm
 from portal.mail import compose, send_after_commit
 from portal.payments.models import AllocationKind, ChargeStatus, Payment, PaymentMethod
-from portal.templating import locale_scope
+from portal.templating import current_locale, locale_scope
+from portal.trust_requests.models import TrustRequest
+
+#: What a failure code tells the payer, in their language. The processor's own message (stored
+#: on the charge, in English, and posted to the firm) is shown only to English readers and
+#: only for codes not listed here.
+_FAILURES = {
+    "card_declined": lazy_gettext("Your card was declined."),
+    "generic_decline": lazy_gettext("Your card was declined."),
+    "do_not_honor": lazy_gettext("Your card was declined."),
+    "insufficient_funds": lazy_gettext("There was not enough money for this payment."),
+    "expired_card": lazy_gettext("Your card has expired."),
+    "incorrect_cvc": lazy_gettext("Your card's security code is incorrect."),
+    "invalid_cvc": lazy_gettext("Your card's security code is incorrect."),
+    "incorrect_number": lazy_gettext("The card number is incorrect."),
+    "invalid_number": lazy_gettext("The card number is incorrect."),
+    "lost_card": lazy_gettext("Your card was declined."),
+    "stolen_card": lazy_gettext("Your card was declined."),
+    "processing_error": lazy_gettext(
+        "The payment could not be processed. Please try again in a few minutes."
+    ),
+    "authentication_required": lazy_gettext(
+        "Your bank asked to confirm this payment, and it could not be confirmed."
+    ),
+    "account_closed": lazy_gettext("The bank account is closed."),
+    "no_account": lazy_gettext("The bank account could not be found."),
+    "debit_not_authorized": lazy_gettext("The account holder did not authorize the debit."),
+    "use_test_number": lazy_gettext(
+        "Test mode takes only test numbers, for example card 4242 4242 4242 4242 or routing "
+        "number 110000000 with account number 000123456789."
+    ),
+    "canceled": lazy_gettext("The payment was canceled."),
+    "payment_failed": lazy_gettext("The payment was not completed."),
+}
+
+
+def failure_text(code: str | None, stored: str | None) -> str:
+    """Why a charge failed, for the payer, in the locale being rendered."""
+    known = _FAILURES.get(code or "")
+    if known is not None:
+        return str(known)
+    if stored and current_locale().startswith("en"):
+        return stored
+    return gettext("The payment was declined.")
 
 
 @dataclass(frozen=True)
@@ -27,6 +71,8 @@ class ReceiptLine:
     matter_number: str
     matter_title: str
     amount_minor: int
+    #: For a deposit that pays a trust request: the request's memo ("" when it has none).
+    request_memo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -36,8 +82,18 @@ class ReceiptCharge:
     account_kind: str
     amount_minor: int
     status: str
+    #: The processor's code and message, for failed charges only (see `failure_text`).
+    failure_code: str | None
     failure_message: str | None
     lines: tuple[ReceiptLine, ...]
+
+    @property
+    def failure_text(self) -> str | None:
+        """Why it failed, in the language being rendered (read at render time, so an email in
+        the client's locale_scope gets the client's language)."""
+        if self.failure_code is None and self.failure_message is None:
+            return None
+        return failure_text(self.failure_code, self.failure_message)
 
 
 @dataclass(frozen=True)
@@ -52,6 +108,8 @@ class Receipt:
     created_at: dt.datetime
     status: str
     charges: tuple[ReceiptCharge, ...]
+    #: The firm's brand colour ("#rrggbb") for the email's header; None for the portal's own.
+    brand_colour: str | None = None
 
     @property
     def is_processing(self) -> bool:
@@ -83,7 +141,19 @@ def receipt_for(payment: Payment) -> Receipt:
             )
         )
     }
-    firm_name = db.session.scalar(select(Firm.name).where(Firm.id == payment.firm_id)) or ""
+    firm_row = db.session.execute(
+        select(Firm.name, Firm.brand_colour).where(Firm.id == payment.firm_id)
+    ).first()
+    firm_name, brand_colour = (firm_row[0], firm_row[1]) if firm_row else ("", None)
+    request_ids = [line.trust_request_id for line in lines if line.trust_request_id is not None]
+    memos: dict[int, str] = {}
+    if request_ids:  # no query for the usual payment, which pays no request
+        memos = {
+            request_id: memo
+            for request_id, memo in db.session.execute(
+                select(TrustRequest.id, TrustRequest.memo).where(TrustRequest.id.in_(request_ids))
+            )
+        }
     first = payment.charges[0]
     brand = (first.instrument_brand or "").strip()
     instrument = f"{brand} •••• {first.instrument_last4}" if first.instrument_last4 else brand
@@ -96,6 +166,7 @@ def receipt_for(payment: Payment) -> Receipt:
                 account_kind=charge.account_kind.value,
                 amount_minor=charge.amount_minor,
                 status=charge.status.value,
+                failure_code=charge.failure_code if charge.status is ChargeStatus.FAILED else None,
                 failure_message=charge.failure_message
                 if charge.status is ChargeStatus.FAILED
                 else None,
@@ -110,6 +181,11 @@ def receipt_for(payment: Payment) -> Receipt:
                         matter_number=matters[line.matter_id].number,
                         matter_title=matters[line.matter_id].title,
                         amount_minor=line.amount_minor,
+                        request_memo=(
+                            None
+                            if line.trust_request_id is None
+                            else memos.get(line.trust_request_id, "")
+                        ),
                     )
                     for line in charge.allocations
                 ),
@@ -126,6 +202,7 @@ def receipt_for(payment: Payment) -> Receipt:
         created_at=payment.created_at,
         status=payment_status(payment),
         charges=tuple(charges),
+        brand_colour=brand_colour,
     )
 
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -47,6 +48,7 @@ from portal.payments.models import (
     Refund,
 )
 from portal.postings import services as postings
+from portal.trust_requests import services as trust_requests
 
 log = logging.getLogger(__name__)
 S = ChargeStatus
@@ -116,6 +118,20 @@ def trust_matters(link: Link) -> dict[int, str]:
     )
 
 
+def payable_requests(link: Link) -> dict[int, allocation.PayableRequest]:
+    """The open trust requests this link may pay, by id, with what is left on each."""
+    return {
+        request.id: allocation.PayableRequest(
+            id=request.id,
+            matter_id=request.matter_id,
+            currency=request.currency,
+            payable_minor=request.payable_minor,
+        )
+        for request in trust_requests.payable_for_link(link)
+        if request.payable_minor > 0
+    }
+
+
 def firm_rules(firm_id: int) -> allocation.Rules:
     """The firm's payment rules (firm-level settings arrive with the firm settings issue)."""
     return allocation.Rules(
@@ -133,7 +149,11 @@ def merchant_account(firm_id: int, kind: MerchantAccountKind, currency: str) -> 
         )
     )
     if account is None:
-        raise MethodUnavailable(f"The firm has no {kind.value} account in {currency}.")
+        raise MethodUnavailable(
+            _("Payments in %(currency)s cannot be taken here.", currency=currency)
+            if kind is MerchantAccountKind.OPERATING
+            else _("Trust deposits in %(currency)s cannot be taken here.", currency=currency)
+        )
     return account
 
 
@@ -156,8 +176,10 @@ def check_attempt_limits(link_id: int | None, ip: str) -> None:
         )
         if count >= per_link:
             raise TooManyAttempts(
-                "Too many declined attempts on this link. Please wait an hour, or contact "
-                "your law firm."
+                _(
+                    "Too many declined attempts on this link. Please wait an hour, or contact "
+                    "your law firm."
+                )
             )
     count = (
         db.session.scalar(
@@ -168,7 +190,7 @@ def check_attempt_limits(link_id: int | None, ip: str) -> None:
         or 0
     )
     if count >= per_ip:
-        raise TooManyAttempts("Too many declined attempts. Please wait an hour and try again.")
+        raise TooManyAttempts(_("Too many declined attempts. Please wait an hour and try again."))
 
 
 # -- starting a payment ----------------------------------------------------------------------
@@ -197,36 +219,102 @@ def start_payment(
     Calling this again with the same key returns the first payment and charges nothing.
     """
     if not idempotency_key or len(idempotency_key) > 100:
-        raise ValidationFailed("missing or overlong idempotency key")
+        # Only a tampered page sends none: the review page always carries one.
+        raise ValidationFailed(_("Please review your payment again."))
     if (existing := payment_by_key(link.firm_id, idempotency_key)) is not None:
         return existing
     check_attempt_limits(link.id, payer.ip)
     if method is PaymentMethod.ACH and not mandate_text:
         raise ValidationFailed(
-            "Accept the bank debit authorization to pay by bank account.",
-            errors=[{"field": "mandate", "detail": "Accept the authorization to continue."}],
+            _("Accept the bank debit authorization to pay by bank account."),
+            errors=[{"field": "mandate", "detail": _("Accept the authorization to continue.")}],
         )
     invoices = {invoice.id: invoice for invoice in payable_invoices(link)}
     plan = allocation.plan(
-        basket, invoices=invoices, trust_matters=trust_matters(link), rules=firm_rules(link.firm_id)
+        basket,
+        invoices=invoices,
+        trust_matters=trust_matters(link),
+        rules=firm_rules(link.firm_id),
+        requests=payable_requests(link) if basket.trust_requests else {},
     )
+    return submit_plan(
+        Origin(
+            firm_id=link.firm_id, client_id=link.client_id, link_id=link.id, ar_note=link.ar_note
+        ),
+        plan,
+        method=method,
+        instrument=instrument,
+        idempotency_key=idempotency_key,
+        payer=payer,
+        mandate_text=mandate_text,
+    )
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Whose payment it is: the firm, the client when known, the link it came through."""
+
+    firm_id: int
+    client_id: int | None
+    link_id: int | None
+    #: What an anonymous payer typed as the reference on the firm's public pay page.
+    payer_reference: str | None = None
+    #: The firm's A/R note set on the link, for the payment's postings (never shown to payers).
+    ar_note: str | None = None
+
+
+def submit_plan(
+    origin: Origin,
+    plan: allocation.Plan,
+    *,
+    method: PaymentMethod,
+    instrument: Instrument,
+    idempotency_key: str,
+    payer: Payer,
+    mandate_text: str | None = None,
+    flags: Sequence[tuple[str, str]] = (),
+) -> Payment:
+    """Record a checked plan as one payment, commit, then charge each part at the gateway.
+
+    `start_payment` (client links) and the public pay page both end here; `flags` are
+    (code, detail) marks recorded on the payment for the firm, e.g. "unmatched".
+    The same idempotency key returns the first payment and charges nothing.
+    """
+    if (existing := payment_by_key(origin.firm_id, idempotency_key)) is not None:
+        return existing
+    if method is PaymentMethod.ACH and not mandate_text:
+        raise ValidationFailed(
+            "Accept the bank debit authorization to pay by bank account.",
+            errors=[{"field": "mandate", "detail": "Accept the authorization to continue."}],
+        )
     accounts = {
-        charge.account_kind: merchant_account(link.firm_id, charge.account_kind, plan.currency)
+        charge.account_kind: merchant_account(origin.firm_id, charge.account_kind, plan.currency)
         for charge in plan.charges
     }
     for account in accounts.values():
         enabled = account.accepts_card if method is PaymentMethod.CARD else account.accepts_ach
         if not enabled:
-            raise MethodUnavailable(f"{account.label} does not take {method.value} payments.")
+            raise MethodUnavailable(
+                _("%(account)s does not take card payments.", account=account.label)
+                if method is PaymentMethod.CARD
+                else _("%(account)s does not take bank payments.", account=account.label)
+            )
 
     try:
         with db.session.begin_nested():  # a lost race rolls back only this savepoint
             payment = _record_submission(
-                link, plan, accounts, method, idempotency_key, payer, mandate_text
+                origin, plan, accounts, method, idempotency_key, payer, mandate_text
             )
+            for code, detail in flags:
+                payment.flags.append(
+                    PaymentFlag(
+                        firm_id=origin.firm_id, code=code, detail=detail, created_at=clock.now()
+                    )
+                )
+            db.session.flush()
     except IntegrityError:
         # The same key arrived twice at once (double click, two tabs): the other one won.
-        existing = payment_by_key(link.firm_id, idempotency_key)
+        existing = payment_by_key(origin.firm_id, idempotency_key)
         if existing is None:
             raise
         return existing
@@ -259,18 +347,20 @@ def _reserve(invoice_id: int, amount_minor: int) -> None:
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise allocation.AllocationError(
-            "An invoice changed while you were paying it.",
+            _("An invoice changed while you were paying it."),
             errors=[
                 {
                     "field": f"invoice-{invoice_id}",
-                    "detail": "This invoice was just paid or changed. Please review and try again.",
+                    "detail": _(
+                        "This invoice was just paid or changed. Please review and try again."
+                    ),
                 }
             ],
         )
 
 
 def _record_submission(
-    link: Link,
+    origin: Origin,
     plan: allocation.Plan,
     accounts: dict[MerchantAccountKind, MerchantAccount],
     method: PaymentMethod,
@@ -281,15 +371,17 @@ def _record_submission(
     now = clock.now()
     payment = Payment(
         public_id=_public_id(),
-        firm_id=link.firm_id,
-        client_id=link.client_id,
-        link_id=link.id,
+        firm_id=origin.firm_id,
+        client_id=origin.client_id,
+        link_id=origin.link_id,
+        payer_reference=origin.payer_reference,
         idempotency_key=idempotency_key,
         method=method,
         currency=plan.currency,
         total_minor=plan.total_minor,
         payer_name=payer.name[:200],
         payer_email=payer.email,
+        ar_note=origin.ar_note,
         created_at=now,
     )
     if method is PaymentMethod.ACH:
@@ -299,11 +391,15 @@ def _record_submission(
         payment.mandate_text = mandate_text
     db.session.add(payment)
     for planned in plan.charges:
+        for line in planned.lines:
+            if line.trust_request_id is not None:
+                trust_requests.hold(line.trust_request_id, line.amount_minor)
+    for planned in plan.charges:
         account = accounts[planned.account_kind]
         public_id = _public_id()
         charge = Charge(
             public_id=public_id,
-            firm_id=link.firm_id,
+            firm_id=origin.firm_id,
             merchant_account_id=account.id,
             account_kind=planned.account_kind,
             amount_minor=planned.amount_minor,
@@ -319,10 +415,11 @@ def _record_submission(
         for line in planned.lines:
             charge.allocations.append(
                 Allocation(
-                    firm_id=link.firm_id,
+                    firm_id=origin.firm_id,
                     kind=line.kind,
                     invoice_id=line.invoice_id,
                     matter_id=line.matter_id,
+                    trust_request_id=line.trust_request_id,
                     amount_minor=line.amount_minor,
                     refunded_minor=0,
                 )
@@ -452,6 +549,8 @@ def transition(
     )
     if to is S.SUCCEEDED:
         _settle(charge, redeposit=before is S.DISPUTED)
+        if charge.payment.link_id is not None:
+            links.mark_paid(charge.payment.link_id)
     elif to in (S.FAILED, S.CANCELED):
         _release(charge)
     elif to in (S.RETURNED, S.DISPUTED):
@@ -467,6 +566,8 @@ def transition(
         reason=reason,
         amount_minor=amount_minor,
     )
+    # A trust request paid through this charge follows it: paid, partly paid or open again.
+    trust_requests.recompute_for_charge(charge)
     if before is S.PROCESSING and to in (S.SUCCEEDED, S.FAILED):
         _tell_payer_when_settled(charge.payment)
     return True

@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 
 from portal import security
 from portal.errors import ValidationFailed
+from portal.i18n import current_locale
 from portal.limits import limited
 from portal.links.views import link_required
 from portal.payments import forms, receipts
@@ -52,7 +53,7 @@ def review() -> ResponseReturnValue:
             checkout,
             entries,
             action=request.form.get("action", forms.ACTION_REVIEW),
-            locale=g.locale,
+            locale=current_locale(),
         )
     except forms.BasketError as exc:
         return _basket_page(checkout, entries, exc.errors, status=422)
@@ -75,7 +76,9 @@ def confirm() -> ResponseReturnValue:
         errors.add("basket", _("Please check your payment and review it again."))
         return _basket_page(checkout, entries, errors, status=422)
     try:
-        order = forms.read_order(g.link, g.firm, checkout, entries, request.form, locale=g.locale)
+        order = forms.read_order(
+            g.link, g.firm, checkout, entries, request.form, locale=current_locale()
+        )
     except forms.BasketError as exc:
         return _basket_changed(key, checkout, entries, exc.errors)
     except forms.DetailsError as exc:
@@ -165,7 +168,7 @@ def _review_again(
     """The review once more, same nonce, with what to fix; a basket gone bad goes back."""
     try:
         review = forms.review_basket(
-            g.link, g.firm, checkout, entries, action=forms.ACTION_REVIEW, locale=g.locale
+            g.link, g.firm, checkout, entries, action=forms.ACTION_REVIEW, locale=current_locale()
         )
     except forms.BasketError as exc:
         return _basket_page(checkout, entries, exc.errors, status=409)

@@ -4,7 +4,8 @@ A firm types the URL, so it must not become a way into our own network (SSRF). T
 resolved once, every address it gives must be public, and the request is then made to the
 checked address itself (with the real name kept for TLS and the Host header), so a DNS
 answer that changes between the check and the connection cannot slip through. Redirects
-are never followed, and only the first bytes of the answer are read.
+are never followed, and only the first bytes of the answer are read. A `Sender` keeps each
+checked address's connection alive between postings, for a worker sending many.
 """
 
 from __future__ import annotations
@@ -182,29 +183,84 @@ def _describe(exc: BaseException) -> str:
     return f"connection failed: {type(exc).__name__}"
 
 
-def post(
-    target: Target,
-    body: str,
-    headers: dict[str, str],
-    *,
-    timeout: float,
-    verify: bool | str = True,
-) -> Answer:
-    """POST `body` to the target's checked addresses in turn and report the first answer.
+#: A kept-alive connection idle longer than this is not reused: servers close idle ones
+#: (gunicorn after 2 s), and a request sent down a connection the server is closing fails.
+IDLE_REUSE_SECONDS = 1.0
+#: At most this many receivers' connections are kept open at once by one sender.
+MAX_KEPT_SESSIONS = 64
+#: After the excerpt, at most this much more of an answer is read so its connection can be
+#: reused; a longer answer closes the connection instead.
+DRAIN_BYTES = 64 * 1024
 
-    The next address is tried only when the previous one could not even be connected to,
-    so a posting is never sent twice by one attempt, and only while the first `timeout` has
-    not run out, so one attempt lasts at most about twice the timeout (within the lease).
+
+class Sender:
+    """POSTs postings, keeping one HTTP connection alive per checked address between calls.
+
+    A worker sends many postings to the same few receivers; opening a connection (and a TLS
+    handshake) for each one costs more than the request. Sessions are keyed by the checked
+    address as well as the host name, so a reused connection always goes to an address that
+    passed `check_url` for this very send. Not thread-safe: one sender per worker.
     """
-    started = time.monotonic()
-    error = "no address to connect to"
-    for address in target.addresses:
-        if time.monotonic() - started >= timeout:
-            break
-        with requests.Session() as session:
-            # Environment proxies would connect somewhere we did not check.
-            session.trust_env = False
-            session.mount(f"{target.scheme}://", _PinnedAdapter(address, target.hostname))
+
+    def __init__(self) -> None:
+        self._sessions: dict[tuple[str, str, str], tuple[requests.Session, float]] = {}
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for session, _used in self._sessions.values():
+            session.close()
+        self._sessions.clear()
+
+    def _session(self, target: Target, address: str) -> requests.Session:
+        key = (target.scheme, target.hostname, address)
+        now = time.monotonic()
+        # Connections idle too long are closed rather than left half-open (this one too).
+        for stale in [
+            k for k, (_, used) in self._sessions.items() if now - used > IDLE_REUSE_SECONDS
+        ]:
+            self._sessions.pop(stale)[0].close()
+        kept = self._sessions.pop(key, None)
+        if kept is not None:
+            session, _used = kept
+            self._sessions[key] = (session, now)
+            return session
+        while len(self._sessions) >= MAX_KEPT_SESSIONS:
+            oldest = next(iter(self._sessions))
+            self._sessions.pop(oldest)[0].close()
+        session = requests.Session()
+        # Environment proxies would connect somewhere we did not check.
+        session.trust_env = False
+        session.mount(f"{target.scheme}://", _PinnedAdapter(address, target.hostname))
+        self._sessions[key] = (session, now)
+        return session
+
+    def post(
+        self,
+        target: Target,
+        body: str,
+        headers: dict[str, str],
+        *,
+        timeout: float,
+        verify: bool | str = True,
+    ) -> Answer:
+        """POST `body` to the target's checked addresses in turn and report the first answer.
+
+        The next address is tried only when the previous one could not even be connected
+        to, so a posting is never sent twice by one attempt, and only while the first
+        `timeout` has not run out, so one attempt lasts at most about twice the timeout
+        (within the lease).
+        """
+        started = time.monotonic()
+        error = "no address to connect to"
+        for address in target.addresses:
+            if time.monotonic() - started >= timeout:
+                break
+            session = self._session(target, address)
             try:
                 response = session.post(
                     target.url,
@@ -225,24 +281,57 @@ def post(
                     verify=verify,
                 )
             except requests.RequestException as exc:
+                self._forget(target, address)
                 error = _describe(exc)
                 if _never_connected(exc):
                     continue
                 return Answer(None, "", _elapsed_ms(started), error=error)
-            try:
-                raw = response.raw.read(EXCERPT_BYTES, decode_content=True) or b""
-            except (requests.RequestException, URLLib3Error, OSError, ValueError):
-                # The status line arrived; a body cut short or too slow changes nothing.
-                raw = b""
-            finally:
-                response.close()
+            raw = _read_excerpt(response)
             return Answer(
                 status_code=response.status_code,
                 excerpt=raw.decode("utf-8", errors="replace"),
                 latency_ms=_elapsed_ms(started),
                 retry_after=response.headers.get("Retry-After"),
             )
-    return Answer(None, "", _elapsed_ms(started), error=error)
+        return Answer(None, "", _elapsed_ms(started), error=error)
+
+    def _forget(self, target: Target, address: str) -> None:
+        kept = self._sessions.pop((target.scheme, target.hostname, address), None)
+        if kept is not None:
+            kept[0].close()
+
+
+def _read_excerpt(response: requests.Response) -> bytes:
+    """The answer's first bytes; the connection goes back for reuse only if the answer ended."""
+    raw = b""
+    reusable = False
+    try:
+        raw = response.raw.read(EXCERPT_BYTES, decode_content=True) or b""
+        if not response.raw.isclosed():
+            response.raw.read(DRAIN_BYTES, decode_content=True)
+        reusable = response.raw.isclosed()
+    except (requests.RequestException, URLLib3Error, OSError, ValueError):
+        # The status line arrived; a body cut short or too slow changes nothing.
+        pass
+    finally:
+        if reusable:
+            response.raw.release_conn()
+        else:
+            response.close()
+    return raw
+
+
+def post(
+    target: Target,
+    body: str,
+    headers: dict[str, str],
+    *,
+    timeout: float,
+    verify: bool | str = True,
+) -> Answer:
+    """POST once on a fresh connection (see `Sender.post`)."""
+    with Sender() as sender:
+        return sender.post(target, body, headers, timeout=timeout, verify=verify)
 
 
 def _elapsed_ms(started: float) -> int:

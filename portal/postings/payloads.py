@@ -17,7 +17,9 @@ from sqlalchemy import select
 from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
 from portal.firms.models import Firm, MerchantAccount, MerchantAccountKind
+from portal.links.models import LinkDelivery
 from portal.payments.models import AllocationKind, Charge, ChargeStatus, PaymentMethod, Refund
+from portal.trust_requests.models import TrustRequest
 
 #: Changes to the body's shape get a new version; receivers may branch on it.
 API_VERSION = "2026-11-22"
@@ -31,6 +33,10 @@ PAYMENT_DISPUTED = "payment.disputed"
 #: A dispute ended in the firm's favour and the money came back.
 PAYMENT_DISPUTE_WON = "payment.dispute_won"
 TRUST_SHORTFALL = "trust.shortfall"
+#: A trust request (portal.trust_requests) was paid in full.
+TRUST_REQUEST_PAID = "trust_request.paid"
+#: An email carrying a client link could not be handed to the mail server.
+LINK_DELIVERY_FAILED = "link.delivery_failed"
 ENDPOINT_DISABLED = "endpoint.disabled"
 PING = "ping"
 
@@ -45,7 +51,13 @@ PAYMENT_EVENTS = frozenset(
         PAYMENT_DISPUTE_WON,
     }
 )
-EVENT_TYPES = PAYMENT_EVENTS | {TRUST_SHORTFALL, ENDPOINT_DISABLED, PING}
+EVENT_TYPES = PAYMENT_EVENTS | {
+    TRUST_SHORTFALL,
+    TRUST_REQUEST_PAID,
+    LINK_DELIVERY_FAILED,
+    ENDPOINT_DISABLED,
+    PING,
+}
 
 #: How long after it succeeded a payment can still be taken back: ACH returns (60 days for
 #: consumer debits) and card chargebacks (about 120 days). The back office should not
@@ -116,7 +128,7 @@ def charge_data(
 ) -> dict[str, Any]:
     """Describe one charge (the part of a payment that went to one merchant account)."""
     payment = charge.payment
-    client = db.session.get(Client, payment.client_id)
+    client = db.session.get(Client, payment.client_id) if payment.client_id is not None else None
     lines = charge.allocations
     matters = {
         row.id: row
@@ -135,6 +147,19 @@ def charge_data(
             )
         )
     }
+    request_ids = [line.trust_request_id for line in lines if line.trust_request_id is not None]
+    requests = (
+        {
+            row.id: row
+            for row in db.session.execute(
+                select(
+                    TrustRequest.id, TrustRequest.public_id, TrustRequest.kind, TrustRequest.memo
+                ).where(TrustRequest.id.in_(request_ids))
+            )
+        }
+        if request_ids
+        else {}
+    )
     allocations = []
     for line in lines:
         matter = matters[line.matter_id]
@@ -147,6 +172,13 @@ def charge_data(
         if line.kind is AllocationKind.INVOICE and line.invoice_id is not None:
             invoice = invoices[line.invoice_id]
             item["invoice"] = {"external_id": invoice.external_id, "number": invoice.number}
+        if line.trust_request_id is not None:
+            request = requests[line.trust_request_id]
+            item["trust_request"] = {
+                "id": request.public_id,
+                "kind": request.kind.value,
+                "memo": request.memo,
+            }
         allocations.append(item)
 
     transaction_date = payment.created_at.date()
@@ -182,6 +214,11 @@ def charge_data(
         },
         "account": _account(charge.merchant_account),
         "allocations": allocations,
+        # Money no allocation names (public pay page, reference matched nothing): the firm
+        # applies it by hand. `payer_reference` is what the payer typed, unverified.
+        "unmatched": charge.unapplied_minor > 0,
+        "unapplied_minor": charge.unapplied_minor,
+        "payer_reference": payment.payer_reference,
         # Processing fees are the firm's cost: they never come out of trust.
         "processing_fee": {
             "amount_minor": charge.fee_minor,
@@ -189,7 +226,9 @@ def charge_data(
             "borne_by": MerchantAccountKind.OPERATING.value,
             "account": _account(operating),
         },
-        "ar_message": ar_message(firm, default_ar_message, ar_note),
+        "ar_message": ar_message(
+            firm, default_ar_message, ar_note if ar_note is not None else payment.ar_note
+        ),
         "transaction_date": transaction_date.isoformat(),
         "posted_date": _iso_date(posted_date),
         "posting_date": _iso_date(posting_date),
@@ -243,4 +282,46 @@ def trust_shortfall_data(charge: Charge, *, matter_id: int, balance_minor: int) 
         "currency": charge.currency,
         "trust_balance_minor": balance_minor,
         "shortfall_minor": -balance_minor if balance_minor < 0 else 0,
+    }
+
+
+def trust_request_data(request: TrustRequest, charge: Charge | None) -> dict[str, Any]:
+    """A trust request paid in full: what was asked, what was paid, and the payment that did it."""
+    matter = db.session.get(Matter, request.matter_id)
+    client = db.session.get(Client, matter.client_id) if matter else None
+    return {
+        "trust_request": {
+            "id": request.public_id,
+            "kind": request.kind.value,
+            "memo": request.memo,
+            "source": request.source.value,
+            "status": request.status.value,
+            "currency": request.currency,
+            "amount_minor": request.amount_minor,
+            "paid_minor": request.paid_minor,
+            "due_on": _iso_date(request.due_on),
+            "paid_at": None if request.paid_at is None else iso_instant(request.paid_at),
+        },
+        "client": {"external_id": client.external_id if client else None},
+        "matter": {
+            "external_id": matter.external_id if matter else None,
+            "number": matter.number if matter else None,
+        },
+        "payment_id": charge.payment.public_id if charge is not None else None,
+        "charge_id": charge.public_id if charge is not None else None,
+    }
+
+
+def link_delivery_failed_data(delivery: LinkDelivery) -> dict[str, Any]:
+    """A link email bounced at the mail server: which link, to whom, and what the server said."""
+    link = delivery.link
+    return {
+        "link_id": link.public_id,
+        "delivery_id": delivery.public_id,
+        "origin": delivery.origin.value,
+        "client": {"external_id": link.client.external_id},
+        "email": delivery.recipient,
+        "error": delivery.error,
+        "failed_at": iso_instant(delivery.failed_at) if delivery.failed_at else None,
+        "link_expires_at": iso_instant(link.expires_at),
     }

@@ -2,9 +2,10 @@
 
 Queueing happens inside the caller's transaction and never commits, so a posting exists
 exactly when the payment change it reports does (a transactional outbox). Delivery is a
-separate worker (`flask --app portal deliver-webhooks`): it claims one due delivery in a
-short transaction with a lease, sends it with no transaction open, then records the attempt
-and schedules the next one. Several workers may run at once.
+separate worker (`flask --app portal deliver-webhooks`): it claims a batch of due deliveries
+in a short transaction with a lease, sends them over kept-alive connections with no
+transaction open, then records the attempts and schedules what follows in one more
+transaction. Several workers may run at once.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import delete, or_, select, update
+from flask import current_app, render_template
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from portal import clock
 from portal.db import db
 from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.firms.models import Firm
+from portal.links.models import LinkDelivery
 from portal.mail import compose, send_after_commit
 from portal.payments.models import Charge, ChargeStatus, Payment
 from portal.postings import network, payloads, signing
@@ -37,6 +40,8 @@ from portal.postings.models import (
     OutboundMessage,
     WebhookEndpoint,
 )
+from portal.templating import locale_scope
+from portal.trust_requests.models import TrustRequest
 
 log = logging.getLogger(__name__)
 S = ChargeStatus
@@ -62,9 +67,14 @@ MAX_RETRY_AFTER = dt.timedelta(hours=24)
 DISABLE_AFTER = dt.timedelta(days=5)
 #: After a rotation the previous secret keeps signing this long.
 ROTATION_OVERLAP = dt.timedelta(hours=24)
-#: A claim lasts the request timeout plus this margin; a worker that dies leaves its
-#: delivery to others once the lease runs out.
+#: One attempt's lease is the request timeout plus this margin (an attempt lasts at most
+#: about twice the timeout, which is at most 30 s); a worker that dies leaves its
+#: deliveries to others once the lease runs out.
 LEASE_MARGIN = dt.timedelta(seconds=30)
+#: A batch's lease is one attempt's plus this window: attempts start only while a whole
+#: attempt still fits in the lease, so a batch spends at most this long before the rest
+#: is given back to be claimed again (by this worker or another).
+BATCH_WINDOW = dt.timedelta(seconds=15)
 #: Answers that ask us to slow down, and may say when to come back.
 THROTTLED = frozenset({429, 503})
 
@@ -187,20 +197,7 @@ def disable_endpoint(endpoint: WebhookEndpoint, *, reason: str) -> None:
         _settle_message(message_id, now)
     firm = _firm(endpoint.firm_id)
     if firm.notify_email:
-        send_after_commit(
-            compose(
-                to=firm.notify_email,
-                subject="MatterPay stopped sending webhooks to one of your endpoints",
-                text=(
-                    f"MatterPay has disabled the webhook endpoint {endpoint.url} "
-                    f"({endpoint.public_id}) of {firm.name}.\n\n"
-                    f"Why: {reason}\n\n"
-                    "Postings for your back office are kept and nothing is lost: once the "
-                    "receiver works again, re-enable the endpoint and the postings that were "
-                    "waiting are sent again, oldest first.\n"
-                ),
-            )
-        )
+        _queue_disabled_email(firm, endpoint)
     _enqueue(
         firm=firm,
         type_=payloads.ENDPOINT_DISABLED,
@@ -211,6 +208,23 @@ def disable_endpoint(endpoint: WebhookEndpoint, *, reason: str) -> None:
             "disabled_at": payloads.iso_instant(now),
         },
     )
+
+
+def _queue_disabled_email(firm: Firm, endpoint: WebhookEndpoint) -> None:
+    """Tell the firm's notification address that `endpoint` was disabled, once this commits."""
+    if not firm.notify_email:
+        return
+    context = {
+        "firm_name": firm.name,
+        "url": endpoint.url,
+        "endpoint_id": endpoint.public_id,
+        "reason": endpoint.disabled_reason or "",
+    }
+    with locale_scope(None):  # firms have no language of their own yet
+        subject = render_template("email/endpoint_disabled/subject.txt", **context).strip()
+        text = render_template("email/endpoint_disabled/body.txt", **context)
+        html = render_template("email/endpoint_disabled/body.html", **context)
+    send_after_commit(compose(to=firm.notify_email, subject=subject, text=text, html=html))
 
 
 def enable_endpoint(endpoint: WebhookEndpoint) -> int:
@@ -441,6 +455,34 @@ def enqueue_trust_shortfall(
     )
 
 
+def enqueue_trust_request_paid(request: TrustRequest, *, charge: Charge | None) -> OutboundMessage:
+    """Tell the back office a trust request was paid in full (never commits).
+
+    `charge` is the one whose move completed it; the message then takes the next number in
+    that payment's sequence, after the payment's own posting. Not held for firms that post
+    by hand: it books nothing, the payment's posting does.
+    """
+    return _enqueue(
+        firm=_firm(request.firm_id),
+        type_=payloads.TRUST_REQUEST_PAID,
+        data=payloads.trust_request_data(request, charge),
+        payment_id=charge.payment_id if charge is not None else None,
+        charge_id=charge.id if charge is not None else None,
+    )
+
+
+def enqueue_link_delivery_failed(delivery: LinkDelivery) -> OutboundMessage:
+    """Tell the firm's back office a link email could not be sent (never commits).
+
+    A notice for a person to act on (call the client, fix the address), so it is never held.
+    """
+    return _enqueue(
+        firm=_firm(delivery.firm_id),
+        type_=payloads.LINK_DELIVERY_FAILED,
+        data=payloads.link_delivery_failed_data(delivery),
+    )
+
+
 def held_messages(firm: Firm) -> list[OutboundMessage]:
     """The firm's postings waiting to be released, oldest first."""
     return list(
@@ -479,76 +521,189 @@ class Job:
     """Everything one send needs, copied out of the database so no transaction stays open."""
 
     delivery_id: int
+    endpoint_id: int
     attempt: int
     msg_id: str
     body: str
     url: str
     secrets: tuple[str, ...]
+    #: The worker's lease on the delivery ends then; no attempt starts unless it fits before.
+    claimed_until: dt.datetime
 
 
-def claim_next(worker_id: str) -> Job | None:
-    """Claim the most overdue delivery for `worker_id` with a lease, in its own transaction.
+@dataclass(frozen=True)
+class Sent:
+    """One attempt made: the job, when it started, and what came back."""
+
+    job: Job
+    at: dt.datetime
+    answer: network.Answer
+
+
+def _timeout() -> int:
+    return int(current_app.config["WEBHOOK_TIMEOUT_SECONDS"])
+
+
+def _attempt_lease() -> dt.timedelta:
+    """How long one attempt may need: the request timeout plus LEASE_MARGIN."""
+    return dt.timedelta(seconds=_timeout()) + LEASE_MARGIN
+
+
+def _sync(model: type[Any], changes: dict[int, dict[str, Any]]) -> None:
+    """Copy what bulk statements wrote onto the rows this session has loaded, if any.
+
+    Bulk statements bypass the session; a long-lived session (or a test's) would otherwise
+    keep showing the values from before.
+    """
+    for row_id, values in changes.items():
+        loaded = db.session.identity_map.get(db.session.identity_key(model, row_id))
+        if loaded is not None:
+            for name, value in values.items():
+                set_committed_value(loaded, name, value)
+
+
+def claim_batch(worker_id: str, size: int) -> list[Job]:
+    """Claim up to `size` of the most overdue deliveries with one lease, in one transaction.
 
     On PostgreSQL, FOR UPDATE SKIP LOCKED lets workers pass each other's rows instead of
     queueing on them; on SQLite the transaction begins IMMEDIATE (see portal.db), so claims
-    are serialised. Either way two workers never hold the same delivery at once.
+    are serialised. Either way two workers never hold the same delivery at once. The lease
+    covers one attempt plus BATCH_WINDOW: the worker starts an attempt only while a whole
+    attempt still fits in it, and gives back what it did not get to (see `deliver_due`).
     """
     now = clock.now()
-    timeout = dt.timedelta(seconds=int(current_app.config["WEBHOOK_TIMEOUT_SECONDS"]))
-    delivery = db.session.scalar(
-        select(Delivery)
+    rows = db.session.execute(
+        select(
+            Delivery.id,
+            Delivery.endpoint_id,
+            Delivery.attempts,
+            OutboundMessage.public_id,
+            OutboundMessage.payload,
+        )
+        .join(OutboundMessage, OutboundMessage.id == Delivery.message_id)
         .where(
             Delivery.status == DeliveryStatus.PENDING,
             Delivery.next_attempt_at <= now,
             or_(Delivery.claimed_until.is_(None), Delivery.claimed_until <= now),
         )
         .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        # A long-lived worker session may hold this row from an earlier round; another
-        # worker has changed it since, so read it afresh rather than trust the old copy.
-        .execution_options(populate_existing=True)
-    )
-    if delivery is None:
+        .limit(size)
+        .with_for_update(skip_locked=True, of=Delivery)
+    ).all()
+    if not rows:
         db.session.commit()
-        return None
+        return []
     # The secret may have been rotated since this session last saw the endpoint.
-    endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id, populate_existing=True)
-    message = db.session.get(OutboundMessage, delivery.message_id)
-    if endpoint is None or message is None:  # both are foreign keys of the delivery
-        raise LookupError(f"delivery {delivery.id} lost its endpoint or message")
-    delivery.attempts += 1
-    delivery.claimed_by = worker_id
-    delivery.claimed_until = now + timeout + LEASE_MARGIN
-    delivery.last_attempt_at = now
-    job = Job(
-        delivery_id=delivery.id,
-        attempt=delivery.attempts,
-        msg_id=message.public_id,
-        body=message.payload,
-        url=endpoint.url,
-        secrets=tuple(signing_secrets(endpoint, now)),
+    endpoints = {
+        endpoint.id: endpoint
+        for endpoint in db.session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.id.in_({row.endpoint_id for row in rows}))
+            .execution_options(populate_existing=True)
+        )
+    }
+    until = now + _attempt_lease() + BATCH_WINDOW
+    ids = [row.id for row in rows]
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(ids))
+        .values(attempts=Delivery.attempts + 1, claimed_by=worker_id, claimed_until=until)
+        .execution_options(synchronize_session=False)
     )
+    _sync(
+        Delivery,
+        {
+            row.id: {"attempts": row.attempts + 1, "claimed_by": worker_id, "claimed_until": until}
+            for row in rows
+        },
+    )
+    jobs = [
+        Job(
+            delivery_id=row.id,
+            endpoint_id=row.endpoint_id,
+            attempt=row.attempts + 1,
+            msg_id=row.public_id,
+            body=row.payload,
+            url=endpoints[row.endpoint_id].url,
+            secrets=tuple(signing_secrets(endpoints[row.endpoint_id], now)),
+            claimed_until=until,
+        )
+        for row in rows
+    ]
     db.session.commit()
-    return job
+    return jobs
 
 
-def send(job: Job) -> network.Answer:
-    """Check the URL again (its DNS may have changed since it was saved), sign, and POST."""
-    try:
-        target = network.check_url(job.url, allow_private=_allow_private())
-    except network.UnsafeTarget as exc:
-        return network.Answer(None, "", 0, error=f"refused: {exc.detail}"[:300])
+def claim_next(worker_id: str) -> Job | None:
+    """Claim the most overdue delivery alone (see `claim_batch`)."""
+    jobs = claim_batch(worker_id, 1)
+    return jobs[0] if jobs else None
+
+
+def send(
+    job: Job,
+    *,
+    sender: network.Sender | None = None,
+    targets: dict[str, network.Target | network.Answer] | None = None,
+) -> network.Answer:
+    """Check the URL again (its DNS may have changed since it was saved), sign, and POST.
+
+    `targets` caches the check per URL for one batch (a few milliseconds); `sender` keeps
+    connections alive between sends.
+    """
+    checked = targets.get(job.url) if targets is not None else None
+    if checked is None:
+        try:
+            checked = network.check_url(job.url, allow_private=_allow_private())
+        except network.UnsafeTarget as exc:
+            checked = network.Answer(None, "", 0, error=f"refused: {exc.detail}"[:300])
+        if targets is not None:
+            targets[job.url] = checked
+    if isinstance(checked, network.Answer):
+        return checked
     headers = signing.headers(job.secrets, msg_id=job.msg_id, sent_at=clock.now(), body=job.body)
     try:
-        return network.post(
-            target, job.body, headers, timeout=int(current_app.config["WEBHOOK_TIMEOUT_SECONDS"])
-        )
+        if sender is None:
+            return network.post(checked, job.body, headers, timeout=_timeout())
+        return sender.post(checked, job.body, headers, timeout=_timeout())
     except Exception as exc:
         # A bug of ours must not stop the worker: the attempt is logged and retried on
         # schedule like any other failure.
         log.exception("sending delivery %s failed unexpectedly", job.delivery_id)
         return network.Answer(None, "", 0, error=f"sender error: {type(exc).__name__}")
+
+
+def send_batch(
+    jobs: Sequence[Job],
+    *,
+    sender: network.Sender,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[list[Sent], list[Job]]:
+    """Send claimed jobs in order; returns the attempts made and the jobs left unsent.
+
+    A job is left unsent when the worker is asked to stop, when its lease no longer holds a
+    whole attempt, or when its endpoint already failed in this batch (the next batch tries
+    it again after the failure is recorded, which may have disabled the endpoint meanwhile,
+    as when deliveries went one by one).
+    """
+    attempt = _attempt_lease()
+    targets: dict[str, network.Target | network.Answer] = {}
+    failed: set[int] = set()
+    sent: list[Sent] = []
+    unsent: list[Job] = []
+    for n, job in enumerate(jobs):
+        at = clock.now()
+        if (should_stop is not None and should_stop()) or at + attempt > job.claimed_until:
+            unsent.extend(jobs[n:])
+            break
+        if job.endpoint_id in failed:
+            unsent.append(job)
+            continue
+        answer = send(job, sender=sender, targets=targets)
+        sent.append(Sent(job, at, answer))
+        if not answer.is_success:
+            failed.add(job.endpoint_id)
+    return sent, unsent
 
 
 def _retry_after(value: str | None, now: dt.datetime) -> dt.timedelta | None:
@@ -596,91 +751,224 @@ def _settle_message(message_id: int, now: dt.datetime) -> None:
         message.status = MessageStatus.FAILED
 
 
-def record(job: Job, answer: network.Answer, worker_id: str) -> Delivery | None:
-    """Record one attempt's outcome and schedule what follows, in its own transaction.
+def record_batch(sent: Sequence[Sent], worker_id: str, *, unsent: Sequence[Job] = ()) -> None:
+    """Record a batch's attempts and schedule what follows, in one transaction.
 
-    Success is 2xx only. 410 Gone disables the endpoint; so do five days without a success.
-    If the lease ran out and another worker took the delivery over, a failure here only
-    adds to the log: the delivery's schedule is the other worker's now.
+    The attempts go in with one bulk insert and the successes with one bulk update; failures
+    (rare when receivers are up) take the row-by-row path. Success is 2xx only. 410 Gone
+    disables the endpoint; so do five days without a success. If a lease ran out and
+    another worker took a delivery over, a failure here only adds to the log: the delivery's
+    schedule is the other worker's now. Jobs claimed but not sent are given back, their
+    attempt uncounted.
     """
     now = clock.now()
-    delivery = db.session.get(
-        Delivery, job.delivery_id, with_for_update=True, populate_existing=True
-    )
-    if delivery is None:
-        db.session.commit()
-        return None
-    db.session.add(
-        DeliveryAttempt(
-            delivery_id=delivery.id,
-            attempted_at=now,
-            worker=worker_id[:100],
-            status_code=answer.status_code,
-            error=answer.error,
-            latency_ms=answer.latency_ms,
-            response_excerpt=answer.excerpt,
+    ids = [item.job.delivery_id for item in sent] + [job.delivery_id for job in unsent]
+    if not ids:
+        return
+    rows = {
+        row.id: row
+        for row in db.session.execute(
+            select(
+                Delivery.id,
+                Delivery.status,
+                Delivery.attempts,
+                Delivery.claimed_by,
+                Delivery.message_id,
+                Delivery.endpoint_id,
+            )
+            .where(Delivery.id.in_(ids))
+            .with_for_update()
         )
-    )
-    endpoint = db.session.get(WebhookEndpoint, delivery.endpoint_id, populate_existing=True)
-    if endpoint is None:  # deliveries keep their endpoint through a foreign key
-        raise LookupError(f"endpoint {delivery.endpoint_id} vanished")
-    still_ours = delivery.claimed_by == worker_id and delivery.status is DeliveryStatus.PENDING
-    if answer.is_success:
-        endpoint.last_success_at = now
-        endpoint.failing_since = None
-        if delivery.status is not DeliveryStatus.DELIVERED:
-            delivery.status = DeliveryStatus.DELIVERED
-            delivery.delivered_at = now
+    }
+
+    def ours(delivery_id: int) -> bool:
+        row = rows.get(delivery_id)
+        return (
+            row is not None and row.claimed_by == worker_id and row.status is DeliveryStatus.PENDING
+        )
+
+    quick = {"synchronize_session": False}
+    given_back = [job.delivery_id for job in unsent if ours(job.delivery_id)]
+    if given_back:
+        db.session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(given_back))
+            .values(attempts=Delivery.attempts - 1, claimed_by=None, claimed_until=None)
+            .execution_options(**quick)
+        )
+        _sync(
+            Delivery,
+            {
+                delivery_id: {
+                    "attempts": rows[delivery_id].attempts - 1,
+                    "claimed_by": None,
+                    "claimed_until": None,
+                }
+                for delivery_id in given_back
+            },
+        )
+    # A delivery deleted with its endpoint meanwhile has nothing left to log against.
+    sent = [item for item in sent if item.job.delivery_id in rows]
+    if sent:
+        db.session.execute(
+            insert(DeliveryAttempt),
+            [
+                {
+                    "delivery_id": item.job.delivery_id,
+                    "attempted_at": item.at,
+                    "worker": worker_id[:100],
+                    "status_code": item.answer.status_code,
+                    "error": item.answer.error,
+                    "latency_ms": item.answer.latency_ms,
+                    "response_excerpt": item.answer.excerpt,
+                }
+                for item in sent
+            ],
+        )
+    delivered = [
+        item
+        for item in sent
+        if item.answer.is_success
+        and rows[item.job.delivery_id].status is not DeliveryStatus.DELIVERED
+    ]
+    if delivered:
+        changes: dict[int, dict[str, Any]] = {
+            item.job.delivery_id: {
+                "status": DeliveryStatus.DELIVERED,
+                "delivered_at": now,
+                "last_attempt_at": item.at,
+                "claimed_by": None,
+                "claimed_until": None,
+            }
+            for item in delivered
+        }
+        # One executemany: SQLAlchemy's bulk UPDATE by primary key.
+        db.session.execute(
+            update(Delivery), [{"id": row_id, **values} for row_id, values in changes.items()]
+        )
+        _sync(Delivery, changes)
+    settle = {rows[item.job.delivery_id].message_id for item in delivered}
+
+    endpoints = {
+        endpoint.id: endpoint
+        for endpoint in db.session.scalars(
+            select(WebhookEndpoint)
+            .where(
+                WebhookEndpoint.id.in_({rows[item.job.delivery_id].endpoint_id for item in sent})
+            )
+            .execution_options(populate_existing=True)
+        )
+    }
+    for item in sent:
+        row = rows[item.job.delivery_id]
+        endpoint = endpoints[row.endpoint_id]
+        answer = item.answer
+        if answer.is_success:
+            endpoint.last_success_at = item.at
+            endpoint.failing_since = None
+            continue
+        endpoint.failing_since = endpoint.failing_since or item.at
+        if ours(row.id):
+            delivery = db.session.get(Delivery, row.id, populate_existing=True)
+            if delivery is None:  # locked above, so still there
+                raise LookupError(f"delivery {row.id} vanished")
+            delivery.last_attempt_at = item.at
             delivery.claimed_by = None
             delivery.claimed_until = None
-            _settle_message(delivery.message_id, now)
-        db.session.commit()
-        return delivery
-    endpoint.failing_since = endpoint.failing_since or now
-    if still_ours:
-        delivery.claimed_by = None
-        delivery.claimed_until = None
-        if answer.status_code == 410:
-            disable_endpoint(endpoint, reason="The receiver answered 410 Gone.")
-        elif delivery.attempts >= MAX_ATTEMPTS:
-            delivery.status = DeliveryStatus.FAILED
-            _settle_message(delivery.message_id, now)
-        else:
-            delivery.next_attempt_at = next_attempt_at(delivery.attempts, answer, now)
-    if endpoint.is_active and now - endpoint.failing_since >= DISABLE_AFTER:
-        disable_endpoint(
-            endpoint,
-            reason="No delivery succeeded for 5 days; the last attempt got "
-            f"{answer.status_code or answer.error}.",
-        )
+            if answer.status_code == 410:
+                disable_endpoint(endpoint, reason="The receiver answered 410 Gone.")
+            elif delivery.attempts >= MAX_ATTEMPTS:
+                delivery.status = DeliveryStatus.FAILED
+                settle.add(row.message_id)
+            else:
+                delivery.next_attempt_at = next_attempt_at(delivery.attempts, answer, now)
+        if endpoint.is_active and now - endpoint.failing_since >= DISABLE_AFTER:
+            disable_endpoint(
+                endpoint,
+                reason="No delivery succeeded for 5 days; the last attempt got "
+                f"{answer.status_code or answer.error}.",
+            )
+    _settle_messages(settle, now)
     db.session.commit()
-    return delivery
+
+
+def _settle_messages(message_ids: set[int], now: dt.datetime) -> None:
+    """`_settle_message` for many messages in three statements."""
+    if not message_ids:
+        return
+    statuses: dict[int, set[DeliveryStatus]] = {}
+    for message_id, status in db.session.execute(
+        select(Delivery.message_id, Delivery.status).where(Delivery.message_id.in_(message_ids))
+    ):
+        statuses.setdefault(message_id, set()).add(status)
+    done = [m for m, seen in statuses.items() if seen == {DeliveryStatus.DELIVERED}]
+    changes: dict[int, dict[str, Any]] = {
+        message_id: {"status": MessageStatus.FAILED}
+        for message_id, seen in statuses.items()
+        if DeliveryStatus.PENDING not in seen and message_id not in done
+    }
+    if done:
+        for message_id, delivered_at in db.session.execute(
+            select(OutboundMessage.id, OutboundMessage.delivered_at).where(
+                OutboundMessage.id.in_(done)
+            )
+        ):
+            changes[message_id] = {
+                "status": MessageStatus.DELIVERED,
+                "delivered_at": delivered_at or now,
+            }
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for message_id, values in changes.items():
+        by_shape.setdefault(tuple(values), []).append({"id": message_id, **values})
+    for params in by_shape.values():
+        db.session.execute(update(OutboundMessage), params)
+    _sync(OutboundMessage, changes)
+
+
+def record(job: Job, answer: network.Answer, worker_id: str) -> None:
+    """Record one attempt alone (see `record_batch`)."""
+    record_batch([Sent(job, clock.now(), answer)], worker_id)
 
 
 def deliver_due(
-    worker_id: str, *, limit: int | None = None, should_stop: Callable[[], bool] | None = None
+    worker_id: str,
+    *,
+    limit: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    sender: network.Sender | None = None,
 ) -> int:
-    """Send due deliveries one by one until none is due, `limit` is reached or asked to stop.
+    """Send due deliveries batch by batch until none is due, `limit` is reached or asked to stop.
 
-    Returns how many attempts were made. Commits after each claim and each record; nothing
-    is held open while a receiver is being waited on.
+    Each batch (WEBHOOK_BATCH_SIZE deliveries) is claimed in one transaction, sent over
+    kept-alive connections with no transaction open, and recorded in one more. Returns how
+    many attempts were made.
     """
+    size = max(1, int(current_app.config["WEBHOOK_BATCH_SIZE"]))
+    own_sender = sender is None
+    sender = sender or network.Sender()
     done = 0
-    while limit is None or done < limit:
-        if should_stop is not None and should_stop():
-            break
-        job = claim_next(worker_id)
-        if job is None:
-            break
-        answer = send(job)
-        record(job, answer, worker_id)
-        log.info(
-            "delivery %s attempt %s: %s",
-            job.delivery_id,
-            job.attempt,
-            answer.status_code or answer.error,
-        )
-        done += 1
+    try:
+        while limit is None or done < limit:
+            if should_stop is not None and should_stop():
+                break
+            jobs = claim_batch(worker_id, size if limit is None else min(size, limit - done))
+            if not jobs:
+                break
+            sent, unsent = send_batch(jobs, sender=sender, should_stop=should_stop)
+            record_batch(sent, worker_id, unsent=unsent)
+            for item in sent:
+                log.info(
+                    "delivery %s attempt %s: %s",
+                    item.job.delivery_id,
+                    item.job.attempt,
+                    item.answer.status_code or item.answer.error,
+                )
+            done += len(sent)
+            if not sent:
+                break
+    finally:
+        if own_sender:
+            sender.close()
     return done
 
 
@@ -906,28 +1194,70 @@ def replay_message(message: OutboundMessage) -> list[WebhookEndpoint]:
     return targets
 
 
-def replay_since(endpoint: WebhookEndpoint, since: dt.datetime) -> list[OutboundMessage]:
+#: The most messages one `replay_since` call queues again; the answer says when it stopped
+#: short and from when to continue.
+REPLAY_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What `replay_since` queued, and where it stopped if it hit REPLAY_LIMIT."""
+
+    messages: list[OutboundMessage]
+    #: Whether more messages were due than one call queues.
+    capped: bool
+    #: With `capped`: the created_at of the first message left out; replay again from it.
+    next_since: dt.datetime | None
+
+
+def replay_window() -> dt.timedelta:
+    """How far back a replay may reach: no further than messages are surely kept."""
+    return dt.timedelta(days=max(int(current_app.config["WEBHOOK_RETENTION_DAYS"]), 30))
+
+
+def replay_since(endpoint: WebhookEndpoint, since: dt.datetime) -> Replay:
     """Queue again for `endpoint` every released message of its firm created at or after
-    `since` that it wants, oldest first. Returns those messages. Not committed."""
+    `since` that it wants, oldest first, at most REPLAY_LIMIT of them. Not committed.
+
+    `since` older than the retention period is refused (ValidationFailed): delivered
+    messages older than that may have been purged, so the replay could not be complete.
+    """
     if not endpoint.is_active:
         raise Conflict("The endpoint is disabled: enable it before replaying to it.")
     now = clock.now()
-    messages = db.session.scalars(
-        select(OutboundMessage)
-        .where(
-            OutboundMessage.firm_id == endpoint.firm_id,
-            OutboundMessage.created_at >= since,
-            OutboundMessage.status != MessageStatus.HELD,
-            or_(
-                OutboundMessage.endpoint_id.is_(None),
-                OutboundMessage.endpoint_id == endpoint.id,
-            ),
+    window = replay_window()
+    if since < now - window:
+        raise ValidationFailed(
+            f"since may reach back at most {window.days} days: older messages may have been "
+            "purged.",
+            errors=[
+                {
+                    "parameter": "since",
+                    "detail": f"must be at or after {payloads.iso_instant(now - window)}",
+                }
+            ],
         )
-        .order_by(OutboundMessage.id)
+    query = select(OutboundMessage).where(
+        OutboundMessage.firm_id == endpoint.firm_id,
+        OutboundMessage.created_at >= since,
+        OutboundMessage.status != MessageStatus.HELD,
+        or_(OutboundMessage.endpoint_id.is_(None), OutboundMessage.endpoint_id == endpoint.id),
     )
-    replayed = []
-    for message in messages:
-        if wants(endpoint, message.type):
+    replayed: list[OutboundMessage] = []
+    after = 0
+    while True:  # in pages, so a month of postings is never loaded at once
+        page = list(
+            db.session.scalars(
+                query.where(OutboundMessage.id > after).order_by(OutboundMessage.id).limit(500)
+            )
+        )
+        for message in page:
+            if not wants(endpoint, message.type):
+                continue
+            if len(replayed) == REPLAY_LIMIT:
+                return Replay(replayed, capped=True, next_since=message.created_at)
             _requeue(message, endpoint, now)
             replayed.append(message)
-    return replayed
+        if len(page) < 500:
+            return Replay(replayed, capped=False, next_since=None)
+        after = page[-1].id

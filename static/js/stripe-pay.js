@@ -26,6 +26,8 @@
     currency: mount.getAttribute("data-currency"),
     paymentMethodCreation: "manual",
     paymentMethodTypes: [type],
+    // Stripe's own labels in the page's language ("es", "en"); "auto" follows the browser.
+    locale: mount.getAttribute("data-locale") || "auto",
   });
   elements.create("payment").mount(mount);
 

@@ -69,7 +69,11 @@ def test_get_shows_state_but_never_the_url(api: APIClient, a_matter: Matter) -> 
         "first_opened_at",
         "last_opened_at",
         "open_count",
+        "deliveries",
+        "replaces",
     }
+    assert body["deliveries"] == []
+    assert body["replaces"] is None
 
 
 def test_get_reports_opens(api: APIClient, a_client: Client) -> None:

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from portal.api import schemas
 from portal.api.openapi import openapi_path
+from tests.conftest import APIClient
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
@@ -123,14 +124,18 @@ def test_request_bodies_are_the_validating_models(document: dict[str, Any]) -> N
 @pytest.mark.parametrize(
     ("path", "method", "statuses"),
     [
-        ("/api/v1/clients/{external_id}", "put", {"200", "201", "400", "401", "422"}),
-        ("/api/v1/clients/{external_id}", "get", {"200", "401", "404", "422"}),
-        ("/api/v1/clients", "get", {"200", "401", "422"}),
-        ("/api/v1/trust-entries/{external_id}", "put", {"200", "201", "400", "401", "409", "422"}),
-        ("/api/v1/sync", "post", {"200", "400", "401", "409", "413", "422"}),
-        ("/api/v1/links", "post", {"201", "400", "401", "422"}),
-        ("/api/v1/links/{id}", "delete", {"200", "401", "404", "422"}),
-        ("/api/v1/openapi.json", "get", {"200"}),
+        ("/api/v1/clients/{external_id}", "put", {"200", "201", "400", "401", "422", "429"}),
+        ("/api/v1/clients/{external_id}", "get", {"200", "401", "404", "422", "429"}),
+        ("/api/v1/clients", "get", {"200", "401", "422", "429"}),
+        (
+            "/api/v1/trust-entries/{external_id}",
+            "put",
+            {"200", "201", "400", "401", "409", "422", "429"},
+        ),
+        ("/api/v1/sync", "post", {"200", "400", "401", "409", "413", "422", "429"}),
+        ("/api/v1/links", "post", {"201", "400", "401", "422", "429"}),
+        ("/api/v1/links/{id}", "delete", {"200", "401", "404", "422", "429"}),
+        ("/api/v1/openapi.json", "get", {"200", "429"}),
     ],
 )
 def test_routes_document_their_answers(
@@ -162,3 +167,42 @@ def test_list_parameters_are_documented(document: dict[str, Any]) -> None:
         ("limit", "query", False),
         ("cursor", "query", False),
     }
+
+
+def test_every_route_documents_the_rate_limit_with_retry_after(document: dict[str, Any]) -> None:
+    # then: every API route is under the per-key limit, so every one may answer 429
+    for item in document["paths"].values():
+        for operation in item.values():
+            assert operation["responses"]["429"] == {
+                "$ref": "#/components/responses/TooManyRequests"
+            }
+    too_many = document["components"]["responses"]["TooManyRequests"]
+    assert too_many["headers"]["Retry-After"]["schema"]["type"] == "integer"
+
+
+def test_a_204_is_documented_and_sent_without_a_body_or_media_type(
+    app: Flask, document: dict[str, Any], api: APIClient
+) -> None:
+    # given
+    app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = True
+    created = api.post("/api/v1/webhook-endpoints", json={"url": "http://127.0.0.1:9/hooks"})
+    delete = document["paths"]["/api/v1/webhook-endpoints/{id}"]["delete"]
+
+    # when
+    response = api.delete(f"/api/v1/webhook-endpoints/{created.get_json()['id']}")
+
+    # then
+    assert "content" not in delete["responses"]["204"]
+    assert response.status_code == 204
+    assert response.data == b""
+    assert "Content-Type" not in response.headers
+
+
+def test_every_response_documents_its_request_id(document: dict[str, Any]) -> None:
+    # then
+    for item in document["paths"].values():
+        for operation in item.values():
+            for response in operation["responses"].values():
+                if "$ref" in response:
+                    response = _resolve(document, response["$ref"])
+                assert "X-Request-ID" in response["headers"]

@@ -23,12 +23,12 @@ def _schema(document: dict[str, Any], name: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("path", "method", "statuses"),
     [
-        ("/api/v1/payments", "get", {"200", "401", "422"}),
-        ("/api/v1/payments/{id}", "get", {"200", "401", "404", "422"}),
+        ("/api/v1/payments", "get", {"200", "401", "422", "429"}),
+        ("/api/v1/payments/{id}", "get", {"200", "401", "404", "422", "429"}),
         (
             "/api/v1/payments/{id}/refunds",
             "post",
-            {"200", "201", "400", "401", "404", "409", "422"},
+            {"200", "201", "400", "401", "404", "409", "422", "429"},
         ),
     ],
 )

@@ -213,3 +213,25 @@ def make_other_book(other_firm: factories.FirmWithKey) -> Book:
     person = factories.client(other_firm, external_id="C-O")
     matter = factories.matter(person, external_id="M-O")
     return Book(person, matter, matter, None, None, factories.link(person))  # type: ignore[arg-type]
+
+
+def test_the_document_describes_both_forms_and_the_csv_it_describes_is_what_is_sent(
+    api: APIClient, book: Book
+) -> None:
+    # given the OpenAPI document's 200 answer of the reconciliation route
+    document = api.get("/api/v1/openapi.json").get_json()
+    ok = document["paths"]["/api/v1/reconciliation"]["get"]["responses"]["200"]
+    # then it offers JSON and CSV
+    assert set(ok["content"]) == {"application/json", "text/csv"}
+    assert ok["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ReconciliationOut"
+    }
+    described = ok["content"]["text/csv"]
+    assert described["schema"]["type"] == "string"
+    # and its example has the header row and width of the CSV actually sent
+    example = list(csv.reader(io.StringIO(described["example"])))
+    _history(api, book)
+    sent = list(csv.reader(io.StringIO(_report(api, format="csv").get_data(as_text=True))))
+    assert example[0] == sent[0]
+    assert {len(row) for row in example} == {len(row) for row in sent} == {len(sent[0])}
+    assert ", ".join(sent[0]) in described["schema"]["description"]

@@ -399,7 +399,12 @@ def test_replaying_to_an_endpoint_since_a_time(
 
     # then: the posting goes to it; the other endpoint's ping does not
     assert response.status_code == 202
-    assert response.get_json() == {"messages": [message.public_id]}
+    assert response.get_json() == {
+        "messages": [message.public_id],
+        "queued": 1,
+        "capped": False,
+        "next_since": None,
+    }
     detail = api.get(f"/api/v1/webhook-messages/{message.public_id}").get_json()
     assert new["id"] in [d["endpoint"] for d in detail["deliveries"]]
 
@@ -409,3 +414,53 @@ def test_replay_since_needs_an_instant_with_an_offset(api: APIClient, loopback: 
     for query in ({}, {"since": "yesterday"}, {"since": "2026-01-01T00:00:00"}):
         response = api.post(f"{ENDPOINTS}/{created['id']}/replay", query_string=query)
         assert response.status_code == 422, query
+
+
+def test_replay_since_reaches_back_no_further_than_the_retention_period(
+    api: APIClient, loopback: Flask
+) -> None:
+    created = _create(api)
+    too_old = clock.now() - dt.timedelta(days=30, minutes=1)
+    response = api.post(
+        f"{ENDPOINTS}/{created['id']}/replay", query_string={"since": too_old.isoformat()}
+    )
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert "30 days" in problem["detail"]
+    assert [error["parameter"] for error in problem["errors"]] == ["since"]
+    # a longer retention reaches further back
+    loopback.config["WEBHOOK_RETENTION_DAYS"] = 60
+    response = api.post(
+        f"{ENDPOINTS}/{created['id']}/replay", query_string={"since": too_old.isoformat()}
+    )
+    assert response.status_code == 202
+
+
+def test_replay_since_queues_at_most_the_limit_and_says_where_to_go_on(
+    api: APIClient, loopback: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given three pings to one endpoint, and a limit of two per call
+    created = _create(api)
+    pings = [api.post(f"{ENDPOINTS}/{created['id']}/test").get_json()["message"] for _ in range(3)]
+    monkeypatch.setattr(postings, "REPLAY_LIMIT", 2)
+    since = (clock.now() - dt.timedelta(minutes=1)).isoformat()
+
+    # when
+    response = api.post(f"{ENDPOINTS}/{created['id']}/replay", query_string={"since": since})
+
+    # then the first two are queued, and the answer says it stopped at the third
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["messages"] == pings[:2]
+    assert (body["queued"], body["capped"]) == (2, True)
+    third = db.session.scalars(
+        select(OutboundMessage).where(OutboundMessage.public_id == pings[2])
+    ).one()
+    assert dt.datetime.fromisoformat(body["next_since"]) == third.created_at
+    # and going on from there reaches the third
+    again = api.post(
+        f"{ENDPOINTS}/{created['id']}/replay", query_string={"since": body["next_since"]}
+    ).get_json()
+    assert pings[2] in again["messages"]
+    assert again["capped"] is False

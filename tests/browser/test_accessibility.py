@@ -409,3 +409,71 @@ def test_the_pay_flow_at_200_percent_zoom_on_a_360_px_window(
     # Chromium reports the 422 of the basket sent back as a failed resource; nothing else.
     assert [e for e in page.watch.console_errors if "422" not in e] == []
     assert page.watch.page_errors == []
+
+
+# -- the other pages a client or payer reaches -----------------------------------------------
+
+
+def test_the_hosted_pay_page_in_every_state(walk: Walk, book: Book) -> None:
+    """The page a firm's pay button opens: start, errors, review (card and bank), receipt."""
+    with book.server.app.app_context():
+        firm = db.session.query(Firm).one()
+        slug = firm.slug
+    page = walk.page
+    page.goto(f"{book.server.url}/pay/{slug}")
+    walk.check("hosted: start", heading="Pay your invoice")
+
+    page.get_by_role("button", name="Review payment").click()  # nothing filled in
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    walk.check("hosted: start with errors")
+
+    def start(method: str) -> None:
+        page.goto(f"{book.server.url}/pay/{slug}")
+        page.get_by_label("Your name").fill("Grace Parent")
+        page.get_by_label("Your email (for the receipt)").fill("grace@example.com")
+        page.get_by_label("Invoice or matter number").fill("INV-1057")
+        page.get_by_label("Amount").fill("200.00")
+        page.get_by_role("radio", name=re.compile(f"^{method}")).check()
+        page.get_by_role("button", name="Review payment").click()
+
+    start("Bank account")
+    walk.check("hosted: review (ACH)", heading="Review your payment")
+    start("Card")
+    walk.check("hosted: review (card)", heading="Review your payment")
+    page.get_by_label("Card number").fill(CARD["number"])
+    page.get_by_label("Expiry (MM/YY)").fill(CARD["expiry"])
+    page.get_by_label("Security code (CVC)").fill(CARD["cvc"])
+    page.get_by_label("Name on the card").fill("Grace Parent")
+    page.get_by_role("button", name=re.compile(r"^Pay ")).click()
+    walk.check("hosted: receipt", heading="Thank you: your payment is complete")
+    walk.assert_clean()
+
+
+def test_link_check_fresh_link_and_spanish(walk: Walk, book: Book) -> None:
+    page = walk.page
+    url = book.server.url
+    page.goto(f"{url}/check")
+    walk.check("check a link", heading="Check a payment link")
+    page.get_by_label("Link").fill(book.link())
+    page.get_by_role("button", name="Check this link").click()
+    walk.check("check a link: the answer", heading="Check a payment link")
+
+    # an expired link offers a fresh one; asking for it gives the neutral answer
+    dead = book.link(expires_in=60)
+    with book.server.app.app_context():
+        link = db.session.query(Link).order_by(Link.id.desc()).first()
+        assert link is not None
+        link.expires_at = clock.now() - dt.timedelta(seconds=1)
+        db.session.commit()
+    page.goto(dead)
+    page.get_by_role("button", name="Email me a fresh link").click()
+    walk.check("fresh link requested", heading="Check your email")
+
+    # the statement and the basket in Spanish, through the language switcher
+    page.goto(book.link())
+    page.get_by_role("link", name=re.compile("español", re.IGNORECASE)).first.click()
+    expect(page.locator("html")).to_have_attribute("lang", re.compile("^es"))
+    walk.check("matter (es)")
+    page.goto(f"{url}/pay")
+    walk.check("basket (es)")
+    walk.assert_clean()

@@ -134,7 +134,7 @@ def test_an_expired_link_is_a_friendly_410(
     # then
     assert response.status_code == 410
     assert "This link has expired" in response.text
-    assert "Ask your law firm to send you a new link." in response.text
+    assert "Or ask your law firm to send you a new link." in response.text
     assert link.open_count == 0
 
 
@@ -192,7 +192,7 @@ def test_the_session_ends_when_the_link_is_revoked(
 
     # then
     assert revoked.status_code == 410
-    assert f"Ask {escape(firm.firm.name)} to send you a new link." in revoked.text
+    assert f"Or ask {escape(firm.firm.name)} to send you a new link." in revoked.text
     assert portal.session_cookie() is None
     assert afterwards.status_code == 401
 

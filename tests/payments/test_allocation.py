@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from portal.firms.models import MerchantAccountKind
+from portal.money import MAX_MINOR
 from portal.payments.allocation import (
     AllocationError,
     Basket,
@@ -119,6 +120,60 @@ def test_plan_routes_invoices_to_operating_and_deposits_to_trust(invoices, data)
         )
         assert {line.kind for line in charge.lines} == {expected}
     assert result.total_minor == sum(amounts.values()) + sum(deposits.values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    invoices=invoice_lists,
+    data=st.data(),
+    allow_partial=st.booleans(),
+    minimum=st.integers(1, 10_000),
+)
+def test_any_basket_is_planned_within_the_balances_or_refused_by_line(
+    invoices, data, allow_partial, minimum
+) -> None:
+    # given any amounts, hostile ones too, for invoices the payer may or may not see
+    known = {i.id: i for i in invoices}
+    amounts = st.integers(-(10**15), 10**15) | st.sampled_from([0, 1, 99, 100, MAX_MINOR + 1])
+    asked = data.draw(
+        st.dictionaries(st.sampled_from([*known, 999_999]), amounts, max_size=6), label="invoices"
+    )
+    deposits = data.draw(
+        st.dictionaries(st.sampled_from([1, 2, 3, 77]), amounts, max_size=3), label="deposits"
+    )
+    rules = Rules(allow_partial=allow_partial, minimum_minor=minimum)
+
+    # when
+    refused: list[dict[str, str]] = []
+    try:
+        result = plan(
+            Basket(asked, deposits),
+            invoices=known,
+            trust_matters={1: "USD", 2: "USD", 3: "USD"},
+            rules=rules,
+        )
+    except AllocationError as exc:
+        refused = exc.errors or [{"field": "(none named)"}]
+    if refused:
+        # then a refusal names lines of the basket (or the basket as a whole)
+        names = {f"invoice-{i}" for i in asked} | {f"trust-{m}" for m in deposits} | {"basket"}
+        assert {error["field"] for error in refused} <= names
+        return
+
+    # then every line is what was asked, above zero and never over what is payable
+    lines = [line for charge in result.charges for line in charge.lines]
+    assert {line.invoice_id: line.amount_minor for line in lines if line.invoice_id} == asked
+    for line in lines:
+        assert line.amount_minor > 0
+        if line.invoice_id is not None:
+            payable = known[line.invoice_id].payable_minor
+            assert line.amount_minor <= payable
+            assert allow_partial or line.amount_minor == payable
+            assert line.amount_minor >= min(minimum, payable)
+        else:
+            assert line.amount_minor == deposits[line.matter_id] >= minimum
+    assert 0 < result.total_minor <= MAX_MINOR
+    assert result.total_minor == sum(asked.values()) + sum(deposits.values())
 
 
 @pytest.mark.parametrize(

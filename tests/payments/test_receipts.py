@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import logging
 import socket
 from collections.abc import Iterator
+from email.header import decode_header, make_header
 from email.message import Message
 
 import pytest
 from aiosmtpd.controller import Controller
+from babel.dates import format_datetime
 
 from portal.gateways import sandbox
+from portal.money import format_money
 from portal.payments.models import PaymentMethod
 from portal.payments.receipts import receipt_for
 from tests.payments.conftest import ACH_CLOSED, ACH_OK, DECLINED, Book, pay
@@ -35,7 +39,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def smtp(app) -> Iterator[Inbox]:
+def smtp(app, caplog: pytest.LogCaptureFixture) -> Iterator[Inbox]:
+    # aiosmtpd's server thread logs each connection at INFO, sometimes after the test has
+    # ended and its output is no longer captured; its warnings still show.
+    caplog.set_level(logging.WARNING, logger="mail.log")
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
     controller.start()
@@ -108,10 +115,36 @@ def test_ach_failure_email(session, book: Book, smtp) -> None:
 
 def test_receipt_is_in_the_clients_language(session, book: Book, smtp) -> None:
     book.client.locale = "es_US"
-    pay(book, invoices={book.old.id: 120_000})
-    text, _html = _parts(smtp.messages[0])
-    # Babel formats for es_US now; the wording follows once the Spanish catalog lands.
-    assert "$1,200.00" in text
+    payment = pay(book, invoices={book.old.id: 120_000})
+    (message,) = smtp.messages
+    text, html = _parts(message)
+    assert message["Subject"].startswith("Recibo de su pago a ")
+    when = format_datetime(payment.created_at, "medium", locale="es_US")
+    for body in (text, html):
+        assert "Gracias por su pago." in body
+        assert "Factura INV-OLD" in body
+        assert "(Pagado)" in body
+        assert "Receipt" not in body and "Thank you" not in body
+        assert format_money(120_000, "USD", "es_US") in body
+    assert f"Fecha: {when}" in text
+    assert '<html lang="es">' in html
+
+
+def test_an_ach_failure_email_in_spanish_says_why_in_spanish(session, book: Book, smtp) -> None:
+    book.client.locale = "es-MX"  # no es_MX catalog: Spanish all the same
+    payment = pay(
+        book, invoices={book.new.id: 80_000}, method=PaymentMethod.ACH, instrument=ACH_CLOSED
+    )
+    (charge,) = payment.charges
+    sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+    failed = smtp.messages[-1]
+    subject = str(make_header(decode_header(failed["Subject"])))
+    assert subject.startswith("Su pago a ")
+    assert subject.endswith(" no se realizó")
+    text, html = _parts(failed)
+    for body in (text, html):
+        assert "La cuenta bancaria está cerrada." in body  # the processor said it in English
+        assert "(Rechazado)" in body
 
 
 def test_nothing_is_sent_when_the_transaction_rolls_back(session, book: Book, smtp) -> None:

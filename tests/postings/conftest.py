@@ -50,6 +50,8 @@ class Received:
     #: The secrets under which the library accepted the request.
     accepted_by: list[str]
     payload: dict[str, Any] | None
+    #: The sender's (address, port): the same port means the same kept-alive connection.
+    peer: tuple[str, int] | None = None
 
     @property
     def msg_id(self) -> str:
@@ -76,10 +78,13 @@ class Receiver:
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            # Keeps connections open between requests, as real receivers do.
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                reply = receiver._take(dict(self.headers.items()), body)
+                reply = receiver._take(dict(self.headers.items()), body, self.client_address)
                 if reply.hold is not None:
                     reply.hold.wait(30)
                 if reply.delay:
@@ -113,7 +118,9 @@ class Receiver:
             self._server.server_close()
             self._server = None
 
-    def _take(self, headers: dict[str, str], body: bytes) -> Reply:
+    def _take(
+        self, headers: dict[str, str], body: bytes, peer: tuple[str, int] | None = None
+    ) -> Reply:
         lowered = {name.lower(): value for name, value in headers.items()}
         accepted, payload = [], None
         for secret in self.secrets:
@@ -123,7 +130,7 @@ class Receiver:
                 continue
             accepted.append(secret)
         with self._lock:
-            self.received.append(Received(lowered, body, accepted, payload))
+            self.received.append(Received(lowered, body, accepted, payload, peer))
             reply = self.script.pop(0) if self.script else Reply()
         self.arrived.set()
         return reply

@@ -200,3 +200,27 @@ def test_an_ipv6_literal_keeps_its_brackets_in_the_host_header() -> None:
     target = network.check_url("http://[::1]:8080/hook", allow_private=True)
     assert target.addresses == ("::1",)
     assert target.host_header == "[::1]:8080"
+
+
+def test_a_sender_keeps_the_connection_alive_between_posts(receiver: Receiver) -> None:
+    target = network.check_url(receiver.url, allow_private=True)
+    with network.Sender() as sender:
+        answers = [sender.post(target, "{}", {}, timeout=2) for _ in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert len({item.peer for item in receiver.received}) == 1
+
+
+def test_a_connection_idle_too_long_or_left_with_an_unread_answer_is_not_reused(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = network.check_url(receiver.url, allow_private=True)
+    receiver.script = [Reply(200), Reply(200, body=b"x" * (network.DRAIN_BYTES + 1000))]
+    with network.Sender() as sender:
+        sender.post(target, "{}", {}, timeout=2)
+        sender.post(target, "{}", {}, timeout=2)  # reused; its long answer closes it
+        sender.post(target, "{}", {}, timeout=2)  # so this one opens a new connection
+        monkeypatch.setattr(network, "IDLE_REUSE_SECONDS", -1.0)
+        sender.post(target, "{}", {}, timeout=2)  # idle "too long": another new one
+    peers = [item.peer for item in receiver.received]
+    assert peers[0] == peers[1]
+    assert len({peers[1], peers[2], peers[3]}) == 3

@@ -644,7 +644,11 @@ def test_a_lease_keeps_other_workers_off_a_delivery_in_flight(
     assert job is not None
     assert job.attempt == 1
     assert postings.claim_next("worker-b") is None
-    clock.advance(seconds=1 + 30 + 1)  # timeout plus margin: worker-a is presumed dead
+    # the lease covers one attempt (timeout plus margin) and the batch window
+    assert job.claimed_until == portal_clock.now() + dt.timedelta(seconds=1 + 30 + 15)
+    clock.advance(seconds=1 + 30 + 15 - 1)
+    assert postings.claim_next("worker-b") is None
+    clock.advance(seconds=1)  # worker-a is presumed dead
     taken_over = postings.claim_next("worker-b")
     assert taken_over is not None
     assert taken_over.delivery_id == job.delivery_id

@@ -109,8 +109,9 @@ def _start_worker(
 def test_many_workers_deliver_each_message_once(worker_app: Flask, receiver: Receiver) -> None:
     # given 40 messages due at once
     ids = _seed(worker_app, receiver, pings=39)
-    # a receiver slow enough that workers overlap
+    # a receiver slow enough that workers overlap, and batches small enough to share
     receiver.script = [Reply(200, delay=0.02) for _ in ids]
+    worker_app.config["WEBHOOK_BATCH_SIZE"] = 4
     workers = 4
     barrier = threading.Barrier(workers)
     errors: list[BaseException] = []

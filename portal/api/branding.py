@@ -1,0 +1,167 @@
+"""The firm's public face through the API: branding, logo, and the pay button's website origins.
+
+GET/PUT /firm/branding (name, colour, public trust deposits), PUT/DELETE /firm/logo (the PNG or
+JPEG file itself as the body), PUT /firm/origins. Each answers with the whole `FirmBrandingOut`,
+which also carries the exact pay button snippet for the firm's website.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from flask import g, request
+from pydantic import Field
+
+from portal.api.schemas import Input, Output
+from portal.api.views import api
+from portal.db import db
+from portal.errors import NotFound
+from portal.firms import branding
+from portal.firms.models import Firm
+from portal.paybutton.views import embed_path, public_url
+
+
+class BrandingIn(Input):
+    """What every client page and email shows of the firm."""
+
+    name: str = Field(min_length=1, max_length=200, description="The firm's name as shown.")
+    brand_colour: str | None = Field(
+        description="#rrggbb; white text on it must have a WCAG contrast of at least 4.5:1. "
+        "null for the portal's own colour.",
+    )
+    public_trust_deposits: bool = Field(
+        description='Offer "Deposit to trust" on the pay button and /pay/<slug> (the payer '
+        "must type a matter number)."
+    )
+
+
+class OriginsIn(Input):
+    origins: list[str] = Field(
+        max_length=branding.MAX_ORIGINS,
+        description="The firm's website origins, each exactly https://host[:port] (no path). "
+        "Only pages on these origins get the pay button and its completion message.",
+    )
+
+
+class FirmBrandingOut(Output):
+    slug: str = Field(description="The firm's public id: /pay/<slug> and data-firm.")
+    name: str
+    brand_colour: str | None
+    public_trust_deposits: bool
+    logo_url: str | None = Field(description="The logo's cacheable URL; null without a logo.")
+    website_origins: list[str]
+    pay_url: str = Field(description="The hosted payment page, usable as a plain link.")
+    embed_snippet: str = Field(description="The exact tag to paste on the firm's website.")
+
+
+def _firm() -> Firm:
+    firm = db.session.get(Firm, g.firm_id)
+    if firm is None:  # pragma: no cover - the key's firm exists while the key does
+        raise NotFound("no such firm")
+    return firm
+
+
+def embed_integrity(version: str = "v1") -> str:
+    """The Subresource Integrity value of the embed script (sha384, base64)."""
+    digest = hashlib.sha384(embed_path(version).read_bytes()).digest()
+    return "sha384-" + base64.b64encode(digest).decode("ascii")
+
+
+def _out(firm: Firm) -> FirmBrandingOut:
+    script = public_url("paybutton.embed_script", version="v1")
+    snippet = (
+        f'<script src="{script}" integrity="{embed_integrity()}" crossorigin="anonymous" '
+        f'data-firm="{firm.slug}" defer></script>'
+    )
+    logo = None
+    if firm.logo_digest:
+        logo = public_url("paybutton.logo", slug=firm.slug, digest=firm.logo_digest)
+    return FirmBrandingOut(
+        slug=firm.slug,
+        name=firm.name,
+        brand_colour=firm.brand_colour,
+        public_trust_deposits=firm.public_trust_deposits,
+        logo_url=logo,
+        website_origins=list(firm.website_origins or []),
+        pay_url=public_url("paybutton.start", slug=firm.slug),
+        embed_snippet=snippet,
+    )
+
+
+@api.route(
+    "GET",
+    "/firm/branding",
+    summary="Read the firm's branding and pay button settings",
+    tag="firm",
+    responses={200: FirmBrandingOut},
+)
+def get_branding() -> FirmBrandingOut:
+    return _out(_firm())
+
+
+@api.route(
+    "PUT",
+    "/firm/branding",
+    summary="Set the firm's name, brand colour and public trust deposits",
+    tag="firm",
+    body=BrandingIn,
+    responses={200: FirmBrandingOut},
+)
+def put_branding(body: BrandingIn) -> FirmBrandingOut:
+    """A colour too light for white text (contrast below 4.5:1) is refused with 422."""
+    firm = _firm()
+    branding.set_branding(
+        firm,
+        name=body.name,
+        brand_colour=body.brand_colour,
+        public_trust_deposits=body.public_trust_deposits,
+    )
+    return _out(firm)
+
+
+@api.route(
+    "PUT",
+    "/firm/logo",
+    summary="Upload the firm's logo (the PNG or JPEG file as the body)",
+    tag="firm",
+    responses={200: FirmBrandingOut},
+    errors=(422,),
+    raw_body=("image/png", "image/jpeg"),
+)
+def put_logo() -> FirmBrandingOut:
+    """At most 1 MB, 16 to 4096 pixels a side. The file's own bytes decide its type, and it
+    must decode completely; anything else is refused with 422."""
+    firm = _firm()
+    data = request.get_data(cache=False)[: branding.MAX_LOGO_BYTES + 1]
+    branding.set_logo(firm, data)
+    return _out(firm)
+
+
+@api.route(
+    "DELETE",
+    "/firm/logo",
+    summary="Remove the firm's logo",
+    tag="firm",
+    responses={200: FirmBrandingOut},
+)
+def delete_logo() -> FirmBrandingOut:
+    firm = _firm()
+    branding.remove_logo(firm)
+    return _out(firm)
+
+
+@api.route(
+    "PUT",
+    "/firm/origins",
+    summary="Set the website origins of the firm's pay button",
+    tag="firm",
+    body=OriginsIn,
+    responses={200: FirmBrandingOut},
+)
+def put_origins(body: OriginsIn) -> FirmBrandingOut:
+    """Replaces the list. An origin with a path, a query, user info, or plain http (outside
+    development) is refused with 422 and nothing is saved."""
+    firm = _firm()
+    branding.set_origins(firm, body.origins)
+    return _out(firm)

@@ -1,0 +1,199 @@
+"""The firm's public pay page: an anonymous payer, a typed reference, one charge.
+
+What the payer typed decides where the money goes, and the server decides how much:
+
+- an invoice payment whose reference is the number of exactly one open invoice of this firm
+  is allocated to that invoice, capped at what is payable on it now (the rest is never taken);
+- an invoice payment whose reference matches nothing is taken into the operating account
+  unapplied, flagged `unmatched` on the payment and on its posting for the firm to apply;
+- a trust deposit (only when the firm offers public trust deposits) needs the number of
+  exactly one of the firm's matters, and goes to that matter's trust.
+
+The payer may not be the client, so nothing about the invoice or matter is ever shown back:
+the review repeats what was typed, and the receipt what was charged.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from portal.billing.models import Invoice, InvoiceStatus, Matter
+from portal.db import db
+from portal.firms.models import Firm, MerchantAccount, MerchantAccountKind
+from portal.payments import allocation
+from portal.payments.models import PaymentMethod
+
+#: Longest reference kept (the invoice and matter number columns hold 64).
+MAX_REFERENCE = 64
+
+
+class Kind(enum.StrEnum):
+    INVOICE = "invoice"
+    TRUST = "trust"
+
+
+class Refused(Exception):
+    """The payment cannot be taken as typed; `field` names the box, `message` says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What confirming will charge, decided by the server from what the payer typed."""
+
+    kind: Kind
+    currency: str
+    typed_minor: int
+    plan: allocation.Plan
+    #: The client whose invoice or matter the reference named; None when unmatched.
+    client_id: int | None
+    #: True when an invoice payment named no open invoice (the money goes in unapplied).
+    unmatched: bool
+    #: True when the typed amount was more than the invoice's payable balance.
+    capped: bool
+
+    @property
+    def charge_minor(self) -> int:
+        return self.plan.total_minor
+
+
+def currency_of(firm: Firm) -> str | None:
+    """The currency of the public page: the firm's operating account's (first by code)."""
+    return db.session.scalar(
+        select(MerchantAccount.currency)
+        .where(
+            MerchantAccount.firm_id == firm.id,
+            MerchantAccount.kind == MerchantAccountKind.OPERATING,
+        )
+        .order_by(MerchantAccount.currency)
+        .limit(1)
+    )
+
+
+def methods_for(firm: Firm, kind: Kind, currency: str) -> tuple[PaymentMethod, ...]:
+    """The methods the account this kind of payment goes to takes."""
+    account_kind = (
+        MerchantAccountKind.TRUST if kind is Kind.TRUST else MerchantAccountKind.OPERATING
+    )
+    account = db.session.scalar(
+        select(MerchantAccount).where(
+            MerchantAccount.firm_id == firm.id,
+            MerchantAccount.kind == account_kind,
+            MerchantAccount.currency == currency,
+        )
+    )
+    if account is None:
+        return ()
+    return tuple(
+        method
+        for method, accepted in (
+            (PaymentMethod.CARD, account.accepts_card),
+            (PaymentMethod.ACH, account.accepts_ach),
+        )
+        if accepted
+    )
+
+
+def normal_reference(text: str) -> str:
+    return " ".join(text.split())[:MAX_REFERENCE]
+
+
+def minimum_minor() -> int:
+    """The public page's smallest payment: the stricter of its own and the portal's minimum."""
+    return max(
+        int(current_app.config["PAY_BUTTON_MINIMUM_MINOR"]),
+        int(current_app.config["PAYMENTS_MINIMUM_MINOR"]),
+    )
+
+
+def _open_invoice(firm: Firm, reference: str, currency: str) -> allocation.PayableInvoice | None:
+    """The one open invoice numbered `reference` (ignoring case), with what is payable now."""
+    rows = db.session.execute(
+        select(
+            Invoice.id,
+            Invoice.matter_id,
+            Invoice.number,
+            Invoice.issued_on,
+            Invoice.due_on,
+            Invoice.currency,
+            Invoice.balance_due_minor - Invoice.reserved_minor,
+        )
+        .where(
+            Invoice.firm_id == firm.id,
+            func.lower(Invoice.number) == reference.lower(),
+            Invoice.status == InvoiceStatus.OPEN,
+            Invoice.currency == currency,
+            Invoice.balance_due_minor - Invoice.reserved_minor > 0,
+        )
+        .limit(2)
+    ).all()
+    # Two open invoices with one number (two matters) cannot be told apart: unmatched.
+    return allocation.PayableInvoice(*rows[0]) if len(rows) == 1 else None
+
+
+def _matter(firm: Firm, reference: str) -> Matter | None:
+    matters = db.session.scalars(
+        select(Matter)
+        .where(Matter.firm_id == firm.id, func.lower(Matter.number) == reference.lower())
+        .limit(2)
+    ).all()
+    return matters[0] if len(matters) == 1 else None
+
+
+def _client_of_matter(matter_id: int) -> int | None:
+    return db.session.scalar(select(Matter.client_id).where(Matter.id == matter_id))
+
+
+def prepare(
+    firm: Firm, *, kind: Kind, reference: str, amount_minor: int, currency: str
+) -> Prepared:
+    """Decide what a public payment charges and where it goes; raises Refused if it cannot."""
+    minimum = minimum_minor()
+    if amount_minor < minimum:
+        raise Refused("amount", "below_minimum")
+    rules = allocation.Rules(allow_partial=True, minimum_minor=1)
+    if kind is Kind.TRUST:
+        if not firm.public_trust_deposits:
+            raise Refused("kind", "no_public_trust")
+        matter = _matter(firm, reference)
+        if matter is None or matter.currency != currency:
+            raise Refused("reference", "no_matter")
+        plan = allocation.plan(
+            allocation.Basket(trust_deposits={matter.id: amount_minor}),
+            invoices={},
+            trust_matters={matter.id: matter.currency},
+            rules=rules,
+        )
+        return Prepared(kind, currency, amount_minor, plan, matter.client_id, False, False)
+
+    invoice = _open_invoice(firm, reference, currency)
+    if invoice is None:
+        line_free = allocation.PlannedCharge(
+            MerchantAccountKind.OPERATING, currency, (), unapplied_minor=amount_minor
+        )
+        plan = allocation.Plan(currency=currency, charges=(line_free,))
+        return Prepared(kind, currency, amount_minor, plan, None, True, False)
+    charged = min(amount_minor, invoice.payable_minor)
+    plan = allocation.plan(
+        allocation.Basket(invoices={invoice.id: charged}),
+        invoices={invoice.id: invoice},
+        trust_matters={},
+        rules=rules,
+    )
+    return Prepared(
+        kind,
+        currency,
+        amount_minor,
+        plan,
+        _client_of_matter(invoice.matter_id),
+        False,
+        charged < amount_minor,
+    )

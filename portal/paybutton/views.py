@@ -1,0 +1,447 @@
+"""The pay button for a firm's website, and the hosted page it opens.
+
+GET /embed/v1.js is the script firms paste (with its Subresource Integrity hash, see the
+README); it asks GET /embed/v1/<slug>.json, which answers only the firm's registered origins,
+and draws "Pay your invoice" (and "Deposit to trust") buttons that open /pay/<slug> in a new
+window. /pay/<slug> also works as a plain link: details → review → confirm → receipt, the
+same steps as a client link's pay flow, for a payer the portal does not know. The receipt
+tells the opener window by postMessage, addressed to the firm's registered origins only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from portal import i18n, security
+from portal.billing.statements import brand_hex
+from portal.db import PROJECT_ROOT, db
+from portal.errors import NotFound, ValidationFailed
+from portal.firms import branding
+from portal.firms.models import Firm
+from portal.gateways.base import Instrument
+from portal.limits import limited
+from portal.money import format_money, to_plain
+from portal.paybutton import services
+from portal.paybutton.forms import PublicPaymentForm
+from portal.paybutton.services import Kind, Refused
+from portal.payments import forms as payment_forms
+from portal.payments import services as payments
+from portal.payments.allocation import AllocationError
+from portal.payments.models import ChargeStatus, Payment, PaymentMethod
+from portal.payments.services import MethodUnavailable, Origin, Payer, TooManyAttempts
+
+bp = Blueprint("paybutton", __name__)
+
+#: The embed script, versioned by its path: v1 never changes once published (its SRI hash
+#: is in the README); a new behaviour is a new file.
+EMBED_FILES = {"v1": PROJECT_ROOT / "static" / "embed" / "v1.js"}
+#: Session key holding the payments this browser made on public pay pages (their receipts).
+SESSION_KEY = "public_payments"
+_REMEMBERED = 10
+_DAY = 86400
+
+
+def embed_path(version: str) -> Path:
+    return EMBED_FILES[version]
+
+
+def public_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL on the portal's public address (BASE_URL), as links to clients are."""
+    return str(current_app.config["BASE_URL"]) + url_for(endpoint, **values)
+
+
+# -- the script and its configuration ------------------------------------------------------------
+
+
+@bp.get("/embed/<version>.js")
+def embed_script(version: str) -> ResponseReturnValue:
+    """The pay button script, loadable from any site (CORS for its integrity check)."""
+    path = EMBED_FILES.get(version)
+    if path is None:
+        raise NotFound("no such embed version")
+    response = Response(path.read_bytes(), mimetype="text/javascript")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    response.headers["Cache-Control"] = f"public, max-age={_DAY}"
+    return response
+
+
+@bp.get("/embed/v1/<slug>.json")
+def embed_config(slug: str) -> ResponseReturnValue:
+    """What the button draws, for a page on one of the firm's registered origins only."""
+    firm = _firm(slug)
+    origin = request.headers.get("Origin", "")
+    locale = _page_locale(request.args.get("lang"))
+    allowed = origin in (firm.website_origins or [])
+    if not allowed:
+        response = jsonify({"error": "origin not registered"})
+        response.status_code = 403
+        response.headers["Vary"] = "Origin"
+        return response
+    from portal.templating import locale_scope
+
+    with locale_scope(locale):
+        body: dict[str, Any] = {
+            "firm": firm.name,
+            "pay": {
+                "url": public_url("paybutton.start", slug=firm.slug),
+                "label": _("Pay your invoice"),
+            },
+            "trust": None,
+            "opens_window": _("opens in a new window"),
+        }
+        if firm.public_trust_deposits:
+            body["trust"] = {
+                "url": public_url("paybutton.start", slug=firm.slug, kind="trust"),
+                "label": _("Deposit to trust"),
+            }
+    response = jsonify(body)
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Vary"] = "Origin"
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/brand/logo/<slug>/<digest>")
+def logo(slug: str, digest: str) -> ResponseReturnValue:
+    """A firm's logo; its URL names its digest, so browsers may keep it for good."""
+    found = branding.logo_for(slug, digest)
+    response = Response(found.data, mimetype=found.content_type)
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    return response
+
+
+# -- the hosted page -------------------------------------------------------------------------------
+
+
+@bp.after_request
+def _keep_opener(response: Response) -> Response:
+    """The hosted pages keep their opener, so the receipt can tell the firm's page.
+
+    Every other page sends COOP same-origin (portal.security), which would cut a window
+    opened from the firm's site off from it. Framing stays forbidden (frame-ancestors
+    'none', X-Frame-Options DENY): card fields never sit in another site's frame.
+    """
+    if request.path.startswith("/pay/"):
+        response.headers["Cross-Origin-Opener-Policy"] = "unsafe-none"
+    return response
+
+
+def _firm(slug: str) -> Firm:
+    firm = db.session.scalar(select(Firm).where(Firm.slug == slug))
+    if firm is None:
+        raise NotFound("no such firm")
+    return firm
+
+
+def _page_locale(wanted: str | None = None) -> str:
+    """The page's locale: one the embedding page asks for (its <html lang>), else the payer's
+    own choice or browser (portal.i18n.negotiate; a payer has no client record here)."""
+    return i18n.closest_supported(wanted) or i18n.negotiate()
+
+
+def _enter(slug: str) -> Firm:
+    firm = _firm(slug)
+    g.firm = firm
+    g.brand = brand_hex(firm.brand_colour)
+    g.locale = _page_locale()
+    i18n.use_locale(g.locale)
+    return firm
+
+
+def _firm_key() -> str:
+    return "firm:" + str((request.view_args or {}).get("slug", ""))
+
+
+def _kind(value: str | None, firm: Firm) -> Kind:
+    if value == Kind.TRUST.value:
+        if not firm.public_trust_deposits:
+            abort(404)
+        return Kind.TRUST
+    return Kind.INVOICE
+
+
+@bp.get("/pay/<slug>")
+def start(slug: str) -> ResponseReturnValue:
+    """The form: name, email, reference, amount and method.
+
+    `?reference=` and `?amount=` fill their boxes (a firm's "pay invoice 1041" link); they
+    are only suggestions: the payer sees them and the review judges them like typed ones.
+    """
+    firm = _enter(slug)
+    kind = _kind(request.args.get("kind"), firm)
+    form = PublicPaymentForm(
+        formdata=None,
+        kind=kind.value,
+        reference=services.normal_reference(request.args.get("reference", "")),
+        amount=request.args.get("amount", "")[:40],
+    )
+    return _start_page(firm, form, kind)
+
+
+@bp.post("/pay/<slug>/review")
+@limited("RATELIMIT_PAY_BUTTON_IP")
+@limited("RATELIMIT_PAY_BUTTON_FIRM", key=_firm_key)
+def review(slug: str) -> ResponseReturnValue:
+    """Repeat what the payer typed, say where it goes, and ask for the card or bank."""
+    firm = _enter(slug)
+    form = PublicPaymentForm()
+    kind = _kind(form.kind.data, firm)
+    prepared = _prepared(firm, form, kind)
+    if prepared is None:
+        return _start_page(firm, form, kind, status=422)
+    return _review_page(firm, form, prepared, payment_forms.new_nonce(), {})
+
+
+@bp.post("/pay/<slug>/confirm")
+@limited("RATELIMIT_PAY_BUTTON_IP")
+@limited("RATELIMIT_PAY_BUTTON_FIRM", key=_firm_key)
+def confirm(slug: str) -> ResponseReturnValue:
+    """Take the payment once, whatever the number of clicks, and show its receipt."""
+    firm = _enter(slug)
+    form = PublicPaymentForm()
+    kind = _kind(form.kind.data, firm)
+    nonce = request.form.get("nonce", "")
+    if not payment_forms._NONCE.fullmatch(nonce):
+        form.form_errors.append(_("Please check your payment and review it again."))
+        return _start_page(firm, form, kind, status=422)
+    key = f"public:{firm.id}:{nonce}"
+    if (done := payments.payment_by_key(firm.id, key)) is not None:
+        return _to_receipt(firm, done)  # the second click of a double click
+    prepared = _prepared(firm, form, kind)
+    if prepared is None:
+        return _start_page(firm, form, kind, status=422)
+    method = PaymentMethod(form.method.data)
+    details = payment_forms.FieldErrors()
+    instrument = _instrument(firm, prepared, method, request.form, details)
+    text = None
+    if method is PaymentMethod.ACH:
+        text = payment_forms.mandate_text(
+            firm.name, prepared.typed_minor, prepared.currency, g.locale
+        )
+        if request.form.get("mandate") != "accepted":
+            details.add("mandate", _("Tick the box to authorize the bank debit."))
+    if details:
+        return _review_page(firm, form, prepared, nonce, details, status=422)
+    payer = Payer(
+        name=(form.name.data or "").strip(),
+        email=(form.email.data or "").strip(),
+        ip=request.remote_addr or "",
+        user_agent=request.user_agent.string,
+    )
+    flags = []
+    if prepared.unmatched:
+        flags.append(
+            (
+                "unmatched",
+                "The payer's reference matched no open invoice; the payment was taken into "
+                "operating unapplied. Apply it in the back office.",
+            )
+        )
+    try:
+        payments.check_attempt_limits(None, payer.ip)
+        payment = payments.submit_plan(
+            Origin(
+                firm_id=firm.id,
+                client_id=prepared.client_id,
+                link_id=None,
+                payer_reference=services.normal_reference(form.reference.data or ""),
+            ),
+            prepared.plan,
+            method=method,
+            instrument=instrument,
+            idempotency_key=key,
+            payer=payer,
+            mandate_text=text,
+            flags=flags,
+        )
+    except TooManyAttempts:
+        body = render_template("payments/too_many_attempts.html")
+        return body, 429, {"Retry-After": "3600"}
+    except (AllocationError, MethodUnavailable, ValidationFailed):
+        form.form_errors.append(
+            _("This payment cannot be taken as entered. Please check it and try again.")
+        )
+        return _start_page(firm, form, kind, status=409)
+    return _to_receipt(firm, payment)
+
+
+@bp.get("/pay/<slug>/receipts/<public_id>")
+def receipt(slug: str, public_id: str) -> ResponseReturnValue:
+    """The payer's receipt: what they typed and what was charged. Only this browser's own."""
+    firm = _enter(slug)
+    if public_id not in session.get(SESSION_KEY, []):
+        raise NotFound("no such receipt")
+    payment = db.session.scalar(
+        select(Payment).where(Payment.firm_id == firm.id, Payment.public_id == public_id)
+    )
+    if payment is None:
+        raise NotFound("no such receipt")
+    status = payments.payment_status(payment)
+    first = payment.charges[0]
+    instrument = ""
+    if first.instrument_last4:
+        instrument = f"{(first.instrument_brand or '').strip()} •••• {first.instrument_last4}"
+    failure = next(
+        (c.failure_message for c in payment.charges if c.status is ChargeStatus.FAILED), None
+    )
+    message = {
+        "type": "matterpay:payment",
+        "firm": firm.slug,
+        "status": status,
+        "payment": payment.public_id,
+        "amount_minor": payment.total_minor,
+        "currency": payment.currency,
+    }
+    return render_template(
+        "paybutton/receipt.html",
+        payment=payment,
+        status=status,
+        instrument=instrument,
+        failure=failure,
+        kind="trust" if first.account_kind.value == "trust" else "invoice",
+        origins=" ".join(firm.website_origins or []),
+        message=message,
+    )
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+_REFUSALS = {
+    "below_minimum": lambda p: _("The smallest payment here is %(amount)s.", amount=p),
+    "no_matter": lambda _p: _(
+        "We could not find that matter number. Check it, or contact the firm."
+    ),
+    "no_public_trust": lambda _p: _("Trust deposits cannot be made here."),
+}
+
+
+def _prepared(firm: Firm, form: PublicPaymentForm, kind: Kind) -> services.Prepared | None:
+    """Validate the form and decide the payment; None with errors on the form if it fails."""
+    currency = services.currency_of(firm)
+    ok = form.validate()
+    if currency is None:
+        form.form_errors.append(_("This firm does not take payments here."))
+        return None
+    methods = services.methods_for(firm, kind, currency)
+    if form.method.data and form.method.data not in {method.value for method in methods}:
+        form.method.errors = [*form.method.errors, _("This payment method is not available.")]
+        ok = False
+    amount = form.amount_minor(currency, g.locale) if form.amount.data else None
+    if not ok or amount is None:
+        return None
+    try:
+        return services.prepare(
+            firm,
+            kind=kind,
+            reference=services.normal_reference(form.reference.data or ""),
+            amount_minor=amount,
+            currency=currency,
+        )
+    except Refused as exc:
+        smallest = format_money(services.minimum_minor(), currency, g.locale)
+        target = form.amount if exc.field == "amount" else form.reference
+        target.errors = [*target.errors, _REFUSALS[exc.message](smallest)]
+        return None
+
+
+def _instrument(
+    firm: Firm,
+    prepared: services.Prepared,
+    method: PaymentMethod,
+    data: MultiDict[str, str],
+    errors: payment_forms.FieldErrors,
+) -> Instrument:
+    if _gateway(firm, prepared) == "stripe":
+        payment_method_id = (data.get("payment_method_id") or "").strip()
+        if not payment_forms._PAYMENT_METHOD_ID.fullmatch(payment_method_id):
+            errors.add("payment", _("Enter your payment details."))
+        return Instrument(payment_method_id=payment_method_id)
+    if method is PaymentMethod.CARD:
+        return payment_forms._card(data, errors)
+    return payment_forms._bank(data, errors)
+
+
+def _gateway(firm: Firm, prepared: services.Prepared) -> str:
+    charge = prepared.plan.charges[0]
+    account = payments.merchant_account(firm.id, charge.account_kind, prepared.currency)
+    return account.gateway
+
+
+def _start_page(firm: Firm, form: PublicPaymentForm, kind: Kind, *, status: int = 200) -> Any:
+    currency = services.currency_of(firm) or "USD"
+    methods = services.methods_for(firm, kind, currency)
+    form.method.choices = [c for c in form.method.choices if PaymentMethod(c.value) in methods]
+    page = render_template(
+        "paybutton/start.html",
+        form=form,
+        kind=kind.value,
+        currency=currency,
+        minimum=services.minimum_minor(),
+    )
+    return page, status
+
+
+def _review_page(
+    firm: Firm,
+    form: PublicPaymentForm,
+    prepared: services.Prepared,
+    nonce: str,
+    errors: dict[str, list[str]],
+    *,
+    status: int = 200,
+) -> Any:
+    method = PaymentMethod(form.method.data)
+    gateway = _gateway(firm, prepared)
+    context: dict[str, Any] = {
+        "form": form,
+        "prepared": prepared,
+        "typed": to_plain(prepared.typed_minor, prepared.currency),
+        "method": method.value,
+        "nonce": nonce,
+        "errors": errors,
+        "uses_stripe": gateway == "stripe",
+        "mandate_text": (
+            # The typed amount: the capped one would tell a stranger the invoice's balance.
+            payment_forms.mandate_text(firm.name, prepared.typed_minor, prepared.currency, g.locale)
+            if method is PaymentMethod.ACH
+            else None
+        ),
+    }
+    if gateway == "stripe":
+        from portal.gateways import stripe as stripe_gateway
+
+        account = payments.merchant_account(
+            firm.id, prepared.plan.charges[0].account_kind, prepared.currency
+        )
+        context["publishable_key"] = stripe_gateway.settings_for(account).publishable_key
+        # Stripe.js and its frames on this page only (see portal.security).
+        security.allow_stripe()
+    return render_template("paybutton/review.html", **context), status
+
+
+def _to_receipt(firm: Firm, payment: Payment) -> Response:
+    remembered = [p for p in session.get(SESSION_KEY, []) if p != payment.public_id]
+    session[SESSION_KEY] = [*remembered, payment.public_id][-_REMEMBERED:]
+    url = url_for("paybutton.receipt", slug=firm.slug, public_id=payment.public_id)
+    return redirect(url, code=303)

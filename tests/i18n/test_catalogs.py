@@ -1,0 +1,95 @@
+"""The catalogs hold every string the code and templates use, reviewed, for every language.
+
+The strings are extracted afresh (Babel's API, with babel.cfg: what `make messages` does), so
+a new `_("...")` anywhere fails here until the Spanish catalog translates it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from babel.messages.catalog import Catalog
+
+from portal import catalogs
+from portal.i18n import SUPPORTED_LOCALES
+
+FIX = (
+    "Run `make messages` (extract, update every catalog), translate or review the entries "
+    "listed in portal/translations/<language>/LC_MESSAGES/messages.po (remove '#, fuzzy' "
+    "once reviewed), then `make translations`. `python -m portal.catalogs` lists what is left."
+)
+
+
+@pytest.fixture(scope="module")
+def fresh() -> Catalog:
+    return catalogs.extract()
+
+
+def test_extraction_sees_pages_emails_and_python(fresh: Catalog) -> None:
+    ids = {message.id for message in fresh}
+    assert "Skip to main content" in ids  # templates/base.html
+    assert "Receipt for your payment to %(firm)s" in ids  # an email subject
+    assert "Enter an amount above zero." in ids  # portal/payments/allocation.py
+    assert "Your card was declined." in ids  # a lazy_gettext in portal/payments/receipts.py
+    assert ("%(count)s older entry is not shown.", "%(count)s older entries are not shown.") in ids
+
+
+def test_every_supported_language_has_a_catalog() -> None:
+    languages = {locale.split("_", 1)[0] for locale in SUPPORTED_LOCALES}
+    assert languages <= set(catalogs.languages())
+
+
+@pytest.mark.parametrize("language", catalogs.languages())
+def test_catalog_is_complete(language: str, fresh: Catalog) -> None:
+    found = catalogs.problems(language, fresh)
+    assert not found, "\n".join([f"{catalogs.po_path(language)}:", *found, FIX])
+
+
+# -- the check itself ----------------------------------------------------------------------------
+
+
+def _catalog(*entries: tuple[object, object, bool]) -> Catalog:
+    catalog = Catalog(locale="es")
+    for msgid, msgstr, fuzzy in entries:
+        catalog.add(msgid, msgstr, flags=("fuzzy",) if fuzzy else ())
+    return catalog
+
+
+def test_the_check_reports_missing_fuzzy_untranslated_and_broken_entries() -> None:
+    fresh = Catalog()
+    for msgid in ("Pay", "Total", "Due", "Hi %(name)s"):
+        fresh.add(msgid, locations=[("templates/x.html", 1)])
+    fresh.add(("%(n)s item", "%(n)s items"), locations=[("templates/x.html", 2)])
+    spanish = _catalog(
+        ("Pay", "Pagar", False),
+        ("Total", "Total", True),
+        ("Hi %(name)s", "Hola %(nombre)s", False),
+        (("%(n)s item", "%(n)s items"), ("%(n)s artículo", ""), False),
+    )
+    found = catalogs.problems("es", fresh, spanish)
+    assert any(line.startswith("missing: 'Due' (from templates/x.html:1)") for line in found)
+    assert any(line.startswith("fuzzy") and "'Total'" in line for line in found)
+    assert any(line.startswith("untranslated: '%(n)s item'") for line in found)
+    assert any(line.startswith("invalid: 'Hi %(name)s'") for line in found)
+    assert not any("'Pay'" in line for line in found)
+
+
+def test_english_may_leave_entries_empty() -> None:
+    fresh = Catalog()
+    fresh.add("Pay", locations=[("templates/x.html", 1)])
+    assert catalogs.problems("en", fresh, _catalog(("Pay", "", False))) == []
+    assert catalogs.problems("en", fresh, _catalog()) != []
+
+
+def test_a_missing_compiled_catalog_is_reported_at_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from flask import Flask
+
+    from portal import i18n
+
+    assert i18n.missing_catalogs() == []  # the suite runs with compiled catalogs
+    monkeypatch.setattr(i18n, "TRANSLATIONS", tmp_path)
+    assert i18n.missing_catalogs() == ["es"]
+    with caplog.at_level("ERROR", logger="portal.i18n"):
+        i18n.init_app(Flask(__name__))
+    assert "no compiled catalog for 'es'" in caplog.text
