@@ -11,7 +11,7 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from flask import Response, current_app, g, request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo
@@ -423,6 +423,19 @@ def _unpaid_rows() -> list[UnpaidRowOut]:
     ]
 
 
+def _csv_content(model: type[Output]) -> dict[str, Any]:
+    """How the document describes a report's text/csv form: the model's fields as columns."""
+    return {
+        "schema": {
+            "type": "string",
+            "description": "RFC 4180 CSV, CRLF line ends, one header row: "
+            + ", ".join(model.model_fields)
+            + ". A text cell starting with = + - or @ is prefixed with ' so spreadsheets do "
+            "not read it as a formula.",
+        }
+    }
+
+
 @api.route(
     "GET",
     "/trust-request-reports/unpaid",
@@ -430,6 +443,7 @@ def _unpaid_rows() -> list[UnpaidRowOut]:
     tag="trust requests",
     query=ReportQuery,
     responses={200: UnpaidReportOut},
+    alternatives={200: {CSV_TYPE: _csv_content(UnpaidRowOut)}},
 )
 def unpaid_trust_requests(query: ReportQuery) -> UnpaidReportOut | Response:
     """Open and partly paid requests with their age in days, oldest first. With `format=csv`
@@ -447,6 +461,7 @@ def unpaid_trust_requests(query: ReportQuery) -> UnpaidReportOut | Response:
     tag="trust requests",
     query=PaymentsReportQuery,
     responses={200: RequestPaymentsReportOut},
+    alternatives={200: {CSV_TYPE: _csv_content(RequestPaymentOut)}},
 )
 def trust_request_payments(query: PaymentsReportQuery) -> RequestPaymentsReportOut | Response:
     """Each trust deposit allocated to a request, with its payment and charge, oldest first;

@@ -224,6 +224,17 @@ def remove_logo(firm: Firm) -> None:
     db.session.commit()
 
 
+def email_logo_url(firm: Firm | None) -> str | None:
+    """The absolute address of the firm's logo for emails (on BASE_URL, like client links), or
+    None without a logo. The address names the logo's digest, so a replaced logo never shows
+    stale in an old email's cache, and it is built by hand because emails are also rendered
+    outside a request (after commit, by the CLI)."""
+    if firm is None or not firm.logo_digest:
+        return None
+    base = str(current_app.config["BASE_URL"]).rstrip("/")
+    return f"{base}/brand/logo/{firm.slug}/{firm.logo_digest}"
+
+
 def logo_for(slug: str, digest: str) -> FirmLogo:
     """The logo a logo URL names, or NotFound (an old digest is gone once replaced)."""
     logo = db.session.scalar(

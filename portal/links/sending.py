@@ -23,6 +23,7 @@ from portal import clock, mail
 from portal.billing.statements import brand_hex
 from portal.db import db
 from portal.errors import ValidationFailed
+from portal.firms import branding
 from portal.firms.services import firm_by_id
 from portal.links import services as links
 from portal.links.models import DeliveryOrigin, DeliveryState, Link, LinkDelivery
@@ -107,6 +108,7 @@ def compose_link_email(link: Link, delivery: LinkDelivery) -> EmailMessage:
             "expires": format_datetime(link.expires_at, "long", tzinfo=None, locale=locale),
             "brand": f"#{brand}" if brand else DEFAULT_BRAND,
             "brand_ink": _ink_on(brand or DEFAULT_BRAND[1:]),
+            "logo_url": branding.email_logo_url(firm),
         }
         subject = render_template("email/link/subject.txt", **context).strip()
         text = render_template("email/link/body.txt", **context)

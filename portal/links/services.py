@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -24,6 +23,7 @@ from portal.billing.models import Client, Matter
 from portal.db import db
 from portal.errors import LinkExpired, LinkInvalid, LinkRevoked, NotFound, ValidationFailed
 from portal.firms.models import Firm
+from portal.ids import new_public_id
 from portal.links.models import DeliveryState, Link, LinkDelivery
 
 LINK_SALT = "matterpay.client-link.v1"
@@ -87,7 +87,7 @@ def issue_link(
             )
     now = clock.now()
     link = Link(
-        public_id=secrets.token_urlsafe(16),
+        public_id=new_public_id(16),
         firm_id=firm_id,
         client_id=client.id,
         created_at=now,

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
+from portal.firms import branding
 from portal.firms.models import Firm
 from portal.mail import compose, send_after_commit
 from portal.payments.models import AllocationKind, ChargeStatus, Payment, PaymentMethod
@@ -216,7 +217,12 @@ def queue_receipt_email(payment: Payment, kind: str) -> None:
     locale = db.session.scalar(select(Client.locale).where(Client.id == payment.client_id))
     receipt = receipt_for(payment)
     with locale_scope(locale):
-        context = {"receipt": receipt, "kind": kind, "is_ach": payment.method is PaymentMethod.ACH}
+        context = {
+            "receipt": receipt,
+            "kind": kind,
+            "is_ach": payment.method is PaymentMethod.ACH,
+            "logo_url": branding.email_logo_url(db.session.get(Firm, payment.firm_id)),
+        }
         subject = render_template("email/receipt/subject.txt", **context).strip()
         text = render_template("email/receipt/body.txt", **context)
         html = render_template("email/receipt/body.html", **context)

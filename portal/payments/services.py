@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from portal.errors import NotFound, PortalError, ValidationFailed
 from portal.firms.models import MerchantAccount, MerchantAccountKind
 from portal.gateways.base import ChargeRequest, ChargeResult, GatewayEvent, Instrument
 from portal.gateways.models import InboundEvent
+from portal.ids import new_public_id
 from portal.ledger import services as ledger
 from portal.ledger.models import TrustEntry
 from portal.links import services as links
@@ -77,7 +77,7 @@ class Payer:
 
 
 def _public_id() -> str:
-    return secrets.token_urlsafe(12)
+    return new_public_id(12)
 
 
 # -- what a link may pay ---------------------------------------------------------------------

@@ -25,6 +25,7 @@ from portal import clock
 from portal.billing.models import Client, Matter
 from portal.db import db
 from portal.errors import Conflict, NotFound, ValidationFailed
+from portal.firms import branding
 from portal.firms.models import EvergreenMode, Firm, MerchantAccount, MerchantAccountKind
 from portal.ledger import services as ledger
 from portal.links import services as links
@@ -461,6 +462,7 @@ def send_request_email(request: TrustRequest) -> bool:
         "remaining": Money(request.remaining_minor, request.currency),
         "url": links.url_for_link(link),
         "hours": int(current_app.config["LINK_MAX_AGE_SECONDS"]) // 3600,
+        "logo_url": branding.email_logo_url(firm),
     }
     with locale_scope(client.locale):
         subject = render_template("email/trust_request/subject.txt", **context).strip()

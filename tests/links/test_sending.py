@@ -333,3 +333,34 @@ def test_endpoints_may_subscribe_to_link_events(api: APIClient, event_types: lis
 def test_smtp_errors_are_kept_in_the_servers_words(error: Exception, text: str | None) -> None:
     expected = text or f"SMTPServerDisconnected: {error}"
     assert sending.smtp_error_text(error) == expected
+
+
+def test_a_firm_with_a_logo_shows_it_at_the_top_of_its_emails(
+    api: APIClient, firm: factories.FirmWithKey, ada: Client, smtp: Inbox
+) -> None:
+    import io
+
+    from PIL import Image
+
+    # given a firm that uploaded its logo
+    api.client.application.config["BASE_URL"] = "https://pay.example.com"
+    png = io.BytesIO()
+    Image.new("RGB", (120, 40), (11, 83, 148)).save(png, format="PNG")
+    uploaded = api.client.put(
+        "/api/v1/firm/logo",
+        data=png.getvalue(),
+        headers={"Authorization": f"Bearer {api.key}", "Content-Type": "image/png"},
+    )
+    assert uploaded.status_code == 200, uploaded.get_json()
+    digest = uploaded.get_json()["logo_url"].rsplit("/", 1)[1]
+    # when a link is emailed
+    send_link(api)
+    # then the HTML part opens with the logo, on the public address, named by its digest
+    (message,) = smtp.messages
+    _text, html = parts(message)
+    logo = f"https://pay.example.com/brand/logo/{firm.firm.slug}/{digest}"
+    assert f'<img src="{logo}" alt="Okafor &amp; Lindqvist LLP"' in html
+    # and the address serves the image itself
+    served = api.client.get(logo.removeprefix("https://pay.example.com"))
+    assert served.status_code == 200
+    assert served.data == png.getvalue()
