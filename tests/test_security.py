@@ -136,8 +136,9 @@ def parse_csp(text: str) -> dict[str, list[str]]:
 CACHEABLE = {"static", "billing.brand", "paybutton.embed_script", "paybutton.logo"}
 #: The pay button's configuration names no client and no amount; it is revalidated each time.
 REVALIDATED = {"paybutton.embed_config"}
-#: Loaded by firms' own web pages with <script src>, so it is cross-origin by design.
-CROSS_ORIGIN = {"paybutton.embed_script"}
+#: Loaded by other sites by design: the pay button's script (firms' web pages, <script src>)
+#: and the firm's logo (its emails, read in webmail pages).
+CROSS_ORIGIN = {"paybutton.embed_script", "paybutton.logo"}
 
 
 def check_headers(
@@ -173,7 +174,8 @@ def check_headers(
     # The hosted pay pages keep their opener (the firm's page the pay button opened them from).
     coop = ("same-origin", "unsafe-none") if path.startswith("/pay/") else ("same-origin",)
     assert h["Cross-Origin-Opener-Policy"] in coop, where
-    corp = "cross-origin" if endpoint in CROSS_ORIGIN else "same-origin"
+    corp = "cross-origin" if endpoint in CROSS_ORIGIN and response.status_code == 200 else None
+    corp = corp or "same-origin"
     assert h["Cross-Origin-Resource-Policy"] == corp, where
     features = dict(item.strip().split("=", 1) for item in h["Permissions-Policy"].split(","))
     for feature in ("camera", "microphone", "geolocation", "payment", "usb", "display-capture"):

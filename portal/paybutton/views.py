@@ -127,6 +127,8 @@ def logo(slug: str, digest: str) -> ResponseReturnValue:
     found = branding.logo_for(slug, digest)
     response = Response(found.data, mimetype=found.content_type)
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    # The firm's emails show it too, inside webmail pages of other origins.
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
 
 
