@@ -57,8 +57,18 @@ language: $(VENV)/.installed ## Start a catalog for a new language: make languag
 	@test -n "$(L)" || { echo "usage: make language L=<language code, e.g. fr>"; exit 2; }
 	$(BABEL) init -i $(POT) -d $(CATALOGS) -l $(L) --width 100
 
-browser: ## Install Debian's chromium for tests/browser if it is missing (needs root and apt-get).
+browser: node_modules/.installed ## Chromium (Debian's, if missing; needs root) and axe-core for tests/browser.
 	@bash tests/browser/install-chromium.sh
+
+# axe-core, the accessibility checker the browser tests inject into every client page, from the
+# npm registry at the version package-lock.json pins. Test tooling only: nothing is served.
+# Without npm the accessibility tests skip saying so (and fail in CI), as without chromium.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm is missing: install Node.js and npm, or the accessibility tests will not run."; \
+	fi
 
 run: install ## Migrate SQLite, seed the demo firm, serve http://127.0.0.1:5000 with a webhook worker.
 	$(FLASK) migrate
@@ -109,5 +119,5 @@ db-revision: install ## New migration from the models: make db-revision m="what 
 bench: install ## Run every benchmark; print the figures and write bench/results/report.md.
 	$(PY) bench/run.py
 
-clean: ## Remove the virtual environment, the local database and the compiled catalogs.
-	rm -rf $(VENV) instance/*.sqlite3* $(MO_FILES)
+clean: ## Remove the virtual environment, node_modules, the local database and the compiled catalogs.
+	rm -rf $(VENV) node_modules instance/*.sqlite3* $(MO_FILES)

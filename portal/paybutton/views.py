@@ -31,7 +31,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from portal import i18n
+from portal import i18n, security
 from portal.billing.statements import brand_hex
 from portal.db import PROJECT_ROOT, db
 from portal.errors import NotFound, ValidationFailed
@@ -127,6 +127,8 @@ def logo(slug: str, digest: str) -> ResponseReturnValue:
     found = branding.logo_for(slug, digest)
     response = Response(found.data, mimetype=found.content_type)
     response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    # The firm's emails show it too, inside webmail pages of other origins.
+    response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
 
 
@@ -428,17 +430,16 @@ def _review_page(
             else None
         ),
     }
-    headers = {}
     if gateway == "stripe":
         from portal.gateways import stripe as stripe_gateway
-        from portal.payments.views import stripe_csp
 
         account = payments.merchant_account(
             firm.id, prepared.plan.charges[0].account_kind, prepared.currency
         )
         context["publishable_key"] = stripe_gateway.settings_for(account).publishable_key
-        headers["Content-Security-Policy"] = stripe_csp()
-    return render_template("paybutton/review.html", **context), status, headers
+        # Stripe.js and its frames on this page only (see portal.security).
+        security.allow_stripe()
+    return render_template("paybutton/review.html", **context), status
 
 
 def _to_receipt(firm: Firm, payment: Payment) -> Response:

@@ -27,10 +27,6 @@ from portal.payments.services import MethodUnavailable, Payer, TooManyAttempts
 
 bp = Blueprint("payments", __name__)
 
-#: Where Stripe.js comes from: the only outside origin any page may load a script from.
-STRIPE_JS_ORIGIN = "https://js.stripe.com"
-#: Stripe.js sends the card or bank details from the browser straight to Stripe's API.
-STRIPE_API_ORIGIN = "https://api.stripe.com"
 #: Seconds a payer waits after too many declines (the attempt limits count one hour).
 RETRY_AFTER_SECONDS = 3600
 
@@ -161,8 +157,9 @@ def _review_page(
     if not review.uses_stripe:
         return render_template("payments/review.html", **context), status
     context["publishable_key"] = forms.stripe_publishable_key(checkout, review)
-    page = render_template("payments/review.html", **context)
-    return page, status, {"Content-Security-Policy": stripe_csp()}
+    # Stripe.js and its frames on this page only (see portal.security).
+    security.allow_stripe()
+    return render_template("payments/review.html", **context), status
 
 
 def _review_again(
@@ -191,17 +188,3 @@ def _basket_changed(
 def _to_receipt(public_id: str) -> Response:
     # 303: the receipt is fetched with GET, so reloading it never posts the payment again.
     return redirect(url_for("payments.receipt", public_id=public_id), code=303)
-
-
-def stripe_csp() -> str:
-    """The page CSP plus Stripe.js, for the review page of a Stripe-charged basket only.
-
-    Stripe.js is the script; its Payment Element is framed from the same origin, and it sends
-    the details to Stripe's API, so those two directives name Stripe's own hosts.
-    """
-    directives = [
-        f"script-src 'self' {STRIPE_JS_ORIGIN}" if directive == "script-src 'self'" else directive
-        for directive in security.CSP.split("; ")
-    ]
-    directives += [f"frame-src {STRIPE_JS_ORIGIN}", f"connect-src 'self' {STRIPE_API_ORIGIN}"]
-    return "; ".join(directives)

@@ -35,7 +35,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from portal import clock
 from portal.billing.models import Client, Matter
-from portal.db import db
+from portal.db import PROJECT_ROOT, db
 from portal.links import services as links
 from tests import factories
 from tests.conftest import unavailable
@@ -60,6 +60,12 @@ PHONE = {"width": 360, "height": 800}
 TIMEOUT_MS = 10_000
 
 _SCREENSHOT_DIR = "browser-screenshots"
+
+#: axe-core from the npm registry (package.json pins it; `make browser` installs it). Test
+#: tooling only: the portal never serves it, and no page fetches it from anywhere.
+AXE_SCRIPT = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+#: The axe rule tags of WCAG 2.0, 2.1 and 2.2 at levels A and AA: the portal's target.
+WCAG_AA_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -226,6 +232,47 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 lines.append(f"{shown.url}: no screenshot ({exc})")
         report.sections.append(("browser screenshots", "\n".join(lines)))
     return report
+
+
+# -- accessibility -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="package")
+def axe_script() -> Path:
+    """The path of axe.min.js, or unavailable (CI fails) when `make browser` has not run."""
+    if not AXE_SCRIPT.is_file():
+        unavailable(f"{AXE_SCRIPT} is missing: run `make browser` (npm ci installs axe-core)")
+    return AXE_SCRIPT
+
+
+@pytest.fixture
+def axe(axe_script: Path) -> Callable[[Any], list[str]]:
+    """`axe(page)`: run axe-core on the page as it is now; one line per WCAG A/AA violation.
+
+    Playwright's add_script_tag inlines the file's text, which the portal's CSP refuses: pages
+    checked this way come from `make_page(bypass_csp=True)` (other tests keep the CSP on).
+    """
+
+    def violations(page: Any) -> list[str]:
+        if not page.evaluate("typeof window.axe === 'object'"):
+            page.add_script_tag(path=str(axe_script))
+        result = page.evaluate(
+            """tags => axe.run(document, {
+                runOnly: {type: "tag", values: tags},
+                resultTypes: ["violations"],
+            })""",
+            list(WCAG_AA_TAGS),
+        )
+        lines = []
+        for violation in result["violations"]:
+            for node in violation["nodes"]:
+                lines.append(
+                    f"{violation['id']} ({violation['impact']}): {violation['help']} at "
+                    f"{' '.join(node['target'])}: {node['failureSummary']}"
+                )
+        return lines
+
+    return violations
 
 
 # -- a client's book, committed where the live server can see it ----------------------------

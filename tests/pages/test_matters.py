@@ -535,12 +535,27 @@ def test_the_firms_colour_comes_from_its_own_stylesheet(
     assert '<link rel="stylesheet" href="/brand/1d4f91.css">' in page
     assert css.status_code == 200
     assert css.content_type == "text/css; charset=utf-8"
-    assert css.text == ":root{--brand:#1d4f91;--brand-ink:#ffffff}\n"
+    assert css.text == ":root{--brand:#1d4f91;--brand-ink:#ffffff;--brand-text:#1d4f91}\n"
     assert "immutable" in css.headers["Cache-Control"]
 
 
 def test_a_light_brand_colour_gets_dark_text(portal: Portal) -> None:
-    assert portal.get("/brand/f5d90a.css").text == ":root{--brand:#f5d90a;--brand-ink:#111111}\n"
+    # black on the yellow; as text on the page, the yellow darkened to 4.5:1 against --wash
+    assert portal.get("/brand/f5d90a.css").text == (
+        ":root{--brand:#f5d90a;--brand-ink:#000000;--brand-text:#7a6c05}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("colour", "ink"),
+    [("767676", "#000000"), ("777777", "#000000"), ("6e6e6e", "#ffffff"), ("e4002b", "#ffffff")],
+)
+def test_text_on_a_mid_tone_brand_is_whichever_of_black_or_white_reads_better(
+    portal: Portal, colour: str, ink: str
+) -> None:
+    # #767676 is 4.54:1 against white but 4.62:1 against black: brightness alone would
+    # have picked white; WCAG's contrast ratio picks black.
+    assert f"--brand-ink:{ink};" in portal.get(f"/brand/{colour}.css").text
 
 
 @pytest.mark.parametrize("colour", ["red", "1D4F91", "1d4f9", "1d4f91a", "1d4f91;x"])

@@ -336,7 +336,9 @@ def test_the_basket_lists_every_payable_invoice_by_matter(browser: Browser, book
     # the live preview's hooks are there for pay.js
     assert 'data-rank="0"' in response.text
     assert 'data-payable="120000"' in response.text
-    assert re.search(r'<script src="/static/js/pay\.js" defer></script>', response.text)
+    assert re.search(
+        r'<script nonce="[\w-]+" src="/static/js/pay\.js" defer></script>', response.text
+    )
 
 
 def test_pay_everything_due(browser: Browser, books: Books, session) -> None:
@@ -801,7 +803,9 @@ def test_no_pay_page_has_inline_script_or_style(browser: Browser, books: Books) 
         assert not re.search(r"\sstyle\s*=", page)
         assert not re.search(r"\son[a-z]+\s*=", page)  # no inline event handlers
         for tag in re.findall(r"<script\b[^>]*>", page):
-            assert re.fullmatch(r'<script src="/static/js/[a-z-]+\.js" defer>', tag), tag
+            assert re.fullmatch(
+                r'<script nonce="[\w-]{24}" src="/static/js/[a-z-]+\.js" defer>', tag
+            ), tag
         assert not re.search(r"<script[^>]*>\s*[^<\s]", page)  # nothing between the tags
 
 
@@ -820,8 +824,12 @@ def test_the_stripe_variant_loads_stripe_js_and_only_that(
 
     # then the review renders the Payment Element instead of card inputs
     assert review.status_code == 200
-    assert '<script src="https://js.stripe.com/v3/" defer></script>' in review.text
-    assert '<script src="/static/js/stripe-pay.js" defer></script>' in review.text
+    nonce = re.search(r"'nonce-([\w-]+)'", review.headers["Content-Security-Policy"])
+    assert nonce is not None
+    stripe_js = f'<script nonce="{nonce[1]}" src="https://js.stripe.com/v3/" defer></script>'
+    assert stripe_js in review.text
+    ours = f'<script nonce="{nonce[1]}" src="/static/js/stripe-pay.js" defer></script>'
+    assert ours in review.text
     assert 'id="payment-element"' in review.text
     assert 'data-publishable-key="pk_test_abc"' in review.text
     assert 'name="payment_method_id"' in review.text
@@ -829,19 +837,31 @@ def test_the_stripe_variant_loads_stripe_js_and_only_that(
     # and only that page's CSP lets Stripe.js in
     csp = review.headers["Content-Security-Policy"]
     directives = dict(d.split(" ", 1) for d in csp.split("; "))
-    assert directives["script-src"] == "'self' https://js.stripe.com"
+    assert directives["script-src"] == (
+        f"'nonce-{nonce[1]}' https://js.stripe.com https://*.js.stripe.com"
+    )
+    assert directives["frame-src"] == (
+        "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com"
+    )
+    assert directives["connect-src"] == "'self' https://api.stripe.com"
     assert directives["style-src"] == "'self'"
-    assert set(re.findall(r"https://[^\s;]+", csp)) <= {
+    assert set(re.findall(r"https://[^\s;]+", csp)) == {
         "https://js.stripe.com",
+        "https://*.js.stripe.com",
+        "https://hooks.stripe.com",
         "https://api.stripe.com",
     }
-    assert "js.stripe.com" not in basket.headers["Content-Security-Policy"]
+    assert 'payment=(self "https://js.stripe.com")' in review.headers["Permissions-Policy"]
+    assert "stripe.com" not in basket.headers["Content-Security-Policy"]
+    assert "payment=()" in basket.headers["Permissions-Policy"]
     assert "https://" not in basket.text.replace("https://localhost", "")
 
 
 def test_the_sandbox_review_keeps_the_strict_policy(browser: Browser, books: Books) -> None:
     review = choose(browser.basket(), invoices={books.new.id: "10"}).submit()
-    assert "script-src 'self';" in review.headers["Content-Security-Policy"] + ";"
+    assert re.search(
+        r"(^|; )script-src 'nonce-[\w-]+'(;|$)", review.headers["Content-Security-Policy"]
+    )
     assert "stripe" not in review.text.lower().replace("stripe test bank", "")
     assert "4242 4242 4242 4242" in text_of(review.text)  # the sandbox note
 
