@@ -96,7 +96,10 @@ def demo_command() -> None:
     base = current_app.config["BASE_URL"]
     click.echo("")
     click.echo(f"MatterPay demo firm: {info.firm_name} (id {info.firm_id})")
-    click.echo(f"  Client link (valid 24 hours): {info.link_url}")
+    click.echo(
+        f"  Client link for {info.client_name} (valid 24 hours; opens in {info.client_language},"
+        f" the page header switches language): {info.link_url}"
+    )
     click.echo(f"  API key for {base}/api/v1: {info.api_key}")
     click.echo(f"  API document: {base}/api/v1/openapi.json")
     click.echo("")

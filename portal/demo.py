@@ -12,6 +12,7 @@ from portal.billing.models import Client, Invoice, InvoiceStatus, Matter
 from portal.db import db
 from portal.firms import services as firms
 from portal.firms.models import APIKey, Firm
+from portal.i18n import language_name
 from portal.ledger.models import TrustEntry
 from portal.links import services as links
 
@@ -23,6 +24,9 @@ QUICKSTART_KEY_LABEL = "quickstart"
 class QuickstartCredentials:
     firm_id: int
     firm_name: str
+    client_name: str
+    #: The language the client's record asks for ("Español"): the page opens in it.
+    client_language: str
     link_url: str
     api_key: str
 
@@ -147,6 +151,8 @@ def quickstart_credentials() -> QuickstartCredentials:
     return QuickstartCredentials(
         firm_id=firm.id,
         firm_name=firm.name,
+        client_name=client.name,
+        client_language=language_name(client.locale or "en_US"),
         link_url=links.url_for_link(link),
         api_key=issued.secret,
     )
