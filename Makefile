@@ -62,7 +62,7 @@ browser: node_modules/.installed ## Chromium (Debian's, if missing; needs root) 
 
 # axe-core, the accessibility checker the browser tests inject into every client page, from the
 # npm registry at the version package-lock.json pins. Test tooling only: nothing is served.
-# Without npm the accessibility tests skip saying so (and fail in CI), as without chromium.
+# Without npm the accessibility tests fail saying so, as they do without chromium.
 node_modules/.installed: package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then \
 		npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \

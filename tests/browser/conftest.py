@@ -12,8 +12,8 @@ nothing went wrong and nothing left this machine. When a test fails, its pages a
 into the session's temp folder and the paths are added to the failure report.
 
 /usr/bin/chromium comes from Debian (tests/browser/install-chromium.sh, run by `make test`).
-Without it these tests skip with the reason on a developer's machine and fail when the
-environment variable CI is set: CI must never pass them without a browser. (Playwright itself
+Without it these tests fail, saying chromium is missing: they must never pass without a
+browser. (Playwright itself
 is a dev dependency; without it this file fails to import, which fails the run everywhere.)
 """
 

@@ -4,8 +4,8 @@
 # Playwright drives the distribution's browser; `playwright install` downloads a build of its
 # own and is never used. When chromium is missing and this machine can install it (root with
 # apt-get), it is installed quietly. When it cannot be installed, this script only says so and
-# exits 0: the browser tests then skip with that reason on a developer's machine and fail when
-# CI is set (tests/browser/conftest.py), so they never pass without running.
+# exits 0: the browser tests then fail saying chromium is missing (tests/conftest.py,
+# `unavailable`), so they never pass without running.
 set -uo pipefail
 
 CHROMIUM=/usr/bin/chromium
