@@ -15,6 +15,11 @@ def now() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
+def start_of_day(day: dt.date) -> dt.datetime:
+    """The instant `day` begins, in UTC: the lower bound of a filter by calendar day."""
+    return dt.datetime.combine(day, dt.time(0), tzinfo=UTC)
+
+
 def today() -> dt.date:
     """Return today's date in UTC (firms' local dates come later with firm time zones)."""
     return now().date()

@@ -12,7 +12,6 @@ problem+json for the API (both rendered by portal.errors).
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,7 +19,7 @@ from flask import Flask, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
 
-from portal import errors
+from portal import clock, errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,7 +40,7 @@ def init_app(app: Flask) -> None:
         current = limiter.current_limit
         wait = 60
         if current is not None:
-            wait = max(1, int(current.reset_at - time.time()))
+            wait = max(1, int(current.reset_at - clock.now().timestamp()))
         return errors.http_error_response(exc, {"Retry-After": str(wait)})
 
     # Flask-Limiter keeps the first app's prefix and error policy on the (process-wide)

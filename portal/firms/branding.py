@@ -21,13 +21,13 @@ from flask import current_app
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
-from portal import clock
+from portal import clock, colors, urls
 from portal.db import db
 from portal.errors import NotFound, ValidationFailed
 from portal.firms.models import Firm, FirmLogo
 
 #: WCAG 2 AA contrast for normal text.
-MIN_CONTRAST = 4.5
+MIN_CONTRAST = colors.TEXT_CONTRAST
 #: Largest logo accepted, in bytes.
 MAX_LOGO_BYTES = 1024 * 1024
 #: Smallest and largest logo sides, in pixels.
@@ -45,17 +45,12 @@ _HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 # -- colour ---------------------------------------------------------------------------------
 
 
-def _linear(channel: int) -> float:
-    value = channel / 255
-    return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
-
-
 def contrast_with_white(colour: str) -> float:
-    """WCAG 2 contrast ratio of white text on `colour` ("#rrggbb"), from 1 to 21."""
-    digits = colour.lstrip("#")
-    red, green, blue = (int(digits[i : i + 2], 16) for i in (0, 2, 4))
-    luminance = 0.2126 * _linear(red) + 0.7152 * _linear(green) + 0.0722 * _linear(blue)
-    return 1.05 / (luminance + 0.05)
+    """WCAG contrast ratio of white text on `colour` ("#rrggbb"), from 1 to 21."""
+    rgb = colors.parse_hex(colour)
+    if rgb is None:
+        raise ValueError(f"not a #rrggbb colour: {colour!r}")
+    return colors.contrast(rgb, colors.WHITE)
 
 
 def checked_colour(colour: str) -> str:
@@ -231,8 +226,7 @@ def email_logo_url(firm: Firm | None) -> str | None:
     outside a request (after commit, by the CLI)."""
     if firm is None or not firm.logo_digest:
         return None
-    base = str(current_app.config["BASE_URL"]).rstrip("/")
-    return f"{base}/brand/logo/{firm.slug}/{firm.logo_digest}"
+    return urls.absolute(f"/brand/logo/{firm.slug}/{firm.logo_digest}")
 
 
 def logo_for(slug: str, digest: str) -> FirmLogo:
