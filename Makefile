@@ -9,6 +9,8 @@ PYTEST := $(PY) -m pytest
 PORTAL_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 # A subset of the tests, e.g. `make test T=tests/api`.
 T ?=
+# Test processes (pytest-xdist): one per core by default; `make test XDIST=0` runs in one process.
+XDIST ?= auto
 # Message catalogs: one folder per language, each compiled to a .mo (not committed).
 BABEL := $(VENV)/bin/pybabel
 CATALOGS := portal/translations
@@ -82,17 +84,18 @@ run: install ## Migrate SQLite, seed the demo firm, serve http://127.0.0.1:5000 
 prod-local: install ## The production layout on loopback: PostgreSQL, Redis, gunicorn, 2 webhook workers.
 	$(PY) ops/layout.py serve
 
-test: install ## Run the whole suite on SQLite, then on PostgreSQL, then the production layout.
+test: install ## Lint, then the whole suite on SQLite, then on PostgreSQL, then the production layout.
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-pg
 	$(MAKE) --no-print-directory test-prod-layout
 
 test-sqlite: install browser ## The suite on a fresh SQLite database.
-	$(PYTEST) $(T)
+	$(PYTEST) -n $(XDIST) $(T)
 
 test-pg: install browser ## The suite on PostgreSQL (PORTAL_TEST_PG_URL); in CI an unreachable server fails.
 	@if $(PY) -c "from portal.db import make_engine; make_engine('$(PORTAL_TEST_PG_URL)').connect().close()" 2>/dev/null; then \
-		PORTAL_TEST_DATABASE_URL='$(PORTAL_TEST_PG_URL)' $(PYTEST) $(T); \
+		PORTAL_TEST_DATABASE_URL='$(PORTAL_TEST_PG_URL)' $(PYTEST) -n $(XDIST) $(T); \
 	elif [ -n "$$CI" ]; then \
 		echo "FAILED: PostgreSQL is not reachable at $(PORTAL_TEST_PG_URL); CI must run the suite on it."; exit 1; \
 	else \
@@ -102,9 +105,11 @@ test-pg: install browser ## The suite on PostgreSQL (PORTAL_TEST_PG_URL); in CI 
 test-prod-layout: install ## One pay flow over HTTP through the production layout (make prod-local).
 	PORTAL_TEST_PG_URL='$(PORTAL_TEST_PG_URL)' $(PY) ops/layout.py check
 
-lint: install ## ruff check and format check.
+lint: install ## ruff, the layer contracts (import-linter, pyproject.toml) and mypy on portal/.
 	$(VENV)/bin/ruff check portal tests bench migrations ops gunicorn.conf.py
 	$(VENV)/bin/ruff format --check portal tests bench migrations ops gunicorn.conf.py
+	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
 
 fmt: install ## Format the code with ruff.
 	$(VENV)/bin/ruff format portal tests bench migrations ops gunicorn.conf.py
