@@ -1,0 +1,119 @@
+"""The structure docs/architecture.md describes, held by tests rather than by memory.
+
+import-linter (`make lint`) checks the layers between packages; these tests check what it
+cannot: where transactions are committed, where a `portal` import may hide inside a function,
+and how long a module may grow.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+PORTAL = Path(__file__).resolve().parent.parent / "portal"
+
+#: The only functions that may call `commit()`: each is the use case a face (or the CLI, or a
+#: worker) calls, and owns its unit of work (docs/architecture.md, "Transactions"). Everything
+#: they call, and every view, joins the caller's transaction instead.
+COMMITTERS: dict[str, set[str]] = {}
+
+#: Modules where a function may import from `portal` (the composition root: the app factory
+#: and the CLI wire everything; the gateway factory loads one processor's SDK only when an
+#: account uses it). Everywhere else imports sit at the top of the module, where import-linter
+#: sees them and a cycle cannot hide.
+LATE_IMPORTS: dict[str, str] = {}
+
+#: Modules allowed past MAX_LINES because they are declarative (tables of fields, not logic).
+DECLARATIVE: set[str] = set()
+MAX_LINES = 500
+
+
+def _modules() -> Iterator[tuple[str, ast.Module, int]]:
+    for path in sorted(PORTAL.rglob("*.py")):
+        name = ".".join(path.relative_to(PORTAL.parent).with_suffix("").parts)
+        name = name.removesuffix(".__init__")
+        text = path.read_text(encoding="utf-8")
+        yield name, ast.parse(text), len(text.splitlines())
+
+
+def _functions(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
+    """Every function, with its dotted name inside the module (Class.method, outer.inner)."""
+
+    def walk(node: ast.AST, prefix: str) -> Iterator[tuple[str, ast.AST]]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{prefix}{child.name}"
+                yield name, child
+                yield from walk(child, f"{name}.")
+            elif isinstance(child, ast.ClassDef):
+                yield from walk(child, f"{prefix}{child.name}.")
+
+    yield from walk(tree, "")
+
+
+def _own_nodes(function: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of a function's body, not those of functions defined inside it."""
+    for child in ast.iter_child_nodes(function):
+        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        yield child
+        yield from _own_nodes(child)
+
+
+def _commits() -> set[tuple[str, str]]:
+    found = set()
+    for module, tree, _ in _modules():
+        for name, function in _functions(tree):
+            for node in _own_nodes(function):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "commit"
+                ):
+                    found.add((module, name))
+    return found
+
+
+def test_only_use_case_services_commit() -> None:
+    allowed = {(module, name) for module, names in COMMITTERS.items() for name in names}
+    stray = sorted(f"{module}:{name}" for module, name in _commits() - allowed)
+    assert not stray, (
+        "commit() outside a use-case service (docs/architecture.md, Transactions): "
+        f"{stray}; commit in the use case that calls it, or list it in COMMITTERS with why"
+    )
+
+
+def test_commit_list_names_real_committers() -> None:
+    """A stale entry would let a future commit() slip in unnoticed."""
+    listed = {(module, name) for module, names in COMMITTERS.items() for name in names}
+    assert not sorted(listed - _commits())
+
+
+def test_portal_imports_inside_functions_only_in_the_composition_root() -> None:
+    late = []
+    for module, tree, _ in _modules():
+        if module in LATE_IMPORTS:
+            continue
+        for name, function in _functions(tree):
+            for node in _own_nodes(function):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("portal"):
+                    late.append(f"{module}:{name} imports {node.module}")
+                elif isinstance(node, ast.Import) and any(
+                    alias.name.startswith("portal") for alias in node.names
+                ):
+                    late.append(f"{module}:{name}")
+    assert not late, f"move these imports to the top of their module: {late}"
+
+
+def test_every_late_import_module_says_why() -> None:
+    assert all(reason.strip() for reason in LATE_IMPORTS.values())
+
+
+def test_modules_stay_small() -> None:
+    long = sorted(
+        f"{module} ({lines} lines)"
+        for module, _, lines in _modules()
+        if lines > MAX_LINES and module not in DECLARATIVE
+    )
+    assert not long, f"split these by job (docs/architecture.md): {long}"
