@@ -113,7 +113,7 @@ def scope() -> object:
     client reuses the test's), and a locale must never leak into the next request."""
     if has_request_context():
         return request._get_current_object()  # type: ignore[attr-defined]
-    return g._get_current_object()  # type: ignore[attr-defined]
+    return g._get_current_object()
 
 
 def current_locale() -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter, RateLimitExceeded
@@ -61,12 +61,17 @@ def limited(
     def rate() -> str:
         return str(current_app.config[setting])
 
-    return limiter.limit(
-        rate,
-        key_func=key or get_remote_address,
-        methods=methods,
-        scope=setting.lower(),
+    # Flask-Limiter's decorator is typed as an overloaded callable; it returns the view it wraps.
+    decorator = cast(
+        Callable[[F], F],
+        limiter.limit(
+            rate,
+            key_func=key or get_remote_address,
+            methods=methods,
+            scope=setting.lower(),
+        ),
     )
+    return decorator
 
 
 def api_key_identity() -> str:

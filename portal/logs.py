@@ -123,10 +123,10 @@ class RequestIdFilter(logging.Filter):
 
 class _RedactingJson(JsonFormatter):
     def formatException(self, ei: Any) -> str:  # noqa: N802 (logging's name)
-        return redact(super().formatException(ei))
+        return redact(str(super().formatException(ei)))
 
     def formatStack(self, stack_info: str) -> str:  # noqa: N802
-        return redact(super().formatStack(stack_info))
+        return redact(str(super().formatStack(stack_info)))
 
 
 class _RedactingText(logging.Formatter):
@@ -150,7 +150,7 @@ def text_formatter() -> logging.Formatter:
     return _RedactingText(TEXT_FORMAT)
 
 
-class PortalLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class PortalLogHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
     """Writes to the current `sys.stderr` (looked up on each record, as logging's last-resort
     handler does, so test capture and reopened streams never leave it writing to a closed one).
     """
@@ -162,7 +162,7 @@ class PortalLogHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.addFilter(RequestIdFilter())
         self.addFilter(RedactingFilter())
 
-    @property  # type: ignore[override]
+    @property  # type: ignore[override,unused-ignore]
     def stream(self) -> TextIO:
         return self._fixed_stream or sys.stderr
 
