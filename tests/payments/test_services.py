@@ -12,9 +12,10 @@ from portal import clock
 from portal.billing.models import InvoiceStatus
 from portal.firms.models import MerchantAccountKind
 from portal.gateways import sandbox
-from portal.gateways.base import Instrument
+from portal.gateways.base import BadSignature, Instrument
 from portal.gateways.models import InboundEvent
-from portal.gateways.stripe import BadSignature, sign_payload
+from portal.gateways.stripe_events import sign_payload
+from portal.ledger import services as ledger
 from portal.ledger.models import TrustEntry
 from portal.payments import allocation
 from portal.payments import services as payments
@@ -27,13 +28,14 @@ from tests.payments.conftest import (
     DECLINED,
     Book,
     pay,
+    settle_ach,
 )
 
 S = ChargeStatus
 
 
 def _trust(session, matter_id: int) -> int:
-    return payments.trust_balance(matter_id)
+    return ledger.trust_balance(matter_id)
 
 
 def test_invoices_and_trust_become_two_charges_one_per_account(session, book: Book) -> None:
@@ -169,7 +171,7 @@ def test_ach_is_processing_until_settled_and_pending_trust_does_not_count(
     assert _trust(session, book.matter.id) == 200_000
     # when the banks settle
     for charge in payment.charges:
-        sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+        settle_ach(charge.merchant_account_id)
     # then
     assert [c.status for c in payment.charges] == [S.SUCCEEDED, S.SUCCEEDED]
     assert book.new.balance_due_minor == 0 and book.new.reserved_minor == 0
@@ -181,7 +183,7 @@ def test_ach_failure_after_processing_releases_the_hold(session, book: Book) -> 
         book, invoices={book.new.id: 80_000}, method=PaymentMethod.ACH, instrument=ACH_CLOSED
     )
     (charge,) = payment.charges
-    sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+    settle_ach(charge.merchant_account_id)
     assert charge.status is S.FAILED and charge.failure_code == "account_closed"
     assert book.new.reserved_minor == 0 and book.new.balance_due_minor == 80_000
 
@@ -210,7 +212,7 @@ def test_return_after_success_reverses_and_flags_trust_below_zero(session, book:
 
     factories.trust_entry(book.matter, -250_000)
     # when the deposit comes back as a return
-    sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+    settle_ach(charge.merchant_account_id)
     # then it is reversed, the balance is shown as it is, and the payment is loudly flagged
     assert charge.status is S.RETURNED
     assert _trust(session, book.matter.id) == 200_000 + 100_000 - 250_000 - 100_000
