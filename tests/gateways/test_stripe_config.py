@@ -42,6 +42,17 @@ def test_an_account_may_have_its_own_keys(operating, stripe_settings) -> None:
     assert (settings.secret_key, settings.publishable_key) == ("sk_test_own", "pk_test_own")
 
 
+def test_the_browser_gets_the_publishable_key_through_the_protocol(
+    operating, stripe_settings
+) -> None:
+    assert for_account(operating).publishable_key() == settings_for(operating).publishable_key
+    assert for_account(operating).publishable_key().startswith("pk_test_")
+    stripe_settings["STRIPE_ACCOUNTS"] = {
+        str(operating.id): {"secret_key": "sk_test_own", "publishable_key": "pk_test_own"}
+    }
+    assert for_account(operating).publishable_key() == "pk_test_own"
+
+
 def test_trust_on_connect_is_a_destination_charge(trust, stripe_settings) -> None:
     stripe_settings["STRIPE_ACCOUNTS"] = {str(trust.id): {"connect_account": "acct_t"}}
     settings = settings_for(trust)

@@ -320,3 +320,61 @@ def test_bad_signatures_are_refused(session, book: Book, tamper: str) -> None:
     with pytest.raises(BadSignature):
         payments.receive_gateway_event(charge.merchant_account_id, body, header)
     assert charge.status is S.SUCCEEDED
+
+
+def test_the_sandbox_hands_its_events_back_and_changes_nothing_of_ours(session, book: Book) -> None:
+    # given a recorded charge that the gateway has not been asked about yet
+    from portal.gateways.base import ChargeRequest
+    from portal.gateways.sandbox import SandboxGateway
+
+    payment = pay(book, invoices={book.old.id: 120_000})
+    (charge,) = payment.charges
+    events_before = len(charge.events)
+    request = ChargeRequest(
+        charge_ref="not-ours",
+        merchant_account_id=charge.merchant_account_id,
+        amount_minor=1_000,
+        currency="USD",
+        method="card",
+        instrument=Instrument(card_number="4242424242424242", card_expiry="12/40", card_cvc="123"),
+        description="probe",
+    )
+    # when the sandbox charges
+    result = SandboxGateway(charge.merchant_account_id).charge(request, idempotency_key="probe")
+    # then its verified event comes back with the answer, and nothing was applied or committed
+    (event,) = result.events
+    assert (event.type, event.gateway_ref, event.charge_ref) == (
+        "payment_intent.succeeded",
+        result.gateway_ref,
+        None,
+    )
+    assert event.status is S.SUCCEEDED and event.event_id.startswith("evt_sbx_")
+    assert len(session.scalars(select(InboundEvent)).all()) == 1  # the first payment's only
+    assert len(charge.events) == events_before
+
+
+def test_a_sandbox_refund_is_confirmed_by_its_event_not_flagged(session, book: Book) -> None:
+    payment = pay(book, invoices={book.new.id: 80_000})
+    payments.refund_payment(
+        firm_id=book.link.firm_id,
+        payment_public_id=payment.public_id,
+        lines=None,
+        idempotency_key="r-event",
+    )
+    inbox = session.scalars(select(InboundEvent).order_by(InboundEvent.id)).all()
+    assert [(e.type, e.outcome) for e in inbox] == [
+        ("payment_intent.succeeded", "ignored: succeeded cannot become succeeded"),
+        ("charge.refunded", "applied: refund confirmed"),
+    ]
+    assert payment.flags == []
+
+
+def test_settlement_events_are_taken_once(session, book: Book) -> None:
+    payment = pay(book, invoices={book.new.id: 80_000}, method=PaymentMethod.ACH, instrument=ACH_OK)
+    (charge,) = payment.charges
+    from portal.gateways.sandbox import SandboxGateway
+
+    events = SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+    assert payments.apply_gateway_events(charge.merchant_account_id, events) == ["applied"]
+    assert payments.apply_gateway_events(charge.merchant_account_id, events) == ["duplicate"]
+    assert charge.status is S.SUCCEEDED and book.new.balance_due_minor == 0
