@@ -119,6 +119,7 @@ def sandbox_settle_command(after_seconds: int | None) -> None:
 
     from portal.firms.models import MerchantAccount
     from portal.gateways.sandbox import SandboxGateway
+    from portal.payments import events as payments
 
     seconds = (
         current_app.config["SANDBOX_ACH_SETTLE_SECONDS"] if after_seconds is None else after_seconds
@@ -128,8 +129,10 @@ def sandbox_settle_command(after_seconds: int | None) -> None:
         db.session.scalars(select(MerchantAccount.id).where(MerchantAccount.gateway == "sandbox"))
     )
     for account_id in account_ids:
-        settled += SandboxGateway(account_id).settle_due(older_than=dt.timedelta(seconds=seconds))
-        db.session.commit()
+        # The sandbox hands back its settlement events; payments applies them (and commits).
+        events = SandboxGateway(account_id).settle_due(older_than=dt.timedelta(seconds=seconds))
+        payments.apply_gateway_events(account_id, events)
+        settled += list(dict.fromkeys(event.gateway_ref or "" for event in events))
     click.echo(f"Settled {len(settled)} sandbox ACH debit(s).")
 
 

@@ -13,7 +13,7 @@ from portal.db import db
 from portal.firms import services as firms
 from portal.firms.models import APIKey, Firm
 from portal.i18n import language_name
-from portal.ledger.models import TrustEntry
+from portal.ledger import services as ledger
 from portal.links import services as links
 
 DEMO_FIRM = "Hartwell & Ames LLP"
@@ -108,23 +108,28 @@ def seed() -> Firm:
                 paid_at=clock.now() - 80 * day if balance == 0 else None,
             )
         )
-    for matter, ext, days_ago, amount, text in (
-        (matters[0], "T-1", 90, 1_000_000, "Initial retainer"),
-        (matters[0], "T-2", 60, -450_000, "Transfer to operating: INV-1020"),
-        (matters[0], "T-3", 30, -230_000, "Filing fees and expert deposit"),
-        (matters[1], "T-4", 15, 250_000, "Retainer for probate"),
-    ):
-        db.session.add(
-            TrustEntry(
-                firm_id=firm.id,
-                external_id=ext,
+    ledger.append_back_office_entries(
+        firm_id=firm.id,
+        entries=[
+            ledger.BackOfficeEntry(
+                ledger.TrustEntryRecord(
+                    external_id=ext,
+                    matter=matter.external_id,
+                    posted_on=today - days_ago * day,
+                    amount_minor=amount,
+                    currency="USD",
+                    description=text,
+                ),
                 matter_id=matter.id,
-                posted_on=today - days_ago * day,
-                amount_minor=amount,
-                currency="USD",
-                description=text,
             )
-        )
+            for matter, ext, days_ago, amount, text in (
+                (matters[0], "T-1", 90, 1_000_000, "Initial retainer"),
+                (matters[0], "T-2", 60, -450_000, "Transfer to operating: INV-1020"),
+                (matters[0], "T-3", 30, -230_000, "Filing fees and expert deposit"),
+                (matters[1], "T-4", 15, 250_000, "Retainer for probate"),
+            )
+        ],
+    )
     db.session.flush()
     return firm
 

@@ -1,13 +1,39 @@
-"""The one interface every payment processor adapter implements, and the data it speaks in."""
+"""The one interface every payment processor adapter implements, and the data it speaks in.
+
+The charge status vocabulary lives here, below both the gateways (which report statuses) and
+payments (which records them): `portal.payments.models` re-exports it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from portal.payments.models import ChargeStatus
+
+class ChargeStatus(enum.StrEnum):
+    CREATED = "created"
+    PROCESSING = "processing"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    PARTIALLY_REFUNDED = "partially_refunded"
+    REFUNDED = "refunded"
+    RETURNED = "returned"
+    DISPUTED = "disputed"
+
+
+#: Charges whose money is on its way: their allocations hold a reservation on invoices.
+IN_FLIGHT = frozenset({ChargeStatus.CREATED, ChargeStatus.PROCESSING})
+#: Charges whose money the firm holds (less any part refunded). A disputed charge is not
+#: one of them: the processor takes the money back when the dispute opens.
+SETTLED = frozenset({ChargeStatus.SUCCEEDED, ChargeStatus.PARTIALLY_REFUNDED})
+
+
+class BadSignature(Exception):
+    """A processor event's signature did not verify; nothing in it may be trusted."""
 
 
 @dataclass(frozen=True)
@@ -51,27 +77,6 @@ class ChargeRequest:
 
 
 @dataclass(frozen=True)
-class ChargeResult:
-    """What the processor answered: its id for the charge and where the charge now stands."""
-
-    gateway_ref: str
-    status: ChargeStatus
-    brand: str | None = None
-    last4: str | None = None
-    failure_code: str | None = None
-    failure_message: str | None = None
-    fee_minor: int | None = None
-    #: For processors that need the browser to finish (3-D Secure): the client secret.
-    client_secret: str | None = None
-
-
-@dataclass(frozen=True)
-class RefundResult:
-    gateway_ref: str
-    status: str
-
-
-@dataclass(frozen=True)
 class GatewayEvent:
     """A verified processor event, translated into what the portal acts on."""
 
@@ -92,6 +97,33 @@ class GatewayEvent:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class ChargeResult:
+    """What the processor answered: its id for the charge and where the charge now stands."""
+
+    gateway_ref: str
+    status: ChargeStatus
+    brand: str | None = None
+    last4: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    fee_minor: int | None = None
+    #: For processors that need the browser to finish (3-D Secure): the client secret.
+    client_secret: str | None = None
+    #: Events the processor produced during the call and hands back instead of delivering
+    #: them to the hook (the sandbox): the caller applies them as received events, after
+    #: recording this result.
+    events: tuple[GatewayEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    gateway_ref: str
+    status: str
+    #: As on ChargeResult: events handed back to the caller, applied after the result.
+    events: tuple[GatewayEvent, ...] = ()
+
+
 class Gateway(Protocol):
     """A payment processor as the payment services see it."""
 
@@ -107,4 +139,15 @@ class Gateway(Protocol):
 
     def fetch(self, gateway_ref: str) -> ChargeResult:
         """Ask the processor where a charge stands now."""
+        ...
+
+    def parse_event(self, body: bytes, signature: str | None) -> GatewayEvent:
+        """Verify a delivered event's signature with this account's secret, then translate it.
+
+        Raises BadSignature when the signature (or the body) cannot be trusted.
+        """
+        ...
+
+    def publishable_key(self) -> str:
+        """The key the browser's payment form needs for this account ("" when none is needed)."""
         ...

@@ -3,15 +3,20 @@
 It takes Stripe's published test numbers and nothing else, so it can never touch a real card
 or bank account. It keeps its PaymentIntents in `sandbox_intents` (playing Stripe's side),
 answers like Stripe would, and reports every change as a Stripe-shaped event signed with
-Stripe's scheme, delivered to the same handler real Stripe events reach.
+Stripe's scheme. It delivers nothing and commits nothing: each event is verified and
+translated by the same code real Stripe events go through (`parse_event`), then handed back
+to the caller on the ChargeResult or RefundResult (or, for ACH settlement, returned by
+`settle_due`); the payments use case applies them as it applies a received event.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import current_app
@@ -19,9 +24,16 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.db import db
-from portal.gateways.base import ChargeRequest, ChargeResult, Instrument, RefundResult
+from portal.gateways.base import (
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    GatewayEvent,
+    Instrument,
+    RefundResult,
+)
 from portal.gateways.models import SandboxIntent
-from portal.payments.models import ChargeStatus
+from portal.gateways.stripe_events import sign_payload, translate, verify
 
 API_VERSION = "2026-10-28.endive"
 TEST_NUMBER_MESSAGE = (
@@ -123,8 +135,8 @@ class SandboxGateway:
             self._confirm_ach(intent, request.instrument)
         db.session.add(intent)
         db.session.flush()
-        self._emit(intent, self._event_type(intent))
-        return self._result(intent)
+        event = self._emit(intent, self._event_type(intent))
+        return replace(self._result(intent), events=(event,))
 
     def refund(self, gateway_ref: str, amount_minor: int, *, idempotency_key: str) -> RefundResult:
         intent = self._intent(gateway_ref)
@@ -135,18 +147,32 @@ class SandboxGateway:
             return RefundResult(gateway_ref="", status="failed")
         intent.refunded_minor += amount_minor
         db.session.flush()
-        self._emit(intent, "charge.refunded")
-        return RefundResult(gateway_ref=f"re_sbx_{secrets.token_hex(10)}", status="succeeded")
+        event = self._emit(intent, "charge.refunded")
+        return RefundResult(
+            gateway_ref=f"re_sbx_{secrets.token_hex(10)}", status="succeeded", events=(event,)
+        )
 
     def fetch(self, gateway_ref: str) -> ChargeResult:
         return self._result(self._intent(gateway_ref))
 
+    def parse_event(self, body: bytes, signature: str | None) -> GatewayEvent:
+        """Verify a Stripe-shaped event signed with this account's sandbox secret; translate it."""
+        return translate(verify(body, signature, webhook_secret(self.merchant_account_id)))
+
+    def publishable_key(self) -> str:
+        """The sandbox's form needs no key in the browser."""
+        return ""
+
     # -- ACH settlement (the sandbox's stand-in for the banking days) --------------------
 
-    def settle_due(self, *, older_than: dt.timedelta) -> list[str]:
-        """Settle this account's ACH intents that have been processing longer than `older_than`."""
+    def settle_due(self, *, older_than: dt.timedelta) -> tuple[GatewayEvent, ...]:
+        """Settle this account's ACH intents that have been processing longer than `older_than`.
+
+        Returns the events the settlements produced, in order, for the caller to apply
+        (`payments.apply_gateway_events`); each names its intent in `gateway_ref`.
+        """
         cutoff = clock.now() - older_than
-        settled = []
+        events: list[GatewayEvent] = []
         for intent in db.session.scalars(
             select(SandboxIntent)
             .where(
@@ -158,15 +184,14 @@ class SandboxGateway:
         ):
             if intent.settles_to in ("succeeded", "returned"):
                 intent.status = "succeeded"
-                self._emit(intent, "payment_intent.succeeded")
+                events.append(self._emit(intent, "payment_intent.succeeded"))
                 if intent.settles_to == "returned":
-                    self._emit(intent, "charge.dispute.created")
+                    events.append(self._emit(intent, "charge.dispute.created"))
             else:
                 intent.status = "requires_payment_method"
                 intent.failure_code = intent.settles_to
-                self._emit(intent, "payment_intent.payment_failed")
-            settled.append(intent.intent_id)
-        return settled
+                events.append(self._emit(intent, "payment_intent.payment_failed"))
+        return tuple(events)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -292,11 +317,8 @@ class SandboxGateway:
             "last_payment_error": error,
         }
 
-    def _emit(self, intent: SandboxIntent, event_type: str) -> None:
-        """Sign a Stripe-shaped event and hand it to the portal's processor-event handler."""
-        from portal.gateways import stripe as stripe_events
-        from portal.payments import services as payments
-
+    def _emit(self, intent: SandboxIntent, event_type: str) -> GatewayEvent:
+        """Sign a Stripe-shaped event, then verify and translate it as a delivered one."""
         event = {
             "id": f"evt_sbx_{secrets.token_hex(12)}",
             "object": "event",
@@ -307,9 +329,8 @@ class SandboxGateway:
             "data": {"object": self._stripe_object(intent, event_type)},
         }
         body = json.dumps(event, separators=(",", ":"))
-        secret = webhook_secret(self.merchant_account_id)
-        header = stripe_events.sign_payload(body, secret)
-        payments.receive_gateway_event(self.merchant_account_id, body.encode(), header)
+        header = sign_payload(body, webhook_secret(self.merchant_account_id))
+        return self.parse_event(body.encode(), header)
 
 
 def _failure_message(code: str | None) -> str:
@@ -323,9 +344,6 @@ def _failure_message(code: str | None) -> str:
 
 def webhook_secret(merchant_account_id: int) -> str:
     """The sandbox's signing secret for one merchant account, derived from SECRET_KEY."""
-    import hashlib
-    import hmac
-
     key = str(current_app.config["SECRET_KEY"]).encode()
     digest = hmac.new(
         key, f"matterpay.sandbox-webhook:{merchant_account_id}".encode(), hashlib.sha256

@@ -27,22 +27,15 @@ from portal import clock
 from portal.db import Base, str_enum
 from portal.firms.models import MerchantAccount, MerchantAccountKind
 
+# The status vocabulary lives below payments and gateways (gateways/base.py); re-exported.
+from portal.gateways.base import IN_FLIGHT as IN_FLIGHT
+from portal.gateways.base import SETTLED as SETTLED
+from portal.gateways.base import ChargeStatus as ChargeStatus
+
 
 class PaymentMethod(enum.StrEnum):
     CARD = "card"
     ACH = "ach"
-
-
-class ChargeStatus(enum.StrEnum):
-    CREATED = "created"
-    PROCESSING = "processing"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELED = "canceled"
-    PARTIALLY_REFUNDED = "partially_refunded"
-    REFUNDED = "refunded"
-    RETURNED = "returned"
-    DISPUTED = "disputed"
 
 
 S = ChargeStatus
@@ -59,11 +52,6 @@ ALLOWED: dict[ChargeStatus, frozenset[ChargeStatus]] = {
     S.REFUNDED: frozenset(),
     S.RETURNED: frozenset(),
 }
-#: Charges whose money is on its way: their allocations hold a reservation on invoices.
-IN_FLIGHT = frozenset({S.CREATED, S.PROCESSING})
-#: Charges whose money the firm holds (less any part refunded). A disputed charge is not
-#: one of them: the processor takes the money back when the dispute opens.
-SETTLED = frozenset({S.SUCCEEDED, S.PARTIALLY_REFUNDED})
 
 
 class AllocationKind(enum.StrEnum):
@@ -296,3 +284,17 @@ class FailedAttempt(Base):
     ip: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     code: Mapped[str] = mapped_column(String(60))
+
+
+def payment_status(payment: Payment) -> str:
+    """One word for the whole payment, from its charges' states."""
+    statuses = {charge.status for charge in payment.charges}
+    if statuses & IN_FLIGHT:
+        return "processing" if S.PROCESSING in statuses else "created"
+    if statuses <= {S.FAILED, S.CANCELED}:
+        return "failed"
+    if statuses & {S.FAILED, S.CANCELED}:
+        return "partially_failed"
+    if len(statuses) == 1:
+        return next(iter(statuses)).value
+    return "succeeded"

@@ -26,8 +26,8 @@ from portal.payments.models import (
     ChargeStatus,
     Payment,
     Refund,
+    payment_status,
 )
-from portal.payments.services import payment_status
 from portal.trust_requests.models import TrustRequest
 
 S = ChargeStatus

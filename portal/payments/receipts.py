@@ -18,7 +18,13 @@ from portal.db import db
 from portal.firms import branding
 from portal.firms.models import Firm
 from portal.mail import compose, send_after_commit
-from portal.payments.models import AllocationKind, ChargeStatus, Payment, PaymentMethod
+from portal.payments.models import (
+    AllocationKind,
+    ChargeStatus,
+    Payment,
+    PaymentMethod,
+    payment_status,
+)
 from portal.templating import current_locale, locale_scope
 from portal.trust_requests.models import TrustRequest
 
@@ -124,8 +130,6 @@ class Receipt:
 
 def receipt_for(payment: Payment) -> Receipt:
     """Gather everything a receipt shows, in three queries whatever the basket's size."""
-    from portal.payments.services import payment_status
-
     lines = [line for charge in payment.charges for line in charge.allocations]
     invoice_numbers = dict(
         db.session.execute(

@@ -31,8 +31,14 @@ from sqlalchemy.orm import selectinload
 
 from portal.db import db
 from portal.firms.models import MerchantAccount, MerchantAccountKind
-from portal.payments.models import Charge, ChargeEvent, ChargeStatus, Payment, Refund
-from portal.payments.services import payment_status
+from portal.payments.models import (
+    Charge,
+    ChargeEvent,
+    ChargeStatus,
+    Payment,
+    Refund,
+    payment_status,
+)
 
 S = ChargeStatus
 

@@ -13,10 +13,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.gateways import sandbox
 from portal.payments.models import Payment
 from tests import factories
 from tests.payments.conftest import Book
+from tests.payments.conftest import settle_ach as settle_account
 
 
 def make_book(firm: factories.FirmWithKey) -> Book:
@@ -47,7 +47,7 @@ def make_book(firm: factories.FirmWithKey) -> Book:
 def settle_ach(payment: Payment) -> None:
     """Let the banks settle every ACH debit of `payment` now (the sandbox's banking days)."""
     for account_id in {charge.merchant_account_id for charge in payment.charges}:
-        sandbox.SandboxGateway(account_id).settle_due(older_than=dt.timedelta(0))
+        settle_account(account_id)
 
 
 def recording(session: Session) -> Iterator[list[str]]:

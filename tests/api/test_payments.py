@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.billing.models import InvoiceStatus
 from portal.firms.models import MerchantAccount, MerchantAccountKind
+from portal.ledger import services as ledger
 from portal.payments import services as payments
 from portal.payments.models import (
     Charge,
@@ -529,7 +530,7 @@ def test_a_trust_refund_above_the_matters_trust_balance_is_422(
     assert error["pointer"] == ""
     assert error["detail"].startswith(f"allocation {line.id}: ")
     assert allowed.status_code == 201
-    assert payments.trust_balance(book.matter.id) == 0
+    assert ledger.trust_balance(book.matter.id) == 0
     assert len(session.scalars(select(Refund)).all()) == 1
 
 

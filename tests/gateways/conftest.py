@@ -31,7 +31,8 @@ from sqlalchemy import select
 
 from portal.db import db
 from portal.firms.models import MerchantAccount, MerchantAccountKind
-from portal.gateways.stripe import BadSignature, verify
+from portal.gateways.base import BadSignature
+from portal.gateways.stripe_events import verify
 from tests.payments.conftest import book  # noqa: F401 (re-exported as a fixture for these tests)
 
 SERVER = Path(__file__).with_name("localstripe_server.py")

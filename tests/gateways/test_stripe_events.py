@@ -13,8 +13,8 @@ import pytest
 import stripe
 
 from portal import clock
-from portal.gateways.stripe import BadSignature, sign_payload, translate, verify
-from portal.payments.models import ChargeStatus
+from portal.gateways.base import BadSignature, ChargeStatus
+from portal.gateways.stripe_events import sign_payload, translate, verify
 
 S = ChargeStatus
 SECRET = "whsec_events_test"

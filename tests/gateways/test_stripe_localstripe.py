@@ -7,9 +7,9 @@ import pytest
 
 from portal.firms.models import MerchantAccount, MerchantAccountKind
 from portal.gateways import for_account
-from portal.gateways.base import ChargeRequest, Instrument
-from portal.gateways.stripe import BadSignature, StripeGateway, translate, verify
-from portal.payments.models import ChargeStatus
+from portal.gateways.base import BadSignature, ChargeRequest, ChargeStatus, Instrument
+from portal.gateways.stripe import StripeGateway
+from portal.gateways.stripe_events import translate, verify
 from tests.gateways.conftest import WEBHOOK_SECRET, LocalStripe, merchant_accounts
 
 S = ChargeStatus

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import stripe
 
+from portal.gateways.base import ChargeStatus
 from portal.gateways.stripe import (
     CALLS_PER_CHARGE,
     CONNECT_TIMEOUT_SECONDS,
@@ -21,7 +22,6 @@ from portal.gateways.stripe import (
     longest_call_seconds,
     longest_request_seconds,
 )
-from portal.payments.models import ChargeStatus
 from tests.gateways.conftest import FakeStripe, intent_answer
 from tests.gateways.test_stripe_wire import request_for
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import pytest
 
 from portal.billing.models import Client, Invoice, Matter
 from portal.gateways.base import Instrument
+from portal.gateways.sandbox import SandboxGateway
 from portal.links.models import Link
 from portal.payments import allocation
 from portal.payments import services as payments
@@ -39,8 +41,6 @@ def book(session, firm) -> Book:
     person = factories.client(firm)
     matter = factories.matter(person, trust_minimum_minor=500_000)
     other = factories.matter(person)
-    import datetime as dt
-
     from portal import clock
 
     today = clock.today()
@@ -52,6 +52,16 @@ def book(session, firm) -> Book:
     )
     factories.trust_entry(matter, 200_000)
     return Book(person, matter, other, old, new, factories.link(person))
+
+
+def settle_ach(merchant_account_id: int) -> list[str]:
+    """Let the banks settle the sandbox's ACH debits on this account now (the banking days).
+
+    The sandbox hands back the processor events its settlements produce, and payments applies
+    them as received events, as the sandbox-settle command does.
+    """
+    events = SandboxGateway(merchant_account_id).settle_due(older_than=dt.timedelta(0))
+    return payments.apply_gateway_events(merchant_account_id, events)
 
 
 _keys = iter(range(1, 10_000))

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from email.header import decode_header, make_header
 
 from babel.dates import format_datetime
 
-from portal.gateways import sandbox
 from portal.money import format_money
 from portal.payments.models import PaymentMethod
 from portal.payments.receipts import receipt_for
 from tests.mailbox import parts
-from tests.payments.conftest import ACH_CLOSED, ACH_OK, DECLINED, Book, pay
+from tests.payments.conftest import ACH_CLOSED, ACH_OK, DECLINED, Book, pay, settle_ach
 
 
 def test_card_receipt_lists_each_allocation_and_destination(session, book: Book, smtp) -> None:
@@ -48,7 +46,7 @@ def test_ach_receipt_says_processing_then_a_second_email_on_settlement(
     assert len(smtp.messages) == 1
     assert "processing" in smtp.messages[0]["Subject"]
     for charge in payment.charges:
-        sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+        settle_ach(charge.merchant_account_id)
     # one email when the whole payment has settled, not one per charge
     assert len(smtp.messages) == 2
     assert "went through" in smtp.messages[1]["Subject"]
@@ -60,7 +58,7 @@ def test_ach_failure_email(session, book: Book, smtp) -> None:
         book, invoices={book.new.id: 80_000}, method=PaymentMethod.ACH, instrument=ACH_CLOSED
     )
     (charge,) = payment.charges
-    sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+    settle_ach(charge.merchant_account_id)
     assert "did not go through" in smtp.messages[-1]["Subject"]
     assert "The bank account is closed." in parts(smtp.messages[-1])[0]
 
@@ -88,7 +86,7 @@ def test_an_ach_failure_email_in_spanish_says_why_in_spanish(session, book: Book
         book, invoices={book.new.id: 80_000}, method=PaymentMethod.ACH, instrument=ACH_CLOSED
     )
     (charge,) = payment.charges
-    sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+    settle_ach(charge.merchant_account_id)
     failed = smtp.messages[-1]
     subject = str(make_header(decode_header(failed["Subject"])))
     assert subject.startswith("Su pago a ")

@@ -12,9 +12,10 @@ from portal import clock
 from portal.billing.models import InvoiceStatus
 from portal.firms.models import MerchantAccountKind
 from portal.gateways import sandbox
-from portal.gateways.base import Instrument
+from portal.gateways.base import BadSignature, Instrument
 from portal.gateways.models import InboundEvent
-from portal.gateways.stripe import BadSignature, sign_payload
+from portal.gateways.stripe_events import sign_payload
+from portal.ledger import services as ledger
 from portal.ledger.models import TrustEntry
 from portal.payments import allocation
 from portal.payments import services as payments
@@ -27,13 +28,14 @@ from tests.payments.conftest import (
     DECLINED,
     Book,
     pay,
+    settle_ach,
 )
 
 S = ChargeStatus
 
 
 def _trust(session, matter_id: int) -> int:
-    return payments.trust_balance(matter_id)
+    return ledger.trust_balance(matter_id)
 
 
 def test_invoices_and_trust_become_two_charges_one_per_account(session, book: Book) -> None:
@@ -169,7 +171,7 @@ def test_ach_is_processing_until_settled_and_pending_trust_does_not_count(
     assert _trust(session, book.matter.id) == 200_000
     # when the banks settle
     for charge in payment.charges:
-        sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+        settle_ach(charge.merchant_account_id)
     # then
     assert [c.status for c in payment.charges] == [S.SUCCEEDED, S.SUCCEEDED]
     assert book.new.balance_due_minor == 0 and book.new.reserved_minor == 0
@@ -181,7 +183,7 @@ def test_ach_failure_after_processing_releases_the_hold(session, book: Book) -> 
         book, invoices={book.new.id: 80_000}, method=PaymentMethod.ACH, instrument=ACH_CLOSED
     )
     (charge,) = payment.charges
-    sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+    settle_ach(charge.merchant_account_id)
     assert charge.status is S.FAILED and charge.failure_code == "account_closed"
     assert book.new.reserved_minor == 0 and book.new.balance_due_minor == 80_000
 
@@ -210,7 +212,7 @@ def test_return_after_success_reverses_and_flags_trust_below_zero(session, book:
 
     factories.trust_entry(book.matter, -250_000)
     # when the deposit comes back as a return
-    sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+    settle_ach(charge.merchant_account_id)
     # then it is reversed, the balance is shown as it is, and the payment is loudly flagged
     assert charge.status is S.RETURNED
     assert _trust(session, book.matter.id) == 200_000 + 100_000 - 250_000 - 100_000
@@ -318,3 +320,61 @@ def test_bad_signatures_are_refused(session, book: Book, tamper: str) -> None:
     with pytest.raises(BadSignature):
         payments.receive_gateway_event(charge.merchant_account_id, body, header)
     assert charge.status is S.SUCCEEDED
+
+
+def test_the_sandbox_hands_its_events_back_and_changes_nothing_of_ours(session, book: Book) -> None:
+    # given a recorded charge that the gateway has not been asked about yet
+    from portal.gateways.base import ChargeRequest
+    from portal.gateways.sandbox import SandboxGateway
+
+    payment = pay(book, invoices={book.old.id: 120_000})
+    (charge,) = payment.charges
+    events_before = len(charge.events)
+    request = ChargeRequest(
+        charge_ref="not-ours",
+        merchant_account_id=charge.merchant_account_id,
+        amount_minor=1_000,
+        currency="USD",
+        method="card",
+        instrument=Instrument(card_number="4242424242424242", card_expiry="12/40", card_cvc="123"),
+        description="probe",
+    )
+    # when the sandbox charges
+    result = SandboxGateway(charge.merchant_account_id).charge(request, idempotency_key="probe")
+    # then its verified event comes back with the answer, and nothing was applied or committed
+    (event,) = result.events
+    assert (event.type, event.gateway_ref, event.charge_ref) == (
+        "payment_intent.succeeded",
+        result.gateway_ref,
+        None,
+    )
+    assert event.status is S.SUCCEEDED and event.event_id.startswith("evt_sbx_")
+    assert len(session.scalars(select(InboundEvent)).all()) == 1  # the first payment's only
+    assert len(charge.events) == events_before
+
+
+def test_a_sandbox_refund_is_confirmed_by_its_event_not_flagged(session, book: Book) -> None:
+    payment = pay(book, invoices={book.new.id: 80_000})
+    payments.refund_payment(
+        firm_id=book.link.firm_id,
+        payment_public_id=payment.public_id,
+        lines=None,
+        idempotency_key="r-event",
+    )
+    inbox = session.scalars(select(InboundEvent).order_by(InboundEvent.id)).all()
+    assert [(e.type, e.outcome) for e in inbox] == [
+        ("payment_intent.succeeded", "ignored: succeeded cannot become succeeded"),
+        ("charge.refunded", "applied: refund confirmed"),
+    ]
+    assert payment.flags == []
+
+
+def test_settlement_events_are_taken_once(session, book: Book) -> None:
+    payment = pay(book, invoices={book.new.id: 80_000}, method=PaymentMethod.ACH, instrument=ACH_OK)
+    (charge,) = payment.charges
+    from portal.gateways.sandbox import SandboxGateway
+
+    events = SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+    assert payments.apply_gateway_events(charge.merchant_account_id, events) == ["applied"]
+    assert payments.apply_gateway_events(charge.merchant_account_id, events) == ["duplicate"]
+    assert charge.status is S.SUCCEEDED and book.new.balance_due_minor == 0

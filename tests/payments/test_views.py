@@ -21,12 +21,12 @@ from werkzeug.test import TestResponse
 from portal import clock
 from portal.billing.models import Client, Invoice, Matter
 from portal.firms.models import MerchantAccountKind
-from portal.gateways import sandbox
 from portal.gateways.models import SandboxIntent
 from portal.links import services as links
 from portal.links.models import Link
 from portal.payments.models import ChargeStatus, Payment, PaymentMethod
 from tests import factories
+from tests.payments.conftest import settle_ach
 
 BASE_URL = "https://localhost"
 VISA = {
@@ -906,7 +906,7 @@ def test_the_matter_pages_offer_pay_and_show_what_is_processing(
 
     # once the bank settles, the deposit counts
     for charge in payments_of(session, books)[0].charges:
-        sandbox.SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+        settle_ach(charge.merchant_account_id)
     page = text_of(browser.get(f"/matters/{books.lawsuit.id}").text)
     assert "Trust balance $2,250.00" in page
     assert "processing" not in page

@@ -20,7 +20,6 @@ from portal import clock as portal_clock
 from portal.db import db
 from portal.errors import ValidationFailed
 from portal.firms.models import Firm
-from portal.gateways.sandbox import SandboxGateway
 from portal.payments import services as payments
 from portal.payments.models import ChargeStatus, Payment, PaymentMethod
 from portal.postings import network, payloads
@@ -32,7 +31,7 @@ from portal.postings.models import (
     MessageStatus,
     OutboundMessage,
 )
-from tests.payments.conftest import ACH_OK, Book, pay
+from tests.payments.conftest import ACH_OK, Book, pay, settle_ach
 from tests.postings.conftest import (
     Clock,
     Receiver,
@@ -202,7 +201,7 @@ def test_a_bank_debit_posts_processing_then_succeeded(
     assert data["posting_date"] is None
     # when the bank settles it a day later
     clock.advance(days=1)
-    SandboxGateway(charge.merchant_account_id).settle_due(older_than=dt.timedelta(0))
+    settle_ach(charge.merchant_account_id)
     db.session.refresh(charge)
     assert charge.status is S.SUCCEEDED
     ensure_posted(charge, before=S.PROCESSING, to=S.SUCCEEDED)

@@ -1,0 +1,56 @@
+"""Card-testing defence: too many declined attempts per link or per IP in an hour are refused.
+
+Reads only; nothing here commits (the declines are counted by `charging.record_charge_result`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from portal import clock
+from portal.db import db
+from portal.errors import PortalError
+from portal.payments.models import FailedAttempt
+
+
+class TooManyAttempts(PortalError):
+    status = 429
+    code = "too-many-attempts"
+    title = "Too many declined attempts"
+
+
+def check_attempt_limits(link_id: int | None, ip: str) -> None:
+    """Refuse new attempts after too many declines in the last hour, per link and per IP."""
+    since = clock.now() - dt.timedelta(hours=1)
+    per_link = int(current_app.config["PAYMENT_FAILURES_PER_LINK_PER_HOUR"])
+    per_ip = int(current_app.config["PAYMENT_FAILURES_PER_IP_PER_HOUR"])
+    if link_id is not None:
+        count = (
+            db.session.scalar(
+                select(func.count(FailedAttempt.id)).where(
+                    FailedAttempt.link_id == link_id, FailedAttempt.at >= since
+                )
+            )
+            or 0
+        )
+        if count >= per_link:
+            raise TooManyAttempts(
+                _(
+                    "Too many declined attempts on this link. Please wait an hour, or contact "
+                    "your law firm."
+                )
+            )
+    count = (
+        db.session.scalar(
+            select(func.count(FailedAttempt.id)).where(
+                FailedAttempt.ip == ip, FailedAttempt.at >= since
+            )
+        )
+        or 0
+    )
+    if count >= per_ip:
+        raise TooManyAttempts(_("Too many declined attempts. Please wait an hour and try again."))

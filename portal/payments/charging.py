@@ -1,0 +1,87 @@
+"""Asking the gateway to charge, and recording its answer on our charge.
+
+Nothing here commits or rolls back: `checkout.submit_plan` owns the transaction, committing
+before each gateway call and after its answer is recorded (STYLE.md §3.4), so no database
+transaction is held open across the network call.
+"""
+
+from __future__ import annotations
+
+from portal import clock, gateways
+from portal.db import db
+from portal.gateways.base import ChargeRequest, ChargeResult, Instrument
+from portal.payments.events import take_gateway_events
+from portal.payments.models import Charge, ChargeStatus, FailedAttempt
+from portal.payments.transitions import remember_instrument, transition
+
+S = ChargeStatus
+
+
+def charge_request(
+    charge: Charge, instrument: Instrument, *, email: str | None, ip: str, user_agent: str
+) -> ChargeRequest:
+    """What the gateway is asked to charge for one of our charges."""
+    account = charge.merchant_account
+    return ChargeRequest(
+        charge_ref=charge.public_id,
+        merchant_account_id=account.id,
+        amount_minor=charge.amount_minor,
+        currency=charge.currency,
+        method=charge.method.value,
+        instrument=instrument,
+        description=f"{account.label} payment {charge.payment.public_id}",
+        payer_email=email,
+        metadata={
+            "charge": charge.public_id,
+            "payment": charge.payment.public_id,
+            "firm": str(charge.firm_id),
+            "account_kind": charge.account_kind.value,
+        },
+        mandate_ip=ip,
+        mandate_user_agent=user_agent,
+    )
+
+
+def ask_gateway(charge: Charge, request: ChargeRequest) -> ChargeResult:
+    """Call the charge's gateway (the network call: the caller holds no transaction open).
+
+    May raise anything the processor's client raises; the charge then stays "created" with its
+    reservation, for the processor's events or a later fetch with the same key to settle.
+    """
+    return gateways.for_account(charge.merchant_account).charge(
+        request, idempotency_key=charge.idempotency_key
+    )
+
+
+def apply_charge_result(charge: Charge, result: ChargeResult, *, ip: str | None = None) -> None:
+    """Record the gateway's answer, then take the events it handed back as received ones."""
+    record_charge_result(charge, result, ip=ip)
+    take_gateway_events(charge.merchant_account, result.events)
+
+
+def record_charge_result(charge: Charge, result: ChargeResult, *, ip: str | None = None) -> None:
+    """Apply the processor's direct answer to a create/confirm or fetch call (not committed)."""
+    db.session.refresh(charge)
+    if charge.gateway_ref is None:
+        charge.gateway_ref = result.gateway_ref
+    remember_instrument(charge, result.brand, result.last4, result.fee_minor)
+    if result.status is S.FAILED:
+        charge.failure_code = result.failure_code
+        charge.failure_message = result.failure_message
+    transition(
+        charge,
+        result.status,
+        source="gateway",
+        source_ref=result.gateway_ref,
+        reason=result.failure_message or f"processor answered {result.status.value}",
+    )
+    # Counted whether the answer or the processor's event recorded the failure first.
+    if result.status is S.FAILED and ip is not None:
+        db.session.add(
+            FailedAttempt(
+                link_id=charge.payment.link_id,
+                ip=ip[:64],
+                at=clock.now(),
+                code=result.failure_code or "declined",
+            )
+        )
