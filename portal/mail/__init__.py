@@ -194,7 +194,12 @@ def _after_soft_rollback(session: Session, _previous: SessionTransaction) -> Non
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is not None or session.info.get(_DELIVERING):
+    if transaction.parent is not None:
+        return
+    # A committed transaction's rows moved to _DUE in after_commit; any left were not committed
+    # (rolled back, or the session closed).
+    session.info.pop(_QUEUED, None)
+    if session.info.get(_DELIVERING):
         return
     if not session.info.get(_DUE):
         return
