@@ -72,16 +72,17 @@ node_modules/.installed: package.json package-lock.json
 		echo "npm is missing: install Node.js and npm, or the accessibility tests will not run."; \
 	fi
 
-run: install ## Migrate SQLite, seed the demo firm, serve http://127.0.0.1:5000 with a webhook worker.
+run: install ## Migrate SQLite, seed the demo firm, serve http://127.0.0.1:5000 with a delivery worker.
 	$(FLASK) migrate
 	$(FLASK) demo
-	@# One delivery worker beside the web server, so the demo posts to registered endpoints too;
-	@# it stops with the server.
+	@# One delivery worker beside the web server, so the demo posts to registered endpoints and
+	@# sends the email outbox (to instance/outbox without PORTAL_MAIL_SERVER) too; it stops
+	@# with the server.
 	$(FLASK) deliver-webhooks --idle-sleep 2 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	GUNICORN_BIND=127.0.0.1:5000 WEB_CONCURRENCY=2 $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
-prod-local: install ## The production layout on loopback: PostgreSQL, Redis, gunicorn, 2 webhook workers.
+prod-local: install ## The production layout on loopback: PostgreSQL, Redis, gunicorn, 2 delivery workers.
 	$(PY) ops/layout.py serve
 
 test: install ## Lint, then the whole suite on SQLite, then on PostgreSQL, then the production layout.

@@ -1,16 +1,18 @@
 """The production layout on this machine, for trying it (`serve`) and for CI (`check`).
 
 PostgreSQL and Redis on loopback, `flask --app portal migrate`, gunicorn with several workers
-through gunicorn.conf.py, and two webhook delivery workers, all with PORTAL_ENV=production
-and a freshly generated secret key:
+through gunicorn.conf.py, and two delivery workers (`deliver-webhooks`, which sends the email
+outbox too), all with PORTAL_ENV=production and a freshly generated secret key:
 
     .venv/bin/python ops/layout.py serve   # make prod-local: in the foreground, Ctrl-C stops all
     .venv/bin/python ops/layout.py check   # make test-prod-layout: one pay flow through it
 
 `serve` keeps its database (matterpay_local) between runs. `check` makes a database of its own,
 drives one payment over real HTTP (API records and link, the pay flow's forms with their CSRF
-tokens, a sandbox card, the receipt, the signed posting delivered by one of the two workers),
-stops every process, drops the database, and exits non-zero on any failure.
+tokens, a sandbox card, the receipt, the signed posting delivered by one of the two workers,
+the receipt email sent by one of them to an SMTP server on loopback, never by a web worker),
+stops every process, drops the database, and exits non-zero on any failure. `serve` sets no
+mail server: its workers write email to instance/outbox.
 
 PORTAL_TEST_PG_URL names the PostgreSQL server (its database is only used to create others).
 When PostgreSQL or Redis is missing, `check` skips with a reason, except in CI (CI set),
@@ -46,6 +48,7 @@ from typing import IO, Any
 
 import psycopg
 import requests
+from aiosmtpd.controller import Controller
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 from standardwebhooks.webhooks import Webhook
@@ -376,6 +379,39 @@ class Receiver:
                 self.arrived.wait(left)
 
 
+class MailInbox:
+    """The mail server: an SMTP server on loopback that keeps every message's bytes."""
+
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.arrived = threading.Condition()
+        inbox = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+                with inbox.arrived:
+                    inbox.received.append(bytes(envelope.content))
+                    inbox.arrived.notify_all()
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname=HOST, port=free_port())
+        self.controller.start()
+        self.port = self.controller.port
+
+    def wait_for(self, text: str) -> bytes:
+        """The first message containing `text`."""
+        deadline = time.monotonic() + DELIVERY_SECONDS
+        with self.arrived:
+            while True:
+                for message in self.received:
+                    if text.encode() in message:
+                        return message
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise LayoutError(f"no email with {text!r} within {DELIVERY_SECONDS:.0f} s")
+                self.arrived.wait(left)
+
+
 @dataclass
 class Page:
     status: int
@@ -420,7 +456,11 @@ def pay_flow(base: str, api_key: str, receiver: Receiver) -> tuple[str, str, str
         "registering the webhook endpoint",
     ).json()
     expect(
-        api.put(f"{v1}/clients/C-1", json={"name": "Ada Client", "locale": "en_US"}, timeout=10),
+        api.put(
+            f"{v1}/clients/C-1",
+            json={"name": "Ada Client", "email": "ada@example.com", "locale": "en_US"},
+            timeout=10,
+        ),
         201,
         "client",
     )
@@ -481,7 +521,12 @@ def pay_flow(base: str, api_key: str, receiver: Receiver) -> tuple[str, str, str
 
 
 def _pay_through(
-    layout: Layout, env: dict[str, str], firm: dict[str, Any], db_name: str, receiver: Receiver
+    layout: Layout,
+    env: dict[str, str],
+    firm: dict[str, Any],
+    db_name: str,
+    receiver: Receiver,
+    inbox: MailInbox,
 ) -> tuple[str, str, str, str]:
     """Pay once through the running layout; (payment id, link token, webhook secret, worker)."""
     base = env["PORTAL_BASE_URL"]
@@ -494,6 +539,11 @@ def _pay_through(
     pids = {str(p.popen.pid) for p in layout.processes[1:]}
     if delivered_by.rsplit(":", 1)[-1] not in pids:
         raise LayoutError(f"delivered by {delivered_by}, not a delivery worker")
+    inbox.wait_for(payment_id)
+    emailed_by = _emailed_by(db_name)
+    if emailed_by.rsplit(":", 1)[-1] not in pids:
+        raise LayoutError(f"the receipt email was sent by {emailed_by}, not a delivery worker")
+    say(f"the receipt email arrived, sent by {emailed_by}")
     if dead := layout.dead():
         raise LayoutError(f"{dead[0].name} exited during the check")
     return payment_id, token, secret, delivered_by
@@ -522,10 +572,11 @@ def check() -> int:
     port = free_port()
     create_database(name)
     receiver = Receiver()
+    inbox = MailInbox()
     layout: Layout | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="matterpay-layout-") as folder:
-            env = environment(name, port)
+            env = environment(name, port, PORTAL_MAIL_SERVER=HOST, PORTAL_MAIL_PORT=str(inbox.port))
             say(f"created database {name}; migrating")
             flask("migrate", env=env)
             # The firm is made with the CLI while the processes boot.
@@ -534,7 +585,7 @@ def check() -> int:
                 with running(env, logs=Path(folder)) as layout:
                     firm = json.loads(made.result())
                     payment_id, token, secret, delivered_by = _pay_through(
-                        layout, env, firm, name, receiver
+                        layout, env, firm, name, receiver, inbox
                     )
             codes = layout.exit_codes  # type: ignore[attr-defined]
             if any(codes.values()):
@@ -556,11 +607,13 @@ def check() -> int:
         return 1
     finally:
         receiver.server.shutdown()
+        inbox.controller.stop()
         drop_database(name)
     print(
         f"PASSED the production layout check in {time.monotonic() - started:.1f} s: payment "
         f"{payment_id} paid through gunicorn ({WEB_WORKERS} workers, PostgreSQL, Redis), its "
-        f"posting delivered by {delivered_by}; every process stopped with 0."
+        f"posting delivered by {delivered_by} and its receipt email sent by a delivery worker; "
+        "every process stopped with 0."
     )
     return 0
 
@@ -615,6 +668,30 @@ def _delivered_by(db_name: str, payment_id: str, *, wait_seconds: float = 15.0) 
             raise LayoutError("no delivery attempt is recorded for the posting")
         time.sleep(0.2)
     return str(row[0])
+
+
+def _emailed_by(db_name: str, *, wait_seconds: float = 15.0) -> str:
+    """The worker id (host:pid) that sent the receipt email (recorded just after it is sent)."""
+    url = database_url(db_name)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with psycopg.connect(
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            dbname=db_name,
+            connect_timeout=3,
+        ) as connection:
+            row = connection.execute(
+                "SELECT claimed_by FROM outgoing_emails WHERE status = 'sent'"
+                " ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        if row is not None:
+            return str(row[0])
+        if time.monotonic() >= deadline:
+            raise LayoutError("no sent email is recorded in the outbox")
+        time.sleep(0.2)
 
 
 def main(argv: list[str]) -> int:

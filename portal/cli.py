@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -136,58 +137,78 @@ def sandbox_settle_command(after_seconds: int | None) -> None:
     click.echo(f"Settled {len(settled)} sandbox ACH debit(s).")
 
 
+class _Stop:
+    """SIGTERM or Ctrl-C ask a worker to stop once the delivery in hand is done."""
+
+    def __init__(self) -> None:
+        import signal
+        import threading
+
+        self.event = threading.Event()
+        self._signal = signal
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _Stop:
+        for sig in (self._signal.SIGTERM, self._signal.SIGINT):
+            self._previous[sig] = self._signal.signal(sig, self._ask)
+        return self
+
+    def _ask(self, _signum: int, _frame: object) -> None:
+        self.event.set()
+
+    def __exit__(self, *_exc: object) -> None:
+        for sig, handler in self._previous.items():
+            self._signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+_ONCE_HELP = "Send what is due now, then exit (for cron) instead of running on."
+_IDLE_HELP = "Seconds to wait before looking again when nothing is due."
+
+
 @click.command("deliver-webhooks")
+@click.option("--once", is_flag=True, help=_ONCE_HELP)
+@click.option("--idle-sleep", type=float, default=5.0, show_default=True, help=_IDLE_HELP)
 @click.option(
-    "--once", is_flag=True, help="Send what is due now, then exit (for cron) instead of running on."
-)
-@click.option(
-    "--idle-sleep",
-    type=float,
-    default=5.0,
+    "--email/--no-email",
+    default=True,
     show_default=True,
-    help="Seconds to wait before looking again when nothing is due.",
+    help="Also send due email from the outbox in the same loop (see deliver-email).",
 )
-def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
-    """Send due postings to firms' webhook endpoints, retrying on schedule.
+def deliver_webhooks_command(once: bool, idle_sleep: float, email: bool) -> None:
+    """Send due postings to firms' webhook endpoints, and due email, retrying on schedule.
 
     Several workers may run at once. SIGTERM (or Ctrl-C) lets the delivery in hand finish,
-    and then the worker exits.
+    and then the worker exits. One such worker is all a deployment needs: it sends email
+    too, unless --no-email (then run deliver-email beside it).
     """
-    import os
-    import signal
-    import socket
-    import threading
-
+    from portal import mail
     from portal.postings import network
     from portal.postings import services as postings
 
-    stop = threading.Event()
-
-    def _ask_to_stop(_signum: int, _frame: object) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, _ask_to_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    worker_id = mail.worker_name()
     next_purge = 0.0
     total = 0
     log.info("delivery worker %s started", worker_id, extra={"worker": worker_id})
     sender = network.Sender()  # connections kept alive from one batch to the next
-    try:
-        while not stop.is_set():
-            if time.monotonic() >= next_purge:
-                postings.purge_delivered()
-                next_purge = time.monotonic() + 3600
-            sent = postings.deliver_due(worker_id, should_stop=stop.is_set, sender=sender)
-            total += sent
-            db.session.close()
-            if once:
-                break
-            if sent == 0:
-                stop.wait(idle_sleep)
-    finally:
-        sender.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with _Stop() as stop:
+        try:
+            while not stop.event.is_set():
+                if time.monotonic() >= next_purge:
+                    postings.purge_delivered()
+                    if email:
+                        mail.purge_finished()
+                    next_purge = time.monotonic() + 3600
+                sent = postings.deliver_due(worker_id, should_stop=stop.event.is_set, sender=sender)
+                if email:
+                    sent += _deliver_email(worker_id, stop.event.is_set)
+                total += sent
+                db.session.close()
+                if once:
+                    break
+                if sent == 0:
+                    stop.event.wait(idle_sleep)
+        finally:
+            sender.close()
     log.info(
         "delivery worker %s stopped after %s attempt(s)",
         worker_id,
@@ -195,6 +216,55 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
         extra={"worker": worker_id, "attempts": total},
     )
     click.echo(f"Made {total} delivery attempt(s).")
+
+
+def _deliver_email(worker_id: str, should_stop: Callable[[], bool]) -> int:
+    """One pass over due email; a broken mail setup or database hiccup never kills the loop."""
+    from portal import mail
+
+    try:
+        return mail.deliver_due(worker_id, should_stop=should_stop)
+    except Exception:
+        log.exception("email delivery pass failed; trying again on the next pass")
+        db.session.rollback()
+        return 0
+
+
+@click.command("deliver-email")
+@click.option("--once", is_flag=True, help=_ONCE_HELP)
+@click.option("--idle-sleep", type=float, default=5.0, show_default=True, help=_IDLE_HELP)
+def deliver_email_command(once: bool, idle_sleep: float) -> None:
+    """Send due email from the outbox (receipts, links, alerts), retrying on schedule.
+
+    Only needed beside `deliver-webhooks --no-email`, or to run email on its own workers:
+    `deliver-webhooks` sends email too. Several workers may run at once; SIGTERM (or Ctrl-C)
+    lets the batch in hand finish, and then the worker exits.
+    """
+    from portal import mail
+
+    worker_id = mail.worker_name()
+    next_purge = 0.0
+    total = 0
+    log.info("email worker %s started", worker_id, extra={"worker": worker_id})
+    with _Stop() as stop:
+        while not stop.event.is_set():
+            if time.monotonic() >= next_purge:
+                mail.purge_finished()
+                next_purge = time.monotonic() + 3600
+            sent = _deliver_email(worker_id, stop.event.is_set)
+            total += sent
+            db.session.close()
+            if once:
+                break
+            if sent == 0:
+                stop.event.wait(idle_sleep)
+    log.info(
+        "email worker %s stopped after %s attempt(s)",
+        worker_id,
+        total,
+        extra={"worker": worker_id, "attempts": total},
+    )
+    click.echo(f"Made {total} email attempt(s).")
 
 
 @click.command("config-table")
@@ -234,6 +304,7 @@ def init_app(app: Flask) -> None:
         demo_command,
         sandbox_settle_command,
         deliver_webhooks_command,
+        deliver_email_command,
         config_table_command,
     ):
         app.cli.add_command(command)

@@ -64,6 +64,22 @@ class Defaults:
     MAIL_PASSWORD = ""
     #: Sender of receipts and links.
     MAIL_FROM = "MatterPay <no-reply@localhost>"
+    #: Seconds to wait for the mail server on each step of a send (connect, each command).
+    MAIL_TIMEOUT_SECONDS = 10
+    #: Attempts at one email before it is marked failed (5xx answers fail it at once).
+    MAIL_MAX_ATTEMPTS = 16
+    #: Wait before the second attempt, in seconds; it doubles for each one after (with jitter).
+    MAIL_RETRY_BASE_SECONDS = 30
+    #: Longest wait between two attempts at one email, in seconds.
+    MAIL_RETRY_MAX_SECONDS = 3600
+    #: Emails a worker claims, sends over one connection and records together (1 to 500).
+    MAIL_BATCH_SIZE = 20
+    #: Days sent and failed emails are kept in the outbox (for support) before they are purged.
+    MAIL_RETENTION_DAYS = 30
+    #: Also send an email right after the commit that queued it, from the process that wrote
+    #: it: "auto" is on in development and testing and off in production (the worker sends).
+    #: Never on in production: a slow mail server would hold web requests.
+    MAIL_DELIVER_AFTER_COMMIT = "auto"
     #: Locale used when no switcher choice, client record or browser language is supported.
     DEFAULT_LOCALE = "en_US"
     #: Stripe's API address; tests point it at localstripe. Must be https:// in production.
@@ -191,6 +207,22 @@ def check(config: Mapping[str, Any]) -> None:
         raise UnsafeConfiguration("PORTAL_WEBHOOK_TIMEOUT_SECONDS must be between 1 and 30")
     if not 1 <= int(config["WEBHOOK_BATCH_SIZE"]) <= 500:
         raise UnsafeConfiguration("PORTAL_WEBHOOK_BATCH_SIZE must be between 1 and 500")
+    if not 1 <= int(config["MAIL_TIMEOUT_SECONDS"]) <= 120:
+        raise UnsafeConfiguration("PORTAL_MAIL_TIMEOUT_SECONDS must be between 1 and 120")
+    if not 1 <= int(config["MAIL_MAX_ATTEMPTS"]) <= 100:
+        raise UnsafeConfiguration("PORTAL_MAIL_MAX_ATTEMPTS must be between 1 and 100")
+    if not 1 <= int(config["MAIL_RETRY_BASE_SECONDS"]) <= int(config["MAIL_RETRY_MAX_SECONDS"]):
+        raise UnsafeConfiguration(
+            "PORTAL_MAIL_RETRY_BASE_SECONDS must be at least 1 and at most "
+            "PORTAL_MAIL_RETRY_MAX_SECONDS"
+        )
+    if not 1 <= int(config["MAIL_BATCH_SIZE"]) <= 500:
+        raise UnsafeConfiguration("PORTAL_MAIL_BATCH_SIZE must be between 1 and 500")
+    if int(config["MAIL_RETENTION_DAYS"]) < 1:
+        raise UnsafeConfiguration("PORTAL_MAIL_RETENTION_DAYS must be at least 1")
+    after_commit = str(config["MAIL_DELIVER_AFTER_COMMIT"]).strip().lower()
+    if after_commit not in {"auto", "on", "off", "true", "false", "1", "0", "yes", "no"}:
+        raise UnsafeConfiguration("PORTAL_MAIL_DELIVER_AFTER_COMMIT must be auto, on or off")
     if str(config["LOG_FORMAT"]).lower() not in {"auto", "json", "text"}:
         raise UnsafeConfiguration("PORTAL_LOG_FORMAT must be auto, json or text")
     if str(config["LOG_LEVEL"]).upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -210,5 +242,10 @@ def check(config: Mapping[str, Any]) -> None:
             )
         if str(config["LOG_FORMAT"]).lower() == "text":
             raise UnsafeConfiguration("PORTAL_LOG_FORMAT must be json (or auto) in production")
+        if after_commit in {"on", "true", "1", "yes"}:
+            raise UnsafeConfiguration(
+                "PORTAL_MAIL_DELIVER_AFTER_COMMIT may not be on in production: the email "
+                "worker sends (a slow mail server must not hold web requests)"
+            )
         if not config["SESSION_COOKIE_SECURE"]:
             raise UnsafeConfiguration("PORTAL_SESSION_COOKIE_SECURE may not be off in production")

@@ -6,6 +6,7 @@ from portal.firms.models import APIKey, Firm, MerchantAccount, MerchantAccountKi
 from portal.gateways.models import InboundEvent, SandboxIntent
 from portal.ledger.models import TrustEntry
 from portal.links.models import Link, LinkDelivery, link_matters
+from portal.mail.models import OutgoingEmail
 from portal.payments.models import (
     Allocation,
     Charge,
@@ -38,6 +39,7 @@ __all__ = [
     "MerchantAccount",
     "MerchantAccountKind",
     "OutboundMessage",
+    "OutgoingEmail",
     "Payment",
     "PaymentFlag",
     "Refund",

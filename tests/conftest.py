@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 import pytest
@@ -132,6 +132,18 @@ def refusing_smtp(app: Flask, caplog: pytest.LogCaptureFixture) -> Iterator[Inbo
     """A real SMTP server on loopback that refuses every recipient."""
     refuse = "550 5.1.1 <nobody@example.com>: mailbox unavailable"
     yield from inbox_fixture(app, caplog, Inbox(refuse=refuse))
+
+
+@pytest.fixture
+def deliver_email(app: Flask) -> Callable[[], int]:
+    """Send the outbox's due email now, as the worker would (the same service function).
+
+    Test apps also deliver right after each commit (MAIL_DELIVER_AFTER_COMMIT is on outside
+    production); this is for what that did not send: retries, and apps with it off.
+    """
+    from portal import mail
+
+    return lambda: mail.deliver_due("tests")
 
 
 @pytest.fixture
