@@ -26,7 +26,7 @@ from portal.db import db
 from portal.firms.models import Firm, MerchantAccount, MerchantAccountKind
 from portal.payments import allocation
 from portal.payments import services as payments
-from portal.payments.models import PaymentMethod
+from portal.payments.models import Payment, PaymentMethod
 
 #: Longest reference kept (the invoice and matter number columns hold 64).
 MAX_REFERENCE = 64
@@ -64,6 +64,18 @@ class Prepared:
     @property
     def charge_minor(self) -> int:
         return self.plan.total_minor
+
+
+def firm_by_slug(slug: str) -> Firm | None:
+    """The firm whose public pages live at /pay/<slug>, if there is one."""
+    return db.session.scalar(select(Firm).where(Firm.slug == slug))
+
+
+def public_payment(firm: Firm, public_id: str) -> Payment | None:
+    """One of `firm`'s payments by its public id (the caller checks it is the browser's own)."""
+    return db.session.scalar(
+        select(Payment).where(Payment.firm_id == firm.id, Payment.public_id == public_id)
+    )
 
 
 def currency_of(firm: Firm) -> str | None:

@@ -6,7 +6,7 @@ from flask import Blueprint, g, render_template, request
 from flask.typing import ResponseReturnValue
 
 from portal.billing import statements
-from portal.links.views import link_required
+from portal.client.session import link_required
 
 bp = Blueprint("billing", __name__)
 
