@@ -38,12 +38,13 @@ class Kind(enum.StrEnum):
 
 
 class Refused(Exception):
-    """The payment cannot be taken as typed; `field` names the box, `message` says why."""
+    """The payment cannot be taken as typed: `field` names the box, `code` says why (the
+    page says it in the payer's language: "below_minimum", "no_matter", "no_public_trust")."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, field: str, code: str) -> None:
+        super().__init__(code)
         self.field = field
-        self.message = message
+        self.code = code
 
 
 @dataclass(frozen=True)

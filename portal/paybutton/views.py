@@ -317,6 +317,7 @@ def receipt(slug: str, public_id: str) -> ResponseReturnValue:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
+#: What the page says for each `Refused.code`, in the payer's language.
 _REFUSALS = {
     "below_minimum": lambda p: _("The smallest payment here is %(amount)s.", amount=p),
     "no_matter": lambda _p: _(
@@ -351,7 +352,7 @@ def _prepared(firm: Firm, form: PublicPaymentForm, kind: Kind) -> services.Prepa
     except Refused as exc:
         smallest = format_money(services.minimum_minor(), currency, g.locale)
         target = form.amount if exc.field == "amount" else form.reference
-        target.errors = [*target.errors, _REFUSALS[exc.message](smallest)]
+        target.errors = [*target.errors, _REFUSALS[exc.code](smallest)]
         return None
 
 

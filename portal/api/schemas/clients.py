@@ -6,7 +6,7 @@ import datetime as dt
 
 from pydantic import EmailStr, Field
 
-from portal.api.schemas.common import _NEXT_CURSOR, ExternalId, Input, LocaleName, Name, Output
+from portal.api.schemas.common import NEXT_CURSOR, ExternalId, Input, LocaleName, Name, Output
 from portal.billing.models import Client
 from portal.billing.services import ClientRecord
 
@@ -59,4 +59,4 @@ class ClientOut(Output):
 
 class ClientPage(Output):
     data: list[ClientOut]
-    next_cursor: str | None = _NEXT_CURSOR
+    next_cursor: str | None = NEXT_CURSOR

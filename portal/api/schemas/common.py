@@ -81,7 +81,7 @@ def _not_zero(value: int) -> int:
     return value
 
 
-def _link_lifetime(value: int, info: ValidationInfo) -> int:
+def link_lifetime(value: int, info: ValidationInfo) -> int:
     most = (info.context or {}).get("link_max_age", MAX_LINK_SECONDS)
     if value > most:
         raise PydanticCustomError("link_too_long", "must be at most {most} seconds", {"most": most})
@@ -158,7 +158,7 @@ class Output(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-_NEXT_CURSOR = Field(description="Pass as `cursor` for the next page; null on the last page.")
+NEXT_CURSOR = Field(description="Pass as `cursor` for the next page; null on the last page.")
 
 
 _CURSOR_PREFIX = "after:"

@@ -9,7 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from portal.api.schemas.common import (
-    _NEXT_CURSOR,
+    NEXT_CURSOR,
     Amount,
     Currency,
     Description,
@@ -144,4 +144,4 @@ class InvoiceOut(Output):
 
 class InvoicePage(Output):
     data: list[InvoiceOut]
-    next_cursor: str | None = _NEXT_CURSOR
+    next_cursor: str | None = NEXT_CURSOR

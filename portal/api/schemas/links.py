@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints
 
 from portal import clock
-from portal.api.schemas.common import ExternalId, Input, Output, _link_lifetime
+from portal.api.schemas.common import ExternalId, Input, Output, link_lifetime
 from portal.config import MAX_LINK_SECONDS
 from portal.links.models import Link, LinkDelivery
 
@@ -53,7 +53,7 @@ class LinkIn(Input):
         Annotated[
             int,
             Field(strict=True, ge=60, le=MAX_LINK_SECONDS),
-            AfterValidator(_link_lifetime),
+            AfterValidator(link_lifetime),
         ]
         | None
     ) = Field(

@@ -7,7 +7,7 @@ import datetime as dt
 from pydantic import Field
 
 from portal.api.schemas.common import (
-    _NEXT_CURSOR,
+    NEXT_CURSOR,
     Amount,
     Currency,
     ExternalId,
@@ -87,4 +87,4 @@ class MatterOut(Output):
 
 class MatterPage(Output):
     data: list[MatterOut]
-    next_cursor: str | None = _NEXT_CURSOR
+    next_cursor: str | None = NEXT_CURSOR

@@ -17,7 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from portal.api.schemas.common import (
-    _NEXT_CURSOR,
+    NEXT_CURSOR,
     ExternalId,
     Input,
     IsoDate,
@@ -308,7 +308,7 @@ class PaymentOut(Output):
 
 class PaymentPage(Output):
     data: list[PaymentOut]
-    next_cursor: str | None = _NEXT_CURSOR
+    next_cursor: str | None = NEXT_CURSOR
 
 
 # Refunds

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from portal.api.schemas.common import (
-    _NEXT_CURSOR,
+    NEXT_CURSOR,
     Currency,
     Description,
     ExternalId,
@@ -109,4 +109,4 @@ class TrustEntryOut(Output):
 
 class TrustEntryPage(Output):
     data: list[TrustEntryOut]
-    next_cursor: str | None = _NEXT_CURSOR
+    next_cursor: str | None = NEXT_CURSOR
