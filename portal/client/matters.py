@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 from portal.billing import statements
 from portal.client.session import link_required
 
+#: Named "billing" as before the move: templates and tests use `billing.*` endpoints.
 bp = Blueprint("billing", __name__)
 
 #: The brand stylesheet's URL names its colour, so browsers may keep it for good.

@@ -28,6 +28,7 @@ from portal.payments.allocation import AllocationError
 from portal.payments.checkout_forms import FieldErrors, link_idempotency_key, new_nonce
 from portal.payments.services import MethodUnavailable, Payer, TooManyAttempts
 
+#: Named "payments" as before the move: templates and tests use `payments.*` endpoints.
 bp = Blueprint("payments", __name__)
 
 #: Seconds a payer waits after too many declines (the attempt limits count one hour).

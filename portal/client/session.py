@@ -36,6 +36,7 @@ from portal.limits import limited
 from portal.links import fresh, sending, services
 from portal.links.models import LinkDelivery
 
+#: Named "links" as before the move: templates and tests use `links.*` endpoints.
 bp = Blueprint("links", __name__)
 
 #: The session key holding the public id of the link the browser opened.
