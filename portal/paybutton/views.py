@@ -52,6 +52,7 @@ from portal.payments.checkout_forms import (
 )
 from portal.payments.models import ChargeStatus, Payment, PaymentMethod
 from portal.payments.services import MethodUnavailable, Origin, Payer, TooManyAttempts
+from portal.templating import locale_scope
 
 bp = Blueprint("paybutton", __name__)
 
@@ -89,8 +90,6 @@ def embed_config(slug: str) -> ResponseReturnValue:
         response.status_code = 403
         response.headers["Vary"] = "Origin"
         return response
-    from portal.templating import locale_scope
-
     with locale_scope(locale):
         body: dict[str, Any] = {
             "firm": firm.name,
