@@ -31,12 +31,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, database, CSRF, Babel, blueprints, error handlers and CLI."""
     from portal import cli, config, errors, i18n, limits, logs, mail, ops, security, templating
     from portal.api import bp as api_bp
-    from portal.billing.views import bp as billing_bp
+    from portal.client.matters import bp as billing_bp
+    from portal.client.pay import bp as payments_bp
+    from portal.client.session import bp as links_bp
     from portal.db import db
-    from portal.gateways.views import bp as gateways_bp
-    from portal.links.views import bp as links_bp
+    from portal.hooks.views import bp as hooks_bp
     from portal.paybutton.views import bp as paybutton_bp
-    from portal.payments.views import bp as payments_bp
 
     app = Flask(
         __name__,
@@ -67,12 +67,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         billing_bp,
         payments_bp,
         paybutton_bp,
-        gateways_bp,
+        hooks_bp,
         api_bp,
     ):
         app.register_blueprint(blueprint)
     # The API authenticates with bearer keys and processor hooks with signatures, not cookies.
     csrf.exempt(api_bp)
-    csrf.exempt(gateways_bp)
+    csrf.exempt(hooks_bp)
     cli.init_app(app)
     return app

@@ -2,11 +2,21 @@
 
 Services raise a `PortalError`; only the handlers here know about HTTP. Anything else that
 escapes a view is a bug: it is logged with the traceback and answered with a plain 500.
+
+One error shape from every service: a `PortalError` carries `errors`, a list of problems,
+each with a stable `code` (e.g. "amount_too_large"), where it is (`pointer`: a JSON pointer
+into the request such as "/allocations/0/amount", or `field`: the name of a form box such as
+"invoice-12"), `params` (what a message needs, e.g. {"places": 2}) and an English `detail`.
+Faces render them: the API as English problem+json whose `errors` are always
+{"pointer", "detail"} (`api_errors` below); the client pages translate by `code` through the
+catalogs and format `params` in the client's locale (portal.payments.checkout_forms).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
@@ -22,6 +32,41 @@ _PLAIN_500 = (
 )
 
 
+@dataclass(frozen=True)
+class ValidationProblem:
+    """One thing wrong with one input: a stable `code`, where, its `params` and English text.
+
+    `where` is a JSON pointer ("/amount", "" for the whole request) for API inputs, or a form
+    field name ("total", "invoice-12", "basket") for the pay pages.
+    """
+
+    code: str
+    where: str
+    detail: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The dict form services put in `PortalError.errors` (pointers start with "/")."""
+        key = "pointer" if not self.where or self.where.startswith("/") else "field"
+        return {key: self.where, "detail": self.detail, "code": self.code, "params": self.params}
+
+
+def api_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A service's `errors` as the API shows them: [{"pointer": ..., "detail": ...}] (or
+    {"parameter": ..., "detail": ...} for a header or query parameter, as the registry says).
+
+    A form field name (a pay page's problem) becomes the pointer "/<field>"; codes and
+    parameters stay inside: the API's English `detail` already says it.
+    """
+    shown = []
+    for error in errors:
+        shown_error = {k: v for k, v in error.items() if k not in ("code", "params", "field")}
+        if "field" in error and "pointer" not in error:
+            shown_error = {"pointer": f"/{error['field']}" if error["field"] else "", **shown_error}
+        shown.append(shown_error)
+    return shown
+
+
 class PortalError(Exception):
     """Something the caller can fix or must be told; `status`, `code` and `title` are stable."""
 
@@ -29,10 +74,17 @@ class PortalError(Exception):
     code = "bad-request"
     title = "Something is wrong with this request"
 
-    def __init__(self, detail: str | None = None, *, errors: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[Mapping[str, Any] | ValidationProblem] | None = None,
+    ):
         super().__init__(detail or self.title)
         self.detail = detail
-        self.errors = errors or []
+        self.errors: list[dict[str, Any]] = [
+            e.as_dict() if isinstance(e, ValidationProblem) else dict(e) for e in errors or ()
+        ]
 
 
 class NotFound(PortalError):
@@ -151,7 +203,11 @@ def init_app(app: Flask) -> None:
     def _portal_error(exc: PortalError) -> Any:
         if wants_problem_json():
             return problem(
-                exc.status, exc.title, code=exc.code, detail=exc.detail, errors=exc.errors
+                exc.status,
+                exc.title,
+                code=exc.code,
+                detail=exc.detail,
+                errors=api_errors(exc.errors),
             )
         template = {
             404: "errors/404.html",

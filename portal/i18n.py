@@ -98,6 +98,12 @@ def chosen_locale() -> str | None:
     return picked if picked in SUPPORTED_LOCALES else None
 
 
+def page_locale(client_locale: str | None) -> str:
+    """The supported locale closest to a client's record: exact, else same language, else
+    the default (`closest_supported`). What a client's emails and pages open in."""
+    return closest_supported(client_locale) or default_locale()
+
+
 def negotiate(client_locale: str | None = None) -> str:
     """The locale a page renders in: switcher choice, client record, browser, default."""
     if has_request_context() and request.path.startswith("/api/"):

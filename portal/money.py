@@ -26,10 +26,21 @@ from babel.numbers import (
 
 #: The largest amount the portal accepts anywhere, in minor units (999,999,999.99 in USD).
 MAX_MINOR = 99_999_999_999
+_NOT_A_NUMBER = "Enter the amount as a number, for example 1250.00."
 
 
 class MoneyError(ValueError):
-    """Text or a number that is not an acceptable amount; the message says why."""
+    """Text or a number that is not an acceptable amount.
+
+    `code` says why in a stable word the faces translate (portal.payments.checkout_forms
+    .money_message for the pay pages), `params` carries what the message needs; the message
+    itself is English, for logs and the API.
+    """
+
+    def __init__(self, message: str, *, code: str = "amount_invalid", **params: object) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +54,7 @@ class Money:
         if not isinstance(self.minor, int) or isinstance(self.minor, bool):
             raise TypeError("Money.minor must be an int of minor units")
         if not is_currency(self.currency):
-            raise MoneyError(f"unknown currency {self.currency!r}")
+            raise MoneyError(f"unknown currency {self.currency!r}", code="currency_unknown")
 
     def __add__(self, other: Money) -> Money:
         self._same_currency(other)
@@ -55,7 +66,9 @@ class Money:
 
     def _same_currency(self, other: Money) -> None:
         if other.currency != self.currency:
-            raise MoneyError(f"cannot combine {self.currency} with {other.currency}")
+            raise MoneyError(
+                f"cannot combine {self.currency} with {other.currency}", code="currency_mismatch"
+            )
 
     def format(self, locale: str) -> str:
         return format_money(self.minor, self.currency, locale)
@@ -147,9 +160,9 @@ def parse_money(
         # People type a plain space where the locale groups with a (narrow) no-break space.
         cleaned = re.sub(r"[ \xa0\u202f]", group, cleaned)
     if not cleaned:
-        raise MoneyError("Enter an amount.")
+        raise MoneyError("Enter an amount.", code="amount_missing")
     if any(ch.isalpha() for ch in cleaned):
-        raise MoneyError("Enter the amount as a number, for example 1250.00.")
+        raise MoneyError(_NOT_A_NUMBER, code="amount_not_a_number")
     negative = cleaned.startswith("-")
     if negative:
         cleaned = cleaned[1:].strip()
@@ -160,10 +173,12 @@ def parse_money(
     digits = precision(currency)
     exponent = value.as_tuple().exponent
     if not isinstance(exponent, int):
-        raise MoneyError("Enter the amount as a number, for example 1250.00.")
+        raise MoneyError(_NOT_A_NUMBER, code="amount_not_a_number")
     if -exponent > digits:
         raise MoneyError(
-            f"Use at most {digits} decimal places." if digits else "Use whole amounts only."
+            f"Use at most {digits} decimal places." if digits else "Use whole amounts only.",
+            code="amount_too_precise",
+            places=digits,
         )
     minor = int(value.scaleb(digits))
     if negative:
@@ -183,15 +198,15 @@ def _parse_decimal(cleaned: str, loc: Locale) -> Decimal:
             return Decimal(cleaned)
         except InvalidOperation:
             pass
-    raise MoneyError("Enter the amount as a number, for example 1250.00.")
+    raise MoneyError(_NOT_A_NUMBER, code="amount_not_a_number")
 
 
 def check_minor(minor: int, *, allow_zero: bool = False, allow_negative: bool = False) -> int:
     """Check an integer amount against the portal-wide bounds and sign rules."""
     if not allow_negative and minor < 0:
-        raise MoneyError("The amount cannot be negative.")
+        raise MoneyError("The amount cannot be negative.", code="amount_negative")
     if not allow_zero and minor == 0:
-        raise MoneyError("The amount must be more than zero.")
+        raise MoneyError("The amount must be more than zero.", code="amount_zero")
     if abs(minor) > MAX_MINOR:
-        raise MoneyError("The amount is too large.")
+        raise MoneyError("The amount is too large.", code="amount_too_large", max=MAX_MINOR)
     return minor

@@ -376,7 +376,7 @@ def test_every_state_changing_route_refuses_a_request_without_a_csrf_token(
 #: Views that skip Flask-WTF's automatic check only to leave out its HTTPS Referer rule (their
 #: pages are sent without a Referer) and check the token themselves; the walk above proves
 #: that they refuse a request without one.
-CHECK_THEIR_OWN_TOKEN = {"portal.links.views.check", "portal.links.views.fresh_link"}
+CHECK_THEIR_OWN_TOKEN = {"portal.client.session.check", "portal.client.session.fresh_link"}
 
 
 def test_only_the_api_and_the_hooks_are_exempt_from_csrf(app: Flask) -> None:

@@ -7,19 +7,15 @@ which also carries the exact pay button snippet for the firm's website.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-
 from flask import g, request
 from pydantic import Field
 
 from portal.api.schemas import Input, Output
 from portal.api.views import api
-from portal.db import db
-from portal.errors import NotFound
 from portal.firms import branding
+from portal.firms.embed import embed_integrity, public_url
 from portal.firms.models import Firm
-from portal.paybutton.views import embed_path, public_url
+from portal.firms.services import firm_by_id
 
 
 class BrandingIn(Input):
@@ -56,16 +52,7 @@ class FirmBrandingOut(Output):
 
 
 def _firm() -> Firm:
-    firm = db.session.get(Firm, g.firm_id)
-    if firm is None:  # pragma: no cover - the key's firm exists while the key does
-        raise NotFound("no such firm")
-    return firm
-
-
-def embed_integrity(version: str = "v1") -> str:
-    """The Subresource Integrity value of the embed script (sha384, base64)."""
-    digest = hashlib.sha384(embed_path(version).read_bytes()).digest()
-    return "sha384-" + base64.b64encode(digest).decode("ascii")
+    return firm_by_id(g.firm_id)
 
 
 def _out(firm: Firm) -> FirmBrandingOut:

@@ -26,8 +26,8 @@ from portal.api.schemas import (
     encode_cursor,
 )
 from portal.api.views import api, page_size
-from portal.db import db
 from portal.firms.models import EvergreenMode, Firm
+from portal.firms.services import firm_by_id
 from portal.money import MAX_MINOR
 from portal.trust_requests import services
 from portal.trust_requests.models import (
@@ -300,10 +300,7 @@ class EvergreenOut(Output):
     responses={200: EvergreenOut},
 )
 def get_evergreen() -> EvergreenOut:
-    firm = db.session.get(Firm, g.firm_id)
-    if firm is None:  # the API key's firm, kept through a foreign key
-        raise LookupError(f"firm {g.firm_id} vanished")
-    return EvergreenOut.of(firm)
+    return EvergreenOut.of(firm_by_id(g.firm_id))
 
 
 @api.route(

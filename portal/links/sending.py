@@ -25,6 +25,7 @@ from portal.db import db
 from portal.errors import ValidationFailed
 from portal.firms import branding
 from portal.firms.services import firm_by_id
+from portal.i18n import page_locale
 from portal.links import services as links
 from portal.links.models import DeliveryOrigin, DeliveryState, Link, LinkDelivery
 from portal.templating import locale_scope
@@ -91,8 +92,6 @@ def queue_link_email(
 
 def compose_link_email(link: Link, delivery: LinkDelivery) -> EmailMessage:
     """The branded email (text and HTML) in the client's language, with the link and its expiry."""
-    from portal.links.views import page_locale
-
     firm = firm_by_id(link.firm_id)
     brand = brand_hex(firm.brand_colour)
     locale = page_locale(link.client.locale)

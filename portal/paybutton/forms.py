@@ -13,7 +13,7 @@ from wtforms import EmailField, HiddenField, RadioField, SelectChoice, StringFie
 from wtforms.validators import DataRequired, Email, Length
 
 from portal.money import MoneyError, parse_money
-from portal.payments import forms as payment_forms
+from portal.payments.checkout_forms import MAX_TYPED, money_message
 from portal.payments.models import PaymentMethod
 
 
@@ -57,7 +57,7 @@ class PublicPaymentForm(FlaskForm):
     def amount_minor(self, currency: str, locale: str) -> int | None:
         """The typed amount in minor units, or None with the reason added to the field."""
         try:
-            return parse_money((self.amount.data or "")[:40], currency, locale)
+            return parse_money((self.amount.data or "")[:MAX_TYPED], currency, locale)
         except MoneyError as exc:
-            self.amount.errors = [*self.amount.errors, payment_forms._money_message(exc, currency)]
+            self.amount.errors = [*self.amount.errors, money_message(exc)]
             return None

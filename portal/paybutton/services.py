@@ -26,7 +26,7 @@ from portal.db import db
 from portal.firms.models import Firm, MerchantAccount, MerchantAccountKind
 from portal.payments import allocation
 from portal.payments import services as payments
-from portal.payments.models import PaymentMethod
+from portal.payments.models import Payment, PaymentMethod
 
 #: Longest reference kept (the invoice and matter number columns hold 64).
 MAX_REFERENCE = 64
@@ -38,12 +38,13 @@ class Kind(enum.StrEnum):
 
 
 class Refused(Exception):
-    """The payment cannot be taken as typed; `field` names the box, `message` says why."""
+    """The payment cannot be taken as typed: `field` names the box, `code` says why (the
+    page says it in the payer's language: "below_minimum", "no_matter", "no_public_trust")."""
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, field: str, code: str) -> None:
+        super().__init__(code)
         self.field = field
-        self.message = message
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,18 @@ class Prepared:
     @property
     def charge_minor(self) -> int:
         return self.plan.total_minor
+
+
+def firm_by_slug(slug: str) -> Firm | None:
+    """The firm whose public pages live at /pay/<slug>, if there is one."""
+    return db.session.scalar(select(Firm).where(Firm.slug == slug))
+
+
+def public_payment(firm: Firm, public_id: str) -> Payment | None:
+    """One of `firm`'s payments by its public id (the caller checks it is the browser's own)."""
+    return db.session.scalar(
+        select(Payment).where(Payment.firm_id == firm.id, Payment.public_id == public_id)
+    )
 
 
 def currency_of(firm: Firm) -> str | None:

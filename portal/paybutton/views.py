@@ -10,14 +10,12 @@ tells the opener window by postMessage, addressed to the firm's registered origi
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     g,
     jsonify,
     redirect,
@@ -28,45 +26,40 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from portal import i18n, security
 from portal.billing.statements import brand_hex
-from portal.db import PROJECT_ROOT, db
 from portal.errors import NotFound, ValidationFailed
 from portal.firms import branding
-from portal.firms.models import Firm
+from portal.firms.embed import EMBED_FILES, public_url
+from portal.firms.models import Firm, MerchantAccount
 from portal.gateways.base import Instrument
 from portal.limits import limited
 from portal.money import format_money, to_plain
 from portal.paybutton import services
 from portal.paybutton.forms import PublicPaymentForm
 from portal.paybutton.services import Kind, Refused
-from portal.payments import forms as payment_forms
 from portal.payments import services as payments
 from portal.payments.allocation import AllocationError
+from portal.payments.checkout_forms import (
+    FieldErrors,
+    mandate_text,
+    new_nonce,
+    public_idempotency_key,
+    publishable_key,
+    read_instrument,
+)
 from portal.payments.models import ChargeStatus, Payment, PaymentMethod
 from portal.payments.services import MethodUnavailable, Origin, Payer, TooManyAttempts
+from portal.templating import locale_scope
 
 bp = Blueprint("paybutton", __name__)
 
-#: The embed script, versioned by its path: v1 never changes once published (its SRI hash
-#: is in the README); a new behaviour is a new file.
-EMBED_FILES = {"v1": PROJECT_ROOT / "static" / "embed" / "v1.js"}
 #: Session key holding the payments this browser made on public pay pages (their receipts).
 SESSION_KEY = "public_payments"
 _REMEMBERED = 10
 _DAY = 86400
-
-
-def embed_path(version: str) -> Path:
-    return EMBED_FILES[version]
-
-
-def public_url(endpoint: str, **values: Any) -> str:
-    """An absolute URL on the portal's public address (BASE_URL), as links to clients are."""
-    return str(current_app.config["BASE_URL"]) + url_for(endpoint, **values)
 
 
 # -- the script and its configuration ------------------------------------------------------------
@@ -97,8 +90,6 @@ def embed_config(slug: str) -> ResponseReturnValue:
         response.status_code = 403
         response.headers["Vary"] = "Origin"
         return response
-    from portal.templating import locale_scope
-
     with locale_scope(locale):
         body: dict[str, Any] = {
             "firm": firm.name,
@@ -149,7 +140,7 @@ def _keep_opener(response: Response) -> Response:
 
 
 def _firm(slug: str) -> Firm:
-    firm = db.session.scalar(select(Firm).where(Firm.slug == slug))
+    firm = services.firm_by_slug(slug)
     if firm is None:
         raise NotFound("no such firm")
     return firm
@@ -211,7 +202,7 @@ def review(slug: str) -> ResponseReturnValue:
     prepared = _prepared(firm, form, kind)
     if prepared is None:
         return _start_page(firm, form, kind, status=422)
-    return _review_page(firm, form, prepared, payment_forms.new_nonce(), {})
+    return _review_page(firm, form, prepared, new_nonce(), {})
 
 
 @bp.post("/pay/<slug>/confirm")
@@ -223,23 +214,21 @@ def confirm(slug: str) -> ResponseReturnValue:
     form = PublicPaymentForm()
     kind = _kind(form.kind.data, firm)
     nonce = request.form.get("nonce", "")
-    if not payment_forms._NONCE.fullmatch(nonce):
+    key = public_idempotency_key(firm.id, nonce)
+    if key is None:
         form.form_errors.append(_("Please check your payment and review it again."))
         return _start_page(firm, form, kind, status=422)
-    key = f"public:{firm.id}:{nonce}"
     if (done := payments.payment_by_key(firm.id, key)) is not None:
         return _to_receipt(firm, done)  # the second click of a double click
     prepared = _prepared(firm, form, kind)
     if prepared is None:
         return _start_page(firm, form, kind, status=422)
     method = PaymentMethod(form.method.data)
-    details = payment_forms.FieldErrors()
+    details = FieldErrors()
     instrument = _instrument(firm, prepared, method, request.form, details)
     text = None
     if method is PaymentMethod.ACH:
-        text = payment_forms.mandate_text(
-            firm.name, prepared.typed_minor, prepared.currency, g.locale
-        )
+        text = mandate_text(firm.name, prepared.typed_minor, prepared.currency, g.locale)
         if request.form.get("mandate") != "accepted":
             details.add("mandate", _("Tick the box to authorize the bank debit."))
     if details:
@@ -293,9 +282,7 @@ def receipt(slug: str, public_id: str) -> ResponseReturnValue:
     firm = _enter(slug)
     if public_id not in session.get(SESSION_KEY, []):
         raise NotFound("no such receipt")
-    payment = db.session.scalar(
-        select(Payment).where(Payment.firm_id == firm.id, Payment.public_id == public_id)
-    )
+    payment = services.public_payment(firm, public_id)
     if payment is None:
         raise NotFound("no such receipt")
     status = payments.payment_status(payment)
@@ -329,6 +316,7 @@ def receipt(slug: str, public_id: str) -> ResponseReturnValue:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
+#: What the page says for each `Refused.code`, in the payer's language.
 _REFUSALS = {
     "below_minimum": lambda p: _("The smallest payment here is %(amount)s.", amount=p),
     "no_matter": lambda _p: _(
@@ -363,7 +351,7 @@ def _prepared(firm: Firm, form: PublicPaymentForm, kind: Kind) -> services.Prepa
     except Refused as exc:
         smallest = format_money(services.minimum_minor(), currency, g.locale)
         target = form.amount if exc.field == "amount" else form.reference
-        target.errors = [*target.errors, _REFUSALS[exc.message](smallest)]
+        target.errors = [*target.errors, _REFUSALS[exc.code](smallest)]
         return None
 
 
@@ -372,22 +360,21 @@ def _instrument(
     prepared: services.Prepared,
     method: PaymentMethod,
     data: MultiDict[str, str],
-    errors: payment_forms.FieldErrors,
+    errors: FieldErrors,
 ) -> Instrument:
-    if _gateway(firm, prepared) == "stripe":
-        payment_method_id = (data.get("payment_method_id") or "").strip()
-        if not payment_forms._PAYMENT_METHOD_ID.fullmatch(payment_method_id):
-            errors.add("payment", _("Enter your payment details."))
-        return Instrument(payment_method_id=payment_method_id)
-    if method is PaymentMethod.CARD:
-        return payment_forms._card(data, errors)
-    return payment_forms._bank(data, errors)
+    on_stripe = _gateway(firm, prepared) == "stripe"
+    card = method is PaymentMethod.CARD
+    return read_instrument(data, on_stripe=on_stripe, card=card, errors=errors)
+
+
+def _account(firm: Firm, prepared: services.Prepared) -> MerchantAccount:
+    """The merchant account the public payment's one charge goes to."""
+    charge = prepared.plan.charges[0]
+    return payments.merchant_account(firm.id, charge.account_kind, prepared.currency)
 
 
 def _gateway(firm: Firm, prepared: services.Prepared) -> str:
-    charge = prepared.plan.charges[0]
-    account = payments.merchant_account(firm.id, charge.account_kind, prepared.currency)
-    return account.gateway
+    return _account(firm, prepared).gateway
 
 
 def _start_page(firm: Firm, form: PublicPaymentForm, kind: Kind, *, status: int = 200) -> Any:
@@ -425,18 +412,13 @@ def _review_page(
         "uses_stripe": gateway == "stripe",
         "mandate_text": (
             # The typed amount: the capped one would tell a stranger the invoice's balance.
-            payment_forms.mandate_text(firm.name, prepared.typed_minor, prepared.currency, g.locale)
+            mandate_text(firm.name, prepared.typed_minor, prepared.currency, g.locale)
             if method is PaymentMethod.ACH
             else None
         ),
     }
     if gateway == "stripe":
-        from portal.gateways import stripe as stripe_gateway
-
-        account = payments.merchant_account(
-            firm.id, prepared.plan.charges[0].account_kind, prepared.currency
-        )
-        context["publishable_key"] = stripe_gateway.settings_for(account).publishable_key
+        context["publishable_key"] = publishable_key(_account(firm, prepared))
         # Stripe.js and its frames on this page only (see portal.security).
         security.allow_stripe()
     return render_template("paybutton/review.html", **context), status

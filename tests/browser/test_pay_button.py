@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import expect
 
 from portal.db import db
-from portal.paybutton.views import embed_path
+from portal.firms.embed import embed_path
 from tests import factories
 from tests.browser.conftest import LiveServer
 

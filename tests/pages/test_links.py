@@ -7,9 +7,9 @@ from html import escape
 
 import pytest
 
+from portal.i18n import page_locale
 from portal.links import services as links
 from portal.links.models import Link
-from portal.links.views import page_locale
 from tests import factories
 from tests.pages.conftest import Clock, Household, Portal
 

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from portal.db import PROJECT_ROOT
-from portal.paybutton.views import embed_path
+from portal.firms.embed import embed_path
 
 SITE = "https://www.okafor.example"
 

@@ -16,15 +16,19 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from portal import security
+from portal.client import checkout as baskets
+from portal.client import review as reviews
+from portal.client.session import link_required
 from portal.errors import ValidationFailed
 from portal.i18n import current_locale
 from portal.limits import limited
-from portal.links.views import link_required
-from portal.payments import forms, receipts
+from portal.payments import receipts
 from portal.payments import services as payments
 from portal.payments.allocation import AllocationError
+from portal.payments.checkout_forms import FieldErrors, link_idempotency_key, new_nonce
 from portal.payments.services import MethodUnavailable, Payer, TooManyAttempts
 
+#: Named "payments" as before the move: templates and tests use `payments.*` endpoints.
 bp = Blueprint("payments", __name__)
 
 #: Seconds a payer waits after too many declines (the attempt limits count one hour).
@@ -35,29 +39,29 @@ RETRY_AFTER_SECONDS = 3600
 @link_required
 def basket() -> ResponseReturnValue:
     """Show what the link may pay, grouped by matter, with the choice of method."""
-    checkout = forms.checkout_for(g.link, g.firm)
-    entries = forms.Entries.read(request.args, checkout)
-    return _basket_page(checkout, entries, forms.FieldErrors())
+    checkout = baskets.checkout_for(g.link, g.firm)
+    entries = baskets.Entries.read(request.args, checkout)
+    return _basket_page(checkout, entries, FieldErrors())
 
 
 @bp.post("/pay/review")
 @link_required
 def review() -> ResponseReturnValue:
     """Check the basket as the payment would, then ask for the card or bank details."""
-    checkout = forms.checkout_for(g.link, g.firm)
-    entries = forms.Entries.read(request.form, checkout)
+    checkout = baskets.checkout_for(g.link, g.firm)
+    entries = baskets.Entries.read(request.form, checkout)
     try:
-        review = forms.review_basket(
+        review = reviews.review_basket(
             g.link,
             g.firm,
             checkout,
             entries,
-            action=request.form.get("action", forms.ACTION_REVIEW),
+            action=request.form.get("action", baskets.ACTION_REVIEW),
             locale=current_locale(),
         )
-    except forms.BasketError as exc:
+    except baskets.BasketError as exc:
         return _basket_page(checkout, entries, exc.errors, status=422)
-    return _review_page(checkout, review, forms.new_nonce(), forms.FieldErrors())
+    return _review_page(checkout, review, new_nonce(), FieldErrors())
 
 
 @bp.post("/pay/confirm")
@@ -66,22 +70,22 @@ def review() -> ResponseReturnValue:
 def confirm() -> ResponseReturnValue:
     """Start the payment reviewed on the previous page, once, and show its receipt."""
     nonce = request.form.get("nonce", "")
-    key = forms.idempotency_key(g.link, nonce)
+    key = link_idempotency_key(g.link.public_id, nonce)
     if key is not None and (done := payments.payment_by_key(g.link.firm_id, key)) is not None:
         return _to_receipt(done.public_id)  # the second click of a double click
-    checkout = forms.checkout_for(g.link, g.firm)
-    entries = forms.Entries.read(request.form, checkout)
+    checkout = baskets.checkout_for(g.link, g.firm)
+    entries = baskets.Entries.read(request.form, checkout)
     if key is None:
-        errors = forms.FieldErrors()
+        errors = FieldErrors()
         errors.add("basket", _("Please check your payment and review it again."))
         return _basket_page(checkout, entries, errors, status=422)
     try:
-        order = forms.read_order(
+        order = reviews.read_order(
             g.link, g.firm, checkout, entries, request.form, locale=current_locale()
         )
-    except forms.BasketError as exc:
+    except baskets.BasketError as exc:
         return _basket_changed(key, checkout, entries, exc.errors)
-    except forms.DetailsError as exc:
+    except baskets.DetailsError as exc:
         return _review_again(checkout, entries, nonce, exc.errors)
     client = g.link.client
     try:
@@ -100,18 +104,18 @@ def confirm() -> ResponseReturnValue:
             mandate_text=order.mandate_text,
         )
     except AllocationError as exc:
-        errors = forms.FieldErrors()
+        errors = FieldErrors()
         errors.extend(exc.errors)
         return _basket_changed(key, checkout, entries, errors)
     except TooManyAttempts:
         body = render_template("payments/too_many_attempts.html", status=429)
         return body, 429, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     except MethodUnavailable:
-        errors = forms.FieldErrors()
+        errors = FieldErrors()
         errors.add("method", _("This payment method is not available for this payment."))
         return _basket_page(checkout, entries, errors, status=422)
     except ValidationFailed as exc:
-        errors = forms.FieldErrors()
+        errors = FieldErrors()
         errors.extend(exc.errors or [{"field": "basket", "detail": exc.detail or ""}])
         return _review_again(checkout, entries, nonce, errors)
     return _to_receipt(payment.public_id)
@@ -125,7 +129,7 @@ def receipt(public_id: str) -> ResponseReturnValue:
     return render_template(
         "payments/receipt.html",
         receipt=receipts.receipt_for(payment),
-        retry_query=forms.retry_query(payment),
+        retry_query=reviews.retry_query(payment),
     )
 
 
@@ -133,9 +137,9 @@ def receipt(public_id: str) -> ResponseReturnValue:
 
 
 def _basket_page(
-    checkout: forms.Checkout,
-    entries: forms.Entries,
-    errors: forms.FieldErrors,
+    checkout: baskets.Checkout,
+    entries: baskets.Entries,
+    errors: FieldErrors,
     *,
     status: int = 200,
 ) -> ResponseReturnValue:
@@ -146,37 +150,37 @@ def _basket_page(
 
 
 def _review_page(
-    checkout: forms.Checkout,
-    review: forms.Review,
+    checkout: baskets.Checkout,
+    review: reviews.Review,
     nonce: str,
-    errors: forms.FieldErrors,
+    errors: FieldErrors,
     *,
     status: int = 200,
 ) -> ResponseReturnValue:
     context: dict[str, Any] = {"review": review, "nonce": nonce, "errors": errors}
     if not review.uses_stripe:
         return render_template("payments/review.html", **context), status
-    context["publishable_key"] = forms.stripe_publishable_key(checkout, review)
+    context["publishable_key"] = reviews.stripe_publishable_key(checkout, review)
     # Stripe.js and its frames on this page only (see portal.security).
     security.allow_stripe()
     return render_template("payments/review.html", **context), status
 
 
 def _review_again(
-    checkout: forms.Checkout, entries: forms.Entries, nonce: str, errors: forms.FieldErrors
+    checkout: baskets.Checkout, entries: baskets.Entries, nonce: str, errors: FieldErrors
 ) -> ResponseReturnValue:
     """The review once more, same nonce, with what to fix; a basket gone bad goes back."""
     try:
-        review = forms.review_basket(
-            g.link, g.firm, checkout, entries, action=forms.ACTION_REVIEW, locale=current_locale()
+        review = reviews.review_basket(
+            g.link, g.firm, checkout, entries, action=baskets.ACTION_REVIEW, locale=current_locale()
         )
-    except forms.BasketError as exc:
+    except baskets.BasketError as exc:
         return _basket_page(checkout, entries, exc.errors, status=409)
     return _review_page(checkout, review, nonce, errors, status=422)
 
 
 def _basket_changed(
-    key: str, checkout: forms.Checkout, entries: forms.Entries, errors: forms.FieldErrors
+    key: str, checkout: baskets.Checkout, entries: baskets.Entries, errors: FieldErrors
 ) -> ResponseReturnValue:
     """The basket no longer fits what is owed: unless this very payment just went through
     (a double click racing itself), show the basket again with what changed."""

@@ -36,6 +36,7 @@ from portal.limits import limited
 from portal.links import fresh, sending, services
 from portal.links.models import LinkDelivery
 
+#: Named "links" as before the move: templates and tests use `links.*` endpoints.
 bp = Blueprint("links", __name__)
 
 #: The session key holding the public id of the link the browser opened.
@@ -178,9 +179,3 @@ def _end_session(*, keep_language: bool = True) -> None:
     session.clear()
     if keep_language and language is not None:
         session[i18n.SESSION_KEY] = language
-
-
-def page_locale(client_locale: str | None) -> str:
-    """The supported locale closest to the client's record: exact, else same language, else
-    the default (portal.i18n.closest_supported)."""
-    return i18n.closest_supported(client_locale) or i18n.default_locale()

@@ -6,8 +6,9 @@ from flask import Blueprint, g, render_template, request
 from flask.typing import ResponseReturnValue
 
 from portal.billing import statements
-from portal.links.views import link_required
+from portal.client.session import link_required
 
+#: Named "billing" as before the move: templates and tests use `billing.*` endpoints.
 bp = Blueprint("billing", __name__)
 
 #: The brand stylesheet's URL names its colour, so browsers may keep it for good.

@@ -1,0 +1,163 @@
+"""Client links: issuing, sending and reading them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints
+
+from portal import clock
+from portal.api.schemas.common import ExternalId, Input, Output, link_lifetime
+from portal.config import MAX_LINK_SECONDS
+from portal.links.models import Link, LinkDelivery
+
+
+class LinkPath(BaseModel):
+    id: str = Field(min_length=1, max_length=64, description="The link's public id.")
+
+
+# Links
+
+
+EmailText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Signature = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+
+
+class LinkSendIn(Input):
+    """Email the new link to the client now."""
+
+    email: EmailStr | None = Field(
+        default=None, description="Where to send it; null means the client's email on file."
+    )
+    message: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+        | None
+    ) = Field(
+        default=None,
+        description="Plain text shown above the link in place of the firm's default message.",
+    )
+
+
+class LinkIn(Input):
+    """A request for a client link."""
+
+    client: ExternalId = Field(description="External id of the client the link opens for.")
+    matters: list[ExternalId] = Field(
+        default=[],
+        max_length=500,
+        description="External ids of some of the client's matters to limit the link to; "
+        "empty means all of them.",
+    )
+    expires_in: (
+        Annotated[
+            int,
+            Field(strict=True, ge=60, le=MAX_LINK_SECONDS),
+            AfterValidator(link_lifetime),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Seconds until the link expires, from 60 up to the server's "
+        "LINK_MAX_AGE_SECONDS (86400), which is also the default.",
+    )
+    send: LinkSendIn | None = Field(
+        default=None,
+        description="Email the link to the client (text and HTML, in the client's locale, with "
+        "the firm's name, colour, default message and signature). The email goes out once the "
+        "link is saved; `deliveries` in the answer says whether the mail server took it.",
+    )
+
+    ar_note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = (
+        Field(
+            default=None,
+            description="The firm's note for the A/R message of payments made through this "
+            "link; postings carry the firm's A/R message followed by it. Never shown to the "
+            "client.",
+        )
+    )
+
+
+class LinkDeliveryOut(Output):
+    """One email that carried the link, and how far it got."""
+
+    id: str
+    origin: Literal["api", "fresh_link"] = Field(
+        description="api: sent at the firm's request; fresh_link: the client asked for a fresh "
+        "link from an expired or revoked link's page."
+    )
+    to: str
+    state: Literal["queued", "sent", "failed", "opened", "paid"] = Field(
+        description="queued until the mail server answers; then sent or failed; opened once the "
+        "client opens the link; paid once a payment started from it succeeds."
+    )
+    error: str | None = Field(description="The mail server's answer when sending failed.")
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+    failed_at: dt.datetime | None
+    opened_at: dt.datetime | None
+    paid_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, delivery: LinkDelivery) -> LinkDeliveryOut:
+        return cls(
+            id=delivery.public_id,
+            origin=delivery.origin.value,  # type: ignore[arg-type]
+            to=delivery.recipient,
+            state=delivery.state.value,  # type: ignore[arg-type]
+            error=delivery.error,
+            created_at=delivery.created_at,
+            sent_at=delivery.sent_at,
+            failed_at=delivery.failed_at,
+            opened_at=delivery.opened_at,
+            paid_at=delivery.paid_at,
+        )
+
+
+class LinkOut(Output):
+    id: str = Field(description="The link's public id; the token is never shown again.")
+    state: Literal["active", "expired", "revoked"]
+    client: str
+    matters: list[str] = Field(description="Matters the link is limited to; empty means all.")
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    revoked_at: dt.datetime | None
+    first_opened_at: dt.datetime | None
+    last_opened_at: dt.datetime | None
+    open_count: int
+    deliveries: list[LinkDeliveryOut] = Field(description="Emails that carried this link.")
+    replaces: str | None = Field(
+        description="For a fresh link the client asked for: the id of the expired or revoked "
+        "link it replaces."
+    )
+
+    @classmethod
+    def fields_of(cls, link: Link) -> dict[str, Any]:
+        return {
+            "id": link.public_id,
+            "state": link.state(clock.now()),
+            "client": link.client.external_id,
+            "matters": [matter.external_id for matter in link.matters],
+            "created_at": link.created_at,
+            "expires_at": link.expires_at,
+            "revoked_at": link.revoked_at,
+            "first_opened_at": link.first_opened_at,
+            "last_opened_at": link.last_opened_at,
+            "open_count": link.open_count,
+            "deliveries": [LinkDeliveryOut.of(d) for d in link.deliveries],
+            "replaces": next(
+                (d.replaces.public_id for d in link.deliveries if d.replaces is not None), None
+            ),
+        }
+
+    @classmethod
+    def of(cls, link: Link) -> LinkOut:
+        return cls(**cls.fields_of(link))
+
+
+class LinkCreatedOut(LinkOut):
+    url: str = Field(description="The URL to send the client. Shown only in this response.")
+
+    @classmethod
+    def of_new(cls, link: Link, url: str) -> LinkCreatedOut:
+        return cls(**cls.fields_of(link), url=url)

@@ -1,0 +1,36 @@
+"""The pay button a firm pastes on its website: the script's file, its integrity hash, and the
+portal's public URLs the button and its snippet name.
+
+Below the faces: the pay button's own pages (portal.paybutton) serve the script, and the API
+(portal.api.branding) hands firms the exact snippet; neither imports the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, url_for
+
+from portal.db import PROJECT_ROOT
+
+#: The embed script, versioned by its path: v1 never changes once published (its SRI hash
+#: is in the README); a new behaviour is a new file.
+EMBED_FILES = {"v1": PROJECT_ROOT / "static" / "embed" / "v1.js"}
+
+
+def embed_path(version: str) -> Path:
+    return EMBED_FILES[version]
+
+
+def embed_integrity(version: str = "v1") -> str:
+    """The Subresource Integrity value of the embed script (sha384, base64)."""
+    digest = hashlib.sha384(embed_path(version).read_bytes()).digest()
+    return "sha384-" + base64.b64encode(digest).decode("ascii")
+
+
+def public_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL on the portal's public address (BASE_URL), as links to clients are."""
+    return str(current_app.config["BASE_URL"]) + url_for(endpoint, **values)

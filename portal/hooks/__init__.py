@@ -1,0 +1,1 @@
+"""Inbound processor events (POST /hooks/...): a face that only verifies and hands over."""
