@@ -7,8 +7,7 @@ import logging
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
-# coordinator: BadSignature from the gateway Protocol module once it moves there
-from portal.gateways.stripe import BadSignature
+from portal.gateways.base import BadSignature
 from portal.payments import services as payments
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Any
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from portal import clock
+from portal import clock, gateways
 from portal.firms.models import MerchantAccount
 from portal.gateways.base import Instrument
 from portal.money import MoneyError, format_money, parse_money
@@ -234,10 +234,6 @@ def mandate_text(firm_name: str, total_minor: int, currency: str, locale: str) -
 
 
 def publishable_key(account: MerchantAccount) -> str:
-    """The key Stripe.js needs in the browser to take details for `account` ("" otherwise)."""
-    # coordinator: rewire to gateways.for_account(account).publishable_key()
-    from portal.gateways import stripe as stripe_gateway
-
-    if account.gateway != "stripe":
-        return ""
-    return stripe_gateway.settings_for(account).publishable_key
+    """The key the processor's script needs in the browser to take details for `account`
+    ("" for the sandbox, whose form needs none)."""
+    return gateways.for_account(account).publishable_key()
