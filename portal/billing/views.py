@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, render_template, request
 from flask.typing import ResponseReturnValue
 
-from portal.billing import statements
+from portal import statements
 from portal.links.views import link_required
 
 bp = Blueprint("billing", __name__)

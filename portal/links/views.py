@@ -28,8 +28,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
-from portal import csrf, i18n
-from portal.billing import statements
+from portal import csrf, i18n, statements
 from portal.db import db, writes
 from portal.errors import LinkExpired, LinkGone, LinkRevoked, SessionMissing
 from portal.limits import limited

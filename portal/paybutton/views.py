@@ -32,7 +32,6 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from portal import i18n, security
-from portal.billing.statements import brand_hex
 from portal.db import PROJECT_ROOT, db
 from portal.errors import NotFound, ValidationFailed
 from portal.firms import branding
@@ -48,6 +47,7 @@ from portal.payments import services as payments
 from portal.payments.allocation import AllocationError
 from portal.payments.models import ChargeStatus, Payment, PaymentMethod
 from portal.payments.services import MethodUnavailable, Origin, Payer, TooManyAttempts
+from portal.statements import brand_hex
 
 bp = Blueprint("paybutton", __name__)
 

@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from portal import clock
-from portal.billing import statements
+from portal import clock, statements
 from portal.firms.models import Firm, MerchantAccount, MerchantAccountKind
 from portal.gateways.base import Instrument
 from portal.links.models import Link
