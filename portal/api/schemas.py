@@ -34,16 +34,16 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from portal import clock
-from portal.billing.models import Client, Invoice, Matter
-from portal.billing.services import (
+from portal.backoffice.records import (
     KINDS,
     ClientRecord,
     InvoiceRecord,
     MatterRecord,
     SyncBatch,
     SyncResult,
-    TrustEntryRow,
 )
+from portal.backoffice.services import TrustEntryRow
+from portal.billing.models import Client, Invoice, Matter
 from portal.config import MAX_LINK_SECONDS
 from portal.firms.models import Firm, MerchantAccountKind
 from portal.ledger.models import TrustEntry

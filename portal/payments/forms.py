@@ -25,7 +25,7 @@ from portal.money import Money, MoneyError, format_money, parse_money, precision
 from portal.payments import allocation
 from portal.payments import services as payments
 from portal.payments.models import AllocationKind, ChargeStatus, Payment, PaymentMethod
-from portal.trust_requests import services as trust_requests
+from portal.trust_requests import holds as trust_requests
 
 #: Longest text kept from any one box; anything longer is not an amount anyway.
 MAX_TYPED = 40

@@ -33,7 +33,7 @@ from portal.ledger import services as ledger
 from portal.ledger.models import TrustEntry
 from portal.links import services as links
 from portal.links.models import Link
-from portal.payments import allocation, receipts
+from portal.payments import allocation, receipts, trust_money
 from portal.payments.models import (
     ALLOWED,
     IN_FLIGHT,
@@ -49,7 +49,7 @@ from portal.payments.models import (
     Refund,
 )
 from portal.postings import services as postings
-from portal.trust_requests import services as trust_requests
+from portal.trust_requests import holds as trust_requests
 
 log = logging.getLogger(__name__)
 S = ChargeStatus
@@ -575,7 +575,7 @@ def transition(
         amount_minor=amount_minor,
     )
     # A trust request paid through this charge follows it: paid, partly paid or open again.
-    trust_requests.recompute_for_charge(charge)
+    trust_money.recompute_for_charge(charge)
     if before is S.PROCESSING and to in (S.SUCCEEDED, S.FAILED):
         _tell_payer_when_settled(charge.payment)
     return True
