@@ -16,7 +16,7 @@ from portal.payments.models import IN_FLIGHT, SETTLED, Allocation, Charge
 from portal.trust_requests import holds
 
 
-def _held_by(request_ids: Sequence[int], statuses: Iterable[object]) -> Select[tuple[int, int]]:
+def _held_by(request_ids: Sequence[int], statuses: Iterable[object]) -> Select[int | None, int]:
     return (
         select(
             Allocation.trust_request_id,
@@ -28,8 +28,9 @@ def _held_by(request_ids: Sequence[int], statuses: Iterable[object]) -> Select[t
     )
 
 
-def _sums(statement: Select[tuple[int, int]]) -> dict[int, int]:
-    return {request_id: int(amount or 0) for request_id, amount in db.session.execute(statement)}
+def _sums(statement: Select[int | None, int]) -> dict[int, int]:
+    rows = db.session.execute(statement).all()
+    return {request_id: int(amount or 0) for request_id, amount in rows if request_id is not None}
 
 
 def request_totals(request_ids: Sequence[int]) -> dict[int, holds.Held]:
