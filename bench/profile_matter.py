@@ -139,8 +139,8 @@ def main(argv: list[str]) -> int:
 _BREAKDOWN = (
     ("whole request (Flask wsgi_app)", "/flask/app.py", "wsgi_app"),
     ("link_required: live_link (load the link)", "/portal/links/services.py", "live_link"),
-    ("link_required: audience (firm, locale)", "/portal/billing/statements.py", "audience"),
-    ("statement_for (all SQL + dataclasses)", "/portal/billing/statements.py", "statement_for"),
+    ("link_required: audience (firm, locale)", "/portal/statements/matters.py", "audience"),
+    ("statement_for (all SQL + dataclasses)", "/portal/statements/statement.py", "statement_for"),
     ("render_template (Jinja + filters)", "/flask/templating.py", "render_template"),
     ("  |money filter", "/portal/templating.py", "_money"),
     ("  |local_date filter", "/portal/templating.py", "_local_date"),

@@ -6,13 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
 from portal.db import PROJECT_ROOT
-
-csrf = CSRFProtect()
+from portal.security import csrf
 
 
 class DatabaseId(IntegerConverter):

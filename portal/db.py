@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy import DateTime, Enum, MetaData, String, create_engine, event
+from sqlalchemy import DateTime, Enum, MetaData, String, create_engine, event, insert, select
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -154,6 +154,48 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+#: Most values in one `IN (...)`: well under every driver's parameter limit.
+CHUNK = 500
+
+C = TypeVar("C", int, str)
+
+
+def chunked(values: Collection[C], size: int = CHUNK) -> Iterator[list[C]]:
+    """Split `values` (sorted, so concurrent writers lock rows in one order) into lists short
+    enough for one `IN (...)` each."""
+    ordered = sorted(values)
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
+
+
+def insert_by_external_id(
+    model: Any, firm_id: int, rows: Sequence[dict[str, Any]]
+) -> dict[str, int]:
+    """Insert a firm's new rows of `model` at once; return their ids by external id.
+
+    A Core executemany and one chunked SELECT of (external_id, id), rather than a unit-of-work
+    flush of new objects or INSERT ... RETURNING of whole rows: on PostgreSQL this is several
+    times faster for thousands of rows. Rows go in external-id order, so two requests racing on
+    overlapping ids take the unique index's locks in the same order (the later one waits, then
+    fails cleanly with IntegrityError inside the caller's savepoint, instead of deadlocking).
+    Pending changes are flushed first; nothing is committed. Each feature calls this for its
+    own tables only.
+    """
+    db.session.flush()
+    if not rows:
+        return {}
+    db.session.execute(insert(model), sorted(rows, key=lambda values: values["external_id"]))
+    ids: dict[str, int] = {}
+    for chunk in chunked([values["external_id"] for values in rows]):
+        found = db.session.execute(
+            select(model.external_id, model.id).where(
+                model.firm_id == firm_id, model.external_id.in_(chunk)
+            )
+        )
+        ids.update((external_id, id_) for external_id, id_ in found if external_id is not None)
+    return ids
 
 
 class Database:

@@ -103,6 +103,18 @@ class ValidationFailed(PortalError):
     title = "The request has invalid fields"
 
 
+class AllocationError(PortalError):
+    """The basket cannot be paid as asked; `errors` says which line and why, in the payer's
+    language (the title stays English: it is the API's problem title).
+
+    Raised by payments' planning and by the features it reserves money on (trust requests), so
+    it lives below both."""
+
+    status = 422
+    code = "allocation-error"
+    title = "The payment cannot be made as entered"
+
+
 class Conflict(PortalError):
     status = 409
     code = "conflict"

@@ -14,6 +14,11 @@ from __future__ import annotations
 import secrets
 
 from flask import Flask, Response, current_app, request
+from flask_wtf.csrf import CSRFProtect
+
+#: Flask-WTF's CSRF protection for every form post; the API and processor hooks are exempt
+#: (create_app), and a view that checks its own token says so with `@csrf.exempt`.
+csrf = CSRFProtect()
 
 #: The policy of every response, directive by directive (R44, R52).
 BASE_POLICY: dict[str, tuple[str, ...]] = {

@@ -16,8 +16,9 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
-from portal import csrf, security
+from portal import security
 from portal.links import services as links
+from portal.security import csrf
 from tests import factories
 from tests.conftest import make_test_app
 from tests.payments import test_views as pay_pages

@@ -26,6 +26,7 @@ from portal.api.schemas import (
     encode_cursor,
 )
 from portal.api.views import api, page_size
+from portal.backoffice import reports
 from portal.firms.models import EvergreenMode, Firm
 from portal.firms.services import firm_by_id
 from portal.money import MAX_MINOR
@@ -475,7 +476,7 @@ def trust_request_payments(query: PaymentsReportQuery) -> RequestPaymentsReportO
             created_at=row.created_at,
             succeeded_at=row.succeeded_at,
         )
-        for row in services.payments_report(g.firm_id, query.start, query.to)
+        for row in reports.payments_report(g.firm_id, query.start, query.to)
     ]
     if csvout.wants_csv(query.format):
         return _csv_response(rows, RequestPaymentOut, "trust-request-payments.csv")

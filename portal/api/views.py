@@ -44,9 +44,10 @@ from portal.api.schemas import (
     TrustEntryPage,
     encode_cursor,
 )
+from portal.backoffice import services as backoffice
+from portal.backoffice.records import KINDS, Outcome
 from portal.billing import services as billing
 from portal.billing.models import Matter
-from portal.billing.services import KINDS, Outcome
 from portal.firms.services import firm_by_id, firm_currencies
 from portal.links import services as links
 
@@ -85,7 +86,7 @@ def page_size(query: ListQuery) -> int:
 )
 def put_client(external_id: str, body: ClientIn) -> tuple[ClientOut, int]:
     """201 when the client is new, 200 when it was updated or is unchanged."""
-    client, outcome = billing.upsert_client(firm_id=g.firm_id, record=body.record(external_id))
+    client, outcome = backoffice.upsert_client(firm_id=g.firm_id, record=body.record(external_id))
     return ClientOut.of(client), _status(outcome)
 
 
@@ -132,12 +133,12 @@ def list_clients(query: ListQuery) -> ClientPage:
 )
 def put_matter(external_id: str, body: MatterIn) -> tuple[MatterOut, int]:
     """`client` names an existing client by external id; an unknown one is a 422."""
-    matter, outcome = billing.upsert_matter(firm_id=g.firm_id, record=body.record(external_id))
+    matter, outcome = backoffice.upsert_matter(firm_id=g.firm_id, record=body.record(external_id))
     return _matter_out(matter), _status(outcome)
 
 
 def _matter_out(matter: Matter) -> MatterOut:
-    return MatterOut.of(matter, billing.trust_balances([matter])[matter.id])
+    return MatterOut.of(matter, backoffice.trust_balances([matter])[matter.id])
 
 
 @api.route(
@@ -164,7 +165,7 @@ def get_matter(external_id: str) -> MatterOut:
 def list_matters(query: ListQuery) -> MatterPage:
     """Oldest first; follow `next_cursor` until it is null."""
     page = billing.matters_page(firm_id=g.firm_id, after_id=query.after_id, limit=page_size(query))
-    balances = billing.trust_balances(page.items)
+    balances = backoffice.trust_balances(page.items)
     return MatterPage(
         data=[MatterOut.of(m, balances[m.id]) for m in page.items],
         next_cursor=encode_cursor(page.last_id),
@@ -187,7 +188,7 @@ def put_invoice(external_id: str, body: InvoiceIn) -> tuple[InvoiceOut, int]:
     """The stored status is void if sent void, else paid when the effective balance due is 0,
     else open. The effective balance due is the one sent less the settled portal payments on
     the invoice that `portal_payments` does not list."""
-    invoice, outcome = billing.upsert_invoice(firm_id=g.firm_id, record=body.record(external_id))
+    invoice, outcome = backoffice.upsert_invoice(firm_id=g.firm_id, record=body.record(external_id))
     return InvoiceOut.of(invoice), _status(outcome)
 
 
@@ -236,7 +237,9 @@ def list_invoices(query: ListQuery) -> InvoicePage:
 def put_trust_entry(external_id: str, body: TrustEntryIn) -> tuple[TrustEntryOut, int]:
     """The ledger is append-only: resending an entry unchanged answers 200, sending it with
     other content answers 409. Correct a mistake with a new entry under a new external_id."""
-    entry, outcome = billing.upsert_trust_entry(firm_id=g.firm_id, record=body.record(external_id))
+    entry, outcome = backoffice.upsert_trust_entry(
+        firm_id=g.firm_id, record=body.record(external_id)
+    )
     return TrustEntryOut.of(entry, body.matter, body.portal_payment), _status(outcome)
 
 
@@ -250,7 +253,7 @@ def put_trust_entry(external_id: str, body: TrustEntryIn) -> tuple[TrustEntryOut
     errors=(404,),
 )
 def get_trust_entry(external_id: str) -> TrustEntryOut:
-    return TrustEntryOut.of_row(billing.trust_entry_by_external_id(g.firm_id, external_id))
+    return TrustEntryOut.of_row(backoffice.trust_entry_by_external_id(g.firm_id, external_id))
 
 
 @api.route(
@@ -263,7 +266,7 @@ def get_trust_entry(external_id: str) -> TrustEntryOut:
 )
 def list_trust_entries(query: ListQuery) -> TrustEntryPage:
     """Oldest first; follow `next_cursor` until it is null."""
-    page = billing.trust_entries_page(
+    page = backoffice.trust_entries_page(
         firm_id=g.firm_id, after_id=query.after_id, limit=page_size(query)
     )
     return TrustEntryPage(
@@ -287,7 +290,7 @@ def _check_rest_of_sync(
             return problems  # The body's shape is wrong, not just some records.
         refused.add((parts[1], int(parts[2])))
     batch = schemas.valid_part_of_sync(data, refused, context)
-    found = problems + billing.sync_problems(firm_id=g.firm_id, batch=batch)
+    found = problems + backoffice.sync_problems(firm_id=g.firm_id, batch=batch)
     return sorted(found, key=_record_order)
 
 
@@ -312,7 +315,7 @@ def sync(body: SyncIn) -> SyncOut:
     may refer to one earlier in the same request. All are saved or none: a 422 lists every bad
     record by JSON pointer (e.g. /invoices/3/balance_due). Sending the same sync again
     changes nothing and reports every record as unchanged."""
-    return SyncOut.of(billing.sync(firm_id=g.firm_id, batch=body.batch()))
+    return SyncOut.of(backoffice.sync(firm_id=g.firm_id, batch=body.batch()))
 
 
 # Links

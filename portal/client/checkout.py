@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from portal import clock
-from portal.billing import statements
+from portal import clock, statements
 from portal.firms.models import Firm, MerchantAccount, MerchantAccountKind
 from portal.links.models import Link
 from portal.money import Money, to_plain
@@ -24,7 +23,7 @@ from portal.payments import allocation
 from portal.payments import services as payments
 from portal.payments.checkout_forms import FieldErrors, read_amount, typed
 from portal.payments.models import PaymentMethod
-from portal.trust_requests import services as trust_requests
+from portal.trust_requests import holds as trust_requests
 
 #: What the basket page's buttons ask for.
 ACTION_REVIEW = "review"  # the ticked lines, or the total when one is typed

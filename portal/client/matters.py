@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, render_template, request
 from flask.typing import ResponseReturnValue
 
-from portal.billing import statements
+from portal import statements
 from portal.client.session import link_required
 
 #: Named "billing" as before the move: templates and tests use `billing.*` endpoints.

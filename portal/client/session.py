@@ -28,13 +28,13 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
-from portal import csrf, i18n
-from portal.billing import statements
+from portal import i18n, statements
 from portal.db import db, writes
 from portal.errors import LinkExpired, LinkGone, LinkRevoked, SessionMissing
 from portal.limits import limited
 from portal.links import fresh, sending, services
 from portal.links.models import LinkDelivery
+from portal.security import csrf
 
 #: Named "links" as before the move: templates and tests use `links.*` endpoints.
 bp = Blueprint("links", __name__)

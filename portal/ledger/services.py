@@ -19,19 +19,18 @@ here commits: every function runs inside the caller's transaction.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import func, select, tuple_
 
 from portal import clock
-from portal.db import db
+from portal.db import CHUNK, chunked, db, insert_by_external_id
 from portal.errors import Conflict
 from portal.ledger.models import TrustEntry
 
 #: How many ids go into one `IN (...)` list when loading rows in bulk.
-CHUNK = 500
 
 
 class LedgerAppendOnly(Conflict):
@@ -59,13 +58,6 @@ class TrustEntryRecord:
 #: Who wrote an entry: the back office (through the API) or the portal (payments, refunds).
 BACK_OFFICE = "back_office"
 PORTAL = "portal"
-
-
-def chunked(values: Collection[str], size: int = CHUNK) -> Iterator[list[str]]:
-    """Split `values` into lists short enough for one `IN (...)` each."""
-    ordered = sorted(values)
-    for start in range(0, len(ordered), size):
-        yield ordered[start : start + size]
 
 
 def entries_by_external_id(firm_id: int, external_ids: Collection[str]) -> dict[str, TrustEntry]:
@@ -303,9 +295,6 @@ def append_back_office_entries(
     Pending changes are flushed first. Not committed. The caller marks the portal deposits
     these entries record with `supersede_portal_deposits`.
     """
-    db.session.flush()
-    if not entries:
-        return {}
     at = now or clock.now()
     rows = [
         entry_values(
@@ -317,13 +306,4 @@ def append_back_office_entries(
         )
         for entry in entries
     ]
-    db.session.execute(insert(TrustEntry), sorted(rows, key=lambda values: values["external_id"]))
-    ids: dict[str, int] = {}
-    for chunk in chunked([entry.record.external_id for entry in entries]):
-        found = db.session.execute(
-            select(TrustEntry.external_id, TrustEntry.id).where(
-                TrustEntry.firm_id == firm_id, TrustEntry.external_id.in_(chunk)
-            )
-        )
-        ids.update((external_id, id_) for external_id, id_ in found if external_id is not None)
-    return ids
+    return insert_by_external_id(TrustEntry, firm_id, rows)

@@ -10,6 +10,7 @@ a link email's outcome matters to the firm, so the hand-off here is explicit and
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import smtplib
 import string
@@ -20,12 +21,10 @@ from babel.dates import format_datetime
 from flask import current_app, render_template
 
 from portal import clock, mail
-from portal.billing.statements import brand_hex
 from portal.db import db
 from portal.errors import ValidationFailed
 from portal.firms import branding
 from portal.firms.services import firm_by_id
-from portal.i18n import page_locale
 from portal.links import services as links
 from portal.links.models import DeliveryOrigin, DeliveryState, Link, LinkDelivery
 from portal.templating import locale_scope
@@ -37,6 +36,8 @@ DEFAULT_BRAND = "#1f3a5f"
 #: The longest mail-server answer kept on a failed delivery.
 MAX_ERROR_LENGTH = 500
 _ALPHABET = string.ascii_letters + string.digits
+#: A brand colour as the firm stores it.
+_STORED_COLOUR = re.compile(r"#([0-9a-fA-F]{6})")
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,8 @@ def queue_link_email(
 def compose_link_email(link: Link, delivery: LinkDelivery) -> EmailMessage:
     """The branded email (text and HTML) in the client's language, with the link and its expiry."""
     firm = firm_by_id(link.firm_id)
-    brand = brand_hex(firm.brand_colour)
-    locale = page_locale(link.client.locale)
+    brand = _brand_hex(firm.brand_colour)
+    locale = links.page_locale(link.client.locale)
     with locale_scope(locale):
         context = {
             "firm_name": firm.name,
@@ -115,6 +116,16 @@ def compose_link_email(link: Link, delivery: LinkDelivery) -> EmailMessage:
     return mail.compose(to=delivery.recipient, subject=subject, text=text, html=html)
 
 
+def _brand_hex(colour: str | None) -> str | None:
+    """Six lower-case hex digits from a stored "#rrggbb" colour, or None if it is not one.
+
+    The same reading as `portal.statements.brand_hex` (links sit below statements, so they
+    cannot import it); both are to become one core colour helper.
+    """
+    match = _STORED_COLOUR.fullmatch(colour or "")
+    return match.group(1).lower() if match else None
+
+
 def _ink_on(colour: str) -> str:
     """Text colour readable on the brand colour (same rule as the brand stylesheet)."""
     red, green, blue = (int(colour[i : i + 2], 16) for i in (0, 2, 4))
@@ -132,25 +143,27 @@ def hand_over(queued: QueuedEmail) -> LinkDelivery:
     except (OSError, smtplib.SMTPException) as exc:
         error = smtp_error_text(exc)
         log.warning("link email %s not sent: %s", queued.delivery.public_id, error)
-    return record_outcome(queued.delivery, error)
+    # The mail server has answered: its answer is recorded in a unit of work of its own.
+    with db.transaction():
+        record_outcome(queued.delivery, error)
+    return queued.delivery
 
 
 def record_outcome(delivery: LinkDelivery, error: str | None) -> LinkDelivery:
-    """Mark `delivery` sent, or failed with `error` and a posting to the firm (commits)."""
+    """Mark `delivery` sent, or failed with `error` and a posting to the firm (not committed)."""
     from portal.postings import services as postings
 
-    with db.transaction():
-        now = clock.now()
-        if error is None:
-            delivery.sent_at = now
-            if delivery.state is DeliveryState.QUEUED:
-                delivery.state = DeliveryState.SENT
-        else:
-            delivery.failed_at = now
-            delivery.error = error[:MAX_ERROR_LENGTH]
-            if delivery.state is DeliveryState.QUEUED:
-                delivery.state = DeliveryState.FAILED
-            postings.enqueue_link_delivery_failed(delivery)
+    now = clock.now()
+    if error is None:
+        delivery.sent_at = now
+        if delivery.state is DeliveryState.QUEUED:
+            delivery.state = DeliveryState.SENT
+    else:
+        delivery.failed_at = now
+        delivery.error = error[:MAX_ERROR_LENGTH]
+        if delivery.state is DeliveryState.QUEUED:
+            delivery.state = DeliveryState.FAILED
+        postings.enqueue_link_delivery_failed(delivery)
     return delivery
 
 

@@ -14,20 +14,12 @@ from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 
-from portal.errors import PortalError
+# AllocationError lives in portal.errors (trust requests raise it too); re-exported here.
+from portal.errors import AllocationError as AllocationError
 from portal.firms.models import MerchantAccountKind
 from portal.i18n import current_locale
 from portal.money import MAX_MINOR, format_money
 from portal.payments.models import AllocationKind
-
-
-class AllocationError(PortalError):
-    """The basket cannot be paid as asked; `errors` says which line and why, in the payer's
-    language (the title stays English: it is the API's problem title)."""
-
-    status = 422
-    code = "allocation-error"
-    title = "The payment cannot be made as entered"
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from portal.payments.models import (
     PaymentFlag,
     PaymentMethod,
 )
-from portal.trust_requests import services as trust_requests
+from portal.trust_requests import holds as trust_requests
 
 log = logging.getLogger(__name__)
 S = ChargeStatus

@@ -17,7 +17,7 @@ from portal.billing import balances
 from portal.db import db
 from portal.ledger import services as ledger
 from portal.links import services as links
-from portal.payments import receipts
+from portal.payments import receipts, trust_money
 from portal.payments.models import (
     ALLOWED,
     IN_FLIGHT,
@@ -30,7 +30,6 @@ from portal.payments.models import (
     PaymentFlag,
 )
 from portal.postings import services as postings
-from portal.trust_requests import services as trust_requests
 
 S = ChargeStatus
 
@@ -87,7 +86,7 @@ def transition(
         amount_minor=amount_minor,
     )
     # A trust request paid through this charge follows it: paid, partly paid or open again.
-    trust_requests.recompute_for_charge(charge)
+    trust_money.recompute_for_charge(charge)
     if before is S.PROCESSING and to in (S.SUCCEEDED, S.FAILED):
         _tell_payer_when_settled(charge.payment)
     return True

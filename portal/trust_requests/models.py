@@ -1,8 +1,10 @@
 """A trust request: an amount the firm asks a client to deposit into one matter's trust account.
 
-`paid_minor` is never added to or taken from by hand: it is recomputed from the settled trust
-deposit allocations that name the request, whenever one of their charges moves (see
-`services.recompute`), so a failed, refunded or returned payment takes its part back by itself.
+`paid_minor` and `reserved_minor` are never added to or taken from by hand when money moves:
+whenever a charge paying the request moves, the payments side reports the totals of its settled
+and in-flight allocations that name the request (see `holds.recompute`), so a failed, refunded
+or returned payment takes its part back by itself. Only starting a payment raises
+`reserved_minor` directly (`holds.hold`), under the request's row lock.
 """
 
 from __future__ import annotations
@@ -92,6 +94,10 @@ class TrustRequest(Base):
     currency: Mapped[str] = mapped_column(String(3))
     #: What settled trust deposits allocated to this request hold now, less refunds.
     paid_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: What payments still in flight (e.g. a bank debit clearing) hold on this request: raised
+    #: when a payment is started (`holds.hold`) and set from the payments side's own totals
+    #: whenever one of its charges moves (`holds.recompute`).
+    reserved_minor: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     due_on: Mapped[dt.date | None] = mapped_column(Date)
     #: Shown to the client with the request, and named on postings.
     memo: Mapped[str] = mapped_column(String(500), default="")
@@ -108,5 +114,5 @@ class TrustRequest(Base):
 
     @property
     def remaining_minor(self) -> int:
-        """What is still asked, ignoring payments in flight (see services.payable_minor)."""
+        """What is still asked, ignoring payments in flight (see holds.PayableRequest)."""
         return max(self.amount_minor - self.paid_minor, 0)

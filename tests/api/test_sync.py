@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal import clock
-from portal.billing import services as billing
+from portal.backoffice import check
 from portal.billing.models import Client, Invoice, Matter
 from portal.ledger.models import TrustEntry
 from tests import factories
@@ -306,7 +306,7 @@ def test_an_insert_race_is_retried_as_an_update(
 ) -> None:
     # given: another request inserted C-1 after our request looked and found nothing
     factories.client(firm, external_id="C-1", name="Inserted by the other request")
-    real_lookup = billing._by_external_id
+    real_lookup = check._by_external_id
     misses = iter([True])
 
     def lookup_that_misses_once(model: Any, firm_id: int, external_ids: Any) -> Any:
@@ -314,7 +314,7 @@ def test_an_insert_race_is_retried_as_an_update(
             return {}
         return real_lookup(model, firm_id, external_ids)
 
-    monkeypatch.setattr(billing, "_by_external_id", lookup_that_misses_once)
+    monkeypatch.setattr(check, "_by_external_id", lookup_that_misses_once)
 
     # when
     response = api.put("/api/v1/clients/C-1", json=client_body(name="Ana"))

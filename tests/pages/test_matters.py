@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from portal.billing import statements
+from portal import statements
 from portal.billing.models import InvoiceStatus, Matter
 from portal.links import services as links
 from tests import factories

@@ -7,7 +7,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from portal import clock
-from portal.billing import services as billing
+from portal.backoffice import services as backoffice
 from portal.db import db
 from portal.firms.models import EvergreenMode, Firm
 from portal.ledger.services import TrustEntryRecord
@@ -69,7 +69,7 @@ def test_racing_syncs_create_one_evergreen_request(committed_app: Flask) -> None
 
     # when eight syncs each record a disbursement at the same moment
     def disburse(n: int) -> str:
-        entry, _ = billing.upsert_trust_entry(
+        entry, _ = backoffice.upsert_trust_entry(
             firm_id=firm_id,
             record=TrustEntryRecord(
                 external_id=f"D-{n}",

@@ -17,6 +17,7 @@ from portal.payments import services as payments
 from portal.payments.allocation import AllocationError
 from portal.payments.models import Allocation, ChargeStatus, Payment, PaymentMethod
 from portal.postings.models import OutboundMessage
+from portal.trust_requests import holds
 from portal.trust_requests import services as trust_requests
 from portal.trust_requests.models import TrustRequest, TrustRequestStatus
 from tests import factories
@@ -176,7 +177,7 @@ def test_a_bank_debit_in_flight_holds_the_request(session, matter) -> None:
     # a second tab cannot pay the same money again while the debit clears
     with pytest.raises(AllocationError):
         pay(matter, requests={request.id: 150_000})
-    (payable,) = trust_requests.payable_for_matters(matter.firm_id, [matter.id])
+    (payable,) = holds.payable_for_matters(matter.firm_id, [matter.id])
     assert (payable.payable_minor, payable.processing_minor) == (0, 150_000)
 
     payments.transition(debit.charges[0], S.SUCCEEDED, source="gateway")
@@ -188,8 +189,8 @@ def test_hold_refuses_a_payment_the_basket_allowed_but_a_race_took(session, matt
     pay(matter, requests={request.id: 100_000}, ach=True)
     # The check under the row lock counts the other payment's in-flight allocation.
     with pytest.raises(AllocationError):
-        trust_requests.hold(request.id, 60_000)
-    trust_requests.hold(request.id, 50_000)  # what is really left passes
+        holds.hold(request.id, 60_000)
+    holds.hold(request.id, 50_000)  # what is really left passes
 
 
 def test_a_declined_card_leaves_the_request_open(session, matter) -> None:

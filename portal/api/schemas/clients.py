@@ -7,8 +7,8 @@ import datetime as dt
 from pydantic import EmailStr, Field
 
 from portal.api.schemas.common import NEXT_CURSOR, ExternalId, Input, LocaleName, Name, Output
+from portal.backoffice.records import ClientRecord
 from portal.billing.models import Client
-from portal.billing.services import ClientRecord
 
 # Clients
 

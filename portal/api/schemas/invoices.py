@@ -20,8 +20,8 @@ from portal.api.schemas.common import (
     Output,
     PaymentId,
 )
+from portal.backoffice.records import InvoiceRecord
 from portal.billing.models import Invoice
-from portal.billing.services import InvoiceRecord
 
 
 class InvoiceIn(Input):

@@ -16,8 +16,8 @@ from portal.api.schemas.common import (
     Output,
     Title,
 )
+from portal.backoffice.records import MatterRecord
 from portal.billing.models import Matter
-from portal.billing.services import MatterRecord
 
 
 class MatterIn(Input):

@@ -13,7 +13,7 @@ from portal.api.schemas.common import Input, Output
 from portal.api.schemas.invoices import InvoiceSyncIn
 from portal.api.schemas.matters import MatterSyncIn
 from portal.api.schemas.trust_entries import TrustEntrySyncIn
-from portal.billing.services import KINDS, SyncBatch, SyncResult
+from portal.backoffice.records import KINDS, SyncBatch, SyncResult
 
 # Bulk sync
 

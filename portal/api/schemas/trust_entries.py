@@ -18,7 +18,7 @@ from portal.api.schemas.common import (
     PaymentId,
     SignedAmount,
 )
-from portal.billing.services import TrustEntryRow
+from portal.backoffice.services import TrustEntryRow
 from portal.ledger.models import TrustEntry
 from portal.ledger.services import TrustEntryRecord
 
