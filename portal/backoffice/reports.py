@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, select
 
+from portal import clock
 from portal.billing.models import Matter
 from portal.db import db
 from portal.payments.models import Allocation, Charge, Payment
@@ -55,9 +56,9 @@ def payments_report(
     )
     conditions = []
     if start is not None:
-        conditions.append(Payment.created_at >= _midnight(start))
+        conditions.append(Payment.created_at >= clock.start_of_day(start))
     if end is not None:
-        conditions.append(Payment.created_at < _midnight(end + dt.timedelta(days=1)))
+        conditions.append(Payment.created_at < clock.start_of_day(end + dt.timedelta(days=1)))
     if conditions:
         query = query.where(and_(*conditions))
     rows = db.session.execute(query.order_by(Payment.created_at, Allocation.id)).all()
@@ -77,7 +78,3 @@ def payments_report(
         )
         for row in rows
     ]
-
-
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)

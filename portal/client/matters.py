@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, render_template, request
 from flask.typing import ResponseReturnValue
 
-from portal import statements
+from portal import colors, statements
 from portal.client.session import link_required
 
 #: Named "billing" as before the move: templates and tests use `billing.*` endpoints.
@@ -42,5 +42,5 @@ def trust_history(matter_id: int) -> ResponseReturnValue:
 @bp.get("/brand/<colour>.css")
 def brand(colour: str) -> ResponseReturnValue:
     """Serve a firm's colour as CSS variables; the CSP forbids inline style attributes."""
-    css = statements.brand_stylesheet(colour)
+    css = colors.brand_stylesheet(colour)
     return css, 200, {"Content-Type": "text/css; charset=utf-8", "Cache-Control": _FOREVER}

@@ -10,7 +10,6 @@ a link email's outcome matters to the firm, so the hand-off here is explicit and
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import smtplib
 import string
@@ -20,7 +19,7 @@ from email.message import EmailMessage
 from babel.dates import format_datetime
 from flask import current_app, render_template
 
-from portal import clock, mail
+from portal import clock, colors, i18n, mail
 from portal.db import db
 from portal.errors import ValidationFailed
 from portal.firms import branding
@@ -37,7 +36,6 @@ DEFAULT_BRAND = "#1f3a5f"
 MAX_ERROR_LENGTH = 500
 _ALPHABET = string.ascii_letters + string.digits
 #: A brand colour as the firm stores it.
-_STORED_COLOUR = re.compile(r"#([0-9a-fA-F]{6})")
 
 
 @dataclass(frozen=True)
@@ -94,8 +92,8 @@ def queue_link_email(
 def compose_link_email(link: Link, delivery: LinkDelivery) -> EmailMessage:
     """The branded email (text and HTML) in the client's language, with the link and its expiry."""
     firm = firm_by_id(link.firm_id)
-    brand = _brand_hex(firm.brand_colour)
-    locale = links.page_locale(link.client.locale)
+    brand = colors.brand_hex(firm.brand_colour)
+    locale = i18n.page_locale(link.client.locale)
     with locale_scope(locale):
         context = {
             "firm_name": firm.name,
@@ -107,29 +105,13 @@ def compose_link_email(link: Link, delivery: LinkDelivery) -> EmailMessage:
             # Emails are read in many time zones and the firm has none on record: say UTC.
             "expires": format_datetime(link.expires_at, "long", tzinfo=None, locale=locale),
             "brand": f"#{brand}" if brand else DEFAULT_BRAND,
-            "brand_ink": _ink_on(brand or DEFAULT_BRAND[1:]),
+            "brand_ink": colors.ink_on(brand or DEFAULT_BRAND[1:]),
             "logo_url": branding.email_logo_url(firm),
         }
         subject = render_template("email/link/subject.txt", **context).strip()
         text = render_template("email/link/body.txt", **context)
         html = render_template("email/link/body.html", **context)
     return mail.compose(to=delivery.recipient, subject=subject, text=text, html=html)
-
-
-def _brand_hex(colour: str | None) -> str | None:
-    """Six lower-case hex digits from a stored "#rrggbb" colour, or None if it is not one.
-
-    The same reading as `portal.statements.brand_hex` (links sit below statements, so they
-    cannot import it); both are to become one core colour helper.
-    """
-    match = _STORED_COLOUR.fullmatch(colour or "")
-    return match.group(1).lower() if match else None
-
-
-def _ink_on(colour: str) -> str:
-    """Text colour readable on the brand colour (same rule as the brand stylesheet)."""
-    red, green, blue = (int(colour[i : i + 2], 16) for i in (0, 2, 4))
-    return "#111111" if red * 299 + green * 587 + blue * 114 >= 128_000 else "#ffffff"
 
 
 def hand_over(queued: QueuedEmail) -> LinkDelivery:

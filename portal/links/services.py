@@ -18,7 +18,7 @@ from flask import current_app
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select, update
 
-from portal import clock, i18n
+from portal import clock
 from portal.billing.models import Client, Matter
 from portal.db import db
 from portal.errors import LinkExpired, LinkInvalid, LinkRevoked, NotFound, ValidationFailed
@@ -263,9 +263,3 @@ def visible_matter_ids(link: Link) -> list[int]:
             .order_by(Matter.id)
         )
     )
-
-
-def page_locale(client_locale: str | None) -> str:
-    """The supported locale closest to the client's record: exact, else same language, else
-    the default (portal.i18n.closest_supported). The link's pages and emails speak it."""
-    return i18n.closest_supported(client_locale) or i18n.default_locale()

@@ -29,6 +29,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from portal import i18n, security
+from portal.colors import brand_hex
 from portal.errors import NotFound, ValidationFailed
 from portal.firms import branding
 from portal.firms.embed import EMBED_FILES, public_url
@@ -51,7 +52,6 @@ from portal.payments.checkout_forms import (
 )
 from portal.payments.models import ChargeStatus, Payment, PaymentMethod
 from portal.payments.services import MethodUnavailable, Origin, Payer, TooManyAttempts
-from portal.statements import brand_hex
 from portal.templating import locale_scope
 
 bp = Blueprint("paybutton", __name__)

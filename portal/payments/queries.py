@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args
 from sqlalchemy import ColumnElement, Select, distinct, exists, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
+from portal import clock
 from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
 from portal.errors import NotFound
@@ -259,9 +260,11 @@ def _conditions(firm_id: int, filters: PaymentFilters) -> list[ColumnElement[boo
     if filters.status is not None:
         conditions.append(status_condition(filters.status))
     if filters.created_from is not None:
-        conditions.append(Payment.created_at >= _midnight(filters.created_from))
+        conditions.append(Payment.created_at >= clock.start_of_day(filters.created_from))
     if filters.created_to is not None:
-        conditions.append(Payment.created_at < _midnight(filters.created_to + dt.timedelta(1)))
+        conditions.append(
+            Payment.created_at < clock.start_of_day(filters.created_to + dt.timedelta(1))
+        )
     if filters.client is not None:
         conditions.append(
             Payment.client_id
@@ -281,10 +284,6 @@ def _conditions(firm_id: int, filters: PaymentFilters) -> list[ColumnElement[boo
             .where(Allocation.matter_id == matter_id)
         )
     return conditions
-
-
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
 
 
 def _has(statuses: Collection[ChargeStatus]) -> ColumnElement[bool]:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from portal import clock
 from portal.db import db
 from portal.firms.models import MerchantAccount, MerchantAccountKind
 from portal.payments.models import (
@@ -123,10 +124,6 @@ class Report:
     payments: list[PaymentRow] = field(default_factory=list)
 
 
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
-
-
 def _day(instant: dt.datetime) -> dt.date:
     if instant.tzinfo is None:
         return instant.date()
@@ -143,7 +140,7 @@ def report(firm_id: int, start: dt.date, end: dt.date) -> Report:
     """The firm's reconciliation from `start` to `end`, both UTC dates and inclusive."""
     if end < start:
         raise ValueError("end before start")
-    low, high = _midnight(start), _midnight(end + dt.timedelta(days=1))
+    low, high = clock.start_of_day(start), clock.start_of_day(end + dt.timedelta(days=1))
     accounts = {
         account.id: Account(account.id, account.kind, account.label, account.currency)
         for account in db.session.scalars(

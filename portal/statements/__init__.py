@@ -1,11 +1,10 @@
 """The client's read model: what a link's client sees per matter (the matters list, a matter's
-statement, its trust history) and the brand stylesheet of those pages.
+statement, its trust history).
 
 Above payments in the package graph: it reads invoices, the trust ledger, trust requests and
 payments still in flight, and writes nothing.
 """
 
-from portal.statements.brand import brand_hex, brand_stylesheet
 from portal.statements.matters import Audience, MatterSummary, link_and_audience, matter_summaries
 from portal.statements.scope import (
     MAX_HISTORY_PAGE,
@@ -37,8 +36,6 @@ __all__ = [
     "Statement",
     "TrustHistory",
     "TrustLine",
-    "brand_hex",
-    "brand_stylesheet",
     "link_and_audience",
     "matter_summaries",
     "statement_for",

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from sqlalchemy import BigInteger, bindparam, cast, exists, func, literal, select, union_all
 
 from portal.billing.models import Client, InvoiceStatus
+from portal.colors import brand_hex
 from portal.db import db
 from portal.firms.models import Firm
 from portal.links.models import Link
 from portal.money import Money
-from portal.statements.brand import brand_hex
 from portal.statements.scope import (
     _COUNTS,
     _PENDING_DEPOSIT,
