@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from flask import Response, current_app, g, request
 
-from portal.api import services
 from portal.errors import Unauthorized, problem
 from portal.firms import services as firms
 
@@ -29,7 +28,7 @@ def authenticate_request() -> None:
     except Unauthorized:
         raise Unauthorized("This API key is not valid or has been revoked.") from None
     g.firm_id = api_key.firm_id
-    services.record_key_use(api_key)
+    firms.record_key_use(api_key)
 
 
 def unauthorized(exc: Unauthorized) -> Response:

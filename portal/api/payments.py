@@ -1,7 +1,7 @@
 """The payment endpoints: list and read the payments clients made, and refund them.
 
 Reads go through `portal.payments.queries`, which loads a page with a fixed number of queries;
-a refund goes through `portal.api.services.refund_payment`, which keeps the caller's
+a refund goes through `portal.payments.refund_requests.refund_by_key`, which keeps the caller's
 Idempotency-Key. Every lookup is scoped to the calling firm (`g.firm_id`).
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from flask import g
 
-from portal.api import services as api_services
 from portal.api.schemas import (
     IdempotencyKeyHeader,
     PaymentListQuery,
@@ -22,7 +21,7 @@ from portal.api.schemas import (
     encode_cursor,
 )
 from portal.api.views import api, page_size
-from portal.payments import queries
+from portal.payments import queries, refund_requests
 from portal.payments.services import RefundLine
 
 
@@ -88,7 +87,7 @@ def refund_payment(
     other amounts). Only settled charges can be refunded, and a trust refund may not exceed
     the matter's trust balance (422)."""
     lines = [RefundLine(line.allocation, line.amount) for line in body.allocations]
-    outcome = api_services.refund_payment(
+    outcome = refund_requests.refund_by_key(
         firm_id=g.firm_id,
         public_id=id,
         lines=lines or None,

@@ -16,7 +16,6 @@ from flask import current_app, g, jsonify
 from flask.typing import ResponseReturnValue
 
 from portal.api import bp, schemas
-from portal.api import services as api_services
 from portal.api.openapi import document
 from portal.api.registry import Registry
 from portal.api.schemas import (
@@ -48,7 +47,9 @@ from portal.backoffice import services as backoffice
 from portal.backoffice.records import KINDS, Outcome
 from portal.billing import services as billing
 from portal.billing.models import Matter
+from portal.firms import services as firms
 from portal.firms.services import firm_by_id, firm_currencies
+from portal.links import issuing
 from portal.links import services as links
 
 
@@ -336,8 +337,8 @@ def create_link(body: LinkIn) -> tuple[LinkCreatedOut, int]:
     and raises a `link.delivery_failed` posting."""
     send = None
     if body.send is not None:
-        send = api_services.SendRequest(email=body.send.email, message=body.send.message)
-    link = api_services.create_link(
+        send = issuing.SendRequest(email=body.send.email, message=body.send.message)
+    link = issuing.create_link(
         firm_id=g.firm_id,
         client=body.client,
         matters=body.matters,
@@ -372,7 +373,7 @@ def get_link(id: str) -> LinkOut:
 )
 def revoke_link(id: str) -> LinkOut:
     """Idempotent: revoking again answers 200 with the first revocation time."""
-    return LinkOut.of(api_services.revoke_link(firm_id=g.firm_id, public_id=id))
+    return LinkOut.of(issuing.revoke(firm_id=g.firm_id, public_id=id))
 
 
 # The firm
@@ -400,7 +401,7 @@ def get_firm() -> FirmOut:
 def patch_firm(body: FirmPatchIn) -> FirmOut:
     """Only the fields sent change; null or empty text clears one."""
     changes = {name: getattr(body, name) for name in body.model_fields_set}
-    return FirmOut.of(api_services.update_firm(g.firm_id, changes))
+    return FirmOut.of(firms.set_email_settings(g.firm_id, changes))
 
 
 # The document

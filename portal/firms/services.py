@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -108,3 +110,33 @@ def authenticate(secret: str) -> APIKey:
 def revoke_api_key(api_key: APIKey) -> None:
     if api_key.revoked_at is None:
         api_key.revoked_at = clock.now()
+
+
+#: `APIKey.last_used_at` is kept to this resolution, so busy keys do not write on every request.
+KEY_USE_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def record_key_use(api_key: APIKey) -> None:
+    """Note that `api_key` was used, unless that was already noted within the last minute."""
+    now = clock.now()
+    if api_key.last_used_at is not None and now - api_key.last_used_at < KEY_USE_RESOLUTION:
+        return
+    # End the read transaction before writing. A SQLite transaction that has already read
+    # cannot queue for the write lock (it fails at once with "database is locked"), while one
+    # whose first statement writes waits on busy_timeout like any other writer.
+    db.session.commit()
+    api_key.last_used_at = now
+    db.session.commit()
+
+
+def set_email_settings(firm_id: int, changes: Mapping[str, str | None]) -> Firm:
+    """Set the firm's email message and signature from `changes` (commits).
+
+    Only the names given change; None or blank text clears a setting.
+    """
+    firm = firm_by_id(firm_id)
+    with db.transaction():
+        for name in ("email_message", "email_signature"):
+            if name in changes:
+                setattr(firm, name, (changes[name] or "").strip() or None)
+    return firm

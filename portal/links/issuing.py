@@ -1,0 +1,62 @@
+"""The firm's link use cases: issue a link for a client by external id (and email it), and
+revoke one. Each commits; the API and the console call the same functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from portal.billing import services as billing
+from portal.db import db
+from portal.links import sending
+from portal.links import services as links
+from portal.links.models import DeliveryOrigin, Link
+
+
+@dataclass(frozen=True)
+class SendRequest:
+    """Email the new link: to `email` (else the client's address on file), with `message`."""
+
+    email: str | None = None
+    message: str | None = None
+
+
+def create_link(
+    *,
+    firm_id: int,
+    client: str,
+    matters: Sequence[str],
+    expires_in: int | None,
+    send: SendRequest | None = None,
+    ar_note: str | None = None,
+) -> Link:
+    """Issue a link for the firm's client `client`, limited to `matters` if any (commits).
+
+    With `send`, the link and its delivery record commit together, then the email goes to the
+    mail server and its answer is recorded: a refused email still leaves a working link.
+    """
+    owner = billing.referenced_client(firm_id=firm_id, external_id=client, pointer="/client")
+    scope = billing.referenced_matters(client=owner, external_ids=matters, pointer="/matters")
+    to = sending.recipient_for(owner.email, send.email) if send is not None else None
+    with db.transaction():
+        link = links.issue_link(
+            firm_id=firm_id, client=owner, matters=scope, expires_in=expires_in, ar_note=ar_note
+        )
+        queued = None
+        if send is not None and to is not None:
+            queued = sending.queue_link_email(
+                link, to=to, message=send.message, origin=DeliveryOrigin.API
+            )
+    if queued is not None:
+        sending.hand_over(queued)
+    return link
+
+
+def revoke(*, firm_id: int, public_id: str) -> Link:
+    """Revoke the firm's link now; revoking it again keeps the first time (commits)."""
+    link = links.link_for_firm(firm_id, public_id)
+    if link.revoked_at is None:
+        with db.transaction():
+            links.revoke_link(link)
+    return link
