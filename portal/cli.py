@@ -155,8 +155,7 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
     import socket
     import threading
 
-    from portal.postings import network
-    from portal.postings import services as postings
+    from portal.postings import delivery, network, outbox
 
     stop = threading.Event()
 
@@ -172,9 +171,9 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
     try:
         while not stop.is_set():
             if time.monotonic() >= next_purge:
-                postings.purge_delivered()
+                outbox.purge_delivered()
                 next_purge = time.monotonic() + 3600
-            sent = postings.deliver_due(worker_id, should_stop=stop.is_set, sender=sender)
+            sent = delivery.deliver_due(worker_id, should_stop=stop.is_set, sender=sender)
             total += sent
             db.session.close()
             if once:

@@ -33,7 +33,7 @@ from portal.ledger import services as ledger
 from portal.ledger.models import TrustEntry
 from portal.links import services as links
 from portal.links.models import Link
-from portal.payments import allocation, receipts
+from portal.payments import allocation, postings, receipts
 from portal.payments.models import (
     ALLOWED,
     IN_FLIGHT,
@@ -48,7 +48,6 @@ from portal.payments.models import (
     PaymentMethod,
     Refund,
 )
-from portal.postings import services as postings
 from portal.trust_requests import services as trust_requests
 
 log = logging.getLogger(__name__)

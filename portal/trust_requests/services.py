@@ -36,6 +36,7 @@ from portal.money import Money
 from portal.payments.allocation import AllocationError
 from portal.payments.models import IN_FLIGHT, SETTLED, Allocation, Charge
 from portal.templating import locale_scope
+from portal.trust_requests import postings
 from portal.trust_requests.models import (
     PAYABLE,
     TrustRequest,
@@ -386,8 +387,6 @@ def recompute(request_ids: Sequence[int], *, charge: Charge | None = None) -> No
     A request that becomes paid queues a `trust_request.paid` posting (after the payment's
     own posting, in the same transaction). A canceled request keeps its status.
     """
-    from portal.postings import services as postings
-
     settled = _settled_minor(request_ids)
     for request_id in request_ids:
         request = db.session.get(

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.db import db
 from portal.payments.models import Payment
-from portal.postings import services as postings
+from portal.postings import delivery as worker
+from portal.postings import endpoints, outbox
 from portal.postings.models import Delivery, DeliveryStatus, OutboundMessage, WebhookEndpoint
 from tests import factories
 from tests.api.conftest import pointers
@@ -199,7 +200,7 @@ def test_deleting_stops_deliveries(api: APIClient, loopback: Flask) -> None:
     assert response.data == b""
     assert api.get(f"{ENDPOINTS}/{created['id']}").status_code == 404
     assert db.session.scalars(select(Delivery)).all() == []
-    assert postings.deliver_due("test-worker") == 0
+    assert worker.deliver_due("test-worker") == 0
 
 
 # Rotation and pings
@@ -222,7 +223,7 @@ def test_rotating_returns_a_new_secret_and_keeps_the_old_one_a_day(
     assert dt.timedelta(hours=23) < expires - clock.now() <= dt.timedelta(hours=24)
     endpoint = db.session.scalar(select(WebhookEndpoint))
     assert endpoint is not None
-    assert postings.signing_secrets(endpoint, clock.now()) == [body["secret"], created["secret"]]
+    assert endpoints.signing_secrets(endpoint, clock.now()) == [body["secret"], created["secret"]]
 
 
 def test_a_test_ping_is_queued_for_that_endpoint_only(api: APIClient, loopback: Flask) -> None:
@@ -305,7 +306,7 @@ def test_a_message_shows_its_attempts(api: APIClient, loopback: Flask) -> None:
     # given: one failed attempt (nothing listens)
     created = _create(api)
     ping = api.post(f"{ENDPOINTS}/{created['id']}/test").get_json()["message"]
-    assert postings.deliver_due("test-worker") == 1
+    assert worker.deliver_due("test-worker") == 1
 
     # when
     response = api.get(f"/api/v1/webhook-messages/{ping}")
@@ -333,7 +334,7 @@ def _fail_for_good(message_public_id: str) -> None:
     for delivery in db.session.scalars(select(Delivery)):
         if delivery.message.public_id == message_public_id:
             delivery.status = DeliveryStatus.FAILED
-            delivery.attempts = postings.MAX_ATTEMPTS
+            delivery.attempts = worker.MAX_ATTEMPTS
 
 
 def test_replaying_a_message_queues_it_again_with_the_same_id(
@@ -353,7 +354,7 @@ def test_replaying_a_message_queues_it_again_with_the_same_id(
     detail = api.get(f"/api/v1/webhook-messages/{ping}").get_json()
     assert detail["status"] == "pending"
     assert [d["status"] for d in detail["deliveries"]] == ["pending"]
-    assert postings.deliver_due("test-worker") == 1
+    assert worker.deliver_due("test-worker") == 1
 
 
 def test_replaying_a_posting_reaches_every_enabled_endpoint_that_wants_it(
@@ -443,7 +444,7 @@ def test_replay_since_queues_at_most_the_limit_and_says_where_to_go_on(
     # given three pings to one endpoint, and a limit of two per call
     created = _create(api)
     pings = [api.post(f"{ENDPOINTS}/{created['id']}/test").get_json()["message"] for _ in range(3)]
-    monkeypatch.setattr(postings, "REPLAY_LIMIT", 2)
+    monkeypatch.setattr(outbox, "REPLAY_LIMIT", 2)
     since = (clock.now() - dt.timedelta(minutes=1)).isoformat()
 
     # when
