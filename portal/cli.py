@@ -170,10 +170,16 @@ def deliver_webhooks_command(once: bool, idle_sleep: float) -> None:
     sender = network.Sender()  # connections kept alive from one batch to the next
     try:
         while not stop.is_set():
-            if time.monotonic() >= next_purge:
-                outbox.purge_delivered()
-                next_purge = time.monotonic() + 3600
-            sent = delivery.deliver_due(worker_id, should_stop=stop.is_set, sender=sender)
+            try:
+                if time.monotonic() >= next_purge:
+                    outbox.purge_delivered()
+                    next_purge = time.monotonic() + 3600
+                sent = delivery.deliver_due(worker_id, should_stop=stop.is_set, sender=sender)
+            except Exception:
+                # One bad round (the database away, a bug) must not stop every firm's postings.
+                log.exception("delivery round failed; trying again", extra={"worker": worker_id})
+                db.session.rollback()
+                sent = 0
             total += sent
             db.session.close()
             if once:
