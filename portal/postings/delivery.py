@@ -198,6 +198,9 @@ def send(
             checked = network.check_url(job.url, allow_private=allow_private())
         except network.UnsafeTarget as exc:
             checked = network.Answer(None, "", 0, error=f"refused: {exc.detail}"[:300])
+        except Exception as exc:
+            log.exception("checking the URL of delivery %s failed unexpectedly", job.delivery_id)
+            checked = network.Answer(None, "", 0, error=f"sender error: {type(exc).__name__}")
         if targets is not None:
             targets[job.url] = checked
     if isinstance(checked, network.Answer):

@@ -99,6 +99,40 @@ def test_an_unsafe_url_is_a_422_naming_url(api: APIClient) -> None:
     assert db.session.scalars(select(WebhookEndpoint)).all() == []
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://8.8.8.8/hooks\r\nX-Injected: yes",
+        "https://8.8.8.8/ho\u0000oks",
+        "https://8.8.8.8/ho\u2028oks",
+        "https://8.8.8.8:0/hooks",
+        "https://[2002:7f00:1::1]/hooks",
+        "https://[2002:a9fe:a9fe::]/latest/meta-data",
+    ],
+)
+def test_a_url_with_control_characters_port_0_or_a_hidden_private_address_is_a_422(
+    api: APIClient, url: str
+) -> None:
+    response = api.post(ENDPOINTS, json={"url": url})
+    assert response.status_code == 422, response.get_json()
+    assert pointers(response) == ["/url"]
+    assert db.session.scalars(select(WebhookEndpoint)).all() == []
+
+
+def test_the_url_is_stored_in_its_normal_form(api: APIClient, loopback: Flask) -> None:
+    port = free_port()
+    created = _create(api, url=f"HTTP://127.0.0.1:{port}/Hooks#part")
+    assert created["url"] == f"http://127.0.0.1:{port}/Hooks"
+    stored = db.session.scalars(select(WebhookEndpoint)).one()
+    assert stored.url == f"http://127.0.0.1:{port}/Hooks"
+    response = _patch(api, created["id"], {"url": "HTTP://LOCALHOST:80/Other"})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["url"] == "http://localhost/Other"
+    response = _patch(api, created["id"], {"url": f"http://127.0.0.1:{port}/a\r\nb"})
+    assert response.status_code == 422
+    assert pointers(response) == ["/url"]
+
+
 def test_unknown_event_types_and_fields_are_refused(api: APIClient, loopback: Flask) -> None:
     response = api.post(ENDPOINTS, json={"url": _url(), "event_types": ["payment.nope"]})
     assert response.status_code == 422
