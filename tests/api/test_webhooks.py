@@ -15,7 +15,7 @@ from portal import clock
 from portal.db import db
 from portal.payments.models import Payment
 from portal.postings import delivery as worker
-from portal.postings import endpoints, outbox
+from portal.postings import endpoints, outbox, recording
 from portal.postings.models import Delivery, DeliveryStatus, OutboundMessage, WebhookEndpoint
 from tests import factories
 from tests.api.conftest import pointers
@@ -368,7 +368,7 @@ def _fail_for_good(message_public_id: str) -> None:
     for delivery in db.session.scalars(select(Delivery)):
         if delivery.message.public_id == message_public_id:
             delivery.status = DeliveryStatus.FAILED
-            delivery.attempts = worker.MAX_ATTEMPTS
+            delivery.attempts = recording.MAX_ATTEMPTS
 
 
 def test_replaying_a_message_queues_it_again_with_the_same_id(

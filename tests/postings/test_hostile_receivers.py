@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from portal.db import db
 from portal.postings import delivery as worker
-from portal.postings import endpoints, network
+from portal.postings import endpoints, network, recording, sending
 from portal.postings.models import (
     Delivery,
     DeliveryAttempt,
@@ -71,18 +71,18 @@ def test_an_unreadable_or_absurd_retry_after_means_the_normal_backoff(
 ) -> None:
     for status in (429, 503):
         answer = network.Answer(status, "", 5, retry_after=value)
-        wait = worker.next_attempt_at(1, answer, clock()) - clock()
+        wait = recording.next_attempt_at(1, answer, clock()) - clock()
         assert NORMAL_FIRST_RETRY[0] <= wait <= NORMAL_FIRST_RETRY[1], (status, value)
 
 
 def test_a_readable_retry_after_is_honoured_up_to_the_cap(clock: Clock) -> None:
     asked = network.Answer(429, "", 5, retry_after=" 120 ")
-    assert worker.next_attempt_at(1, asked, clock()) == clock() + dt.timedelta(seconds=120)
+    assert recording.next_attempt_at(1, asked, clock()) == clock() + dt.timedelta(seconds=120)
     # Longer than a day is cut to a day; a year or more is not a meaningful answer.
     week = network.Answer(503, "", 5, retry_after=str(7 * 24 * 3600))
-    assert worker.next_attempt_at(1, week, clock()) == clock() + worker.MAX_RETRY_AFTER
+    assert recording.next_attempt_at(1, week, clock()) == clock() + recording.MAX_RETRY_AFTER
     years = network.Answer(503, "", 5, retry_after=str(3 * 365 * 24 * 3600))
-    wait = worker.next_attempt_at(1, years, clock()) - clock()
+    wait = recording.next_attempt_at(1, years, clock()) - clock()
     assert NORMAL_FIRST_RETRY[0] <= wait <= NORMAL_FIRST_RETRY[1]
 
 
@@ -147,14 +147,14 @@ def test_an_error_while_recording_one_message_fails_that_message_alone(
     poisoned = endpoints.send_ping(hostile)
     fine = endpoints.send_ping(healthy)
     db.session.commit()
-    schedule = worker.next_attempt_at
+    schedule = recording.next_attempt_at
 
     def broken(attempts: int, answer: network.Answer, now: dt.datetime) -> dt.datetime:
         if answer.status_code == 503:
             raise OverflowError("date value out of range")
         return schedule(attempts, answer, now)
 
-    monkeypatch.setattr(worker, "next_attempt_at", broken)
+    monkeypatch.setattr(recording, "next_attempt_at", broken)
 
     # when the worker delivers the batch, it does not crash
     assert deliver_all() == 2
@@ -193,14 +193,14 @@ def test_a_batch_that_cannot_be_recorded_whole_is_recorded_message_by_message(
     poisoned = endpoints.send_ping(hostile)
     fine = endpoints.send_ping(healthy)
     db.session.commit()
-    record_batch = worker.record_batch
+    record_batch = recording.record_batch
 
-    def fragile(sent: list[worker.Sent], worker_id: str, **kw: object) -> None:
+    def fragile(sent: list[sending.Sent], worker_id: str, **kw: object) -> None:
         if any(item.job.msg_id == poisoned.public_id for item in sent):
             raise RuntimeError("cannot record this one")
         record_batch(sent, worker_id, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(worker, "record_batch", fragile)
+    monkeypatch.setattr(recording, "record_batch", fragile)
 
     # when the worker delivers the batch
     assert deliver_all() == 2

@@ -24,8 +24,7 @@ from portal.gateways.sandbox import SandboxGateway
 from portal.payments import postings as payment_postings
 from portal.payments import services as payments
 from portal.payments.models import ChargeStatus, Payment, PaymentMethod
-from portal.postings import delivery as worker
-from portal.postings import endpoints, network, outbox, payloads
+from portal.postings import endpoints, network, outbox, payloads, recording, sending
 from portal.postings.models import (
     Delivery,
     DeliveryAttempt,
@@ -360,7 +359,7 @@ def test_after_eight_failed_attempts_a_delivery_is_given_up(
     for _ in range(20):
         deliver_all()
         clock.at = max(clock(), delivery.next_attempt_at)
-    assert delivery.attempts == worker.MAX_ATTEMPTS == 8
+    assert delivery.attempts == recording.MAX_ATTEMPTS == 8
     assert delivery.status is DeliveryStatus.FAILED
     assert message.status is MessageStatus.FAILED
     # Svix's schedule: the last attempt about 27 h 35 min after the first (±10% jitter).
@@ -387,10 +386,10 @@ def test_retry_after_is_honoured_on_429(
 def test_retry_after_as_a_date_on_503(clock: Clock) -> None:
     when = clock() + dt.timedelta(minutes=10)
     answer = network.Answer(503, "", 5, retry_after=when.strftime("%a, %d %b %Y %H:%M:%S GMT"))
-    assert worker.next_attempt_at(1, answer, clock()) == when
+    assert recording.next_attempt_at(1, answer, clock()) == when
     # A receiver cannot push us away for longer than a day.
     answer = network.Answer(429, "", 5, retry_after=str(7 * 24 * 3600))
-    assert worker.next_attempt_at(1, answer, clock()) == clock() + dt.timedelta(hours=24)
+    assert recording.next_attempt_at(1, answer, clock()) == clock() + dt.timedelta(hours=24)
 
 
 def test_a_redirect_is_a_failure_and_is_not_followed(
@@ -641,26 +640,26 @@ def test_a_lease_keeps_other_workers_off_a_delivery_in_flight(
 ) -> None:
     add_endpoint(firm.firm, receiver)
     _paid(book, invoices={book.old.id: 120_000})
-    job = worker.claim_next("worker-a")
+    job = sending.claim_next("worker-a")
     assert job is not None
     assert job.attempt == 1
-    assert worker.claim_next("worker-b") is None
+    assert sending.claim_next("worker-b") is None
     # the lease covers one attempt (timeout plus margin) and the batch window
     assert job.claimed_until == portal_clock.now() + dt.timedelta(seconds=1 + 30 + 15)
     clock.advance(seconds=1 + 30 + 15 - 1)
-    assert worker.claim_next("worker-b") is None
+    assert sending.claim_next("worker-b") is None
     clock.advance(seconds=1)  # worker-a is presumed dead
-    taken_over = worker.claim_next("worker-b")
+    taken_over = sending.claim_next("worker-b")
     assert taken_over is not None
     assert taken_over.delivery_id == job.delivery_id
     assert taken_over.attempt == 2
     assert taken_over.msg_id == job.msg_id
     # worker-a wakes up late with a failure: logged, but the schedule is worker-b's now
-    worker.record(job, network.Answer(500, "", 3), "worker-a")
+    recording.record(job, network.Answer(500, "", 3), "worker-a")
     delivery = db.session.get(Delivery, job.delivery_id)
     assert delivery.claimed_by == "worker-b"
     assert delivery.status is DeliveryStatus.PENDING
-    worker.record(taken_over, worker.send(taken_over), "worker-b")
+    recording.record(taken_over, sending.send(taken_over), "worker-b")
     assert delivery.status is DeliveryStatus.DELIVERED
     assert len(receiver.received) == 1
 
