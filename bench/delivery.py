@@ -66,7 +66,7 @@ def run(report: Report) -> None:
     from portal import create_app, schema
     from portal.db import db
     from portal.firms import services as firms
-    from portal.postings import services as postings
+    from portal.postings import delivery, endpoints
     from portal.postings.models import Delivery
 
     port = free_port()
@@ -86,9 +86,9 @@ def run(report: Report) -> None:
             schema.upgrade(app.extensions["portal.engine"])
             with app.app_context():
                 firm = firms.create_firm("Delivery Bench LLP")
-                endpoint = postings.register_endpoint(firm, url=url)
+                endpoint = endpoints.register_endpoint(firm, url=url)
                 for _ in range(MESSAGES):
-                    postings.send_ping(endpoint)
+                    endpoints.send_ping(endpoint)
                 db.session.commit()
                 body = '{"type":"ping","data":{"message":"bare loop"}}'
 
@@ -107,7 +107,7 @@ def run(report: Report) -> None:
                 bare_cpu = (time.process_time() - cpu) * 1000 / MESSAGES
 
                 started, cpu = time.perf_counter(), time.process_time()
-                sent = postings.deliver_due("bench-worker")
+                sent = delivery.deliver_due("bench-worker")
                 worker = sent / (time.perf_counter() - started)
                 worker_cpu = (time.process_time() - cpu) * 1000 / max(sent, 1)
                 delivered = db.session.scalar(

@@ -182,8 +182,7 @@ def deliver_webhooks_command(once: bool, idle_sleep: float, email: bool) -> None
     too, unless --no-email (then run deliver-email beside it).
     """
     from portal import mail
-    from portal.postings import network
-    from portal.postings import services as postings
+    from portal.postings import delivery, network, outbox
 
     worker_id = mail.worker_name()
     next_purge = 0.0
@@ -193,14 +192,25 @@ def deliver_webhooks_command(once: bool, idle_sleep: float, email: bool) -> None
     with _Stop() as stop:
         try:
             while not stop.event.is_set():
-                if time.monotonic() >= next_purge:
-                    postings.purge_delivered()
+                try:
+                    if time.monotonic() >= next_purge:
+                        outbox.purge_delivered()
+                        if email:
+                            mail.purge_finished()
+                        next_purge = time.monotonic() + 3600
+                    sent = delivery.deliver_due(
+                        worker_id, should_stop=stop.event.is_set, sender=sender
+                    )
                     if email:
-                        mail.purge_finished()
-                    next_purge = time.monotonic() + 3600
-                sent = postings.deliver_due(worker_id, should_stop=stop.event.is_set, sender=sender)
-                if email:
-                    sent += _deliver_email(worker_id, stop.event.is_set)
+                        sent += _deliver_email(worker_id, stop.event.is_set)
+                except Exception:
+                    # One bad round (the database away, a bug) must not stop every firm's
+                    # postings or email: log it and try again after the idle wait.
+                    log.exception(
+                        "delivery round failed; trying again", extra={"worker": worker_id}
+                    )
+                    db.session.rollback()
+                    sent = 0
                 total += sent
                 db.session.close()
                 if once:

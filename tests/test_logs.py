@@ -26,7 +26,7 @@ from portal import logs
 from portal.config import UnsafeConfiguration
 from portal.db import db
 from portal.links import services as links
-from portal.postings import services as postings
+from portal.postings import delivery as worker
 from tests import factories
 from tests.api.conftest import client_body, invoice_body, matter_body
 from tests.conftest import APIClient, make_test_app
@@ -327,7 +327,7 @@ def test_the_whole_pay_flow_logs_no_secret(
     receipt = browser.get(location(done))
     assert "Thank you: your payment is complete" in text_of(receipt.text)
     # and the posting is delivered to the firm
-    assert postings.deliver_due("log-test-worker") >= 1
+    assert worker.deliver_due("log-test-worker") >= 1
     assert receiver.received and all(r.accepted_by for r in receiver.received)
     db.session.rollback()
 
@@ -339,7 +339,7 @@ def test_the_whole_pay_flow_logs_no_secret(
     assert any(p.startswith("POST /pay") for p in paths)
     assert any(r["logger"] == "sqlalchemy.engine.Engine" for r in records)
     assert "INSERT INTO webhook_endpoint" in text or "INSERT INTO" in text
-    assert any(r["logger"] == "portal.postings.services" for r in records)
+    assert any(r["logger"] == "portal.postings.delivery" for r in records)
     # and no secret is in them, in any spelling
     api_key = api.key
     for secret in (token, api_key, webhook_secret, webhook_secret.removeprefix("whsec_")):

@@ -1,6 +1,6 @@
 """Webhook endpoints, the postings queue, the delivery log and replays under /api/v1.
 
-Each route calls `portal.postings.services` and commits there through `db.transaction()`.
+Each route calls `portal.postings.endpoints` or `.outbox` and commits through `db.transaction()`.
 Every lookup is scoped to the calling firm (`g.firm_id`); another firm's endpoint or message
 is not found.
 """
@@ -19,7 +19,8 @@ from portal.api.views import api, page_size
 from portal.db import db
 from portal.errors import ValidationFailed
 from portal.firms.models import Firm
-from portal.postings import services as postings
+from portal.payments.postings import payment_public_ids
+from portal.postings import endpoints, outbox
 from portal.postings.models import (
     Delivery,
     DeliveryAttempt,
@@ -239,7 +240,7 @@ class ReplaySinceOut(Output):
     queued: int = Field(description="How many messages were queued again.")
     capped: bool = Field(
         description=f"true when more messages were due than one call queues "
-        f"({postings.REPLAY_LIMIT}); call again with `since` = `next_since` for the rest."
+        f"({outbox.REPLAY_LIMIT}); call again with `since` = `next_since` for the rest."
     )
     next_since: dt.datetime | None = Field(
         description="With `capped`: when the first message left out was created."
@@ -257,7 +258,7 @@ def _firm() -> Firm:
 
 
 def _messages_out(messages: list[OutboundMessage]) -> list[MessageOut]:
-    payments = postings.payment_public_ids(message.payment_id for message in messages)
+    payments = payment_public_ids(message.payment_id for message in messages)
     return [
         MessageOut(
             id=message.public_id,
@@ -293,7 +294,7 @@ def create_webhook_endpoint(body: EndpointIn) -> tuple[EndpointCreatedOut, int]:
     not https or whose host is not public is a 422 naming /url."""
     try:
         with db.transaction():
-            endpoint = postings.register_endpoint(
+            endpoint = endpoints.register_endpoint(
                 _firm(), url=body.url, description=body.description, event_types=body.event_types
             )
     except UnsafeTarget as exc:
@@ -311,7 +312,7 @@ def create_webhook_endpoint(body: EndpointIn) -> tuple[EndpointCreatedOut, int]:
 )
 def list_webhook_endpoints(query: ListQuery) -> EndpointPage:
     """Oldest first; follow `next_cursor` until it is null. Secrets are not shown."""
-    items, last_id = postings.endpoints_page(
+    items, last_id = endpoints.endpoints_page(
         g.firm_id, after_id=query.after_id, limit=page_size(query)
     )
     return EndpointPage(data=[EndpointOut.of(e) for e in items], next_cursor=encode_cursor(last_id))
@@ -327,7 +328,7 @@ def list_webhook_endpoints(query: ListQuery) -> EndpointPage:
     errors=(404,),
 )
 def get_webhook_endpoint(id: str) -> EndpointOut:
-    return EndpointOut.of(postings.endpoint_for_firm(g.firm_id, id))
+    return EndpointOut.of(endpoints.endpoint_for_firm(g.firm_id, id))
 
 
 @api.route(
@@ -343,10 +344,10 @@ def get_webhook_endpoint(id: str) -> EndpointOut:
 def patch_webhook_endpoint(id: str, body: EndpointPatch) -> EndpointOut:
     """Only the fields sent change. `event_types: null` means every type; `enabled: true`
     re-enables a disabled endpoint and resends the postings its disabling stopped."""
-    endpoint = postings.endpoint_for_firm(g.firm_id, id)
+    endpoint = endpoints.endpoint_for_firm(g.firm_id, id)
     try:
         with db.transaction():
-            postings.update_endpoint(
+            endpoints.update_endpoint(
                 endpoint,
                 url=body.url,
                 description=body.description,
@@ -354,9 +355,9 @@ def patch_webhook_endpoint(id: str, body: EndpointPatch) -> EndpointOut:
                 set_event_types="event_types" in body.model_fields_set,
             )
             if body.enabled is True and not endpoint.is_active:
-                postings.enable_endpoint(endpoint)
+                endpoints.enable_endpoint(endpoint)
             elif body.enabled is False:
-                postings.pause_endpoint(endpoint, reason="Disabled through the API.")
+                endpoints.pause_endpoint(endpoint, reason="Disabled through the API.")
     except UnsafeTarget as exc:
         raise _url_problem(exc) from None
     return EndpointOut.of(endpoint)
@@ -373,9 +374,9 @@ def patch_webhook_endpoint(id: str, body: EndpointPatch) -> EndpointOut:
 )
 def delete_webhook_endpoint(id: str) -> Response:
     """Nothing more is sent to it; its delivery log goes with it. 204 with no body."""
-    endpoint = postings.endpoint_for_firm(g.firm_id, id)
+    endpoint = endpoints.endpoint_for_firm(g.firm_id, id)
     with db.transaction():
-        postings.delete_endpoint(endpoint)
+        endpoints.delete_endpoint(endpoint)
     return Response(status=204)
 
 
@@ -391,9 +392,9 @@ def delete_webhook_endpoint(id: str) -> Response:
 def rotate_webhook_secret(id: str) -> RotatedOut:
     """The new secret signs from now on; the old one also signs for 24 hours, so the back
     office can switch without missing a posting."""
-    endpoint = postings.endpoint_for_firm(g.firm_id, id)
+    endpoint = endpoints.endpoint_for_firm(g.firm_id, id)
     with db.transaction():
-        secret = postings.rotate_secret(endpoint)
+        secret = endpoints.rotate_secret(endpoint)
     expires = endpoint.previous_secret_expires_at
     if expires is None:  # set by the rotation
         raise LookupError("rotation kept no expiry")
@@ -411,9 +412,9 @@ def rotate_webhook_secret(id: str) -> RotatedOut:
 )
 def test_webhook_endpoint(id: str) -> tuple[PingOut, int]:
     """Queues a `ping` for this endpoint only; follow it at /webhook-messages/{id}."""
-    endpoint = postings.endpoint_for_firm(g.firm_id, id)
+    endpoint = endpoints.endpoint_for_firm(g.firm_id, id)
     with db.transaction():
-        message = postings.send_ping(endpoint)
+        message = endpoints.send_ping(endpoint)
     return PingOut(message=message.public_id), 202
 
 
@@ -432,9 +433,9 @@ def replay_to_webhook_endpoint(id: str, query: ReplaySinceQuery) -> tuple[Replay
     for it again under the same webhook-id, oldest first, at most 1,000 per call (409 if the
     endpoint is disabled; 422 if `since` is missing, has no offset, or reaches back further
     than the retention period)."""
-    endpoint = postings.endpoint_for_firm(g.firm_id, id)
+    endpoint = endpoints.endpoint_for_firm(g.firm_id, id)
     with db.transaction():
-        replay = postings.replay_since(endpoint, query.since)
+        replay = outbox.replay_since(endpoint, query.since)
     return ReplaySinceOut(
         messages=[message.public_id for message in replay.messages],
         queued=len(replay.messages),
@@ -457,7 +458,7 @@ def replay_to_webhook_endpoint(id: str, query: ReplaySinceQuery) -> tuple[Replay
 def list_postings(query: PostingsQuery) -> MessagePage:
     """Oldest first; follow `next_cursor` until it is null. `status=held` lists the postings
     waiting to be released (firms that post by hand)."""
-    items, last_id = postings.messages_page(
+    items, last_id = outbox.messages_page(
         g.firm_id, status=query.status, after_id=query.after_id, limit=page_size(query)
     )
     return MessagePage(data=_messages_out(items), next_cursor=encode_cursor(last_id))
@@ -476,7 +477,7 @@ def release_postings(body: ReleaseIn) -> MessagesOut:
     """Releases the listed held postings, or with `{}` (or no body) every one; answers with
     the messages released, now pending delivery."""
     with db.transaction():
-        released = postings.release(_firm(), body.messages)
+        released = outbox.release(_firm(), body.messages)
     return MessagesOut(data=_messages_out(released))
 
 
@@ -492,7 +493,7 @@ def release_postings(body: ReleaseIn) -> MessagesOut:
 def get_webhook_message(id: str) -> MessageDetailOut:
     """Each delivery (one per endpoint) with every attempt: when, the status code, the
     latency and the first 500 bytes of the answer."""
-    message = postings.message_for_firm(g.firm_id, id)
+    message = outbox.message_for_firm(g.firm_id, id)
     (out,) = _messages_out([message])
     return MessageDetailOut(
         **out.model_dump(), deliveries=[DeliveryOut.of(d) for d in message.deliveries]
@@ -511,7 +512,7 @@ def get_webhook_message(id: str) -> MessageDetailOut:
 def replay_webhook_message(id: str) -> tuple[ReplayOut, int]:
     """Queued again, under the same webhook-id, for every enabled endpoint that wants its type
     (409 if it is held: release it instead)."""
-    message = postings.message_for_firm(g.firm_id, id)
+    message = outbox.message_for_firm(g.firm_id, id)
     with db.transaction():
-        endpoints = postings.replay_message(message)
-    return ReplayOut(message=message.public_id, endpoints=[e.public_id for e in endpoints]), 202
+        targets = outbox.replay_message(message)
+    return ReplayOut(message=message.public_id, endpoints=[e.public_id for e in targets]), 202

@@ -24,6 +24,7 @@ from portal.db import db
 from portal.errors import ValidationFailed
 from portal.firms import branding
 from portal.firms.services import firm_by_id
+from portal.links import postings
 from portal.links import services as links
 from portal.links.models import DeliveryOrigin, DeliveryState, Link, LinkDelivery
 from portal.templating import locale_scope
@@ -133,8 +134,6 @@ def hand_over(queued: QueuedEmail) -> LinkDelivery:
 
 def record_outcome(delivery: LinkDelivery, error: str | None) -> LinkDelivery:
     """Mark `delivery` sent, or failed with `error` and a posting to the firm (not committed)."""
-    from portal.postings import services as postings
-
     now = clock.now()
     if error is None:
         delivery.sent_at = now

@@ -17,7 +17,7 @@ from portal.billing import balances
 from portal.db import db
 from portal.ledger import services as ledger
 from portal.links import services as links
-from portal.payments import receipts, trust_money
+from portal.payments import postings, receipts, trust_money
 from portal.payments.models import (
     ALLOWED,
     IN_FLIGHT,
@@ -29,7 +29,6 @@ from portal.payments.models import (
     Payment,
     PaymentFlag,
 )
-from portal.postings import services as postings
 
 S = ChargeStatus
 

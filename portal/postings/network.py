@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.exceptions import HTTPError as URLLib3Error
 from urllib3.util import Timeout
+from urllib3.util.ssl_match_hostname import CertificateError as HostnameMismatch
 
 from portal.errors import ValidationFailed
 
@@ -66,9 +70,16 @@ class Answer:
 
 
 def is_public(address: IPAddress) -> bool:
-    """Whether an address is on the public internet (not private, loopback, link-local ...)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Whether an address is on the public internet (not private, loopback, link-local ...).
+
+    An IPv6 address that carries an IPv4 one (mapped ::ffff:0:0/96, 6to4 2002::/16) is
+    judged by the IPv4 address it reaches. (NAT64's 64:ff9b::/96 is refused whole: reserved.)
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address.sixtofour is not None:
+            address = address.sixtofour
     return address.is_global and not (
         address.is_multicast or address.is_reserved or address.is_unspecified
     )
@@ -91,11 +102,16 @@ def resolve(hostname: str, port: int) -> list[IPAddress]:
 def check_url(url: str, *, allow_private: bool) -> Target:
     """Check a webhook URL's form and resolve its host; raise UnsafeTarget if it may not be used.
 
-    https only, no credentials in the URL, and every address the host resolves to must be
-    public. With `allow_private` (development and tests) plain http and loopback or private
-    addresses are accepted too.
+    https only, no credentials in the URL, no spaces or control characters, no port 0, and
+    every address the host resolves to must be public. With `allow_private` (development
+    and tests) plain http and loopback or private addresses are accepted too. The target's
+    `url` is the normalised form to store and use: scheme and host in lower case, the host
+    in IDNA, no default port, no fragment.
     """
-    parts = urlsplit(url.strip())
+    url = url.strip()
+    if any(unicodedata.category(char)[0] in "CZ" for char in url):
+        raise UnsafeTarget("The URL may not contain spaces, line breaks or control characters.")
+    parts = urlsplit(url)
     schemes = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in schemes:
         raise UnsafeTarget("Webhook URLs must start with https://.")
@@ -110,7 +126,12 @@ def check_url(url: str, *, allow_private: bool) -> Target:
         hostname = hostname.encode("idna").decode("ascii")
     except (ValueError, UnicodeError) as exc:
         raise UnsafeTarget("The URL's host or port is not valid.") from exc
-    port = explicit_port or (443 if parts.scheme == "https" else 80)
+    if explicit_port == 0:
+        raise UnsafeTarget("The URL's port may not be 0.")
+    default_port = 443 if parts.scheme == "https" else 80
+    if explicit_port == default_port:
+        explicit_port = None
+    port = explicit_port or default_port
     addresses = resolve(hostname, port)
     if not addresses:
         raise UnsafeTarget(f"The host {hostname!r} has no address.")
@@ -120,11 +141,12 @@ def check_url(url: str, *, allow_private: bool) -> Target:
                 raise UnsafeTarget(
                     f"The host {hostname!r} resolves to {address}, which is not a public address."
                 )
+    netloc = _host_header(hostname, explicit_port)
     return Target(
-        url=url.strip(),
+        url=urlunsplit((parts.scheme, netloc, parts.path, parts.query, "")),
         scheme=parts.scheme,
         hostname=hostname,
-        host_header=_host_header(hostname, explicit_port),
+        host_header=netloc,
         addresses=tuple(str(address) for address in addresses),
     )
 
@@ -155,20 +177,46 @@ class _PinnedAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
 
-def _never_connected(exc: BaseException) -> bool:
-    """Whether a requests error happened before any byte was sent (so another address is safe)."""
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and every exception it wraps (causes, contexts, urllib3 reasons, arguments)."""
     seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
+    todo: list[BaseException] = [exc]
     while todo:
         current = todo.pop()
-        if current is None or id(current) in seen:
+        if id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, NewConnectionError | ConnectTimeoutError):
-            return True
-        todo.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
-        todo.extend(arg for arg in current.args if isinstance(arg, BaseException))
-    return False
+        yield current
+        # `reason` is an exception on urllib3's errors but a string on ssl.SSLError.
+        wrapped = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        wrapped.extend(current.args)
+        todo.extend(item for item in wrapped if isinstance(item, BaseException))
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether a requests error happened before any byte was sent (so another address is safe)."""
+    return any(isinstance(c, NewConnectionError | ConnectTimeoutError) for c in _causes(exc))
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """Why a TLS handshake failed, in words for the delivery log; None if it was not TLS."""
+    causes = list(_causes(exc))
+    found = [c for c in causes if isinstance(c, ssl.SSLError)]
+    if not found and not isinstance(exc, requests.exceptions.SSLError):
+        return None
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            detail = cause.verify_message or cause.reason or ""
+            return _with_detail("TLS failed: the certificate was not accepted", detail)
+        if isinstance(cause, HostnameMismatch):  # urllib3 checks the name it was given
+            return _with_detail("TLS failed: the certificate was not accepted", str(cause))
+    detail = next((str(c.reason) for c in found if c.reason), "")
+    return _with_detail("TLS failed: no secure connection could be made", detail)
+
+
+def _with_detail(text: str, detail: str) -> str:
+    detail = " ".join(str(detail).split()).rstrip(".")
+    return (f"{text} ({detail})" if detail else text)[:300]
 
 
 def _describe(exc: BaseException) -> str:
@@ -176,8 +224,8 @@ def _describe(exc: BaseException) -> str:
         return "timed out connecting"
     if isinstance(exc, requests.exceptions.Timeout):
         return "timed out waiting for the answer"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS failed: the certificate was not accepted"
+    if (tls := _tls_failure(exc)) is not None:
+        return tls
     if _never_connected(exc):
         return "could not connect"
     return f"connection failed: {type(exc).__name__}"

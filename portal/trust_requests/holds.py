@@ -30,6 +30,7 @@ from portal.db import db
 from portal.errors import AllocationError
 from portal.links import services as links
 from portal.links.models import Link
+from portal.trust_requests import postings
 from portal.trust_requests.models import (
     PAYABLE,
     TrustRequest,
@@ -155,8 +156,6 @@ def recompute(request_ids: Sequence[int], *, totals: Totals, charge: Any = None)
     (after the payment's own posting, in the same transaction); `charge` is the payments side's
     charge whose move this is, handed on to the posting. A canceled request keeps its status.
     """
-    from portal.postings import services as postings
-
     ids = sorted(set(request_ids))
     requests = [request for request_id in ids if (request := _locked(request_id)) is not None]
     held = totals([request.id for request in requests])

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from portal.api.openapi import openapi_path
 from portal.api.views import api
 from portal.db import db
-from portal.postings import services as postings
+from portal.postings import endpoints
 from portal.postings.models import OutboundMessage
 from tests import factories
 from tests.api.payment_books import make_book
@@ -70,7 +70,7 @@ def seeded(session, firm: factories.FirmWithKey) -> Seeded:
     """The firm's books, one card payment, a link and a webhook endpoint with a posting."""
     book = make_book(firm)
     payment = pay(book, invoices={book.old.id: 10_000})
-    endpoint = postings.register_endpoint(firm.firm, url="http://127.0.0.1:9/hooks")
+    endpoint = endpoints.register_endpoint(firm.firm, url="http://127.0.0.1:9/hooks")
     message = db.session.scalars(
         select(OutboundMessage).where(OutboundMessage.payment_id == payment.id)
     ).first()

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.db import db
 from portal.payments.models import Payment
-from portal.postings import services as postings
+from portal.postings import delivery as worker
+from portal.postings import endpoints, outbox, recording
 from portal.postings.models import Delivery, DeliveryStatus, OutboundMessage, WebhookEndpoint
 from tests import factories
 from tests.api.conftest import pointers
@@ -96,6 +97,40 @@ def test_an_unsafe_url_is_a_422_naming_url(api: APIClient) -> None:
         assert response.status_code == 422, url
         assert pointers(response) == ["/url"]
     assert db.session.scalars(select(WebhookEndpoint)).all() == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://8.8.8.8/hooks\r\nX-Injected: yes",
+        "https://8.8.8.8/ho\u0000oks",
+        "https://8.8.8.8/ho\u2028oks",
+        "https://8.8.8.8:0/hooks",
+        "https://[2002:7f00:1::1]/hooks",
+        "https://[2002:a9fe:a9fe::]/latest/meta-data",
+    ],
+)
+def test_a_url_with_control_characters_port_0_or_a_hidden_private_address_is_a_422(
+    api: APIClient, url: str
+) -> None:
+    response = api.post(ENDPOINTS, json={"url": url})
+    assert response.status_code == 422, response.get_json()
+    assert pointers(response) == ["/url"]
+    assert db.session.scalars(select(WebhookEndpoint)).all() == []
+
+
+def test_the_url_is_stored_in_its_normal_form(api: APIClient, loopback: Flask) -> None:
+    port = free_port()
+    created = _create(api, url=f"HTTP://127.0.0.1:{port}/Hooks#part")
+    assert created["url"] == f"http://127.0.0.1:{port}/Hooks"
+    stored = db.session.scalars(select(WebhookEndpoint)).one()
+    assert stored.url == f"http://127.0.0.1:{port}/Hooks"
+    response = _patch(api, created["id"], {"url": "HTTP://LOCALHOST:80/Other"})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["url"] == "http://localhost/Other"
+    response = _patch(api, created["id"], {"url": f"http://127.0.0.1:{port}/a\r\nb"})
+    assert response.status_code == 422
+    assert pointers(response) == ["/url"]
 
 
 def test_unknown_event_types_and_fields_are_refused(api: APIClient, loopback: Flask) -> None:
@@ -199,7 +234,7 @@ def test_deleting_stops_deliveries(api: APIClient, loopback: Flask) -> None:
     assert response.data == b""
     assert api.get(f"{ENDPOINTS}/{created['id']}").status_code == 404
     assert db.session.scalars(select(Delivery)).all() == []
-    assert postings.deliver_due("test-worker") == 0
+    assert worker.deliver_due("test-worker") == 0
 
 
 # Rotation and pings
@@ -222,7 +257,7 @@ def test_rotating_returns_a_new_secret_and_keeps_the_old_one_a_day(
     assert dt.timedelta(hours=23) < expires - clock.now() <= dt.timedelta(hours=24)
     endpoint = db.session.scalar(select(WebhookEndpoint))
     assert endpoint is not None
-    assert postings.signing_secrets(endpoint, clock.now()) == [body["secret"], created["secret"]]
+    assert endpoints.signing_secrets(endpoint, clock.now()) == [body["secret"], created["secret"]]
 
 
 def test_a_test_ping_is_queued_for_that_endpoint_only(api: APIClient, loopback: Flask) -> None:
@@ -305,7 +340,7 @@ def test_a_message_shows_its_attempts(api: APIClient, loopback: Flask) -> None:
     # given: one failed attempt (nothing listens)
     created = _create(api)
     ping = api.post(f"{ENDPOINTS}/{created['id']}/test").get_json()["message"]
-    assert postings.deliver_due("test-worker") == 1
+    assert worker.deliver_due("test-worker") == 1
 
     # when
     response = api.get(f"/api/v1/webhook-messages/{ping}")
@@ -333,7 +368,7 @@ def _fail_for_good(message_public_id: str) -> None:
     for delivery in db.session.scalars(select(Delivery)):
         if delivery.message.public_id == message_public_id:
             delivery.status = DeliveryStatus.FAILED
-            delivery.attempts = postings.MAX_ATTEMPTS
+            delivery.attempts = recording.MAX_ATTEMPTS
 
 
 def test_replaying_a_message_queues_it_again_with_the_same_id(
@@ -353,7 +388,7 @@ def test_replaying_a_message_queues_it_again_with_the_same_id(
     detail = api.get(f"/api/v1/webhook-messages/{ping}").get_json()
     assert detail["status"] == "pending"
     assert [d["status"] for d in detail["deliveries"]] == ["pending"]
-    assert postings.deliver_due("test-worker") == 1
+    assert worker.deliver_due("test-worker") == 1
 
 
 def test_replaying_a_posting_reaches_every_enabled_endpoint_that_wants_it(
@@ -443,7 +478,7 @@ def test_replay_since_queues_at_most_the_limit_and_says_where_to_go_on(
     # given three pings to one endpoint, and a limit of two per call
     created = _create(api)
     pings = [api.post(f"{ENDPOINTS}/{created['id']}/test").get_json()["message"] for _ in range(3)]
-    monkeypatch.setattr(postings, "REPLAY_LIMIT", 2)
+    monkeypatch.setattr(outbox, "REPLAY_LIMIT", 2)
     since = (clock.now() - dt.timedelta(minutes=1)).isoformat()
 
     # when

@@ -17,7 +17,7 @@ from portal.db import db
 from portal.links import sending
 from portal.links import services as links
 from portal.links.models import Link
-from portal.postings import services as postings
+from portal.postings import endpoints
 from portal.postings.models import OutboundMessage
 from tests import factories
 from tests.conftest import APIClient
@@ -182,7 +182,7 @@ def test_a_refused_email_is_failed_with_the_servers_words_and_a_posting(
 ) -> None:
     # given an endpoint that wants link events
     api.client.application.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = True
-    endpoint = postings.register_endpoint(
+    endpoint = endpoints.register_endpoint(
         firm.firm, url="http://127.0.0.1:9/hooks", event_types=["link.delivery_failed"]
     )
     api.client.application.config["MAIL_PASSWORD"] = "smtp-secret-password"

@@ -24,8 +24,10 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from portal import clock as portal_clock
 from portal.db import db
 from portal.firms.models import Firm
+from portal.payments import postings as payment_postings
 from portal.payments.models import Charge, ChargeStatus
-from portal.postings import services as postings
+from portal.postings import delivery as worker
+from portal.postings import endpoints
 from portal.postings.models import OutboundMessage, WebhookEndpoint
 from tests.payments.conftest import book  # noqa: F401 (a fixture, used by name)
 
@@ -201,7 +203,7 @@ def webhook_settings(app: Flask) -> Flask:
 
 def add_endpoint(firm: Firm, receiver: Receiver, **kw: Any) -> WebhookEndpoint:
     """Register the receiver's URL for the firm and give the receiver its secret."""
-    endpoint = postings.register_endpoint(firm, url=receiver.url, **kw)
+    endpoint = endpoints.register_endpoint(firm, url=receiver.url, **kw)
     receiver.secrets.append(endpoint.secret)
     return endpoint
 
@@ -210,7 +212,7 @@ def ensure_posted(
     charge: Charge, *, before: ChargeStatus, to: ChargeStatus, **kw: Any
 ) -> OutboundMessage | None:
     """Queue the posting for a move unless payments.services already did (once it is wired)."""
-    type_ = postings.posting_type(before, to)
+    type_ = payment_postings.posting_type(before, to)
     existing = db.session.scalar(
         select(OutboundMessage)
         .where(OutboundMessage.charge_id == charge.id, OutboundMessage.type == type_)
@@ -221,8 +223,8 @@ def ensure_posted(
         return existing
     if existing is not None and kw.get("source_ref") and kw["source_ref"] in existing.payload:
         return existing
-    return postings.enqueue_for_transition(charge, before=before, to=to, **kw)
+    return payment_postings.enqueue_for_transition(charge, before=before, to=to, **kw)
 
 
-def deliver_all(worker: str = "test-worker") -> int:
-    return postings.deliver_due(worker)
+def deliver_all(worker_id: str = "test-worker") -> int:
+    return worker.deliver_due(worker_id)

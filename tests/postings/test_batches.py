@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from portal import clock as portal_clock
 from portal.db import db
-from portal.postings import network
-from portal.postings import services as postings
+from portal.postings import delivery as worker
+from portal.postings import endpoints, network, sending
 from portal.postings.models import (
     Delivery,
     DeliveryAttempt,
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("webhook_settings")
 
 
 def _pings(endpoint: WebhookEndpoint, count: int) -> list[str]:
-    ids = [postings.send_ping(endpoint).public_id for _ in range(count)]
+    ids = [endpoints.send_ping(endpoint).public_id for _ in range(count)]
     db.session.flush()
     return ids
 
@@ -42,14 +42,14 @@ def test_a_batch_is_claimed_with_one_lease_and_sent_on_one_connection(
     endpoint = add_endpoint(firm.firm, receiver)
     ids = _pings(endpoint, 5)
     claims: list[int] = []
-    claim = postings.claim_batch
+    claim = sending.claim_batch
 
-    def counting(worker_id: str, size: int) -> list[postings.Job]:
+    def counting(worker_id: str, size: int) -> list[sending.Job]:
         jobs = claim(worker_id, size)
         claims.append(len(jobs))
         return jobs
 
-    monkeypatch.setattr(postings, "claim_batch", counting)
+    monkeypatch.setattr(sending, "claim_batch", counting)
     # when one worker delivers them
     assert deliver_all() == 5
     # then one claim took all five (and a second found nothing more), in the order queued,
@@ -75,8 +75,8 @@ def test_a_batch_size_of_two_takes_three_claims_for_five(
     endpoint = add_endpoint(firm.firm, receiver)
     ids = _pings(endpoint, 5)
     sizes: list[int] = []
-    claim = postings.claim_batch
-    monkeypatch.setattr(postings, "claim_batch", lambda w, n: sizes.append(n) or claim(w, n))
+    claim = sending.claim_batch
+    monkeypatch.setattr(sending, "claim_batch", lambda w, n: sizes.append(n) or claim(w, n))
     assert deliver_all() == 5
     assert sizes == [2, 2, 2, 2]
     assert receiver.ids() == ids
@@ -126,22 +126,22 @@ def test_no_attempt_starts_unless_the_lease_still_covers_it(
     # given three pings, and sends that take 10 s each by the clock
     endpoint = add_endpoint(firm.firm, receiver)
     ids = _pings(endpoint, 3)
-    send = postings.send
+    send = sending.send
     leases: list[dt.datetime] = []
 
-    def slow(job: postings.Job, **kw: object) -> network.Answer:
+    def slow(job: sending.Job, **kw: object) -> network.Answer:
         leases.append(job.claimed_until)
         answer = send(job, **kw)  # type: ignore[arg-type]
         clock.advance(seconds=10)
         return answer
 
-    monkeypatch.setattr(postings, "send", slow)
+    monkeypatch.setattr(sending, "send", slow)
     started = portal_clock.now()
     # when one worker delivers them (timeout 1 s: an attempt needs 31 s of lease, a batch
     # holds 46 s, so the third attempt, starting 20 s in, would not fit)
     assert deliver_all() == 3
     # then the third was given back unsent and sent under a second, fresh lease
-    lease = dt.timedelta(seconds=1) + postings.LEASE_MARGIN + postings.BATCH_WINDOW
+    lease = dt.timedelta(seconds=1) + sending.LEASE_MARGIN + sending.BATCH_WINDOW
     assert leases == [started + lease, started + lease, started + dt.timedelta(seconds=20) + lease]
     assert receiver.ids() == ids
     assert {(d.status, d.attempts) for d in _deliveries()} == {(DeliveryStatus.DELIVERED, 1)}
@@ -152,7 +152,7 @@ def test_a_worker_asked_to_stop_gives_back_what_it_did_not_send(
 ) -> None:
     endpoint = add_endpoint(firm.firm, receiver)
     first, *_rest = _pings(endpoint, 3)
-    sent = postings.deliver_due("stopping", should_stop=lambda: len(receiver.received) >= 1)
+    sent = worker.deliver_due("stopping", should_stop=lambda: len(receiver.received) >= 1)
     assert sent == 1
     assert receiver.ids() == [first]
     deliveries = _deliveries()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from portal.db import db
-from portal.postings import services as postings
+from portal.postings import endpoints
 from tests.mailbox import parts
 from tests.postings.conftest import Clock, Receiver, Reply, add_endpoint, deliver_all
 
@@ -24,7 +24,7 @@ def test_a_410_emails_the_firm_in_text_and_html(
     # given an endpoint whose receiver is gone for good
     firm.firm.notify_email = "accounts@okafor.example"
     endpoint = add_endpoint(firm.firm, receiver)
-    postings.send_ping(endpoint)
+    endpoints.send_ping(endpoint)
     receiver.script = [Reply(410)]
     # when the worker meets the 410
     deliver_all()
@@ -55,7 +55,7 @@ def test_markup_in_the_url_is_escaped_in_the_html(
     endpoint = add_endpoint(firm.firm, receiver)
     endpoint.url = receiver.url + "?a=1&b=<i>2</i>"
     db.session.flush()
-    postings.disable_endpoint(endpoint, reason="Paused for <b>testing</b>.")
+    endpoints.disable_endpoint(endpoint, reason="Paused for <b>testing</b>.")
     db.session.commit()
     (message,) = smtp.messages
     text, html = parts(message)
@@ -73,6 +73,6 @@ def test_no_email_without_a_notification_address(
     smtp,
 ) -> None:
     endpoint = add_endpoint(firm.firm, receiver)
-    postings.disable_endpoint(endpoint, reason="Gone.")
+    endpoints.disable_endpoint(endpoint, reason="Gone.")
     db.session.commit()
     assert smtp.messages == []

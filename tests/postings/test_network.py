@@ -12,8 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
-from portal.postings import network
+from portal.db import db
+from portal.postings import delivery as worker
+from portal.postings import endpoints, network
+from portal.postings.models import Delivery, DeliveryAttempt, DeliveryStatus
 from tests.conftest import unavailable
 from tests.postings.conftest import Receiver, Reply
 
@@ -39,6 +43,24 @@ from tests.postings.conftest import Receiver, Reply
         "https://[::ffff:127.0.0.1]/hook",
         "https://user:password@8.8.8.8/hook",
         "https:///hook",
+        # 6to4 (2002::/16) and NAT64 (64:ff9b::/96) carry an IPv4 address: judged by it
+        "https://[2002:7f00:1::]/hook",
+        "https://[2002:7f00:1::1]/hook",
+        "https://[2002:a9fe:a9fe::1]/latest/meta-data",
+        "https://[2002:a00:5::]/hook",
+        "https://[2002:c0a8:114::]/hook",
+        "https://[64:ff9b::7f00:1]/hook",
+        "https://[64:ff9b::a9fe:a9fe]/hook",
+        # stored URLs are normalised, so what cannot be is refused
+        "https://8.8.8.8/ho\r\nX-Injected: yes",
+        "https://8.8.8.8/a\x00b",
+        "https://8.8.8.8/a\tb",
+        "https://8.8.8.8/a b",
+        "https://8.8.8.8/a\u2028b",
+        "https://8.8.8.8/a\u0085b",
+        "https://8.8.8.8/a\u200bb",
+        "https://8.8.8.8:0/hook",
+        "https://8.8.8.8:99999/hook",
     ],
 )
 def test_unsafe_urls_are_refused(url: str) -> None:
@@ -55,6 +77,11 @@ def test_unsafe_urls_are_refused(url: str) -> None:
         ("127.0.0.1", False),
         ("10.1.2.3", False),
         ("::ffff:10.1.2.3", False),
+        ("2002:808:808::1", True),
+        ("2002:7f00:1::", False),
+        ("2002:a9fe:a9fe::", False),
+        ("64:ff9b::808:808", False),
+        ("64:ff9b::7f00:1", False),
         ("198.18.0.1", False),
         ("ff02::1", False),
     ],
@@ -67,6 +94,25 @@ def test_a_public_ip_literal_passes_without_any_lookup_of_ours() -> None:
     target = network.check_url("https://8.8.8.8:8443/hook?x=1", allow_private=False)
     assert target.addresses == ("8.8.8.8",)
     assert target.host_header == "8.8.8.8:8443"
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("HTTPS://8.8.8.8:443/Hook?a=1&B=2#part", "https://8.8.8.8/Hook?a=1&B=2"),
+        ("  https://8.8.8.8:8443/hook  ", "https://8.8.8.8:8443/hook"),
+        ("https://[2606:4700:4700::1111]:443/hook", "https://[2606:4700:4700::1111]/hook"),
+        ("https://[2002:808:808::1]/hook", "https://[2002:808:808::1]/hook"),
+    ],
+)
+def test_a_url_is_kept_in_its_normal_form(given: str, stored: str) -> None:
+    assert network.check_url(given, allow_private=False).url == stored
+
+
+def test_a_url_on_loopback_is_normalised_too() -> None:
+    target = network.check_url("HTTP://LocalHost:80/Hook", allow_private=True)
+    assert target.url == "http://localhost/Hook"
+    assert target.host_header == "localhost"
 
 
 def test_loopback_and_plain_http_only_when_allowed() -> None:
@@ -192,8 +238,29 @@ def test_a_certificate_for_another_name_is_refused(tls_receiver) -> None:
     target = network.check_url(f"https://127.0.0.1:{server.port}/hook", allow_private=True)
     answer = network.post(target, "{}", {}, timeout=2, verify=str(cert))
     assert answer.status_code is None
-    assert answer.error == "TLS failed: the certificate was not accepted"
+    assert answer.error is not None
+    assert answer.error.startswith("TLS failed: the certificate was not accepted (")
+    assert "127.0.0.1" in answer.error
     assert server.hosts == []
+
+
+def test_a_self_signed_certificate_is_a_tls_failure_with_its_reason(tls_receiver) -> None:
+    server, _cert = tls_receiver
+    # The certificate names the host but nobody vouches for it.
+    target = network.check_url(f"https://localhost:{server.port}/hook", allow_private=True)
+    answer = network.post(target, "{}", {}, timeout=2)
+    assert answer.status_code is None
+    assert answer.error == "TLS failed: the certificate was not accepted (self-signed certificate)"
+    assert server.hosts == []
+
+
+def test_a_receiver_that_does_not_speak_tls_is_a_tls_failure(receiver: Receiver) -> None:
+    # given a plain-http receiver asked for over https
+    target = network.check_url(f"https://127.0.0.1:{receiver.port}/hook", allow_private=True)
+    answer = network.post(target, "{}", {}, timeout=2)
+    assert answer.status_code is None
+    assert answer.error is not None
+    assert answer.error.startswith("TLS failed: no secure connection could be made"), answer
 
 
 def test_an_ipv6_literal_keeps_its_brackets_in_the_host_header() -> None:
@@ -224,3 +291,22 @@ def test_a_connection_idle_too_long_or_left_with_an_unread_answer_is_not_reused(
     peers = [item.peer for item in receiver.received]
     assert peers[0] == peers[1]
     assert len({peers[1], peers[2], peers[3]}) == 3
+
+
+def test_the_worker_records_a_tls_failure_as_such(
+    session, firm, webhook_settings, clock, tls_receiver
+) -> None:
+    # given an endpoint whose certificate is self-signed
+    server, _cert = tls_receiver
+    endpoint = endpoints.register_endpoint(firm.firm, url=f"https://localhost:{server.port}/hook")
+    endpoints.send_ping(endpoint)
+    db.session.commit()
+    # when the worker tries it
+    assert worker.deliver_due("tls-test") == 1
+    # then the delivery log says why, in words, and the delivery is retried on schedule
+    delivery = db.session.scalars(select(Delivery)).one()
+    attempt = db.session.scalars(select(DeliveryAttempt)).one()
+    assert attempt.status_code is None
+    assert attempt.error == "TLS failed: the certificate was not accepted (self-signed certificate)"
+    assert delivery.status is DeliveryStatus.PENDING
+    assert server.hosts == []

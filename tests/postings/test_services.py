@@ -20,10 +20,10 @@ from portal import clock as portal_clock
 from portal.db import db
 from portal.errors import ValidationFailed
 from portal.firms.models import Firm
+from portal.payments import postings as payment_postings
 from portal.payments import services as payments
 from portal.payments.models import ChargeStatus, Payment, PaymentMethod
-from portal.postings import network, payloads
-from portal.postings import services as postings
+from portal.postings import endpoints, network, outbox, payloads, recording, sending
 from portal.postings.models import (
     Delivery,
     DeliveryAttempt,
@@ -172,7 +172,7 @@ def test_firm_settings_choose_the_posted_date_and_the_ar_message(
     charge = payment.charges[0]
     # The bank credited the money two days after the payer paid.
     charge.settled_on = clock().date() + dt.timedelta(days=2)
-    message = postings.enqueue_for_charge(charge, "payment.succeeded", ar_note="check 1042")
+    message = payment_postings.enqueue_for_charge(charge, "payment.succeeded", ar_note="check 1042")
     deliver_all()
     data = next(i for i in receiver.received if i.msg_id == message.public_id).payload["data"]
     assert data["posting_date"] == data["posted_date"] == charge.settled_on.isoformat()
@@ -269,7 +269,7 @@ def test_a_refund_posts_which_allocation_it_took_from(
     ],
 )
 def test_which_moves_are_posted(before: S, to: S, expected: str | None) -> None:
-    assert postings.posting_type(before, to) == expected
+    assert payment_postings.posting_type(before, to) == expected
 
 
 def test_a_return_that_empties_trust_posts_the_reversal_and_a_shortfall_alarm(
@@ -284,7 +284,7 @@ def test_a_return_that_empties_trust_posts_the_reversal_and_a_shortfall_alarm(
     )
     ensure_posted(charge, before=S.SUCCEEDED, to=S.DISPUTED, reason="fraudulent")
     # A SUM on PostgreSQL comes back as a Decimal; the posting still carries an integer.
-    postings.enqueue_trust_shortfall(
+    payment_postings.enqueue_trust_shortfall(
         charge, matter_id=book.other_matter.id, balance_minor=Decimal(-5_000)
     )
     deliver_all()
@@ -292,7 +292,7 @@ def test_a_return_that_empties_trust_posts_the_reversal_and_a_shortfall_alarm(
     assert alarm.payload["type"] == "trust.shortfall"
     assert alarm.payload["data"]["matter"]["external_id"] == book.other_matter.external_id
     assert alarm.payload["data"]["shortfall_minor"] == 5_000
-    held = postings.held_messages(firm.firm)
+    held = outbox.held_messages(firm.firm)
     assert held[-1].type == "payment.disputed"
     disputed = json.loads(held[-1].payload)
     assert disputed["data"]["reversal"] == {"amount_minor": 40_000, "reason": "fraudulent"}
@@ -358,7 +358,7 @@ def test_after_eight_failed_attempts_a_delivery_is_given_up(
     for _ in range(20):
         deliver_all()
         clock.at = max(clock(), delivery.next_attempt_at)
-    assert delivery.attempts == postings.MAX_ATTEMPTS == 8
+    assert delivery.attempts == recording.MAX_ATTEMPTS == 8
     assert delivery.status is DeliveryStatus.FAILED
     assert message.status is MessageStatus.FAILED
     # Svix's schedule: the last attempt about 27 h 35 min after the first (±10% jitter).
@@ -385,10 +385,10 @@ def test_retry_after_is_honoured_on_429(
 def test_retry_after_as_a_date_on_503(clock: Clock) -> None:
     when = clock() + dt.timedelta(minutes=10)
     answer = network.Answer(503, "", 5, retry_after=when.strftime("%a, %d %b %Y %H:%M:%S GMT"))
-    assert postings.next_attempt_at(1, answer, clock()) == when
+    assert recording.next_attempt_at(1, answer, clock()) == when
     # A receiver cannot push us away for longer than a day.
     answer = network.Answer(429, "", 5, retry_after=str(7 * 24 * 3600))
-    assert postings.next_attempt_at(1, answer, clock()) == clock() + dt.timedelta(hours=24)
+    assert recording.next_attempt_at(1, answer, clock()) == clock() + dt.timedelta(hours=24)
 
 
 def test_a_redirect_is_a_failure_and_is_not_followed(
@@ -466,7 +466,7 @@ def test_five_days_of_failures_disable_the_endpoint(
     # (the worker runs every 2 hours)
     for hour in range(0, 6 * 24, 2):
         if hour % 6 == 0 and failing.disabled_at is None:
-            postings.send_ping(failing)
+            endpoints.send_ping(failing)
         deliver_all()
         clock.advance(hours=2)
     # then it was disabled at the first failure five days after the first one
@@ -482,7 +482,7 @@ def test_five_days_of_failures_disable_the_endpoint(
     assert len([m for m in mails if b"stopped sending webhooks" in m]) == 1
     # and re-enabling it sends what was waiting, once
     receiver.script = []
-    waiting = postings.enable_endpoint(failing)
+    waiting = endpoints.enable_endpoint(failing)
     assert waiting >= 1
     before = len(receiver.received)
     deliver_all()
@@ -504,14 +504,14 @@ def test_held_postings_go_only_when_released(
     (held_first,) = _messages(first)
     assert held_first.status is MessageStatus.HELD
     # when the firm releases one posting
-    released = postings.release(firm.firm, [held_first.public_id])
+    released = outbox.release(firm.firm, [held_first.public_id])
     assert [m.public_id for m in released] == [held_first.public_id]
     deliver_all()
     assert receiver.ids() == [held_first.public_id]
     # a posting of another firm, or one already released, is not released again
-    assert postings.release(firm.firm, [held_first.public_id, "msg_unknown"]) == []
+    assert outbox.release(firm.firm, [held_first.public_id, "msg_unknown"]) == []
     # when it releases the rest
-    postings.release(firm.firm)
+    outbox.release(firm.firm)
     deliver_all()
     assert receiver.ids() == [held_first.public_id, _messages(second)[0].public_id]
 
@@ -521,7 +521,7 @@ def test_a_rotation_signs_with_both_secrets_for_24_hours(
 ) -> None:
     endpoint = add_endpoint(firm.firm, receiver)
     old = endpoint.secret
-    new = postings.rotate_secret(endpoint)
+    new = endpoints.rotate_secret(endpoint)
     receiver.secrets = [new, old]
     _paid(book, invoices={book.old.id: 120_000})
     deliver_all()
@@ -547,7 +547,7 @@ def test_an_endpoint_gets_only_the_types_it_asked_for(
     assert receiver.received == []
     assert len(other_receiver.received) == 1
     with pytest.raises(ValidationFailed):
-        postings.register_endpoint(firm.firm, url=receiver.url, event_types=["payment.paid"])
+        endpoints.register_endpoint(firm.firm, url=receiver.url, event_types=["payment.paid"])
 
 
 def test_a_ping_goes_to_its_endpoint_only(
@@ -555,7 +555,7 @@ def test_a_ping_goes_to_its_endpoint_only(
 ) -> None:
     endpoint = add_endpoint(firm.firm, receiver)
     add_endpoint(firm.firm, other_receiver)
-    message = postings.send_ping(endpoint)
+    message = endpoints.send_ping(endpoint)
     deliver_all()
     assert receiver.ids() == [message.public_id]
     assert other_receiver.received == []
@@ -570,9 +570,9 @@ def test_private_targets_are_refused_unless_allowed(
     # when the setting is off
     app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = False
     with pytest.raises(network.UnsafeTarget):
-        postings.register_endpoint(firm.firm, url=receiver.url)
+        endpoints.register_endpoint(firm.firm, url=receiver.url)
     with pytest.raises(network.UnsafeTarget):
-        postings.register_endpoint(firm.firm, url=f"https://127.0.0.1:{receiver.port}/")
+        endpoints.register_endpoint(firm.firm, url=f"https://127.0.0.1:{receiver.port}/")
     # then delivery checks again and refuses to connect
     payment = _paid(book, invoices={book.old.id: 120_000})
     deliver_all()
@@ -591,7 +591,7 @@ def test_a_rolled_back_payment_leaves_no_posting(
     count = select(func.count(OutboundMessage.id)).where(OutboundMessage.firm_id == firm.id)
     assert db.session.scalar(count) == 1
     with db.session.begin_nested() as savepoint:
-        postings.enqueue_for_charge(payment.charges[0], "payment.refunded")
+        payment_postings.enqueue_for_charge(payment.charges[0], "payment.refunded")
         assert db.session.scalar(count) == 2
         savepoint.rollback()
     assert db.session.scalar(count) == 1
@@ -603,8 +603,8 @@ def test_two_messages_about_one_payment_get_consecutive_numbers(
     payment = pay(book, invoices={book.old.id: 120_000})
     (charge,) = payment.charges
     numbers = [
-        postings.enqueue_for_charge(charge, "payment.succeeded").sequence,
-        postings.enqueue_for_charge(charge, "payment.refunded").sequence,
+        payment_postings.enqueue_for_charge(charge, "payment.succeeded").sequence,
+        payment_postings.enqueue_for_charge(charge, "payment.refunded").sequence,
     ]
     assert numbers[1] == numbers[0] + 1
 
@@ -618,9 +618,9 @@ def test_delivered_messages_are_purged_after_30_days_and_others_kept(
     firm.firm.auto_post = False
     still_held = _messages(_paid(book, invoices={book.new.id: 80_000}))[0]
     clock.advance(days=29)
-    assert postings.purge_delivered() == 0
+    assert outbox.purge_delivered() == 0
     clock.advance(days=2)
-    assert postings.purge_delivered() == 1
+    assert outbox.purge_delivered() == 1
     ids = set(db.session.scalars(select(OutboundMessage.public_id)))
     assert old.public_id not in ids
     assert still_held.public_id in ids
@@ -639,26 +639,26 @@ def test_a_lease_keeps_other_workers_off_a_delivery_in_flight(
 ) -> None:
     add_endpoint(firm.firm, receiver)
     _paid(book, invoices={book.old.id: 120_000})
-    job = postings.claim_next("worker-a")
+    job = sending.claim_next("worker-a")
     assert job is not None
     assert job.attempt == 1
-    assert postings.claim_next("worker-b") is None
+    assert sending.claim_next("worker-b") is None
     # the lease covers one attempt (timeout plus margin) and the batch window
     assert job.claimed_until == portal_clock.now() + dt.timedelta(seconds=1 + 30 + 15)
     clock.advance(seconds=1 + 30 + 15 - 1)
-    assert postings.claim_next("worker-b") is None
+    assert sending.claim_next("worker-b") is None
     clock.advance(seconds=1)  # worker-a is presumed dead
-    taken_over = postings.claim_next("worker-b")
+    taken_over = sending.claim_next("worker-b")
     assert taken_over is not None
     assert taken_over.delivery_id == job.delivery_id
     assert taken_over.attempt == 2
     assert taken_over.msg_id == job.msg_id
     # worker-a wakes up late with a failure: logged, but the schedule is worker-b's now
-    postings.record(job, network.Answer(500, "", 3), "worker-a")
+    recording.record(job, network.Answer(500, "", 3), "worker-a")
     delivery = db.session.get(Delivery, job.delivery_id)
     assert delivery.claimed_by == "worker-b"
     assert delivery.status is DeliveryStatus.PENDING
-    postings.record(taken_over, postings.send(taken_over), "worker-b")
+    recording.record(taken_over, sending.send(taken_over), "worker-b")
     assert delivery.status is DeliveryStatus.DELIVERED
     assert len(receiver.received) == 1
 
@@ -691,7 +691,7 @@ def test_firms_from_before_postings_get_safe_settings(session) -> None:
 def test_a_receiver_on_a_closed_port_counts_as_a_failure(
     session, firm, book: Book, clock: Clock
 ) -> None:
-    endpoint = postings.register_endpoint(firm.firm, url=f"http://127.0.0.1:{free_port()}/hook")
+    endpoint = endpoints.register_endpoint(firm.firm, url=f"http://127.0.0.1:{free_port()}/hook")
     payment = _paid(book, invoices={book.old.id: 120_000})
     deliver_all()
     (attempt,) = _attempts(_delivery(_messages(payment)[0]))

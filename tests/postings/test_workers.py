@@ -23,7 +23,8 @@ from portal.db import PROJECT_ROOT, db
 from portal.payments import allocation
 from portal.payments import services as payments
 from portal.payments.models import ChargeStatus, PaymentMethod
-from portal.postings import services as postings
+from portal.postings import delivery as worker
+from portal.postings import endpoints
 from portal.postings.models import Delivery, DeliveryAttempt, DeliveryStatus, OutboundMessage
 from tests import factories
 from tests.conftest import TEST_SECRET
@@ -48,7 +49,7 @@ def _seed(app: Flask, receiver: Receiver, *, pings: int = 0) -> list[str]:
         person = factories.client(firm)
         invoice = factories.invoice(factories.matter(person), total_minor=50_000)
         link = factories.link(person)
-        endpoint = postings.register_endpoint(firm.firm, url=receiver.url)
+        endpoint = endpoints.register_endpoint(firm.firm, url=receiver.url)
         receiver.secrets.append(endpoint.secret)
         db.session.commit()
         payment = payments.start_payment(
@@ -62,7 +63,7 @@ def _seed(app: Flask, receiver: Receiver, *, pings: int = 0) -> list[str]:
         (charge,) = payment.charges
         ensure_posted(charge, before=ChargeStatus.CREATED, to=ChargeStatus.SUCCEEDED)
         for _ in range(pings):
-            postings.send_ping(endpoint)
+            endpoints.send_ping(endpoint)
         db.session.commit()
         return list(
             db.session.scalars(select(OutboundMessage.public_id).order_by(OutboundMessage.id))
@@ -120,7 +121,7 @@ def test_many_workers_deliver_each_message_once(worker_app: Flask, receiver: Rec
         with worker_app.app_context():
             barrier.wait(timeout=30)
             try:
-                postings.deliver_due(f"thread-{n}")
+                worker.deliver_due(f"thread-{n}")
             except BaseException as exc:  # the test reports what any thread hit
                 errors.append(exc)
 
@@ -155,13 +156,13 @@ def test_a_killed_worker_leaves_its_delivery_to_the_next_after_the_lease(
     hang.set()
     # then no other worker may take it while the dead one's lease lasts
     with worker_app.app_context():
-        assert postings.deliver_due("next-worker") == 0
+        assert worker.deliver_due("next-worker") == 0
         delivery = db.session.scalars(select(Delivery)).one()
         assert delivery.claimed_until is not None
         assert delivery.attempts == 1
         # and once the lease is over, the next worker sends the same message again
         follow_clock(monkeypatch, Clock(delivery.claimed_until + dt.timedelta(seconds=1)))
-        assert postings.deliver_due("next-worker") == 1
+        assert worker.deliver_due("next-worker") == 1
         db.session.refresh(delivery)
         assert delivery.status is DeliveryStatus.DELIVERED
         assert delivery.attempts == 2

@@ -1,0 +1,286 @@
+"""The firm's webhook endpoints: register, edit, rotate, pause, disable, enable, delete, ping.
+
+Nothing here commits: the API's use cases (portal.api.webhooks) and the delivery worker
+(`portal.postings.delivery`) own their transactions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+
+from flask import current_app, render_template
+from sqlalchemy import delete, or_, select, update
+
+from portal import clock
+from portal.db import db
+from portal.errors import NotFound, ValidationFailed
+from portal.firms.models import Firm
+from portal.mail import compose, send_after_commit
+from portal.postings import network, outbox, payloads, signing
+from portal.postings.models import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    MessageStatus,
+    OutboundMessage,
+    WebhookEndpoint,
+)
+from portal.templating import locale_scope
+
+#: After a rotation the previous secret keeps signing this long.
+ROTATION_OVERLAP = dt.timedelta(hours=24)
+
+
+def allow_private() -> bool:
+    """Whether loopback and private targets (and plain http) are allowed: development only."""
+    return bool(current_app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"])
+
+
+def _clean_event_types(event_types: Iterable[str] | None) -> str | None:
+    if event_types is None:
+        return None
+    wanted = sorted(set(event_types))
+    known = payloads.EVENT_TYPES
+    families = {name.split(".", 1)[0] for name in known if "." in name}
+    errors = []
+    for n, name in enumerate(wanted):
+        if name in known:
+            continue
+        if name.endswith(".*") and name[:-2] in families:
+            continue
+        errors.append({"pointer": f"/event_types/{n}", "detail": f"unknown event type {name!r}"})
+    if errors:
+        raise ValidationFailed("unknown event types", errors=errors)
+    return json.dumps(wanted)
+
+
+def register_endpoint(
+    firm: Firm, *, url: str, description: str = "", event_types: Iterable[str] | None = None
+) -> WebhookEndpoint:
+    """Add a receiving URL for the firm with a fresh secret (not committed).
+
+    Raises `network.UnsafeTarget` unless the URL is https and its host resolves only to
+    public addresses. The secret is on the returned row; show it to the firm.
+    """
+    target = network.check_url(url, allow_private=allow_private())
+    endpoint = WebhookEndpoint(
+        public_id=outbox.public_id("ep_"),
+        firm_id=firm.id,
+        url=target.url,
+        description=description[:300],
+        event_types=_clean_event_types(event_types),
+        secret=signing.new_secret(),
+        created_at=clock.now(),
+    )
+    db.session.add(endpoint)
+    db.session.flush()
+    return endpoint
+
+
+def rotate_secret(endpoint: WebhookEndpoint) -> str:
+    """Give the endpoint a new secret; the old one keeps signing for 24 hours (not committed)."""
+    now = clock.now()
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
+    endpoint.secret = signing.new_secret()
+    return endpoint.secret
+
+
+def signing_secrets(endpoint: WebhookEndpoint, now: dt.datetime) -> list[str]:
+    """The secrets that sign a delivery now: the current one, and the previous while it lasts."""
+    keys = [endpoint.secret]
+    expires = endpoint.previous_secret_expires_at
+    if endpoint.previous_secret and expires is not None and now < expires:
+        keys.append(endpoint.previous_secret)
+    return keys
+
+
+def disable_endpoint(endpoint: WebhookEndpoint, *, reason: str) -> None:
+    """Stop sending to an endpoint, tell the firm by email and its other endpoints (not committed).
+
+    Deliveries still pending are kept as "disabled", so re-enabling the endpoint sends them.
+    """
+    if endpoint.disabled_at is not None:
+        return
+    now = clock.now()
+    endpoint.disabled_at = now
+    endpoint.disabled_reason = reason[:300]
+    stopped = list(
+        db.session.scalars(
+            select(Delivery.message_id).where(
+                Delivery.endpoint_id == endpoint.id, Delivery.status == DeliveryStatus.PENDING
+            )
+        )
+    )
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.endpoint_id == endpoint.id, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.DISABLED, claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session="fetch")
+    )
+    for message_id in stopped:
+        outbox.settle_message(message_id, now)
+    firm = outbox.firm_of(endpoint.firm_id)
+    if firm.notify_email:
+        _queue_disabled_email(firm, endpoint)
+    outbox.enqueue(
+        firm_id=firm.id,
+        event_type=payloads.ENDPOINT_DISABLED,
+        data={
+            "endpoint_id": endpoint.public_id,
+            "url": endpoint.url,
+            "reason": endpoint.disabled_reason,
+            "disabled_at": payloads.iso_instant(now),
+        },
+    )
+
+
+def _queue_disabled_email(firm: Firm, endpoint: WebhookEndpoint) -> None:
+    """Tell the firm's notification address that `endpoint` was disabled, once this commits."""
+    if not firm.notify_email:
+        return
+    context = {
+        "firm_name": firm.name,
+        "url": endpoint.url,
+        "endpoint_id": endpoint.public_id,
+        "reason": endpoint.disabled_reason or "",
+    }
+    with locale_scope(None):  # firms have no language of their own yet
+        subject = render_template("email/endpoint_disabled/subject.txt", **context).strip()
+        text = render_template("email/endpoint_disabled/body.txt", **context)
+        html = render_template("email/endpoint_disabled/body.html", **context)
+    send_after_commit(compose(to=firm.notify_email, subject=subject, text=text, html=html))
+
+
+def enable_endpoint(endpoint: WebhookEndpoint) -> int:
+    """Turn a disabled endpoint back on and resend what its disabling stopped (not committed).
+
+    Returns how many deliveries were queued again, oldest first.
+    """
+    now = clock.now()
+    endpoint.disabled_at = None
+    endpoint.disabled_reason = None
+    endpoint.failing_since = None
+    waiting = list(
+        db.session.scalars(
+            select(Delivery)
+            .where(Delivery.endpoint_id == endpoint.id, Delivery.status == DeliveryStatus.DISABLED)
+            .order_by(Delivery.id)
+        )
+    )
+    for delivery in waiting:
+        delivery.status = DeliveryStatus.PENDING
+        delivery.attempts = 0
+        delivery.next_attempt_at = now
+        message = delivery.message
+        if message.status is MessageStatus.FAILED:
+            message.status = MessageStatus.PENDING
+    return len(waiting)
+
+
+def send_ping(endpoint: WebhookEndpoint) -> OutboundMessage:
+    """Queue a `ping` for this endpoint only, to test the receiver (not committed)."""
+    return outbox.enqueue(
+        firm_id=endpoint.firm_id,
+        event_type=payloads.PING,
+        data={"endpoint_id": endpoint.public_id, "message": "MatterPay can reach you."},
+        only=endpoint,
+    )
+
+
+# -- for the API: lookups, pages and edits ---------------------------------------------------
+
+
+def endpoint_for_firm(firm_id: int, public_id: str) -> WebhookEndpoint:
+    """The firm's endpoint `public_id`, or NotFound (another firm's is not found either)."""
+    endpoint = db.session.scalar(
+        select(WebhookEndpoint).where(
+            WebhookEndpoint.firm_id == firm_id, WebhookEndpoint.public_id == public_id
+        )
+    )
+    if endpoint is None:
+        raise NotFound("No webhook endpoint with this id.")
+    return endpoint
+
+
+def endpoints_page(
+    firm_id: int, *, after_id: int | None, limit: int
+) -> tuple[list[WebhookEndpoint], int | None]:
+    """A page of the firm's endpoints in id order, and the id to continue after (or None)."""
+    statement = select(WebhookEndpoint).where(WebhookEndpoint.firm_id == firm_id)
+    return outbox.keyset(statement, WebhookEndpoint.id, after_id, limit)
+
+
+def update_endpoint(
+    endpoint: WebhookEndpoint,
+    *,
+    url: str | None = None,
+    description: str | None = None,
+    event_types: Iterable[str] | None = None,
+    set_event_types: bool = False,
+) -> None:
+    """Change an endpoint's URL (checked like at registration), description or event types
+    (`set_event_types` with None means every type). Not committed."""
+    if url is not None:
+        endpoint.url = network.check_url(url, allow_private=allow_private()).url
+    if description is not None:
+        endpoint.description = description[:300]
+    if set_event_types:
+        endpoint.event_types = _clean_event_types(event_types)
+
+
+def pause_endpoint(endpoint: WebhookEndpoint, *, reason: str) -> None:
+    """Stop sending to an endpoint at the firm's own request, quietly (not committed).
+
+    Like `disable_endpoint` but with no email and no `endpoint.disabled` notice: pending
+    deliveries are kept as "disabled", so re-enabling sends them.
+    """
+    if endpoint.disabled_at is not None:
+        return
+    now = clock.now()
+    endpoint.disabled_at = now
+    endpoint.disabled_reason = reason[:300]
+    stopped = list(
+        db.session.scalars(
+            select(Delivery).where(
+                Delivery.endpoint_id == endpoint.id, Delivery.status == DeliveryStatus.PENDING
+            )
+        )
+    )
+    for delivery in stopped:
+        delivery.status = DeliveryStatus.DISABLED
+        delivery.claimed_by = None
+        delivery.claimed_until = None
+    db.session.flush()
+    for delivery in stopped:
+        outbox.settle_message(delivery.message_id, now)
+
+
+def delete_endpoint(endpoint: WebhookEndpoint) -> None:
+    """Remove an endpoint with its deliveries, their log and its pings (not committed).
+
+    Nothing more is sent to it; messages other endpoints take are left alone.
+    """
+    deliveries = select(Delivery.id).where(Delivery.endpoint_id == endpoint.id)
+    pings = select(OutboundMessage.id).where(OutboundMessage.endpoint_id == endpoint.id)
+    quick = {"synchronize_session": False}
+    db.session.execute(
+        delete(DeliveryAttempt)
+        .where(DeliveryAttempt.delivery_id.in_(deliveries))
+        .execution_options(**quick)
+    )
+    db.session.execute(
+        delete(Delivery)
+        .where(or_(Delivery.endpoint_id == endpoint.id, Delivery.message_id.in_(pings)))
+        .execution_options(**quick)
+    )
+    db.session.execute(
+        delete(OutboundMessage)
+        .where(OutboundMessage.endpoint_id == endpoint.id)
+        .execution_options(**quick)
+    )
+    db.session.delete(endpoint)
+    db.session.flush()
+    db.session.expire_all()
