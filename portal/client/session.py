@@ -15,7 +15,6 @@ from typing import ParamSpec, TypeVar
 
 from flask import (
     Blueprint,
-    Flask,
     current_app,
     g,
     redirect,
@@ -29,11 +28,10 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
 from portal import i18n, statements
-from portal.db import db, writes
+from portal.db import writes
 from portal.errors import LinkExpired, LinkGone, LinkRevoked, SessionMissing
 from portal.limits import limited
-from portal.links import fresh, sending, services
-from portal.links.models import LinkDelivery
+from portal.links import fresh, services
 from portal.security import csrf
 
 #: Named "links" as before the move: templates and tests use `links.*` endpoints.
@@ -86,21 +84,9 @@ def _check_csrf_token() -> None:
 def fresh_link() -> ResponseReturnValue:
     """Email the dead link's client a fresh link if allowed; answer the same page regardless."""
     _check_csrf_token()
-    queued = fresh.request_fresh_link(request.form.get("ref", "")[:500])
-    response = current_app.make_response(render_template("links/fresh_link.html"))
-    if queued is not None:
-        # Talk to the mail server only once the answer has gone out, so the answer takes as
-        # long whether or not an email is sent, and its timing tells nothing either.
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        response.call_on_close(functools.partial(_send_after_response, app, queued))
-    return response
-
-
-def _send_after_response(app: Flask, queued: sending.QueuedEmail) -> None:
-    with app.app_context():
-        delivery = db.session.get(LinkDelivery, queued.delivery.id)
-        if delivery is not None:
-            sending.hand_over(sending.QueuedEmail(delivery=delivery, message=queued.message))
+    # The email, if any, waits in the outbox: the answer is the same page either way.
+    fresh.request_fresh_link(request.form.get("ref", "")[:500])
+    return render_template("links/fresh_link.html")
 
 
 @bp.app_template_global()

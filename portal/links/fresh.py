@@ -66,9 +66,10 @@ def fresh_links_today(dead: Link, now: dt.datetime) -> int:
     )
 
 
-def request_fresh_link(ref: str) -> sending.QueuedEmail | None:
-    """Issue a fresh 24-hour link for the dead link `ref` names, if allowed, and write its
-    email (commits). The caller hands the email to SMTP (`sending.hand_over`).
+def request_fresh_link(ref: str) -> LinkDelivery | None:
+    """Issue a fresh 24-hour link for the dead link `ref` names, if allowed, and put its email
+    in the outbox (commits). The email goes out from the outbox's worker, never inside the
+    request, so the answer takes as long whether or not an email is sent.
 
     Nothing happens for a bad or stale `ref`, a link that still works, a client without an
     email address, or a link that already had its daily share of fresh links.
@@ -86,11 +87,11 @@ def request_fresh_link(ref: str) -> sending.QueuedEmail | None:
         return None
     with db.transaction():
         fresh = links.issue_link(firm_id=dead.firm_id, client=dead.client, matters=dead.matters)
-        queued = sending.queue_link_email(
+        delivery = sending.queue_link_email(
             fresh,
             to=dead.client.email,
             message=None,
             origin=DeliveryOrigin.FRESH_LINK,
             replaces=dead,
         )
-    return queued
+    return delivery

@@ -33,8 +33,9 @@ def create_link(
 ) -> Link:
     """Issue a link for the firm's client `client`, limited to `matters` if any (commits).
 
-    With `send`, the link and its delivery record commit together, then the email goes to the
-    mail server and its answer is recorded: a refused email still leaves a working link.
+    With `send`, the link, its delivery record and the email commit together; the outbox then
+    sends it and records the answer on the delivery: a refused email still leaves a working
+    link (and tells the firm with a `link.delivery_failed` posting).
     """
     owner = billing.referenced_client(firm_id=firm_id, external_id=client, pointer="/client")
     scope = billing.referenced_matters(client=owner, external_ids=matters, pointer="/matters")
@@ -43,13 +44,8 @@ def create_link(
         link = links.issue_link(
             firm_id=firm_id, client=owner, matters=scope, expires_in=expires_in, ar_note=ar_note
         )
-        queued = None
         if send is not None and to is not None:
-            queued = sending.queue_link_email(
-                link, to=to, message=send.message, origin=DeliveryOrigin.API
-            )
-    if queued is not None:
-        sending.hand_over(queued)
+            sending.queue_link_email(link, to=to, message=send.message, origin=DeliveryOrigin.API)
     return link
 
 

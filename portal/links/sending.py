@@ -1,23 +1,23 @@
 """Emailing a link to a client, and recording what became of the email.
 
-The email is written while the link is (in the same transaction as a `LinkDelivery` row in
-state "queued"), handed to SMTP only once that commits, and the mail server's answer is then
-recorded in a short transaction of its own: "sent", or "failed" with the server's words and a
-`link.delivery_failed` posting to the firm. Unlike receipts (`portal.mail.send_after_commit`),
-a link email's outcome matters to the firm, so the hand-off here is explicit and recorded.
+The email is written while the link is: a `LinkDelivery` row in state "queued" and the email
+in the outbox (`portal.mail`), in the caller's transaction, so nothing is sent for a link that
+was rolled back and nothing is lost while the mail server is down. The outbox's worker hands
+it to SMTP (retrying what can be retried) and, once the email is sent or has failed for good,
+`apply_outcome` records it on the delivery in the worker's own transaction: "sent", or
+"failed" with the server's words and a `link.delivery_failed` posting to the firm.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-import smtplib
 import string
-from dataclasses import dataclass
 from email.message import EmailMessage
 
 from babel.dates import format_datetime
 from flask import current_app, render_template
+from sqlalchemy import select
 
 from portal import clock, colors, i18n, mail
 from portal.db import db
@@ -27,9 +27,13 @@ from portal.firms.services import firm_by_id
 from portal.links import postings
 from portal.links import services as links
 from portal.links.models import DeliveryOrigin, DeliveryState, Link, LinkDelivery
+from portal.mail import delivery as mail_delivery
+from portal.mail.models import EmailStatus
 from portal.templating import locale_scope
 
 log = logging.getLogger(__name__)
+#: The outbox's name for link emails (its outcome handler is registered below).
+MAIL_KIND = "link"
 
 #: The portal's own colour (static/css/portal.css --brand), for firms without one.
 DEFAULT_BRAND = "#1f3a5f"
@@ -37,14 +41,6 @@ DEFAULT_BRAND = "#1f3a5f"
 MAX_ERROR_LENGTH = 500
 _ALPHABET = string.ascii_letters + string.digits
 #: A brand colour as the firm stores it.
-
-
-@dataclass(frozen=True)
-class QueuedEmail:
-    """A link email written and recorded, waiting for its transaction to commit."""
-
-    delivery: LinkDelivery
-    message: EmailMessage
 
 
 def recipient_for(link_client_email: str | None, override: str | None) -> str:
@@ -69,11 +65,9 @@ def queue_link_email(
     message: str | None,
     origin: DeliveryOrigin,
     replaces: Link | None = None,
-) -> QueuedEmail:
-    """Record an email carrying `link` and write it, in the caller's transaction (no commit).
-
-    Hand the result to `hand_over` once the transaction has committed.
-    """
+) -> LinkDelivery:
+    """Record an email carrying `link` and put it in the outbox, in the caller's transaction
+    (no commit): it goes out once that commits."""
     delivery = LinkDelivery(
         public_id="dl_" + "".join(secrets.choice(_ALPHABET) for _ in range(24)),
         firm_id=link.firm_id,
@@ -87,7 +81,8 @@ def queue_link_email(
     )
     db.session.add(delivery)
     db.session.flush()
-    return QueuedEmail(delivery=delivery, message=compose_link_email(link, delivery))
+    mail.queue(compose_link_email(link, delivery), kind=MAIL_KIND, ref=delivery.public_id)
+    return delivery
 
 
 def compose_link_email(link: Link, delivery: LinkDelivery) -> EmailMessage:
@@ -115,24 +110,7 @@ def compose_link_email(link: Link, delivery: LinkDelivery) -> EmailMessage:
     return mail.compose(to=delivery.recipient, subject=subject, text=text, html=html)
 
 
-def hand_over(queued: QueuedEmail) -> LinkDelivery:
-    """Send a committed link email through SMTP now and record the answer (commits).
-
-    Must be called with no transaction holding locks: a slow mail server must not hold one.
-    """
-    error: str | None = None
-    try:
-        mail.deliver(queued.message)
-    except (OSError, smtplib.SMTPException) as exc:
-        error = smtp_error_text(exc)
-        log.warning("link email %s not sent: %s", queued.delivery.public_id, error)
-    # The mail server has answered: its answer is recorded in a unit of work of its own.
-    with db.transaction():
-        record_outcome(queued.delivery, error)
-    return queued.delivery
-
-
-def record_outcome(delivery: LinkDelivery, error: str | None) -> LinkDelivery:
+def apply_outcome(delivery: LinkDelivery, error: str | None) -> LinkDelivery:
     """Mark `delivery` sent, or failed with `error` and a posting to the firm (not committed)."""
     now = clock.now()
     if error is None:
@@ -148,21 +126,15 @@ def record_outcome(delivery: LinkDelivery, error: str | None) -> LinkDelivery:
     return delivery
 
 
-def smtp_error_text(exc: BaseException) -> str:
-    """What went wrong, in the mail server's own words where it gave some.
-
-    Only codes and server replies are kept: the exception objects of smtplib never hold the
-    login password, and nothing from the configuration is added here.
-    """
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        replies = [f"{code} {_text(reply)}" for code, reply in list(exc.recipients.values())[:3]]
-        return "recipient refused: " + "; ".join(replies)
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
-    if isinstance(exc, OSError) and exc.strerror:
-        return f"{type(exc).__name__}: {exc.strerror}"
-    return f"{type(exc).__name__}: {exc}"
+def _on_outcome(outcome: mail_delivery.Outcome) -> None:
+    """The outbox's word on a link email: record it on its delivery (in the worker's unit)."""
+    delivery = db.session.scalar(select(LinkDelivery).where(LinkDelivery.public_id == outcome.ref))
+    if delivery is not None:
+        failed = outcome.status is EmailStatus.FAILED
+        apply_outcome(delivery, (outcome.error or "failed") if failed else None)
 
 
-def _text(reply: bytes | str) -> str:
-    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+mail_delivery.on_outcome(MAIL_KIND, _on_outcome)
+
+#: What went wrong, in the mail server's own words (the outbox's reading of an SMTP error).
+smtp_error_text = mail_delivery.error_text

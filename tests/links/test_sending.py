@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import smtplib
+from collections.abc import Callable
 from email.utils import parseaddr
 
 import pytest
 from sqlalchemy import func, select
 
-from portal import clock
+from portal import clock, mail
 from portal.billing.models import Client
 from portal.db import db
 from portal.links import sending
@@ -217,16 +218,38 @@ def test_a_refused_email_is_failed_with_the_servers_words_and_a_posting(
     assert [d.endpoint_id for d in message.deliveries] == [endpoint.id]
 
 
-def test_an_unreachable_mail_server_is_a_failure_too(
-    api: APIClient, firm: factories.FirmWithKey, ada: Client
+def test_an_unreachable_mail_server_keeps_the_email_until_it_answers(
+    api: APIClient,
+    ada: Client,
+    smtp: Inbox,
+    deliver_email: Callable[[], int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    api.client.application.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port())
+    # given a mail server that is down while the link is sent
+    config = api.client.application.config
+    port = config["MAIL_PORT"]
+    config["MAIL_PORT"] = free_port()
 
     body = send_link(api)
 
+    # then the link is issued and its email waits in the outbox, with the error kept
     (delivery,) = body["deliveries"]
-    assert delivery["state"] == "failed"
-    assert delivery["error"] == "ConnectionRefusedError: Connection refused"
+    assert delivery["state"] == "queued"
+    email = mail.latest_for(sending.MAIL_KIND, delivery["id"])
+    assert email is not None
+    assert email.last_error == "ConnectionRefusedError: Connection refused"
+    assert smtp.messages == []
+
+    # when the server is back and the retry is due
+    config["MAIL_PORT"] = port
+    later = clock.now() + dt.timedelta(days=1)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    assert deliver_email() == 1
+
+    # then the email arrives once and the delivery says so
+    assert len(smtp.messages) == 1
+    (delivery,) = api.get(f"/api/v1/links/{body['id']}").get_json()["deliveries"]
+    assert delivery["state"] == "sent"
 
 
 def test_opening_the_link_marks_the_delivery_opened(
