@@ -98,9 +98,9 @@ keepalive = _int("GUNICORN_KEEPALIVE", 5)
 # (fragmentation, a library's leak) is given back. A worker restarts between requests, never
 # during one, and its replacement is forked from the master, where the app is already imported
 # (preload_app below): a restart costs a fork, not a fresh import of the portal (over a second
-# of CPU, which every 1,000 requests cost a busy host a large share of its capacity). The jitter
-# is half the count: evenly loaded workers reach their count together, and with a narrow
-# spread they would all leave at once and leave nobody to accept connections meanwhile.
+# of CPU each time, taken from the requests being served). The jitter is half the count:
+# evenly loaded workers reach their counts together, and with a narrow spread they would all
+# leave at once, with nobody left to accept connections until their replacements start.
 max_requests = _int("GUNICORN_MAX_REQUESTS", 1000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 500)
 
