@@ -51,6 +51,7 @@ def test_a_forked_worker_gets_a_connection_pool_of_its_own(database_url: str) ->
     inherited = engine.pool
     post_fork(None, SimpleNamespace(app=SimpleNamespace(callable=app)))
     assert engine.pool is not inherited
+    inherited.dispose()  # A real master keeps using these; this test closes them itself.
     # Not preloaded (the worker imports the app itself) or not the portal: nothing to drop.
     post_fork(None, SimpleNamespace(app=SimpleNamespace(callable=None)))
     post_fork(None, SimpleNamespace(app=SimpleNamespace(callable=lambda environ, start: [])))
