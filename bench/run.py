@@ -23,7 +23,7 @@ from bench.report import Report  # noqa: E402
 from portal import clock  # noqa: E402
 
 #: Every benchmark module, in the order they run.
-MODULES: tuple[str, ...] = ("pages", "payflow", "delivery")
+MODULES: tuple[str, ...] = ("pages", "payflow", "delivery", "shipped")
 RESULTS = PROJECT_ROOT / "bench" / "results"
 
 
@@ -42,8 +42,8 @@ def main(argv: list[str]) -> int:
         return 2
     started = time.perf_counter()
     report = Report()
-    if "pages" in names:
-        # The pages benchmark installs wrk when it can; do it first so the facts name it.
+    if {"pages", "shipped"} & set(names):
+        # These benchmarks install wrk when they can; do it first so the facts name it.
         from bench.loadgen import find_wrk
 
         find_wrk()
