@@ -24,7 +24,7 @@ from portal.api import (  # noqa: E402
 )
 
 bp.before_request(auth.authenticate_request)
-limits.limited("RATELIMIT_API", key=limits.api_key_identity)(bp)
+limits.limited("RATELIMIT_API", key=limits.api_key_identity)(bp)  # type: ignore[type-var]
 bp.register_error_handler(Unauthorized, auth.unauthorized)
 
 __all__ = ["bp", "branding", "payments", "reconciliation", "trust_requests", "views", "webhooks"]

@@ -7,6 +7,7 @@ from the `Operation`s in the registry, and every schema from pydantic's own JSON
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -96,7 +97,7 @@ def document(registry: Registry, *, title: str, version: str) -> dict[str, Any]:
 
 def _operation(
     operation: Operation,
-    refs: dict[tuple[type[BaseModel], JsonSchemaMode], Any],
+    refs: Mapping[tuple[Any, JsonSchemaMode], Any],
     schemas: dict[str, Any],
 ) -> dict[str, Any]:
     result: dict[str, Any] = {

@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from flask import current_app, g, jsonify
-from flask.typing import ResponseReturnValue
+from flask import Response, current_app, g, jsonify
 
 from portal.api import bp, schemas
 from portal.api.openapi import document
@@ -420,6 +419,6 @@ def _document() -> dict[str, Any]:
     responses={200: None},
     public=True,
 )
-def openapi() -> ResponseReturnValue:
+def openapi() -> Response:
     """Public: describes every route, generated from the models that validate requests."""
     return jsonify(_document())

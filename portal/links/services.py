@@ -125,7 +125,7 @@ def _public_id_of(token: str) -> tuple[str | None, bool]:
     except SignatureExpired as exc:
         # The exception holds the payload still encoded; it was signed by us, so decode it.
         try:
-            public_id, fresh = serializer.load_payload(exc.payload), False
+            public_id, fresh = serializer.load_payload(exc.payload or b""), False
         except BadData:
             return None, False
     except BadData:

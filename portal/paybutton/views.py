@@ -424,7 +424,7 @@ def _review_page(
     return render_template("paybutton/review.html", **context), status
 
 
-def _to_receipt(firm: Firm, payment: Payment) -> Response:
+def _to_receipt(firm: Firm, payment: Payment) -> ResponseReturnValue:
     remembered = [p for p in session.get(SESSION_KEY, []) if p != payment.public_id]
     session[SESSION_KEY] = [*remembered, payment.public_id][-_REMEMBERED:]
     url = url_for("paybutton.receipt", slug=firm.slug, public_id=payment.public_id)

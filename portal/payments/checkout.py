@@ -11,10 +11,10 @@ find it. Everything else here reads, or writes inside that transaction without c
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -71,7 +71,9 @@ def _public_id() -> str:
 # -- what a link may pay ---------------------------------------------------------------------
 
 
-def select_payable_invoices(firm_id: int, *where: ColumnElement[bool]) -> Select[Any]:
+def select_payable_invoices(
+    firm_id: int, *where: ColumnElement[bool]
+) -> Select[int, int, str, dt.date, dt.date | None, str, int]:
     """The firm's open invoices with something left to pay once in-flight charges are held,
     narrowed by `where`; each row is an allocation.PayableInvoice's fields in order."""
     payable = Invoice.balance_due_minor - Invoice.reserved_minor

@@ -180,7 +180,7 @@ def receipt_for(payment: Payment) -> Receipt:
                         kind=line.kind.value,
                         label=(
                             invoice_numbers.get(line.invoice_id, "")
-                            if line.kind is AllocationKind.INVOICE
+                            if line.kind is AllocationKind.INVOICE and line.invoice_id is not None
                             else matters[line.matter_id].number
                         ),
                         matter_number=matters[line.matter_id].number,

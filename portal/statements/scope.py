@@ -148,5 +148,7 @@ def _trust_lines(rows: Sequence[Row[Any]]) -> tuple[TrustLine, ...]:
             amount_minor=amount_minor,
             balance_after_minor=balance_after_minor,
         )
-        for posted_on, description, line_currency, amount_minor, balance_after_minor, _ in rows
+        for posted_on, description, line_currency, amount_minor, balance_after_minor, _ in (
+            tuple(row) for row in rows
+        )
     )

@@ -102,9 +102,9 @@ class LinkDeliveryOut(Output):
     def of(cls, delivery: LinkDelivery) -> LinkDeliveryOut:
         return cls(
             id=delivery.public_id,
-            origin=delivery.origin.value,  # type: ignore[arg-type]
+            origin=delivery.origin.value,
             to=delivery.recipient,
-            state=delivery.state.value,  # type: ignore[arg-type]
+            state=delivery.state.value,
             error=delivery.error,
             created_at=delivery.created_at,
             sent_at=delivery.sent_at,
