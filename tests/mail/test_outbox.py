@@ -17,6 +17,7 @@ from portal.config import UnsafeConfiguration
 from portal.db import db
 from portal.mail import delivery as mail_delivery
 from portal.mail.models import EmailStatus, OutgoingEmail
+from tests.clocks import Clock
 from tests.conftest import TEST_SECRET, make_test_app
 from tests.mailbox import Inbox, free_port, parts, serve_smtp
 from tests.payments.conftest import Book, book, pay
@@ -26,18 +27,10 @@ __all__ = ["book"]
 START = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def advance(self, **delta: float) -> None:
-        self.now += dt.timedelta(**delta)
-
-
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    moments = Clock()
-    monkeypatch.setattr(clock, "now", lambda: moments.now)
+    moments = Clock(START)
+    monkeypatch.setattr(clock, "now", moments)
     return moments
 
 
@@ -192,8 +185,8 @@ def test_a_4xx_is_retried_with_growing_bounded_waits_then_given_up(
             (row,) = rows()
             assert row.status is EmailStatus.QUEUED
             assert row.last_error == "recipient refused: 451 4.3.0 Mailbox busy, try again later"
-            waits.append(row.next_attempt_at - frozen.now)
-            frozen.now = row.next_attempt_at
+            waits.append(row.next_attempt_at - frozen.at)
+            frozen.at = row.next_attempt_at
             assert deliver_email() == 1
     finally:
         controller.stop()
@@ -248,7 +241,7 @@ def test_a_dead_workers_rows_come_back_when_its_lease_runs_out(
     assert job.email_id == row.id
     assert mail.deliver_due("alive") == 0  # the lease still holds
     assert smtp.messages == []
-    frozen.now = job.claimed_until
+    frozen.at = job.claimed_until
     assert mail.deliver_due("alive") == 1
     assert len(smtp.messages) == 1
     # Had the dead worker come back and sent it, its record would not overwrite the outcome.

@@ -18,6 +18,7 @@ from portal.billing.models import Client, Matter
 from portal.links import services as links
 from portal.links.models import Link
 from tests import factories
+from tests.clocks import Clock
 
 #: Pages are served over HTTPS only (the session cookie is Secure), so the tests use it too.
 BASE_URL = "https://localhost"
@@ -48,19 +49,6 @@ class Portal:
 @pytest.fixture
 def portal(client: FlaskClient) -> Portal:
     return Portal(client)
-
-
-class Clock:
-    """Stands in for `portal.clock.now`; `advance` moves time forward."""
-
-    def __init__(self, at: dt.datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> dt.datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        self.at += dt.timedelta(**delta)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from portal.payments.models import Charge, ChargeStatus
 from portal.postings import delivery as worker
 from portal.postings import endpoints
 from portal.postings.models import OutboundMessage, WebhookEndpoint
+from tests.clocks import Clock
 from tests.payments.conftest import book  # noqa: F401 (a fixture, used by name)
 
 
@@ -159,20 +160,6 @@ def other_receiver() -> Iterator[Receiver]:
     running = Receiver().start()
     yield running
     running.stop()
-
-
-class Clock:
-    """Stands in for `portal.clock.now` (and the receiver's clock); `advance` moves both."""
-
-    def __init__(self, at: dt.datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> dt.datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> dt.datetime:
-        self.at += dt.timedelta(**delta)
-        return self.at
 
 
 def follow_clock(monkeypatch: pytest.MonkeyPatch, fake: Clock) -> None:
