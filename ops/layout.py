@@ -636,62 +636,59 @@ def _gunicorn_workers(master: int) -> int:
     return count
 
 
+def _first_value(
+    db_name: str, sql: str, params: tuple[object, ...], *, missing: str, wait_seconds: float
+) -> str:
+    """The first column of the first row `sql` finds, waited for briefly (workers record what
+    they did just after doing it); LayoutError saying `missing` when none comes."""
+    url = database_url(db_name)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        with psycopg.connect(
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            dbname=db_name,
+            connect_timeout=3,
+        ) as connection:
+            row = connection.execute(sql, params).fetchone()
+        if row is not None:
+            return str(row[0])
+        if time.monotonic() >= deadline:
+            raise LayoutError(missing)
+        time.sleep(0.2)
+
+
 def _delivered_by(db_name: str, payment_id: str, *, wait_seconds: float = 15.0) -> str:
     """The worker id (host:pid) that made the successful attempt of the payment's posting.
 
     The receiver sees the message before the worker has its answer, and the worker records a
     batch's attempts only once the batch is sent: the record is waited for, briefly.
     """
-    url = database_url(db_name)
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        with psycopg.connect(
-            host=url.host,
-            port=url.port or 5432,
-            user=url.username,
-            password=url.password,
-            dbname=db_name,
-            connect_timeout=3,
-        ) as connection:
-            row = connection.execute(
-                "SELECT a.worker FROM webhook_delivery_attempts a"
-                " JOIN webhook_deliveries d ON d.id = a.delivery_id"
-                " JOIN outbound_messages m ON m.id = d.message_id"
-                " JOIN payments p ON p.id = m.payment_id"
-                " WHERE m.type = 'payment.succeeded' AND p.public_id = %s"
-                " AND a.status_code BETWEEN 200 AND 299 ORDER BY a.id DESC LIMIT 1",
-                (payment_id,),
-            ).fetchone()
-        if row is not None:
-            break
-        if time.monotonic() >= deadline:
-            raise LayoutError("no delivery attempt is recorded for the posting")
-        time.sleep(0.2)
-    return str(row[0])
+    return _first_value(
+        db_name,
+        "SELECT a.worker FROM webhook_delivery_attempts a"
+        " JOIN webhook_deliveries d ON d.id = a.delivery_id"
+        " JOIN outbound_messages m ON m.id = d.message_id"
+        " JOIN payments p ON p.id = m.payment_id"
+        " WHERE m.type = 'payment.succeeded' AND p.public_id = %s"
+        " AND a.status_code BETWEEN 200 AND 299 ORDER BY a.id DESC LIMIT 1",
+        (payment_id,),
+        missing="no delivery attempt is recorded for the posting",
+        wait_seconds=wait_seconds,
+    )
 
 
 def _emailed_by(db_name: str, *, wait_seconds: float = 15.0) -> str:
     """The worker id (host:pid) that sent the receipt email (recorded just after it is sent)."""
-    url = database_url(db_name)
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        with psycopg.connect(
-            host=url.host,
-            port=url.port or 5432,
-            user=url.username,
-            password=url.password,
-            dbname=db_name,
-            connect_timeout=3,
-        ) as connection:
-            row = connection.execute(
-                "SELECT claimed_by FROM outgoing_emails WHERE status = 'sent'"
-                " ORDER BY id DESC LIMIT 1"
-            ).fetchone()
-        if row is not None:
-            return str(row[0])
-        if time.monotonic() >= deadline:
-            raise LayoutError("no sent email is recorded in the outbox")
-        time.sleep(0.2)
+    return _first_value(
+        db_name,
+        "SELECT claimed_by FROM outgoing_emails WHERE status = 'sent' ORDER BY id DESC LIMIT 1",
+        (),
+        missing="no sent email is recorded in the outbox",
+        wait_seconds=wait_seconds,
+    )
 
 
 def main(argv: list[str]) -> int:
