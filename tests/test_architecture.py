@@ -16,7 +16,18 @@ PORTAL = Path(__file__).resolve().parent.parent / "portal"
 #: The only functions that may call `commit()`: each is the use case a face (or the CLI, or a
 #: worker) calls, and owns its unit of work (docs/architecture.md, "Transactions"). Everything
 #: they call, and every view, joins the caller's transaction instead.
-COMMITTERS: dict[str, set[str]] = {}
+COMMITTERS: dict[str, set[str]] = {
+    # The firm's operations on its webhook endpoints and messages, which the API calls.
+    "portal.postings.endpoints": {
+        "create_endpoint",
+        "delete_endpoint",
+        "ping_endpoint",
+        "replay_to_endpoint",
+        "rotate_endpoint_secret",
+        "update_endpoint",
+    },
+    "portal.postings.outbox": {"release_held", "replay_message"},
+}
 
 #: Modules where a function may import from `portal` (the composition root: the app factory
 #: and the CLI wire everything). Everywhere else imports sit at the top of the module, where
@@ -69,18 +80,40 @@ def _own_nodes(function: ast.AST) -> Iterator[ast.AST]:
         yield from _own_nodes(child)
 
 
+#: The calls that end a unit of work: `session.commit()`, and `db.transaction()`, whose `with`
+#: block commits on leaving it, so opening one is committing.
+COMMIT_CALLS = {"commit", "transaction"}
+
+
+def _commits_in(tree: ast.Module) -> set[str]:
+    """The functions of a module that commit themselves (not through a function they call)."""
+    return {
+        name
+        for name, function in _functions(tree)
+        for node in _own_nodes(function)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in COMMIT_CALLS
+    }
+
+
 def _commits() -> set[tuple[str, str]]:
-    found = set()
-    for module, tree, _ in _modules():
-        for name, function in _functions(tree):
-            for node in _own_nodes(function):
-                if (
-                    isinstance(node, ast.Call)
-                    and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "commit"
-                ):
-                    found.add((module, name))
-    return found
+    return {(module, name) for module, tree, _ in _modules() for name in _commits_in(tree)}
+
+
+def test_a_transaction_block_counts_as_a_commit() -> None:
+    tree = ast.parse(
+        "def view():\n"
+        "    with db.transaction():\n"
+        "        helper()\n"
+        "def use_case():\n"
+        "    db.session.commit()\n"
+        "def helper():\n"
+        "    db.session.flush()\n"
+        "    with db.session.no_autoflush:\n"
+        "        pass\n"
+    )
+    assert _commits_in(tree) == {"view", "use_case"}
 
 
 def test_only_use_case_services_commit() -> None:

@@ -1,7 +1,10 @@
 """The firm's webhook endpoints: register, edit, rotate, pause, disable, enable, delete, ping.
 
-Nothing here commits: the API's use cases (portal.api.webhooks) and the delivery worker
-(`portal.postings.delivery`) own their transactions.
+The use cases at the end (`create_endpoint`, `update_endpoint`, `delete_endpoint`,
+`rotate_endpoint_secret`, `ping_endpoint`, `replay_to_endpoint`) are what a face calls: each
+takes the firm's id and public ids, and commits its one unit of work. Everything above them
+joins the caller's transaction and never commits (the delivery worker, `portal.postings.
+recording`, calls `disable_endpoint` inside its own).
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from flask import current_app, render_template
 from sqlalchemy import delete, or_, select, update
@@ -213,13 +217,13 @@ def endpoints_page(
     return outbox.keyset(statement, WebhookEndpoint.id, after_id, limit)
 
 
-def update_endpoint(
+def _edit(
     endpoint: WebhookEndpoint,
     *,
-    url: str | None = None,
-    description: str | None = None,
-    event_types: Iterable[str] | None = None,
-    set_event_types: bool = False,
+    url: str | None,
+    description: str | None,
+    event_types: Iterable[str] | None,
+    set_event_types: bool,
 ) -> None:
     """Change an endpoint's URL (checked like at registration), description or event types
     (`set_event_types` with None means every type). Not committed."""
@@ -258,7 +262,7 @@ def pause_endpoint(endpoint: WebhookEndpoint, *, reason: str) -> None:
         outbox.settle_message(delivery.message_id, now)
 
 
-def delete_endpoint(endpoint: WebhookEndpoint) -> None:
+def _delete(endpoint: WebhookEndpoint) -> None:
     """Remove an endpoint with its deliveries, their log and its pings (not committed).
 
     Nothing more is sent to it; messages other endpoints take are left alone.
@@ -284,3 +288,98 @@ def delete_endpoint(endpoint: WebhookEndpoint) -> None:
     db.session.delete(endpoint)
     db.session.flush()
     db.session.expire_all()
+
+
+# -- use cases: each is one operation a face calls, and commits ------------------------------
+
+
+def create_endpoint(
+    *, firm_id: int, url: str, description: str = "", event_types: Iterable[str] | None = None
+) -> WebhookEndpoint:
+    """Register a receiving URL for the firm (`register_endpoint`) and commit.
+
+    Raises `network.UnsafeTarget` or ValidationFailed (unknown event types), saving nothing.
+    The secret is on the returned row: show it to the firm this once.
+    """
+    with db.transaction():
+        return register_endpoint(
+            outbox.firm_of(firm_id), url=url, description=description, event_types=event_types
+        )
+
+
+def update_endpoint(
+    *,
+    firm_id: int,
+    public_id: str,
+    url: str | None = None,
+    description: str | None = None,
+    event_types: Iterable[str] | None = None,
+    set_event_types: bool = False,
+    enabled: bool | None = None,
+    pause_reason: str = "Paused at the firm's request.",
+) -> WebhookEndpoint:
+    """Change the firm's endpoint `public_id` and commit; None leaves a field as it is.
+
+    `set_event_types` with `event_types` None means every type. `enabled=True` re-enables a
+    disabled endpoint and resends what its disabling stopped; `enabled=False` pauses it
+    quietly, recording `pause_reason`. Raises NotFound, `network.UnsafeTarget` or
+    ValidationFailed, saving nothing.
+    """
+    endpoint = endpoint_for_firm(firm_id, public_id)
+    with db.transaction():
+        _edit(
+            endpoint,
+            url=url,
+            description=description,
+            event_types=event_types,
+            set_event_types=set_event_types,
+        )
+        if enabled is True and not endpoint.is_active:
+            enable_endpoint(endpoint)
+        elif enabled is False:
+            pause_endpoint(endpoint, reason=pause_reason)
+    return endpoint
+
+
+def delete_endpoint(*, firm_id: int, public_id: str) -> None:
+    """Remove the firm's endpoint `public_id` with its delivery log and pings, and commit."""
+    endpoint = endpoint_for_firm(firm_id, public_id)
+    with db.transaction():
+        _delete(endpoint)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """A rotated endpoint's new secret, and until when the previous one also signs."""
+
+    secret: str
+    previous_secret_expires_at: dt.datetime
+
+
+def rotate_endpoint_secret(*, firm_id: int, public_id: str) -> Rotation:
+    """Give the firm's endpoint `public_id` a new secret (`rotate_secret`) and commit."""
+    endpoint = endpoint_for_firm(firm_id, public_id)
+    with db.transaction():
+        secret = rotate_secret(endpoint)
+    expires = endpoint.previous_secret_expires_at
+    if expires is None:  # set by the rotation
+        raise LookupError("rotation kept no expiry")
+    return Rotation(secret=secret, previous_secret_expires_at=expires)
+
+
+def ping_endpoint(*, firm_id: int, public_id: str) -> OutboundMessage:
+    """Queue a `ping` for the firm's endpoint `public_id` only, and commit."""
+    endpoint = endpoint_for_firm(firm_id, public_id)
+    with db.transaction():
+        return send_ping(endpoint)
+
+
+def replay_to_endpoint(*, firm_id: int, public_id: str, since: dt.datetime) -> outbox.Replay:
+    """Queue again for the firm's endpoint `public_id` what it wanted since `since`, and commit.
+
+    See `outbox.replay_since` (Conflict when the endpoint is disabled, ValidationFailed when
+    `since` reaches back past the retention period).
+    """
+    endpoint = endpoint_for_firm(firm_id, public_id)
+    with db.transaction():
+        return outbox.replay_since(endpoint, since)

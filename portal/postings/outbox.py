@@ -3,7 +3,9 @@
 Features hand the outbox a ready event (`enqueue(firm_id=..., event_type=..., data=...)`);
 it never reads their rows. Queueing happens inside the caller's transaction and never
 commits, so a message exists exactly when the change it reports does (a transactional
-outbox). Delivery is `portal.postings.delivery`; endpoints are `portal.postings.endpoints`.
+outbox). The firm's own operations on messages (`release_held`, `replay_message`) are use
+cases that commit; so does the purge. Delivery is `portal.postings.delivery`; endpoints
+are `portal.postings.endpoints`.
 """
 
 from __future__ import annotations
@@ -203,6 +205,15 @@ def release(firm: Firm, message_ids: Sequence[str] | None = None) -> list[Outbou
     return released
 
 
+def release_held(
+    *, firm_id: int, message_ids: Sequence[str] | None = None
+) -> list[OutboundMessage]:
+    """Release the firm's held postings (`release`: the given public ids, or all when None)
+    for delivery, and commit; returns those released."""
+    with db.transaction():
+        return release(firm_of(firm_id), message_ids)
+
+
 # -- settling --------------------------------------------------------------------------------
 
 
@@ -344,29 +355,38 @@ def _requeue(message: OutboundMessage, endpoint: WebhookEndpoint, now: dt.dateti
     return True
 
 
-def _held(message: OutboundMessage) -> None:
-    if message.status is MessageStatus.HELD:
-        raise Conflict(f"{message.public_id} is held: release it instead of replaying it.")
+@dataclass(frozen=True)
+class Resent:
+    """A message queued again, and the endpoints it goes to."""
+
+    message: OutboundMessage
+    endpoints: list[WebhookEndpoint]
 
 
-def replay_message(message: OutboundMessage) -> list[WebhookEndpoint]:
-    """Queue `message` again, same webhook-id, for every enabled endpoint that wants it (a
-    ping only for its own endpoint). Returns the endpoints it goes to. Not committed."""
-    _held(message)
-    now = clock.now()
-    query = select(WebhookEndpoint).where(
-        WebhookEndpoint.firm_id == message.firm_id, WebhookEndpoint.disabled_at.is_(None)
-    )
-    if message.endpoint_id is not None:
-        query = query.where(WebhookEndpoint.id == message.endpoint_id)
-    targets = [
-        endpoint
-        for endpoint in db.session.scalars(query.order_by(WebhookEndpoint.id))
-        if wants(endpoint, message.type)
-    ]
-    for endpoint in targets:
-        _requeue(message, endpoint, now)
-    return targets
+def replay_message(*, firm_id: int, public_id: str) -> Resent:
+    """Queue the firm's message `public_id` again, same webhook-id, for every enabled endpoint
+    that wants it (a ping only for its own endpoint), and commit.
+
+    Raises NotFound, or Conflict for a held posting (release it instead).
+    """
+    message = message_for_firm(firm_id, public_id)
+    with db.transaction():
+        if message.status is MessageStatus.HELD:
+            raise Conflict(f"{message.public_id} is held: release it instead of replaying it.")
+        now = clock.now()
+        query = select(WebhookEndpoint).where(
+            WebhookEndpoint.firm_id == message.firm_id, WebhookEndpoint.disabled_at.is_(None)
+        )
+        if message.endpoint_id is not None:
+            query = query.where(WebhookEndpoint.id == message.endpoint_id)
+        targets = [
+            endpoint
+            for endpoint in db.session.scalars(query.order_by(WebhookEndpoint.id))
+            if wants(endpoint, message.type)
+        ]
+        for endpoint in targets:
+            _requeue(message, endpoint, now)
+    return Resent(message, targets)
 
 
 #: The most messages one `replay_since` call queues again; the answer says when it stopped
