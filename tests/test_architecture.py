@@ -17,6 +17,30 @@ PORTAL = Path(__file__).resolve().parent.parent / "portal"
 #: worker) calls, and owns its unit of work (docs/architecture.md, "Transactions"). Everything
 #: they call, and every view, joins the caller's transaction instead.
 COMMITTERS: dict[str, set[str]] = {
+    # The unit-of-work context manager itself (`with db.transaction():`).
+    "portal.db": {"Database.transaction"},
+    # The composition root: each command is its own unit of work.
+    "portal.cli": {
+        "create_api_key_command",
+        "create_firm_command",
+        "demo_command",
+        "revoke_api_key_command",
+    },
+    # The firm's settings and API keys (the API calls these; the console will).
+    "portal.firms.branding": {"remove_logo", "set_branding", "set_logo", "set_origins"},
+    "portal.firms.services": {"record_key_use", "set_email_settings"},
+    # The back office's sync: one batch, one unit of work (retried on an insert race).
+    "portal.backoffice.services": {"sync"},
+    # Links: issue and revoke (the firm), open and ask for a fresh one (the client).
+    "portal.links.issuing": {"create_link", "revoke"},
+    "portal.links.services": {"open_link"},
+    "portal.links.fresh": {"request_fresh_link"},
+    # Trust requests the firm creates, cancels, resends; the firm's evergreen mode.
+    "portal.trust_requests.services": {"cancel", "create_request", "resend", "set_evergreen_mode"},
+    # Money: commit before and after each processor call, never across one.
+    "portal.payments.checkout": {"submit_plan"},
+    "portal.payments.refunds": {"refund_payment"},
+    "portal.payments.events": {"apply_gateway_events", "receive_gateway_event"},
     # The firm's operations on its webhook endpoints and messages, which the API calls.
     "portal.postings.endpoints": {
         "create_endpoint",
@@ -26,7 +50,13 @@ COMMITTERS: dict[str, set[str]] = {
         "rotate_endpoint_secret",
         "update_endpoint",
     },
-    "portal.postings.outbox": {"release_held", "replay_message"},
+    "portal.postings.outbox": {"purge_delivered", "release_held", "replay_message"},
+    # The webhook worker: lease a batch, then (after the network) record it; a poisoned
+    # delivery is failed in a unit of its own so the rest of the batch is still recorded.
+    "portal.postings.sending": {"claim_batch"},
+    "portal.postings.recording": {"_record_as_failed", "record_batch"},
+    # The email worker: lease, then (after SMTP) record; and its retention purge.
+    "portal.mail.delivery": {"claim", "purge_finished", "record"},
 }
 
 #: Modules where a function may import from `portal` (the composition root: the app factory
