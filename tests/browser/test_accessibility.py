@@ -355,7 +355,12 @@ CONTROLS_OFF_SCREEN = """() => {
 
 def assert_reflows(page: Any, name: str, axe: Callable[[Any], list[str]]) -> None:
     """No sideways scrolling of the page, every control fits the window's width, and the
-    page as laid out at this size still passes axe (tables stacked as blocks stay tables)."""
+    page as laid out at this size still passes axe (tables stacked as blocks stay tables).
+
+    Measured once the page has loaded: a page just sent back (a 422) can be visible before its
+    stylesheets apply, and on a busy machine it was then measured wider than the window.
+    """
+    page.wait_for_load_state("load")
     widths = page.evaluate(
         "({page: document.documentElement.scrollWidth, window: window.innerWidth,"
         " ratio: window.devicePixelRatio})"
