@@ -104,8 +104,8 @@ class ValidationFailed(PortalError):
 
 
 class AllocationError(PortalError):
-    """The basket cannot be paid as asked; `errors` says which line and why, in the payer's
-    language (the title stays English: it is the API's problem title).
+    """The basket cannot be paid as asked; `errors` says which line and why (a code, the
+    line's field, params, an English detail: the pay pages word it by code).
 
     Raised by payments' planning and by the features it reserves money on (trust requests), so
     it lives below both."""

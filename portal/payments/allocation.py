@@ -12,12 +12,10 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from flask_babel import gettext as _
-
 # AllocationError lives in portal.errors (trust requests raise it too); re-exported here.
 from portal.errors import AllocationError as AllocationError
+from portal.errors import ValidationProblem
 from portal.firms.models import MerchantAccountKind
-from portal.i18n import current_locale
 from portal.money import MAX_MINOR, format_money
 from portal.payments.models import AllocationKind
 
@@ -100,8 +98,9 @@ class Plan:
 
 
 def _money(minor: int, currency: str) -> str:
-    """An amount in a message, written for the payer's locale (English outside a request)."""
-    return format_money(minor, currency, current_locale())
+    """An amount in a problem's English `detail` (the pay pages render the code instead, with
+    the amount from `params` in the payer's locale)."""
+    return format_money(minor, currency)
 
 
 def apply_order(invoice: PayableInvoice) -> tuple[dt.date, dt.date, str]:
@@ -113,20 +112,19 @@ def auto_apply(invoices: Sequence[PayableInvoice], total_minor: int) -> dict[int
     """Spread `total_minor` over `invoices` in apply order; refuse more than is due in all."""
     if total_minor <= 0:
         raise AllocationError(
-            errors=[{"field": "total", "detail": _("Enter an amount above zero.")}]
+            errors=[ValidationProblem("total_not_positive", "total", "Enter an amount above zero.")]
         )
     due = sum(invoice.payable_minor for invoice in invoices)
     if total_minor > due:
         currency = invoices[0].currency if invoices else "USD"
         raise AllocationError(
             errors=[
-                {
-                    "field": "total",
-                    "detail": _(
-                        "That is more than the %(amount)s due in all.",
-                        amount=_money(due, currency),
-                    ),
-                }
+                ValidationProblem(
+                    "total_over_due",
+                    "total",
+                    f"That is more than the {_money(due, currency)} due in all.",
+                    {"due_minor": due, "currency": currency},
+                )
             ]
         )
     remaining, applied = total_minor, {}
@@ -156,81 +154,120 @@ def plan(
     beyond what is left on it; it may be paid in parts.
     """
     requests = requests or {}
-    errors: list[dict[str, str]] = []
+    errors: list[ValidationProblem] = []
     lines: list[tuple[MerchantAccountKind, str, Line]] = []
 
-    def fail(field_name: str, detail: str) -> None:
-        errors.append({"field": field_name, "detail": detail})
+    def fail(field_name: str, code: str, detail: str, **params: object) -> None:
+        errors.append(ValidationProblem(code, field_name, detail, params))
 
     for invoice_id, amount in basket.invoices.items():
         name = f"invoice-{invoice_id}"
         invoice = invoices.get(invoice_id)
         if invoice is None:
-            fail(name, _("This invoice is not open for payment."))
+            fail(name, "invoice_not_payable", "This invoice is not open for payment.")
             continue
+        number, currency = invoice.number, invoice.currency
         if amount <= 0:
             fail(
-                name, _("Enter an amount above zero for invoice %(number)s.", number=invoice.number)
+                name,
+                "invoice_amount_not_positive",
+                f"Enter an amount above zero for invoice {number}.",
+                number=number,
             )
         elif amount > invoice.payable_minor:
-            left = _money(invoice.payable_minor, invoice.currency)
+            left = invoice.payable_minor
             fail(
                 name,
-                _(
-                    "Invoice %(number)s has %(amount)s left to pay.",
-                    number=invoice.number,
-                    amount=left,
-                ),
+                "invoice_over_payable",
+                f"Invoice {number} has {_money(left, currency)} left to pay.",
+                number=number,
+                left_minor=left,
+                currency=currency,
             )
         elif amount < invoice.payable_minor and not rules.allow_partial:
-            fail(name, _("Invoice %(number)s must be paid in full.", number=invoice.number))
+            fail(
+                name,
+                "invoice_partial_not_allowed",
+                f"Invoice {number} must be paid in full.",
+                number=number,
+            )
         elif amount < min(rules.minimum_minor, invoice.payable_minor):
-            smallest = _money(rules.minimum_minor, invoice.currency)
-            fail(name, _("The smallest payment is %(amount)s.", amount=smallest))
+            smallest = rules.minimum_minor
+            fail(
+                name,
+                "invoice_below_minimum",
+                f"The smallest payment is {_money(smallest, currency)}.",
+                minimum_minor=smallest,
+                currency=currency,
+            )
         else:
             line = Line(AllocationKind.INVOICE, invoice.matter_id, invoice.id, amount)
-            lines.append((MerchantAccountKind.OPERATING, invoice.currency, line))
+            lines.append((MerchantAccountKind.OPERATING, currency, line))
 
     for matter_id, amount in basket.trust_deposits.items():
         name = f"trust-{matter_id}"
-        currency = trust_matters.get(matter_id)
-        if currency is None:
-            fail(name, _("This matter does not take trust deposits here."))
+        matter_currency = trust_matters.get(matter_id)
+        if matter_currency is None:
+            fail(name, "deposit_not_accepted", "This matter does not take trust deposits here.")
         elif amount <= 0:
-            fail(name, _("Enter a deposit above zero."))
+            fail(name, "deposit_not_positive", "Enter a deposit above zero.")
         elif amount < rules.minimum_minor:
-            smallest = _money(rules.minimum_minor, currency)
-            fail(name, _("The smallest deposit is %(amount)s.", amount=smallest))
+            smallest = rules.minimum_minor
+            fail(
+                name,
+                "deposit_below_minimum",
+                f"The smallest deposit is {_money(smallest, matter_currency)}.",
+                minimum_minor=smallest,
+                currency=matter_currency,
+            )
         elif amount > MAX_MINOR:
-            fail(name, _("That deposit is too large."))
+            fail(name, "deposit_too_large", "That deposit is too large.")
         else:
             line = Line(AllocationKind.TRUST_DEPOSIT, matter_id, None, amount)
-            lines.append((MerchantAccountKind.TRUST, currency, line))
+            lines.append((MerchantAccountKind.TRUST, matter_currency, line))
 
     for request_id, amount in basket.trust_requests.items():
         name = f"request-{request_id}"
         request = requests.get(request_id)
         if request is None:
-            fail(name, "This trust request is not open for payment.")
+            fail(name, "request_not_payable", "This trust request is not open for payment.")
         elif amount <= 0:
-            fail(name, "Enter an amount above zero for this trust request.")
-        elif amount > request.payable_minor:
-            left = format_money(request.payable_minor, request.currency)
-            fail(name, f"This trust request has {left} left to pay.")
-        elif amount < min(rules.minimum_minor, request.payable_minor):
             fail(
                 name,
-                f"The smallest deposit is {format_money(rules.minimum_minor, request.currency)}.",
+                "request_amount_not_positive",
+                "Enter an amount above zero for this trust request.",
+            )
+        elif amount > request.payable_minor:
+            left = request.payable_minor
+            fail(
+                name,
+                "request_over_payable",
+                f"This trust request has {_money(left, request.currency)} left to pay.",
+                left_minor=left,
+                currency=request.currency,
+            )
+        elif amount < min(rules.minimum_minor, request.payable_minor):
+            smallest = rules.minimum_minor
+            fail(
+                name,
+                "deposit_below_minimum",
+                f"The smallest deposit is {_money(smallest, request.currency)}.",
+                minimum_minor=smallest,
+                currency=request.currency,
             )
         else:
             line = Line(AllocationKind.TRUST_DEPOSIT, request.matter_id, None, amount, request_id)
             lines.append((MerchantAccountKind.TRUST, request.currency, line))
 
     if not errors and not lines:
-        fail("basket", _("Choose at least one invoice or enter a trust deposit."))
+        fail(
+            "basket",
+            "basket_empty",
+            "Choose at least one invoice or enter a trust deposit.",
+        )
     currencies = {currency for _kind, currency, _line in lines}
     if len(currencies) > 1:
-        fail("basket", _("Pay amounts in one currency at a time."))
+        fail("basket", "basket_mixed_currencies", "Pay amounts in one currency at a time.")
     if errors:
         raise AllocationError(errors=errors)
 
@@ -242,5 +279,7 @@ def plan(
             charges.append(PlannedCharge(kind, currency, kind_lines))
     total = sum(c.amount_minor for c in charges)
     if total > MAX_MINOR:
-        raise AllocationError(errors=[{"field": "basket", "detail": _("That total is too large.")}])
+        raise AllocationError(
+            errors=[ValidationProblem("total_too_large", "basket", "That total is too large.")]
+        )
     return Plan(currency=currency, charges=tuple(charges))

@@ -21,6 +21,7 @@ from werkzeug.datastructures import MultiDict
 from portal import clock, gateways
 from portal.firms.models import MerchantAccount
 from portal.gateways.base import Instrument
+from portal.i18n import current_locale
 from portal.money import MoneyError, format_money, parse_money
 
 #: Longest text kept from any one box; anything longer is not an amount anyway.
@@ -42,6 +43,11 @@ def _places_message(params: Mapping[str, Any]) -> str:
     return _("Use at most %(places)d decimal places.", places=places)
 
 
+def _amount(params: Mapping[str, Any], key: str) -> str:
+    """The amount `params[key]` (minor units of `params["currency"]`) in the payer's locale."""
+    return format_money(int(params[key]), str(params["currency"]), current_locale())
+
+
 #: What the pay pages say for each code a service or `parse_money` gives, in the payer's
 #: language (the catalogs hold these message ids); `params` come from the error.
 MESSAGES: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
@@ -52,6 +58,49 @@ MESSAGES: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "amount_negative": lambda _p: _("The amount cannot be negative."),
     "amount_zero": lambda _p: _("Enter an amount above zero."),
     "amount_too_large": lambda _p: _("That amount is too large."),
+    # portal.payments.allocation: a total spread over the open invoices
+    "total_not_positive": lambda _p: _("Enter an amount above zero."),
+    "total_over_due": lambda p: _(
+        "That is more than the %(amount)s due in all.", amount=_amount(p, "due_minor")
+    ),
+    "total_too_large": lambda _p: _("That total is too large."),
+    # ... each invoice line
+    "invoice_not_payable": lambda _p: _("This invoice is not open for payment."),
+    "invoice_amount_not_positive": lambda p: _(
+        "Enter an amount above zero for invoice %(number)s.", number=p["number"]
+    ),
+    "invoice_over_payable": lambda p: _(
+        "Invoice %(number)s has %(amount)s left to pay.",
+        number=p["number"],
+        amount=_amount(p, "left_minor"),
+    ),
+    "invoice_partial_not_allowed": lambda p: _(
+        "Invoice %(number)s must be paid in full.", number=p["number"]
+    ),
+    "invoice_below_minimum": lambda p: _(
+        "The smallest payment is %(amount)s.", amount=_amount(p, "minimum_minor")
+    ),
+    # ... each trust deposit (by matter, or paying a trust request)
+    "deposit_not_accepted": lambda _p: _("This matter does not take trust deposits here."),
+    "deposit_not_positive": lambda _p: _("Enter a deposit above zero."),
+    "deposit_below_minimum": lambda p: _(
+        "The smallest deposit is %(amount)s.", amount=_amount(p, "minimum_minor")
+    ),
+    "deposit_too_large": lambda _p: _("That deposit is too large."),
+    "request_not_payable": lambda _p: _("This trust request is not open for payment."),
+    "request_amount_not_positive": lambda _p: _(
+        "Enter an amount above zero for this trust request."
+    ),
+    "request_over_payable": lambda p: _(
+        "This trust request has %(amount)s left to pay.", amount=_amount(p, "left_minor")
+    ),
+    # ... the basket as a whole
+    "basket_empty": lambda _p: _("Choose at least one invoice or enter a trust deposit."),
+    "basket_mixed_currencies": lambda _p: _("Pay amounts in one currency at a time."),
+    # portal.trust_requests.holds: another payment got to the request first
+    "request_changed": lambda _p: _(
+        "This trust request was just paid or changed. Please review and try again."
+    ),
 }
 
 

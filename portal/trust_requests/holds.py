@@ -22,12 +22,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask_babel import gettext
 from sqlalchemy import select
 
 from portal import clock
 from portal.db import db
-from portal.errors import AllocationError
+from portal.errors import AllocationError, ValidationProblem
 from portal.links import services as links
 from portal.links.models import Link
 from portal.trust_requests import postings
@@ -121,14 +120,13 @@ def hold(request_id: int, amount_minor: int) -> None:
         left = request.amount_minor - request.paid_minor - request.reserved_minor
     if request is None or amount_minor > left:
         raise AllocationError(
-            gettext("A trust request was paid or changed while you were paying it."),
+            "A trust request was paid or changed while you were paying it.",
             errors=[
-                {
-                    "field": f"request-{request_id}",
-                    "detail": gettext(
-                        "This trust request was just paid or changed. Please review and try again."
-                    ),
-                }
+                ValidationProblem(
+                    "request_changed",
+                    f"request-{request_id}",
+                    "This trust request was just paid or changed. Please review and try again.",
+                )
             ],
         )
     request.reserved_minor += amount_minor
