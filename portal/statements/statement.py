@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, bindparam, cast, func, select
+from sqlalchemy import BigInteger, bindparam, cast, exists, func, select
 
 from portal import clock
 from portal.billing.models import InvoiceStatus
@@ -193,6 +193,18 @@ _OPEN_REQUESTS = (
 )
 
 
+# The matter (scope enforced) and whether it has an unpaid trust request: most matters have
+# none, and then the page needs no query for them.
+_MATTER_AND_HAS_REQUESTS = _MATTER.add_columns(
+    exists(
+        select(_requests.c.id).where(
+            _requests.c.matter_id == bindparam("matter_id"),
+            _requests.c.status.in_(sorted(PAYABLE)),
+        )
+    )
+)
+
+
 @dataclass(frozen=True, slots=True)
 class TrustHistory:
     """One page of a matter's whole trust ledger, newest first."""
@@ -237,18 +249,24 @@ def trust_history(link: Link, matter_id: int, page: int) -> TrustHistory:
 def statement_for(link: Link, matter_id: int) -> Statement:
     """One matter's invoices and trust ledger, if `link` may see the matter; else NotFound.
 
-    Four queries, each walking an index on the matter: the matter itself (which also enforces
-    the link's scope), its open invoices, its recently paid invoices and its trust ledger.
-    Totals, counts and running balances come from window functions in the same queries, so
-    the work per page does not grow with the rest of the firm's data.
+    At most five queries on one connection, each walking an index on the matter: the matter
+    itself (which also enforces the link's scope, and says whether it has unpaid trust
+    requests), its open invoices, its recently paid invoices, its trust ledger, and its unpaid
+    trust requests if it has any. Totals, counts and running balances come from window
+    functions in the same queries, so the work per page does not grow with the rest of the
+    firm's data.
     """
-    matter = db.session.execute(_MATTER, {"matter_id": matter_id, **_scope_params(link)}).first()
+    # The session's connection, asked for once: each Session.execute looks it up again.
+    connection = db.session.connection()
+    matter = connection.execute(
+        _MATTER_AND_HAS_REQUESTS, {"matter_id": matter_id, **_scope_params(link)}
+    ).first()
     if matter is None:
         raise NotFound("matter")  # The same answer for "missing" and "someone else's".
-    number, title, currency, minimum_minor, pending_trust_minor = matter
+    number, title, currency, minimum_minor, pending_trust_minor, has_requests = matter
     params = {"matter_id": matter_id}
 
-    open_rows = db.session.execute(_OPEN_INVOICES, params).all()
+    open_rows = connection.execute(_OPEN_INVOICES, params).all()
     today = clock.today()
     open_invoices = tuple(
         InvoiceLine(
@@ -283,11 +301,11 @@ def statement_for(link: Link, matter_id: int) -> Statement:
             paid_at=paid_at,
         )
         for number, description, issued_on, due_on, line_currency, total_minor, paid_at in (
-            db.session.execute(_PAID_INVOICES, params)
+            connection.execute(_PAID_INVOICES, params)
         )
     )
 
-    trust_rows = db.session.execute(
+    trust_rows = connection.execute(
         _TRUST_LINES, {**params, "limit": TRUST_ENTRIES_SHOWN, "offset": 0}
     ).all()
     trust_lines = _trust_lines(trust_rows)
@@ -309,7 +327,7 @@ def statement_for(link: Link, matter_id: int) -> Statement:
             processing_minor=int(row[7] or 0),
             is_overdue=row[3] is not None and row[3] < today,
         )
-        for row in db.session.execute(_OPEN_REQUESTS, params)
+        for row in (connection.execute(_OPEN_REQUESTS, params) if has_requests else ())
     )
 
     return Statement(
