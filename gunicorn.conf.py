@@ -214,3 +214,29 @@ def on_reload(server):  # type: ignore[no-untyped-def]
             del sys.modules[name]
         sys.modules.update(old_modules)
         server.app.callable = old_callable
+    _warm(server)
+
+
+def when_ready(server):  # type: ignore[no-untyped-def]
+    """Before the first workers are forked: warm the preloaded app (see _warm)."""
+    _warm(server)
+
+
+def _warm(server):  # type: ignore[no-untyped-def]
+    """Do in the master, once, the work every worker would otherwise repeat on its first
+    requests: configure the ORM mappers and compile every template. A worker forked afterwards
+    (at start, or replacing a recycled one) inherits the result, so recycling does not make
+    the next requests slow. Nothing here opens a connection or starts a thread."""
+    app = getattr(server.app, "callable", None)
+    env = getattr(app, "jinja_env", None)
+    if not server.cfg.preload_app or env is None:
+        return
+    try:
+        from sqlalchemy.orm import configure_mappers
+
+        configure_mappers()
+        for name in env.list_templates():
+            if name.endswith((".html", ".txt")):
+                env.get_template(name)
+    except Exception:  # A slower first request is better than no server.
+        server.log.exception("warming the app in the master failed; workers warm themselves")

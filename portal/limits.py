@@ -48,6 +48,36 @@ def init_app(app: Flask) -> None:
     limiter._key_prefix = app.config["RATELIMIT_KEY_PREFIX"]
     limiter._swallow_errors = bool(app.config["RATELIMIT_SWALLOW_ERRORS"])
     limiter.init_app(app)
+    # Flask-Limiter's before-request check applies the limits that hold beyond one view (the
+    # app's, the defaults, a blueprint's such as the API's); a view's own `@limited` rate is
+    # checked by its decorator. Where none of the former can apply (the client's pages: the
+    # portal sets no app-wide limit unless RATELIMIT_DEFAULT/APPLICATION/META/IN_MEMORY_FALLBACK
+    # are configured) the check finds nothing to count, yet walks Flask-Limiter's exemption
+    # tables on every request: it is skipped then.
+    hooks = app.before_request_funcs.setdefault(None, [])
+    if limiter._check_request_limit in hooks:
+        hooks[hooks.index(limiter._check_request_limit)] = _check_route_independent_limits
+
+
+def _has_route_independent_limits() -> bool:
+    """Whether Flask-Limiter holds a limit its before-request check could apply here."""
+    manager = limiter.limit_manager
+    try:
+        return bool(
+            manager._application_limits
+            or manager._default_limits
+            or any(name in manager._blueprint_limits for name in request.blueprints)
+            or manager._endpoint_hints
+            or limiter._meta_limits
+            or limiter._in_memory_fallback
+        )
+    except AttributeError:  # another Flask-Limiter version: always check, as it would
+        return True
+
+
+def _check_route_independent_limits() -> None:
+    if _has_route_independent_limits():
+        limiter._check_request_limit()
 
 
 def limited(

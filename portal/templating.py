@@ -15,16 +15,16 @@ from types import CodeType
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_percent
 from babel.support import Translations
-from flask import Flask
+from flask import Flask, current_app, g, render_template, request
 from flask_babel import Babel, force_locale, get_translations
 from jinja2 import pass_context
 from jinja2.runtime import Context, Macro
 from markupsafe import Markup
 
-from portal import i18n, money
+from portal import i18n, money, security
 from portal.i18n import SUPPORTED_LOCALES, current_locale
 
-__all__ = ["SUPPORTED_LOCALES", "current_locale", "init_app", "locale_scope"]
+__all__ = ["SUPPORTED_LOCALES", "current_locale", "init_app", "locale_scope", "render_page"]
 
 
 def _translations() -> Translations:
@@ -130,6 +130,56 @@ def _cached(context: Context, value: Hashable, macro: Macro) -> Markup:
         _cached_size[0] = 0
     _cached_markup[key] = html
     _cached_size[0] += len(html)
+    return html
+
+
+# -- render_page: a whole page rendered once per what it shows ------------------------------
+# A client reloads their matter page far more often than its figures change. Such a page is
+# kept by everything its markup depends on: the template, the view's own value (a frozen
+# statement), the locale, what base.html shows of the firm, brand and link, and the address
+# the language switcher leads back to. A page that asked for a script nonce or Stripe is
+# never kept (its policy differs per response). Bounded like |cached above.
+PAGE_CACHE_CHARS = 8_000_000
+_pages: dict[Hashable, str] = {}
+_pages_size = [0]
+
+
+def _page_key(template_name: str, key: Hashable) -> Hashable:
+    firm = g.get("firm")
+    return (
+        current_app.jinja_env.get_or_select_template(template_name),
+        key,
+        current_locale(),
+        None if firm is None else (firm.slug, firm.name, firm.logo_digest),
+        g.get("brand"),
+        bool(g.get("link")),
+        request.script_root,
+        request.method,
+        request.endpoint,
+        request.full_path,
+    )
+
+
+def render_page(template_name: str, key: Hashable, **context: object) -> str:
+    """`render_template(template_name, **context)`, reused while nothing it shows has changed.
+
+    `key` must be a hashable value holding everything `context` shows (a frozen statement, say);
+    the template and base.html may read nothing else but the locale, g.firm, g.brand, g.link
+    and the request's path (see the note above). A render with side effects (a CSRF token put
+    in the session, a nonce) must use render_template instead.
+    """
+    page_key = _page_key(template_name, key)
+    cached = _pages.get(page_key)
+    if cached is not None:
+        return cached
+    html = render_template(template_name, **context)
+    if request.environ.get(security._NONCE) or request.environ.get(security._STRIPE):
+        return html  # This response's policy names its own nonce: never reuse its markup.
+    if _pages_size[0] + len(html) > PAGE_CACHE_CHARS:
+        _pages.clear()
+        _pages_size[0] = 0
+    _pages[page_key] = html
+    _pages_size[0] += len(html)
     return html
 
 

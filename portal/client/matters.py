@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from portal import colors, statements
 from portal.client.session import link_required
+from portal.templating import render_page
 
 #: Named "billing" as before the move: templates and tests use `billing.*` endpoints.
 bp = Blueprint("billing", __name__)
@@ -27,7 +28,9 @@ def matters() -> ResponseReturnValue:
 def matter(matter_id: int) -> ResponseReturnValue:
     """Show one matter: open and recently paid invoices, trust balance and trust history."""
     statement = statements.statement_for(g.link, matter_id)
-    return render_template("billing/matter.html", statement=statement)
+    # The page shows the statement and nothing else of this request but what render_page
+    # keys on: an unchanged statement is not rendered again.
+    return render_page("billing/matter.html", statement, statement=statement)
 
 
 @bp.get("/matters/<int:matter_id>/trust")

@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
-    Row,
     and_,
     bindparam,
     cast,
@@ -139,7 +138,7 @@ _TRUST_LINES = (
 )
 
 
-def _trust_lines(rows: Sequence[Row[Any]]) -> tuple[TrustLine, ...]:
+def _trust_lines(rows: Sequence[Any]) -> tuple[TrustLine, ...]:
     return tuple(
         TrustLine(
             posted_on=posted_on,

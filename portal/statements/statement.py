@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, cast, func, select
+from sqlalchemy import BigInteger, bindparam, cast, exists, func, select
 
 from portal import clock
 from portal.billing.models import InvoiceStatus
@@ -193,6 +194,18 @@ _OPEN_REQUESTS = (
 )
 
 
+# The matter (scope enforced) and whether it has an unpaid trust request: most matters have
+# none, and then the page needs no query for them.
+_MATTER_AND_HAS_REQUESTS = _MATTER.add_columns(
+    exists(
+        select(_requests.c.id).where(
+            _requests.c.matter_id == bindparam("matter_id"),
+            _requests.c.status.in_(sorted(PAYABLE)),
+        )
+    )
+)
+
+
 @dataclass(frozen=True, slots=True)
 class TrustHistory:
     """One page of a matter's whole trust ledger, newest first."""
@@ -237,19 +250,61 @@ def trust_history(link: Link, matter_id: int, page: int) -> TrustHistory:
 def statement_for(link: Link, matter_id: int) -> Statement:
     """One matter's invoices and trust ledger, if `link` may see the matter; else NotFound.
 
-    Four queries, each walking an index on the matter: the matter itself (which also enforces
-    the link's scope), its open invoices, its recently paid invoices and its trust ledger.
-    Totals, counts and running balances come from window functions in the same queries, so
-    the work per page does not grow with the rest of the firm's data.
+    At most five queries on one connection, each walking an index on the matter: the matter
+    itself (which also enforces the link's scope, and says whether it has unpaid trust
+    requests), its open invoices, its recently paid invoices, its trust ledger, and its unpaid
+    trust requests if it has any. Totals, counts and running balances come from window
+    functions in the same queries, so the work per page does not grow with the rest of the
+    firm's data.
     """
-    matter = db.session.execute(_MATTER, {"matter_id": matter_id, **_scope_params(link)}).first()
-    if matter is None:
+    # The session's connection, asked for once: each Session.execute looks it up again.
+    connection = db.session.connection()
+    found = connection.execute(
+        _MATTER_AND_HAS_REQUESTS, {"matter_id": matter_id, **_scope_params(link)}
+    ).first()
+    if found is None:
         raise NotFound("matter")  # The same answer for "missing" and "someone else's".
-    number, title, currency, minimum_minor, pending_trust_minor = matter
+    matter = tuple(found)
     params = {"matter_id": matter_id}
 
-    open_rows = db.session.execute(_OPEN_INVOICES, params).all()
+    def rows(query: Any, values: dict[str, int]) -> tuple[tuple[Any, ...], ...]:
+        # Plain tuples: compared and hashed in C when the key below is looked up.
+        return tuple(map(tuple, connection.execute(query, values).all()))
+
+    open_rows = rows(_OPEN_INVOICES, params)
+    paid_rows = rows(_PAID_INVOICES, params)
+    trust_rows = rows(_TRUST_LINES, {**params, "limit": TRUST_ENTRIES_SHOWN, "offset": 0})
+    request_rows = rows(_OPEN_REQUESTS, params) if matter[5] else ()
     today = clock.today()
+    # The statement is a function of these rows and the day alone (see _STATEMENTS).
+    key = (matter_id, matter, open_rows, paid_rows, trust_rows, request_rows, today)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _statement(*key)
+        if len(_STATEMENTS) >= STATEMENTS_KEPT:
+            _STATEMENTS.clear()
+        _STATEMENTS[key] = statement
+    return statement
+
+
+#: Statements built lately, by the rows and day they were built from: a client reloading an
+#: unchanged matter page gets the same (frozen) statement without building its lines again,
+#: and the page rendered from it is found by identity (portal.templating.render_page).
+#: Emptied when full, so a worker's memory stays capped.
+STATEMENTS_KEPT = 256
+_STATEMENTS: dict[tuple[Any, ...], Statement] = {}
+
+
+def _statement(
+    matter_id: int,
+    matter: tuple[Any, ...],
+    open_rows: tuple[tuple[Any, ...], ...],
+    paid_rows: tuple[tuple[Any, ...], ...],
+    trust_rows: tuple[tuple[Any, ...], ...],
+    request_rows: tuple[tuple[Any, ...], ...],
+    today: dt.date,
+) -> Statement:
+    number, title, currency, minimum_minor, pending_trust_minor, _has_requests = matter
     open_invoices = tuple(
         InvoiceLine(
             number=row[0],
@@ -283,13 +338,10 @@ def statement_for(link: Link, matter_id: int) -> Statement:
             paid_at=paid_at,
         )
         for number, description, issued_on, due_on, line_currency, total_minor, paid_at in (
-            db.session.execute(_PAID_INVOICES, params)
+            paid_rows
         )
     )
 
-    trust_rows = db.session.execute(
-        _TRUST_LINES, {**params, "limit": TRUST_ENTRIES_SHOWN, "offset": 0}
-    ).all()
     trust_lines = _trust_lines(trust_rows)
     balance = Money(trust_lines[0].balance_after_minor if trust_lines else 0, currency)
     minimum = None if minimum_minor is None else Money(minimum_minor, currency)
@@ -309,7 +361,7 @@ def statement_for(link: Link, matter_id: int) -> Statement:
             processing_minor=int(row[7] or 0),
             is_overdue=row[3] is not None and row[3] < today,
         )
-        for row in db.session.execute(_OPEN_REQUESTS, params)
+        for row in request_rows
     )
 
     return Statement(
