@@ -102,7 +102,8 @@ def read_amount(
 
 
 def _digits(value: str | None) -> str:
-    return "".join(ch for ch in (value or "") if ch.isdigit())
+    # ASCII only: str.isdigit() also says yes to "²" (int() refuses it) and Arabic-Indic digits.
+    return "".join(ch for ch in (value or "") if ch in "0123456789")
 
 
 def _luhn_ok(number: str) -> bool:
