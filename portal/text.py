@@ -117,6 +117,11 @@ def one_line(value: str) -> str:
     return " ".join(_SINGLE_LINE_BAD.sub(" ", value.replace("\r\n", " ")).split())
 
 
+def first_line(value: str) -> str:
+    """What `value` holds before its first line break, separator or control character."""
+    return _SINGLE_LINE_BAD.split(value.replace("\t", " "), maxsplit=1)[0].strip()
+
+
 class FormText:
     """WTForms validator: the same rule for a page's text box, its message next to the box."""
 
