@@ -29,27 +29,20 @@ from tests.api.test_schemathesis import Seeded, seeded  # noqa: F401 (`seeded` i
 from tests.conftest import make_test_app
 
 HOSTILE = [
-    "\x00",
     "a\x00b",
-    "\x01",
-    "\x08",
     "\x1b[31mred",
     "\x7f",
-    "\x85",
-    "\x9b",
-    "a\u2028b",
-    "\u2029",
+    "\x85\x9b",
+    "a\u2028b\u2029",
     "\ud800",
     "a\udfffb",
     "\r\nBcc: x@example.com",
-    "\t",
     "x" * 10_000,
     "\x00" * 10_000,
-    "é\u2028" * 5_000,
 ]
 #: Extra Hypothesis examples over all (field, text) pairs, per test: bounded so the module
 #: stays well under a minute on either database.
-EXAMPLES = 60
+EXAMPLES = 50
 
 hostile_text = st.sampled_from(HOSTILE) | st.text(
     alphabet=st.characters(codec=None, exclude_categories=()), max_size=30

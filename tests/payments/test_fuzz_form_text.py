@@ -11,6 +11,7 @@ browser would percent-encode them are sent raw, and must be read as replacement 
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import quote
 
 import pytest
@@ -32,20 +33,13 @@ from tests.payments.test_views import (  # noqa: F401 (`books` is a fixture)
 )
 
 TEXTS = [
-    "\x00",
     "a\x00b",
-    "\x01",
     "\x1b[2J",
-    "\x7f",
-    "\x85",
-    "\x9b",
-    "a\u2028b",
-    "\u2029",
+    "\x7f\x85\x9b",
+    "a\u2028b\u2029",
     "\r\nBcc: x@example.com",
-    "\t",
     "x" * 10_000,
     "\x00" * 10_000,
-    "9" * 10_000,
 ]
 #: A lone surrogate (U+D800) as UTF-8-like bytes, percent-encoded.
 SURROGATE = "%ED%A0%80"
@@ -59,7 +53,7 @@ def _sweep(browser: Browser, path: str, fields: list[tuple[str, str]]) -> list[t
             continue
         for text in TEXTS:
             sent = [*fields[:n], (name, text), *fields[n + 1 :]]
-            status = browser.post(path, sent).status_code
+            status = browser.post(path, _fresh_nonce(sent, name)).status_code
             if status >= 500:
                 failures.append((path, name, text[:12], status))
         raw = "&".join(
@@ -75,6 +69,15 @@ def _sweep(browser: Browser, path: str, fields: list[tuple[str, str]]) -> list[t
         if response.status_code >= 500:
             failures.append((path, name, SURROGATE, response.status_code))
     return failures
+
+
+def _fresh_nonce(fields: list[tuple[str, str]], fuzzed: str) -> list[tuple[str, str]]:
+    """A new nonce per post (unless the nonce is what is fuzzed): with the page's own, every
+    post after the first that pays would only be shown that payment's receipt again."""
+    if fuzzed == "nonce":
+        return fields
+    nonce = secrets.token_urlsafe(24)
+    return [(k, nonce if k == "nonce" else v) for k, v in fields]
 
 
 def _query_sweep(browser: Browser, path: str, names: list[str]) -> list[tuple]:  # noqa: F811
