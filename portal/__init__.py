@@ -27,7 +27,19 @@ class DatabaseId(IntegerConverter):
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: config, database, CSRF, Babel, blueprints, error handlers and CLI."""
-    from portal import cli, config, errors, i18n, limits, logs, mail, ops, security, templating
+    from portal import (
+        cli,
+        config,
+        errors,
+        i18n,
+        limits,
+        logs,
+        mail,
+        ops,
+        security,
+        templating,
+        text,
+    )
     from portal.api import bp as api_bp
     from portal.client.matters import bp as billing_bp
     from portal.client.pay import bp as payments_bp
@@ -58,6 +70,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     mail.init_app(app)
     errors.init_app(app)
+    text.init_app(app)
     security.init_app(app)
     for blueprint in (
         ops.bp,

@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 def create_firm_command(name: str, currency: str, as_json: bool) -> None:
     """Create a firm with an operating and a trust merchant account, and an API key."""
     with db.transaction():
-        firm = firms.create_firm(name, currency=currency.upper())
+        try:
+            firm = firms.create_firm(name, currency=currency.upper())
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="NAME") from None
         issued = firms.issue_api_key(firm, label="created with the firm")
     if as_json:
         click.echo(json.dumps({"id": firm.id, "slug": firm.slug, "api_key": issued.secret}))

@@ -146,33 +146,33 @@ def parse_money(
     """Parse what a person typed (in their locale) into minor units, or raise MoneyError.
 
     "1,250.50" in en_US and "1.250,50" in de_DE both give 125050 for USD/EUR. A currency
-    symbol and spaces around the number are tolerated; more decimals than the currency has,
-    exponents, NaN and infinities are refused.
+    symbol or code before or after the number, spaces around it and one sign are tolerated;
+    the number itself is ASCII digits with the locale's grouping and decimal separators (or a
+    plain "."). More decimals than the currency has, exponents, NaN and infinities, a second
+    sign ("--10"), underscores ("1_0"), other scripts' digits (Arabic-Indic, fullwidth, "²")
+    and anything else around the number are refused.
     """
     loc = _locale(locale)
-    cleaned = (text or "").strip()
-    symbol = get_currency_symbol(currency, loc)
-    for token in (symbol, currency, "$"):
-        cleaned = cleaned.replace(token, "")
-    cleaned = cleaned.strip(" \xa0\u202f")
-    group = loc.number_symbols.get("latn", {}).get("group", ",")
+    symbols = loc.number_symbols.get("latn", {})
+    group = symbols.get("group", ",")
+    decimal = symbols.get("decimal", ".")
+    cleaned = _SPACES_AROUND.sub("", text or "")
+    cleaned, negative = _take_sign(cleaned, loc)
+    cleaned = _without_currency(cleaned, currency, loc)
+    if negative is None:
+        cleaned, negative = _take_sign(cleaned, loc)
     if group in (" ", "\xa0", "\u202f"):
         # People type a plain space where the locale groups with a (narrow) no-break space.
         cleaned = re.sub(r"[ \xa0\u202f]", group, cleaned)
     if not cleaned:
         raise MoneyError("Enter an amount.", code="amount_missing")
-    if any(ch.isalpha() for ch in cleaned):
+    allowed = set(_ASCII_DIGITS) | {group, decimal, "."}
+    if not set(cleaned) <= allowed or not any(ch in _ASCII_DIGITS for ch in cleaned):
         raise MoneyError(_NOT_A_NUMBER, code="amount_not_a_number")
-    negative = cleaned.startswith("-")
-    if negative:
-        cleaned = cleaned[1:].strip()
-    try:
-        value = _parse_decimal(cleaned, loc)
-    except MoneyError:
-        raise
+    value = _parse_decimal(cleaned, loc)
     digits = precision(currency)
     exponent = value.as_tuple().exponent
-    if not isinstance(exponent, int):
+    if not isinstance(exponent, int) or value.is_signed():
         raise MoneyError(_NOT_A_NUMBER, code="amount_not_a_number")
     if -exponent > digits:
         raise MoneyError(
@@ -186,6 +186,39 @@ def parse_money(
     return check_minor(minor, allow_zero=allow_zero, allow_negative=allow_negative)
 
 
+_ASCII_DIGITS = "0123456789"
+_SPACE = " \xa0\u202f"
+_SPACES_AROUND = re.compile(f"^[\\s{_SPACE}]+|[\\s{_SPACE}]+$")
+#: Bidi marks some locales write around their signs (ar_EG's minus is LRM + "-").
+_BIDI_MARKS = "\u200e\u200f\u061c"
+
+
+def _take_sign(text: str, loc: Locale) -> tuple[str, bool | None]:
+    """`text` without one leading sign, and whether it was a minus (None without a sign)."""
+    symbols = loc.number_symbols.get("latn", {})
+    minus = {"-", symbols.get("minusSign", "-").strip(_BIDI_MARKS)}
+    plus = {"+", symbols.get("plusSign", "+").strip(_BIDI_MARKS)}
+    unmarked = text.lstrip(_BIDI_MARKS)
+    head = unmarked[:1]
+    if head in minus or head in plus:
+        return unmarked[1:].strip(_SPACE), head in minus
+    return text, None
+
+
+def _without_currency(text: str, currency: str, loc: Locale) -> str:
+    """`text` without the currency's symbol or code before or after the number."""
+    tokens = sorted({get_currency_symbol(currency, loc), currency, "$"}, key=len, reverse=True)
+    for token in tokens:
+        if token and text.startswith(token):
+            text = text[len(token) :].strip(_SPACE)
+            break
+    for token in tokens:
+        if token and text.endswith(token):
+            text = text[: -len(token)].strip(_SPACE)
+            break
+    return text
+
+
 def _parse_decimal(cleaned: str, loc: Locale) -> Decimal:
     # Strict mode first (grouping must be where the locale puts it); then a plain
     # "1250.50" with a dot, which people type whatever their locale.
@@ -193,7 +226,7 @@ def _parse_decimal(cleaned: str, loc: Locale) -> Decimal:
         return parse_decimal(cleaned, loc, strict=True)
     except NumberFormatError:
         pass
-    if cleaned.count(".") <= 1 and cleaned.replace(".", "").isdigit():
+    if cleaned.count(".") <= 1 and cleaned.replace(".", "").strip(_ASCII_DIGITS) == "":
         try:
             return Decimal(cleaned)
         except InvalidOperation:

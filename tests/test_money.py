@@ -104,3 +104,72 @@ def test_money_value_object_is_exact() -> None:
 def test_to_plain() -> None:
     assert to_plain(125050, "USD") == "1250.50"
     assert to_plain(5, "JPY") == "5"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "--10",
+        "-\u221210",
+        "+-10",
+        "1_0",
+        "1_000.00",
+        "\u0661\u0662",  # Arabic-Indic digits
+        "\u06f1\u06f2",  # Extended Arabic-Indic digits
+        "\uff11\uff12",  # fullwidth digits
+        "\u0967\u0968",  # Devanagari digits
+        "²",
+        "1²",
+        "¹²",
+        "1$0",
+        "10#",
+        "#10",
+        "10%",
+        "10-",
+        "(10)",
+        "0x10",
+        "10\x00",
+        "\x0010",
+        "1 0",
+        "10.00.",
+        ".",
+    ],
+)
+def test_parse_money_is_strict_about_what_is_a_number(text: str) -> None:
+    with pytest.raises(MoneyError) as refused:
+        parse_money(text, "USD", "en_US", allow_negative=True)
+    assert refused.value.code == "amount_not_a_number"
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "locale", "expected"),
+    [
+        ("$ 1,250.50", "USD", "en_US", 125050),
+        ("1,250.50 USD", "USD", "en_US", 125050),
+        ("USD 1250", "USD", "en_US", 125000),
+        ("+10", "USD", "en_US", 1000),
+        ("1.250,50 €", "EUR", "de_DE", 125050),
+        ("€1.250,50", "EUR", "de_DE", 125050),
+        ("1 250,50 $", "CAD", "fr_CA", 125050),
+        ("1250.50", "EUR", "de_DE", 125050),
+        ("1'250.50", "CHF", "de_CH", 125050),
+        ("1250.", "USD", "en_US", 125000),
+        (".5", "USD", "en_US", 50),
+        ("1,000", "JPY", "ja_JP", 1000),
+    ],
+)
+def test_every_locale_form_still_reads(
+    text: str, currency: str, locale: str, expected: int
+) -> None:
+    assert parse_money(text, currency, locale) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("-10", -1000), ("-$10", -1000), ("$-10", -1000), ("- 10", -1000)]
+)
+def test_one_sign_before_or_after_the_symbol(text: str, expected: int) -> None:
+    assert parse_money(text, "USD", "en_US", allow_negative=True) == expected
+
+
+def test_the_locales_own_minus_sign_reads() -> None:
+    assert parse_money("\u221210", "SEK", "sv_SE", allow_negative=True) == -1000

@@ -7,8 +7,10 @@ which also carries the exact pay button snippet for the firm's website.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from flask import g, request
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from portal.api.schemas import Input, Output
 from portal.api.views import api
@@ -16,12 +18,15 @@ from portal.firms import branding
 from portal.firms.embed import embed_integrity, public_url
 from portal.firms.models import Firm
 from portal.firms.services import firm_by_id
+from portal.text import pydantic_text
 
 
 class BrandingIn(Input):
     """What every client page and email shows of the firm."""
 
-    name: str = Field(min_length=1, max_length=200, description="The firm's name as shown.")
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200), pydantic_text()] = Field(
+        description="The firm's name as shown, on one line."
+    )
     brand_colour: str | None = Field(
         description="#rrggbb; white text on it must have a WCAG contrast of at least 4.5:1. "
         "null for the portal's own colour.",
@@ -33,7 +38,7 @@ class BrandingIn(Input):
 
 
 class OriginsIn(Input):
-    origins: list[str] = Field(
+    origins: list[Annotated[str, pydantic_text()]] = Field(
         max_length=branding.MAX_ORIGINS,
         description="The firm's website origins, each exactly https://host[:port] (no path). "
         "Only pages on these origins get the pay button and its completion message.",

@@ -36,6 +36,7 @@ _RESPONSE_NAMES = {
     404: "NotFound",
     409: "Conflict",
     413: "ContentTooLarge",
+    415: "UnsupportedMediaType",
     422: "ValidationFailed",
     429: "TooManyRequests",
 }

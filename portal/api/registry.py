@@ -24,6 +24,7 @@ from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
 
 from portal.errors import PortalError, ValidationFailed
+from portal.text import unstorable
 
 #: Fields holding money, whose type errors get the minor-units explanation.
 AMOUNT_FIELDS = frozenset({"total", "balance_due", "amount", "trust_minimum"})
@@ -41,6 +42,7 @@ CUSTOM_ERRORS = frozenset(
         "due_before_issue",
         "link_too_long",
         "locale_unknown",
+        "text_invalid",
         "too_many_records",
     }
 )
@@ -52,6 +54,14 @@ class MalformedBody(PortalError):
     status = 400
     code = "malformed-body"
     title = "The request body could not be read as a JSON object"
+
+
+class UnsupportedMediaType(PortalError):
+    """A body sent as anything but JSON."""
+
+    status = 415
+    code = "unsupported-media-type"
+    title = "The request body must be sent as application/json"
 
 
 class TooManyRecords(PortalError):
@@ -97,7 +107,7 @@ class Operation:
         if not self.public:
             statuses.add(401)
         if self.body is not None:
-            statuses |= {400, 422}
+            statuses |= {400, 415, 422}
         if self.path is not None or self.query is not None or self.headers is not None:
             statuses.add(422)
         return sorted(statuses)
@@ -206,18 +216,64 @@ class Registry:
             ) from None
 
 
+def is_json(mimetype: str) -> bool:
+    """Whether a request's media type (parameters left out) is JSON: application/json or
+    application/<something>+json."""
+    kind, _, subtype = mimetype.lower().partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
 def read_json_object(*, allow_empty: bool = False) -> dict[str, Any]:
-    """The request body as a JSON object, or MalformedBody (400); {} for no body if allowed."""
+    """The request body as a JSON object, or MalformedBody (400); {} for no body if allowed.
+
+    A body must say it is JSON (415 otherwise), and no string in it, key or value, may hold a
+    NUL or a lone surrogate (422 naming where): no column could store it.
+    """
     raw = request.get_data(cache=False)
-    if allow_empty and not raw.strip():
-        return {}
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise MalformedBody("The body is not valid JSON.")
+    if not is_json(request.mimetype):
+        shown = request.mimetype or "no Content-Type"
+        raise UnsupportedMediaType(
+            f"Send the body as Content-Type: application/json (this request sent {shown})."
+        )
     try:
         data = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):
         raise MalformedBody("The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise MalformedBody("The body must be a JSON object.")
+    problems = _unstorable_strings(data)
+    if problems:
+        raise ValidationFailed("Some fields are invalid; nothing was saved.", errors=problems)
     return data
+
+
+def _unstorable_strings(data: dict[str, Any]) -> list[dict[str, str]]:
+    """Problems for every string in `data` holding a NUL or a lone surrogate (walked without
+    recursion: json.loads takes nesting deeper than a recursive walk could)."""
+    problems = []
+    stack: list[tuple[Any, tuple[int | str, ...]]] = [(data, ())]
+    while stack:
+        value, loc = stack.pop()
+        if isinstance(value, str):
+            if unstorable(value):
+                detail = f"{_field(loc)} must not contain NUL characters or lone surrogates"
+                problems.append({"pointer": pointer(loc), "detail": detail})
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if unstorable(key):
+                    shown = repr(key)[1:-1]  # the NUL or surrogate written as an escape
+                    detail = "A field name holds a NUL or a lone surrogate"
+                    problems.append({"pointer": pointer((*loc, shown)), "detail": detail})
+                else:
+                    stack.append((item, (*loc, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*loc, n)) for n, item in enumerate(value))
+    problems.sort(key=lambda problem: problem["pointer"])
+    return problems
 
 
 def _refuse_constant(name: str) -> Any:

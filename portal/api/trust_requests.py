@@ -30,6 +30,7 @@ from portal.backoffice import reports
 from portal.firms.models import EvergreenMode, Firm
 from portal.firms.services import firm_by_id
 from portal.money import MAX_MINOR
+from portal.text import pydantic_text
 from portal.trust_requests import services
 from portal.trust_requests.models import (
     TrustRequest,
@@ -61,7 +62,9 @@ class TrustRequestIn(Input):
         description='"retainer" (a first deposit) or "replenishment" (a top-up).'
     )
     due_on: IsoDate | None = Field(default=None, description="Due date (YYYY-MM-DD), or null.")
-    memo: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = Field(
+    memo: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=500), pydantic_text(multiline=True)
+    ] = Field(
         default="", description="Shown to the client with the request, and named on postings."
     )
     send: bool = Field(

@@ -25,6 +25,7 @@ from portal import clock, colors, urls
 from portal.db import db
 from portal.errors import NotFound, ValidationFailed
 from portal.firms.models import Firm, FirmLogo
+from portal.text import clean_text
 
 #: WCAG 2 AA contrast for normal text.
 MIN_CONTRAST = colors.TEXT_CONTRAST
@@ -249,12 +250,8 @@ def set_branding(
 ) -> None:
     """Set the firm's shown name, colour (None for the portal's own) and trust flag; commits."""
     colour = checked_colour(brand_colour) if brand_colour is not None else None
-    clean = name.strip()
-    if not clean:
-        raise ValidationFailed(
-            "name must not be empty", errors=[{"pointer": "/name", "detail": "name is required"}]
-        )
-    firm.name = clean[:200]
+    # One line, no control characters: the name goes into email subjects and headers.
+    firm.name = clean_text(name, field="/name", max_length=200, required=True)
     firm.brand_colour = colour
     firm.public_trust_deposits = public_trust_deposits
     db.session.commit()

@@ -15,6 +15,7 @@ from portal import clock
 from portal.db import db
 from portal.errors import NotFound, Unauthorized
 from portal.firms.models import APIKey, Firm, MerchantAccount, MerchantAccountKind
+from portal.text import text_problem
 
 #: Every key starts with this, so secret scanners and people can recognise one.
 KEY_PREFIX = "mp_"
@@ -44,6 +45,9 @@ def _unique_slug(name: str) -> str:
 
 def create_firm(name: str, *, currency: str = "USD", gateway: str = "sandbox") -> Firm:
     """Create a firm with one operating and one trust merchant account (not committed)."""
+    problem = text_problem(name)
+    if problem is not None:
+        raise ValueError(f"the firm's name {problem}")
     name = name.strip()
     if not name:
         raise ValueError("a firm needs a name")

@@ -29,7 +29,7 @@ from __future__ import annotations
 import copy
 import logging
 from email.message import EmailMessage
-from email.utils import formatdate, getaddresses, make_msgid
+from email.utils import formataddr, formatdate, getaddresses, make_msgid, parseaddr
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
@@ -48,6 +48,7 @@ from portal.mail.delivery import (
     worker_name,
 )
 from portal.mail.models import EmailStatus, OutgoingEmail
+from portal.text import first_line, one_line
 
 __all__ = [
     "EmailStatus",
@@ -76,17 +77,45 @@ _DELIVERING = "portal.mail.delivering"
 
 
 def compose(*, to: str, subject: str, text: str, html: str | None = None) -> EmailMessage:
-    """Build a text email with an optional HTML alternative, from the configured sender."""
+    """Build a text email with an optional HTML alternative, from the configured sender.
+
+    Whatever the texts hold, the headers stay what they are: the subject (which carries the
+    firm's name) is put on one line, and the addresses are rebuilt from their parts, so no line
+    break or control character in a name can end a header or start another, and nothing the
+    firm typed can stop a receipt once the payment is taken.
+    """
     message = EmailMessage()
-    message["From"] = current_app.config["MAIL_FROM"]
-    message["To"] = to
-    message["Subject"] = subject
+    message["From"] = mailbox(current_app.config["MAIL_FROM"])
+    message["To"] = mailbox(to)
+    message["Subject"] = one_line(subject)
     message["Date"] = formatdate(clock.now().timestamp(), localtime=False)
     message["Message-ID"] = make_msgid(domain="matterpay.invalid")
-    message.set_content(text)
+    message.set_content(_encodable(text))
     if html:
-        message.add_alternative(html, subtype="html")
+        message.add_alternative(_encodable(html), subtype="html")
     return message
+
+
+def mailbox(text: str, name: str | None = None) -> str:
+    """An address header's value ("Name <addr>" or "addr") rebuilt from its parts: only what
+    comes before a line break or control character counts, and the display name (`name`,
+    else the one in `text`) is put on one line and quoted or encoded by `formataddr`."""
+    text = first_line(text)
+    display, address = parseaddr(text)
+    if not address:
+        return text
+    display = one_line(name if name is not None else display)
+    if not display:
+        return address
+    try:
+        return formataddr((display, address))
+    except UnicodeError:  # a non-ASCII address: SMTP decides; the name is only decoration
+        return address
+
+
+def _encodable(text: str) -> str:
+    """`text` with any lone surrogate replaced: UTF-8 cannot carry one."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def envelope_recipients(message: EmailMessage) -> list[str]:

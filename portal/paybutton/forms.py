@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Email, Length
 from portal.money import MoneyError, parse_money
 from portal.payments.checkout_forms import MAX_TYPED, money_message
 from portal.payments.models import PaymentMethod
+from portal.text import FormText
 
 
 class PublicPaymentForm(FlaskForm):
@@ -27,7 +28,11 @@ class PublicPaymentForm(FlaskForm):
     kind = HiddenField(default="invoice")
     name = StringField(
         lazy_gettext("Your name"),
-        validators=[DataRequired(lazy_gettext("Enter your name.")), Length(max=200)],
+        validators=[
+            DataRequired(lazy_gettext("Enter your name.")),
+            Length(max=200),
+            FormText(),
+        ],
     )
     email = EmailField(
         lazy_gettext("Your email (for the receipt)"),
@@ -35,11 +40,16 @@ class PublicPaymentForm(FlaskForm):
             DataRequired(lazy_gettext("Enter your email address.")),
             Email(lazy_gettext("Enter a valid email address."), check_deliverability=False),
             Length(max=254),
+            FormText(),
         ],
     )
     reference = StringField(
         lazy_gettext("Invoice or matter number"),
-        validators=[DataRequired(lazy_gettext("Enter the reference.")), Length(max=64)],
+        validators=[
+            DataRequired(lazy_gettext("Enter the reference.")),
+            Length(max=64),
+            FormText(),
+        ],
     )
     amount = StringField(
         lazy_gettext("Amount"), validators=[DataRequired(lazy_gettext("Enter an amount."))]

@@ -23,6 +23,7 @@ from portal.firms.models import MerchantAccount
 from portal.gateways.base import Instrument
 from portal.i18n import current_locale
 from portal.money import MoneyError, format_money, parse_money
+from portal.text import form_message, text_problem
 
 #: Longest text kept from any one box; anything longer is not an amount anyway.
 MAX_TYPED = 40
@@ -151,7 +152,8 @@ def read_amount(
 
 
 def _digits(value: str | None) -> str:
-    return "".join(ch for ch in (value or "") if ch.isdigit())
+    # ASCII only: str.isdigit() also says yes to "²" (int() refuses it) and Arabic-Indic digits.
+    return "".join(ch for ch in (value or "") if ch in "0123456789")
 
 
 def _luhn_ok(number: str) -> bool:
@@ -200,6 +202,8 @@ def read_card(form: MultiDict[str, str], errors: FieldErrors) -> Instrument:
     holder = (form.get("card_name") or "").strip()[:200]
     if not holder:
         errors.add("card_name", _("Enter the name on the card."))
+    elif text_problem(holder) is not None:
+        errors.add("card_name", str(form_message()))
     return Instrument(card_number=number, card_expiry=expiry, card_cvc=cvc, card_holder=holder)
 
 
@@ -208,6 +212,8 @@ def read_bank(form: MultiDict[str, str], errors: FieldErrors) -> Instrument:
     holder = (form.get("account_holder") or "").strip()[:200]
     if not holder:
         errors.add("account_holder", _("Enter the account holder's name."))
+    elif text_problem(holder) is not None:
+        errors.add("account_holder", str(form_message()))
     routing = _digits(form.get("routing_number"))
     if len(routing) != 9 or not _routing_ok(routing):
         errors.add("routing_number", _("Enter the 9 digit routing number."))

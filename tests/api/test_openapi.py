@@ -124,16 +124,20 @@ def test_request_bodies_are_the_validating_models(document: dict[str, Any]) -> N
 @pytest.mark.parametrize(
     ("path", "method", "statuses"),
     [
-        ("/api/v1/clients/{external_id}", "put", {"200", "201", "400", "401", "422", "429"}),
+        (
+            "/api/v1/clients/{external_id}",
+            "put",
+            {"200", "201", "400", "401", "415", "422", "429"},
+        ),
         ("/api/v1/clients/{external_id}", "get", {"200", "401", "404", "422", "429"}),
         ("/api/v1/clients", "get", {"200", "401", "422", "429"}),
         (
             "/api/v1/trust-entries/{external_id}",
             "put",
-            {"200", "201", "400", "401", "409", "422", "429"},
+            {"200", "201", "400", "401", "409", "415", "422", "429"},
         ),
-        ("/api/v1/sync", "post", {"200", "400", "401", "409", "413", "422", "429"}),
-        ("/api/v1/links", "post", {"201", "400", "401", "422", "429"}),
+        ("/api/v1/sync", "post", {"200", "400", "401", "409", "413", "415", "422", "429"}),
+        ("/api/v1/links", "post", {"201", "400", "401", "415", "422", "429"}),
         ("/api/v1/links/{id}", "delete", {"200", "401", "404", "422", "429"}),
         ("/api/v1/openapi.json", "get", {"200", "429"}),
     ],

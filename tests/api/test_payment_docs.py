@@ -28,7 +28,7 @@ def _schema(document: dict[str, Any], name: str) -> dict[str, Any]:
         (
             "/api/v1/payments/{id}/refunds",
             "post",
-            {"200", "201", "400", "401", "404", "409", "422", "429"},
+            {"200", "201", "400", "401", "404", "409", "415", "422", "429"},
         ),
     ],
 )

@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from portal.config import MAX_LINK_SECONDS
 from portal.money import MAX_MINOR, is_currency
+from portal.text import pydantic_text
 
 #: Most items one list endpoint returns per page.
 MAX_PAGE_SIZE = 500
@@ -91,6 +92,7 @@ def link_lifetime(value: int, info: ValidationInfo) -> int:
 ExternalId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=100, pattern=r"^[^/\x00-\x1f\x7f]+$"),
+    pydantic_text(),
     Field(
         description="The back office's own id for the record, unique within the firm "
         "(1-100 characters, no '/').",
@@ -140,10 +142,23 @@ PaymentId = Annotated[
         examples=["k3Jd9QpW2xZr7TfA"],
     ),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Number = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
+# Free text: one line unless said otherwise, never a control character (portal.text).
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    pydantic_text(),
+]
+Number = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), pydantic_text()
+]
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=300),
+    pydantic_text(),
+]
+Description = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=10_000), pydantic_text(multiline=True)
+]
 
 
 class Input(BaseModel):

@@ -11,6 +11,7 @@ from portal import clock
 from portal.api.schemas.common import ExternalId, Input, Output, link_lifetime
 from portal.config import MAX_LINK_SECONDS
 from portal.links.models import Link, LinkDelivery
+from portal.text import pydantic_text
 
 
 class LinkPath(BaseModel):
@@ -20,8 +21,12 @@ class LinkPath(BaseModel):
 # Links
 
 
-EmailText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
-Signature = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+EmailText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=2000), pydantic_text(multiline=True)
+]
+Signature = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=1000), pydantic_text(multiline=True)
+]
 
 
 class LinkSendIn(Input):
@@ -31,7 +36,11 @@ class LinkSendIn(Input):
         default=None, description="Where to send it; null means the client's email on file."
     )
     message: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+            pydantic_text(multiline=True),
+        ]
         | None
     ) = Field(
         default=None,
@@ -68,13 +77,14 @@ class LinkIn(Input):
         "link is saved; `deliveries` in the answer says whether the mail server took it.",
     )
 
-    ar_note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = (
-        Field(
-            default=None,
-            description="The firm's note for the A/R message of payments made through this "
-            "link; postings carry the firm's A/R message followed by it. Never shown to the "
-            "client.",
-        )
+    ar_note: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), pydantic_text()]
+        | None
+    ) = Field(
+        default=None,
+        description="The firm's note for the A/R message of payments made through this "
+        "link; postings carry the firm's A/R message followed by it. Never shown to the "
+        "client.",
     )
 
 
