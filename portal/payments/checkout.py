@@ -156,7 +156,12 @@ def merchant_account(firm_id: int, kind: MerchantAccountKind, currency: str) -> 
 
 
 def payment_for_link(link: Link, public_id: str) -> Payment:
-    """A payment made through this link's client, if the link may see it."""
+    """A payment made through this link's client, if the link may see it.
+
+    A link scoped to some matters sees only payments whose every allocation is in its scope
+    (and the payments made through it): a receipt names invoices and matters, so one matter's
+    link must not open the receipts of the same client's other matters.
+    """
     payment = db.session.scalar(
         select(Payment).where(
             and_(
@@ -166,9 +171,21 @@ def payment_for_link(link: Link, public_id: str) -> Payment:
             )
         )
     )
-    if payment is None:
+    if payment is None or (payment.link_id != link.id and not _in_scope(link, payment)):
         raise NotFound("no such payment")
     return payment
+
+
+def _in_scope(link: Link, payment: Payment) -> bool:
+    matter_ids = {
+        matter_id
+        for (matter_id,) in db.session.execute(
+            select(Allocation.matter_id)
+            .join(Charge, Charge.id == Allocation.charge_id)
+            .where(Charge.payment_id == payment.id)
+        )
+    }
+    return bool(matter_ids) and matter_ids <= set(links.visible_matter_ids(link))
 
 
 # -- starting a payment ----------------------------------------------------------------------
