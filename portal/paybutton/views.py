@@ -249,13 +249,14 @@ def confirm(slug: str) -> ResponseReturnValue:
             )
         )
     try:
-        payments.check_attempt_limits(None, payer.ip)
+        payments.check_attempt_limits(None, payer.ip, firm_id=firm.id)
         payment = payments.submit_plan(
             Origin(
                 firm_id=firm.id,
                 client_id=prepared.client_id,
                 link_id=None,
                 payer_reference=services.normal_reference(form.reference.data or ""),
+                payer_typed_minor=prepared.typed_minor,
             ),
             prepared.plan,
             method=method,
@@ -293,17 +294,19 @@ def receipt(slug: str, public_id: str) -> ResponseReturnValue:
     failure = next(
         (c.failure_message for c in payment.charges if c.status is ChargeStatus.FAILED), None
     )
+    amount = shown_amount(payment, status)
     message = {
         "type": "matterpay:payment",
         "firm": firm.slug,
         "status": status,
         "payment": payment.public_id,
-        "amount_minor": payment.total_minor,
+        "amount_minor": amount,
         "currency": payment.currency,
     }
     return render_template(
         "paybutton/receipt.html",
         payment=payment,
+        amount=amount,
         status=status,
         instrument=instrument,
         failure=failure,
@@ -315,12 +318,28 @@ def receipt(slug: str, public_id: str) -> ResponseReturnValue:
 
 # -- helpers ---------------------------------------------------------------------------------------
 
+#: Payment states in which the money was taken: the receipt then shows what was charged.
+_TAKEN = frozenset({"succeeded", "partially_refunded", "refunded", "disputed"})
+
+
+def shown_amount(payment: Payment, status: str) -> int:
+    """What the receipt (and its postMessage) tells the payer was paid.
+
+    What was charged once the payment succeeded; until then (declined, processing) what the
+    payer typed: the charged amount may be an invoice's balance (capped), and a stranger who
+    typed a large amount with a card that declines must not learn it.
+    """
+    if status in _TAKEN or payment.payer_typed_minor is None:
+        return payment.total_minor
+    return payment.payer_typed_minor
+
 
 #: What the page says for each `Refused.code`, in the payer's language.
 _REFUSALS = {
     "below_minimum": lambda p: _("The smallest payment here is %(amount)s.", amount=p),
-    "no_matter": lambda _p: _(
-        "We could not find that matter number. Check it, or contact the firm."
+    "no_match": lambda _p: _(
+        "We cannot take this deposit as entered. Check the matter number and the client's "
+        "name with the firm."
     ),
     "no_public_trust": lambda _p: _("Trust deposits cannot be made here."),
 }
@@ -338,6 +357,9 @@ def _prepared(firm: Firm, form: PublicPaymentForm, kind: Kind) -> services.Prepa
         form.method.errors = [*form.method.errors, _("This payment method is not available.")]
         ok = False
     amount = form.amount_minor(currency, g.locale) if form.amount.data else None
+    if kind is Kind.TRUST and not (form.client_name.data or "").strip():
+        form.client_name.errors = [*form.client_name.errors, _("Enter the client's name.")]
+        ok = False
     if not ok or amount is None:
         return None
     try:
@@ -347,6 +369,7 @@ def _prepared(firm: Firm, form: PublicPaymentForm, kind: Kind) -> services.Prepa
             reference=services.normal_reference(form.reference.data or ""),
             amount_minor=amount,
             currency=currency,
+            client_name=form.client_name.data or "",
         )
     except Refused as exc:
         smallest = format_money(services.minimum_minor(), currency, g.locale)

@@ -254,6 +254,8 @@ class Origin:
     link_id: int | None
     #: What an anonymous payer typed as the reference on the firm's public pay page.
     payer_reference: str | None = None
+    #: What that payer typed as the amount (the plan may charge less: capped at a balance).
+    payer_typed_minor: int | None = None
     #: The firm's A/R note set on the link, for the payment's postings (never shown to payers).
     ar_note: str | None = None
 
@@ -368,6 +370,7 @@ def _record_submission(
         client_id=origin.client_id,
         link_id=origin.link_id,
         payer_reference=origin.payer_reference,
+        payer_typed_minor=origin.payer_typed_minor,
         idempotency_key=idempotency_key,
         method=method,
         currency=plan.currency,
