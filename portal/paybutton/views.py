@@ -40,6 +40,7 @@ from portal.money import format_money, to_plain
 from portal.paybutton import services
 from portal.paybutton.forms import PublicPaymentForm
 from portal.paybutton.services import Kind, Refused
+from portal.payments import receipts
 from portal.payments import services as payments
 from portal.payments.allocation import AllocationError
 from portal.payments.checkout_forms import (
@@ -294,7 +295,7 @@ def receipt(slug: str, public_id: str) -> ResponseReturnValue:
     failure = next(
         (c.failure_message for c in payment.charges if c.status is ChargeStatus.FAILED), None
     )
-    amount = shown_amount(payment, status)
+    amount = receipts.amount_shown_to_payer(payment, status)
     message = {
         "type": "matterpay:payment",
         "firm": firm.slug,
@@ -317,21 +318,6 @@ def receipt(slug: str, public_id: str) -> ResponseReturnValue:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-#: Payment states in which the money was taken: the receipt then shows what was charged.
-_TAKEN = frozenset({"succeeded", "partially_refunded", "refunded", "disputed"})
-
-
-def shown_amount(payment: Payment, status: str) -> int:
-    """What the receipt (and its postMessage) tells the payer was paid.
-
-    What was charged once the payment succeeded; until then (declined, processing) what the
-    payer typed: the charged amount may be an invoice's balance (capped), and a stranger who
-    typed a large amount with a card that declines must not learn it.
-    """
-    if status in _TAKEN or payment.payer_typed_minor is None:
-        return payment.total_minor
-    return payment.payer_typed_minor
 
 
 #: What the page says for each `Refused.code`, in the payer's language.

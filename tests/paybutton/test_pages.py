@@ -594,3 +594,21 @@ def test_declines_from_many_addresses_pause_the_firms_page(browser, books, app, 
     # then a third address is paused too, even with a good card
     assert attempt(3, VISA) == 429
     assert len(payments_of(books["firm"].id)) == 2
+
+
+def test_a_processing_bank_payment_emails_only_what_was_typed(browser, books, smtp):
+    # given a stranger's bank debit naming INV-1001 ($500.00 due) for far more than is due
+    pay(
+        browser,
+        books["firm"].slug,
+        reference="INV-1001",
+        amount="999,999.00",
+        method="ach",
+        details=BANK,
+    )
+    # then the "processing" email (sent to whatever address was typed) tells no balance and
+    # no invoice: only what was typed, as the page does, until the debit clears
+    (message,) = smtp.messages
+    text, html = parts(message)
+    assert "$999,999.00" in text and "$999,999.00" in html
+    assert "$500.00" not in text + html and "Invoice INV-1001" not in text + html
