@@ -50,6 +50,9 @@ class Defaults:
     PAYMENT_FAILURES_PER_LINK_PER_HOUR = 5
     #: Declined attempts allowed per client IP in an hour.
     PAYMENT_FAILURES_PER_IP_PER_HOUR = 20
+    #: Declined attempts allowed per firm in an hour on its public pay page, from every IP
+    #: together (a card tester rotating addresses); client links count per link instead.
+    PAYMENT_FAILURES_PER_FIRM_PER_HOUR = 50
     #: Seconds a sandbox ACH debit stays processing before `sandbox-settle` settles it.
     SANDBOX_ACH_SETTLE_SECONDS = 0
     #: SMTP host for outgoing email; empty writes messages to instance/outbox instead.

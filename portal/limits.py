@@ -86,6 +86,8 @@ def limited(
     """Apply the rate named by `setting` (e.g. "30 per minute; 200 per day") to a view.
 
     `key` picks who is counted (the client IP by default); `methods` limits only those methods.
+    One setting is one counter: every view it decorates counts against the same budget (the
+    pay button's review and confirm steps together, not a budget each).
     """
 
     def rate() -> str:
@@ -94,11 +96,11 @@ def limited(
     # Flask-Limiter's decorator is typed as an overloaded callable; it returns the view it wraps.
     decorator = cast(
         Callable[[F], F],
-        limiter.limit(
+        limiter.shared_limit(
             rate,
+            scope=setting.lower(),
             key_func=key or get_remote_address,
             methods=methods,
-            scope=setting.lower(),
         ),
     )
     return decorator

@@ -171,6 +171,20 @@ class PortalLogHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-i
         self._fixed_stream = value
 
 
+def is_portal_handler(handler: logging.Handler) -> bool:
+    """Whether `handler` is a PortalLogHandler, from this import of the module or another.
+
+    Under gunicorn the master installs one (gunicorn.conf.py's logconfig_dict) and then
+    forgets the portal's modules, so the worker imports this module afresh and its class is
+    a different object: an isinstance check missed the master's handler, and the root logger
+    ended up with two, writing every line twice.
+    """
+    return any(
+        cls.__name__ == PortalLogHandler.__name__ and cls.__module__ == __name__
+        for cls in type(handler).__mro__
+    )
+
+
 def current_request_id() -> str:
     if has_request_context():
         return str(request.environ.get(ENVIRON_KEY, NO_REQUEST))
@@ -181,7 +195,7 @@ def configure(fmt: str = "json", level: str = "INFO") -> PortalLogHandler:
     """Install the portal's handler on the root logger, replacing one installed before."""
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if isinstance(handler, PortalLogHandler):
+        if is_portal_handler(handler):
             root.removeHandler(handler)
     handler = PortalLogHandler(fmt)
     root.addHandler(handler)

@@ -123,7 +123,11 @@ def _headers(response: Response) -> Response:
     headers.setdefault("X-Frame-Options", "DENY")  # frame-ancestors, for older browsers
     # same-origin: no other site ever learns a portal URL, while our own form posts still
     # carry the Referer that Flask-WTF's strict HTTPS CSRF check requires. The one response
-    # whose URL holds a secret (/l/<token>) sends no-referrer itself.
+    # whose URL holds a secret (/l/<token>) sends no-referrer, whatever the answer: the
+    # redirect, a dead link's 410 and the limit's 429 alike (their pages load a stylesheet
+    # and an icon, whose requests would otherwise carry the token in their Referer).
+    if request.path.startswith("/l/"):
+        headers["Referrer-Policy"] = "no-referrer"
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")

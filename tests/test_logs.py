@@ -386,3 +386,67 @@ def test_the_development_servers_request_lines_hide_the_link_token(
     (served,) = [line for line in lines if line["logger"] == "werkzeug"]
     assert "GET /l/[redacted] HTTP/1.1" in served["message"]  # werkzeug may add colour codes
     assert token not in stream.getvalue()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_under_gunicorn_each_event_is_written_once(tmp_path) -> None:
+    """gunicorn.conf.py installs the portal's handler (logconfig_dict) in the master, whose
+    portal modules are then forgotten; the worker's app must replace that handler on the
+    root logger, not add a second one beside it (every line was written twice)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    port = _free_port()
+    env = {
+        **os.environ,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+        "PORTAL_ENV": "testing",
+        "PORTAL_LOG_FORMAT": "json",
+        "PORTAL_DATABASE_URL": f"sqlite:///{tmp_path / 'logs.sqlite3'}",
+        "PORTAL_SECRET_KEY": "s" * 40,
+    }
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    out = tmp_path / "gunicorn.log"
+    with out.open("w") as sink:
+        server = subprocess.Popen(  # noqa: S603 (our own gunicorn, fixed arguments)
+            [str(gunicorn), "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=root,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            request_id = "count-me-once-0001"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    answer = requests.get(
+                        f"http://127.0.0.1:{port}/healthz",
+                        headers={"X-Request-ID": request_id},
+                        timeout=5,
+                    )
+                    break
+                except requests.ConnectionError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        pytest.fail(f"gunicorn did not start:\n{out.read_text()}")
+                    time.sleep(0.2)
+            assert answer.status_code == 200
+            time.sleep(0.5)  # let the worker flush its line
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    lines = [line for line in out.read_text().splitlines() if request_id in line]
+    access = [line for line in lines if '"portal.request"' in line]
+    assert len(access) == 1, out.read_text()

@@ -285,6 +285,26 @@ def test_limits_and_crashes_carry_the_headers_too(database_url: str, session, si
     app.extensions["portal.engine"].dispose()
 
 
+def test_every_answer_under_a_link_token_sends_no_referrer(
+    database_url: str, session, site: Site
+) -> None:
+    """A token in the address bar must never leave in a Referer (the page's stylesheet and
+    icon requests), whatever the answer: the redirect, a dead link, an unknown one, a limit."""
+    app = make_test_app(database_url, RATELIMIT_LINK_OPEN="2 per day")
+    client = app.test_client()
+    dead = links.revoke_link(factories.link(site.books.client))
+    session.flush()
+    answers = [
+        client.get(f"/l/{site.token}", base_url=BASE_URL),
+        client.get(f"/l/{links.token_for(dead)}", base_url=BASE_URL),
+        client.get(f"/l/{site.token}", base_url=BASE_URL),
+    ]
+    assert [r.status_code for r in answers] == [303, 410, 429]
+    for response in answers:
+        assert response.headers["Referrer-Policy"] == "no-referrer", response.status
+    app.extensions["portal.engine"].dispose()
+
+
 def test_a_page_with_scripts_gets_a_fresh_nonce_each_time(browser: Browser) -> None:
     first, second = browser.get("/pay"), browser.get("/pay")
     nonces = [

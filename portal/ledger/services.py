@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import func, select, tuple_
 
 from portal import clock
+from portal.billing.models import Matter
 from portal.db import CHUNK, chunked, db, insert_by_external_id
 from portal.errors import Conflict
 from portal.ledger.models import TrustEntry
@@ -196,6 +197,21 @@ def supersede_portal_deposits(recorded_by: dict[tuple[int, int], int]) -> int:
             marked += 1
     db.session.flush()
     return marked
+
+
+def hold_trust(matter_ids: Iterable[int]) -> None:
+    """Lock these matters' trust ledgers until the caller's transaction ends.
+
+    Taken before reading a balance that decides whether money may leave trust (a refund) and
+    before appending what takes it out, so two such moves on one matter run one after the
+    other and the second sees the first. It locks the matters' rows (SELECT ... FOR UPDATE on
+    PostgreSQL, in id order so two holders never deadlock); SQLite serialises every writing
+    transaction already (BEGIN IMMEDIATE, see portal.db).
+    """
+    for chunk in chunked(set(matter_ids)):
+        db.session.execute(
+            select(Matter.id).where(Matter.id.in_(chunk)).order_by(Matter.id).with_for_update()
+        ).all()
 
 
 def trust_balance(matter_id: int) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import EmailField, HiddenField, RadioField, SelectChoice, StringField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Email, Length, Optional
 
 from portal.money import MoneyError, parse_money
 from portal.payments.checkout_forms import MAX_TYPED, money_message
@@ -42,6 +42,13 @@ class PublicPaymentForm(FlaskForm):
             Length(max=254),
             FormText(),
         ],
+    )
+    #: Trust deposits only: the client's name as the firm knows it. A deposit is taken only
+    #: when it and the matter number both match, so the form tells a stranger nothing about
+    #: which matter numbers exist (services.prepare).
+    client_name = StringField(
+        lazy_gettext("The client's name"),
+        validators=[Optional(), Length(max=200)],
     )
     reference = StringField(
         lazy_gettext("Invoice or matter number"),

@@ -7,10 +7,16 @@ What the payer typed decides where the money goes, and the server decides how mu
 - an invoice payment whose reference matches nothing is taken into the operating account
   unapplied, flagged `unmatched` on the payment and on its posting for the firm to apply;
 - a trust deposit (only when the firm offers public trust deposits) needs the number of
-  exactly one of the firm's matters, and goes to that matter's trust.
+  exactly one of the firm's matters *and* the name of that matter's client, and goes to that
+  matter's trust. Anything else is refused with one answer ("no_match"), whichever part was
+  wrong: client money never lands in operating, and the page never says which matter
+  numbers exist.
 
 The payer may not be the client, so nothing about the invoice or matter is ever shown back:
-the review repeats what was typed, and the receipt what was charged.
+the review repeats what was typed, in the same words whether or not the reference matched an
+open invoice, and the receipt shows what was typed until the payment has succeeded (then what
+was charged, which is a real receipt). A stranger's probe with a declining card learns
+neither whether the reference is an open invoice nor its balance.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import func, select
 
-from portal.billing.models import Invoice, Matter
+from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
 from portal.firms.models import Firm, MerchantAccount, MerchantAccountKind
 from portal.payments import allocation
@@ -39,7 +45,7 @@ class Kind(enum.StrEnum):
 
 class Refused(Exception):
     """The payment cannot be taken as typed: `field` names the box, `code` says why (the
-    page says it in the payer's language: "below_minimum", "no_matter", "no_public_trust")."""
+    page says it in the payer's language: "below_minimum", "no_match", "no_public_trust")."""
 
     def __init__(self, field: str, code: str) -> None:
         super().__init__(code)
@@ -141,13 +147,23 @@ def _open_invoice(firm: Firm, reference: str, currency: str) -> allocation.Payab
     return allocation.PayableInvoice(*rows[0]) if len(rows) == 1 else None
 
 
-def _matter(firm: Firm, reference: str) -> Matter | None:
-    matters = db.session.scalars(
-        select(Matter)
+def _same_name(typed: str, recorded: str) -> bool:
+    return " ".join(typed.split()).casefold() == " ".join(recorded.split()).casefold()
+
+
+def _matter(firm: Firm, reference: str, client_name: str) -> Matter | None:
+    """The one matter numbered `reference` (ignoring case) whose client is `client_name`
+    (ignoring case and spacing); None for no match, a wrong name or two such matters."""
+    rows = db.session.execute(
+        select(Matter, Client.name)
+        .join(Client, Client.id == Matter.client_id)
         .where(Matter.firm_id == firm.id, func.lower(Matter.number) == reference.lower())
         .limit(2)
     ).all()
-    return matters[0] if len(matters) == 1 else None
+    if len(rows) != 1 or not _same_name(client_name, rows[0][1]):
+        return None
+    matter: Matter = rows[0][0]
+    return matter
 
 
 def _client_of_matter(matter_id: int) -> int | None:
@@ -155,7 +171,13 @@ def _client_of_matter(matter_id: int) -> int | None:
 
 
 def prepare(
-    firm: Firm, *, kind: Kind, reference: str, amount_minor: int, currency: str
+    firm: Firm,
+    *,
+    kind: Kind,
+    reference: str,
+    amount_minor: int,
+    currency: str,
+    client_name: str = "",
 ) -> Prepared:
     """Decide what a public payment charges and where it goes; raises Refused if it cannot."""
     minimum = minimum_minor()
@@ -165,9 +187,9 @@ def prepare(
     if kind is Kind.TRUST:
         if not firm.public_trust_deposits:
             raise Refused("kind", "no_public_trust")
-        matter = _matter(firm, reference)
+        matter = _matter(firm, reference, client_name)
         if matter is None or matter.currency != currency:
-            raise Refused("reference", "no_matter")
+            raise Refused("reference", "no_match")
         plan = allocation.plan(
             allocation.Basket(trust_deposits={matter.id: amount_minor}),
             invoices={},

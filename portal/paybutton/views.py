@@ -40,6 +40,7 @@ from portal.money import format_money, to_plain
 from portal.paybutton import services
 from portal.paybutton.forms import PublicPaymentForm
 from portal.paybutton.services import Kind, Refused
+from portal.payments import receipts
 from portal.payments import services as payments
 from portal.payments.allocation import AllocationError
 from portal.payments.checkout_forms import (
@@ -249,13 +250,14 @@ def confirm(slug: str) -> ResponseReturnValue:
             )
         )
     try:
-        payments.check_attempt_limits(None, payer.ip)
+        payments.check_attempt_limits(None, payer.ip, firm_id=firm.id)
         payment = payments.submit_plan(
             Origin(
                 firm_id=firm.id,
                 client_id=prepared.client_id,
                 link_id=None,
                 payer_reference=services.normal_reference(form.reference.data or ""),
+                payer_typed_minor=prepared.typed_minor,
             ),
             prepared.plan,
             method=method,
@@ -293,17 +295,19 @@ def receipt(slug: str, public_id: str) -> ResponseReturnValue:
     failure = next(
         (c.failure_message for c in payment.charges if c.status is ChargeStatus.FAILED), None
     )
+    amount = receipts.amount_shown_to_payer(payment, status)
     message = {
         "type": "matterpay:payment",
         "firm": firm.slug,
         "status": status,
         "payment": payment.public_id,
-        "amount_minor": payment.total_minor,
+        "amount_minor": amount,
         "currency": payment.currency,
     }
     return render_template(
         "paybutton/receipt.html",
         payment=payment,
+        amount=amount,
         status=status,
         instrument=instrument,
         failure=failure,
@@ -319,8 +323,9 @@ def receipt(slug: str, public_id: str) -> ResponseReturnValue:
 #: What the page says for each `Refused.code`, in the payer's language.
 _REFUSALS = {
     "below_minimum": lambda p: _("The smallest payment here is %(amount)s.", amount=p),
-    "no_matter": lambda _p: _(
-        "We could not find that matter number. Check it, or contact the firm."
+    "no_match": lambda _p: _(
+        "We cannot take this deposit as entered. Check the matter number and the client's "
+        "name with the firm."
     ),
     "no_public_trust": lambda _p: _("Trust deposits cannot be made here."),
 }
@@ -338,6 +343,9 @@ def _prepared(firm: Firm, form: PublicPaymentForm, kind: Kind) -> services.Prepa
         form.method.errors = [*form.method.errors, _("This payment method is not available.")]
         ok = False
     amount = form.amount_minor(currency, g.locale) if form.amount.data else None
+    if kind is Kind.TRUST and not (form.client_name.data or "").strip():
+        form.client_name.errors = [*form.client_name.errors, _("Enter the client's name.")]
+        ok = False
     if not ok or amount is None:
         return None
     try:
@@ -347,6 +355,7 @@ def _prepared(firm: Firm, form: PublicPaymentForm, kind: Kind) -> services.Prepa
             reference=services.normal_reference(form.reference.data or ""),
             amount_minor=amount,
             currency=currency,
+            client_name=form.client_name.data or "",
         )
     except Refused as exc:
         smallest = format_money(services.minimum_minor(), currency, g.locale)

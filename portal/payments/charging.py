@@ -79,6 +79,7 @@ def record_charge_result(charge: Charge, result: ChargeResult, *, ip: str | None
     if result.status is S.FAILED and ip is not None:
         db.session.add(
             FailedAttempt(
+                firm_id=charge.firm_id,
                 link_id=charge.payment.link_id,
                 ip=ip[:64],
                 at=clock.now(),

@@ -158,7 +158,12 @@ def merchant_account(firm_id: int, kind: MerchantAccountKind, currency: str) -> 
 
 
 def payment_for_link(link: Link, public_id: str) -> Payment:
-    """A payment made through this link's client, if the link may see it."""
+    """A payment made through this link's client, if the link may see it.
+
+    A link scoped to some matters sees only payments whose every allocation is in its scope
+    (and the payments made through it): a receipt names invoices and matters, so one matter's
+    link must not open the receipts of the same client's other matters.
+    """
     payment = db.session.scalar(
         select(Payment).where(
             and_(
@@ -168,9 +173,21 @@ def payment_for_link(link: Link, public_id: str) -> Payment:
             )
         )
     )
-    if payment is None:
+    if payment is None or (payment.link_id != link.id and not _in_scope(link, payment)):
         raise NotFound("no such payment")
     return payment
+
+
+def _in_scope(link: Link, payment: Payment) -> bool:
+    matter_ids = {
+        matter_id
+        for (matter_id,) in db.session.execute(
+            select(Allocation.matter_id)
+            .join(Charge, Charge.id == Allocation.charge_id)
+            .where(Charge.payment_id == payment.id)
+        )
+    }
+    return bool(matter_ids) and matter_ids <= set(links.visible_matter_ids(link))
 
 
 # -- starting a payment ----------------------------------------------------------------------
@@ -239,6 +256,8 @@ class Origin:
     link_id: int | None
     #: What an anonymous payer typed as the reference on the firm's public pay page.
     payer_reference: str | None = None
+    #: What that payer typed as the amount (the plan may charge less: capped at a balance).
+    payer_typed_minor: int | None = None
     #: The firm's A/R note set on the link, for the payment's postings (never shown to payers).
     ar_note: str | None = None
 
@@ -353,6 +372,7 @@ def _record_submission(
         client_id=origin.client_id,
         link_id=origin.link_id,
         payer_reference=origin.payer_reference,
+        payer_typed_minor=origin.payer_typed_minor,
         idempotency_key=idempotency_key,
         method=method,
         currency=plan.currency,

@@ -80,6 +80,10 @@ class Payment(Base):
     #: The reference an anonymous payer typed on the public pay page (invoice or matter
     #: number), as typed; None for payments through a client link.
     payer_reference: Mapped[str | None] = mapped_column(String(64))
+    #: The amount that payer typed (minor units), when the server charged less (capped at an
+    #: invoice's balance) or not at all yet: shown back instead of `total_minor` until the
+    #: payment succeeds, so a stranger's declined probe never learns a balance.
+    payer_typed_minor: Mapped[int | None] = mapped_column(BigInteger)
     idempotency_key: Mapped[str] = mapped_column(String(100))
     method: Mapped[PaymentMethod] = mapped_column(str_enum(PaymentMethod, "payment_method"))
     currency: Mapped[str] = mapped_column(String(3))
@@ -271,15 +275,19 @@ class PaymentFlag(Base):
 
 
 class FailedAttempt(Base):
-    """A declined or refused payment attempt, counted per link and per IP against card testing."""
+    """A declined or refused payment attempt, counted per link, per IP and per firm against card
+    testing."""
 
     __tablename__ = "failed_attempts"
     __table_args__ = (
         Index("ix_failed_attempts_link_at", "link_id", "at"),
         Index("ix_failed_attempts_ip_at", "ip", "at"),
+        Index("ix_failed_attempts_firm_at", "firm_id", "at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    #: The firm whose page the attempt was made on (None for rows recorded before it was kept).
+    firm_id: Mapped[int | None] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
     link_id: Mapped[int | None] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"))
     ip: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(default=clock.now)

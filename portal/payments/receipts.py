@@ -7,7 +7,7 @@ Only a brand or bank name and the last four digits of the instrument ever appear
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import render_template
 from flask_babel import gettext, lazy_gettext
@@ -122,10 +122,38 @@ class Receipt:
     def is_processing(self) -> bool:
         return any(c.status in ("created", "processing") for c in self.charges)
 
+    def as_typed(self, typed_minor: int) -> Receipt:
+        """This receipt as a stranger on the public pay page may see it before the money was
+        taken: the amount they typed, and no invoice (whether their reference matched one,
+        and its balance, are the firm's business)."""
+        return replace(
+            self,
+            total_minor=typed_minor,
+            charges=tuple(
+                replace(charge, amount_minor=typed_minor, lines=()) for charge in self.charges
+            ),
+        )
+
     @property
     def paid_minor(self) -> int:
         ok = {"succeeded", "partially_refunded", "refunded", "disputed"}
         return sum(c.amount_minor for c in self.charges if c.status in ok)
+
+
+#: Payment states in which the money was taken (a public payer's receipt then shows it all).
+_TAKEN = frozenset({"succeeded", "partially_refunded", "refunded", "disputed"})
+
+
+def amount_shown_to_payer(payment: Payment, status: str) -> int:
+    """What a receipt (page, postMessage, email) tells the payer was paid.
+
+    What was charged, except on the public pay page until the money was taken (declined,
+    processing): then what the payer typed, since the charged amount may be an invoice's
+    balance (capped) and a stranger probing with a declining card must not learn it.
+    """
+    if status in _TAKEN or payment.payer_typed_minor is None:
+        return payment.total_minor
+    return payment.payer_typed_minor
 
 
 def receipt_for(payment: Payment) -> Receipt:
@@ -220,6 +248,8 @@ def queue_receipt_email(payment: Payment, kind: str) -> None:
         return
     locale = db.session.scalar(select(Client.locale).where(Client.id == payment.client_id))
     receipt = receipt_for(payment)
+    if payment.payer_typed_minor is not None and receipt.status not in _TAKEN:
+        receipt = receipt.as_typed(payment.payer_typed_minor)
     with locale_scope(locale):
         context = {
             "receipt": receipt,

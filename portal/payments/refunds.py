@@ -6,6 +6,14 @@ each refund, it calls the gateway with no transaction open, records the answer (
 the allocation holds, reopening the invoice through billing or appending the trust reversal
 through the ledger, then taking the events the gateway handed back) and commits again.
 Nothing else here commits.
+
+Concurrency: two refunds of one payment, or of two payments into one matter's trust, may
+arrive at the same moment under different keys. Each request locks the payment's charges and
+the matters whose trust it takes from (SELECT ... FOR UPDATE; SQLite serialises writers with
+BEGIN IMMEDIATE) before it validates, and validates against what is already refunded *and*
+what other requests have recorded but the processor has not yet answered ("pending"
+refunds, committed before the gateway call precisely so the next request sees them).
+Recording an answer takes the same locks again and raises the counters in SQL.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock, gateways
@@ -47,6 +55,54 @@ class RefundLine:
     amount_minor: int
 
 
+#: Refund states in which the money is not (or no longer) on its way back to the payer.
+_NOT_REFUNDING = ("failed", "canceled")
+
+
+def _existing(firm_id: int, idempotency_key: str) -> list[Refund]:
+    return list(
+        db.session.scalars(
+            select(Refund)
+            .where(
+                Refund.firm_id == firm_id,
+                Refund.idempotency_key.startswith(f"{idempotency_key}#", autoescape=True),
+            )
+            .order_by(Refund.id)
+        )
+    )
+
+
+def _lock_charges(payment_id: int) -> list[Charge]:
+    """The payment's charges and their allocations, locked and read fresh (in id order)."""
+    charges = list(
+        db.session.scalars(
+            select(Charge)
+            .where(Charge.payment_id == payment_id)
+            .order_by(Charge.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    )
+    if charges:
+        db.session.scalars(
+            select(Allocation)
+            .where(Allocation.charge_id.in_([charge.id for charge in charges]))
+            .execution_options(populate_existing=True)
+        ).all()
+    return charges
+
+
+def _in_flight(where: ColumnElement[bool]) -> dict[int, int]:
+    """Amounts of recorded refunds the processor has not answered yet, by allocation id."""
+    rows = db.session.execute(
+        select(Refund.allocation_id, func.sum(Refund.amount_minor))
+        .join(Allocation, Allocation.id == Refund.allocation_id)
+        .where(where, Refund.status != "succeeded", Refund.status.not_in(_NOT_REFUNDING))
+        .group_by(Refund.allocation_id)
+    )
+    return {allocation_id: int(total) for allocation_id, total in rows}
+
+
 def refund_payment(
     *,
     firm_id: int,
@@ -58,31 +114,37 @@ def refund_payment(
     """Refund allocations of a payment (all of what is left when `lines` is None). Commits.
 
     A trust refund is capped at the matter's trust balance: a refund never takes another
-    matter's or client's money. The same idempotency key returns the first refunds.
+    matter's or client's money. The same idempotency key returns the first refunds. Refunds
+    racing under different keys are serialised (see the module's docstring).
     """
-    existing = list(
-        db.session.scalars(
-            select(Refund)
-            .where(
-                Refund.firm_id == firm_id,
-                Refund.idempotency_key.startswith(f"{idempotency_key}#", autoescape=True),
-            )
-            .order_by(Refund.id)
-        )
-    )
-    if existing:
+    if existing := _existing(firm_id, idempotency_key):
         return existing
     payment = db.session.scalar(
         select(Payment).where(Payment.firm_id == firm_id, Payment.public_id == payment_public_id)
     )
     if payment is None:
         raise NotFound("no such payment")
-    by_id = {line.id: (charge, line) for charge in payment.charges for line in charge.allocations}
+    charges = _lock_charges(payment.id)
+    by_id = {line.id: (charge, line) for charge in charges for line in charge.allocations}
+    trust_matters = {
+        line.matter_id
+        for _charge, line in by_id.values()
+        if line.kind is AllocationKind.TRUST_DEPOSIT
+    }
+    ledger.hold_trust(trust_matters)
+    # Under the locks: the same key may have been recorded by a request we waited for.
+    if existing := _existing(firm_id, idempotency_key):
+        return existing
+    pending = _in_flight(Allocation.charge_id.in_([charge.id for charge in charges]))
+    trust_left = ledger.trust_balances(trust_matters)
+    for matter_id, taken in _in_flight_trust(trust_matters).items():
+        trust_left[matter_id] -= taken
+
+    def left_on(line: Allocation) -> int:
+        return line.amount_minor - line.refunded_minor - pending.get(line.id, 0)
+
     wanted = lines or [
-        RefundLine(line.id, line.amount_minor - line.refunded_minor)
-        for charge in payment.charges
-        for line in charge.allocations
-        if line.amount_minor > line.refunded_minor
+        RefundLine(line.id, left_on(line)) for _charge, line in by_id.values() if left_on(line) > 0
     ]
     errors = []
     for n, item in enumerate(wanted):
@@ -104,7 +166,7 @@ def refund_payment(
                     "only paid charges can be refunded",
                 }
             )
-        elif not 0 < item.amount_minor <= line.amount_minor - line.refunded_minor:
+        elif not 0 < item.amount_minor <= left_on(line):
             errors.append(
                 {
                     "pointer": f"/allocations/{n}/amount",
@@ -112,8 +174,9 @@ def refund_payment(
                     "on this allocation",
                 }
             )
-        elif line.kind is AllocationKind.TRUST_DEPOSIT and item.amount_minor > (
-            ledger.trust_balance(line.matter_id)
+        elif (
+            line.kind is AllocationKind.TRUST_DEPOSIT
+            and item.amount_minor > trust_left[line.matter_id]
         ):
             errors.append(
                 {
@@ -122,6 +185,11 @@ def refund_payment(
                     "a trust refund cannot take other clients' money",
                 }
             )
+        else:
+            # Two lines of one request count against the same allocation and trust balance.
+            pending[line.id] = pending.get(line.id, 0) + item.amount_minor
+            if line.kind is AllocationKind.TRUST_DEPOSIT:
+                trust_left[line.matter_id] -= item.amount_minor
     if errors or not wanted:
         summary = "; ".join(e["detail"] for e in errors) or "nothing is left to refund"
         raise ValidationFailed(summary, errors=errors)
@@ -139,6 +207,7 @@ def refund_payment(
                     amount_minor=item.amount_minor,
                     idempotency_key=f"{idempotency_key}#{n}",
                     reason=reason[:300],
+                    status="pending",
                     created_at=clock.now(),
                 )
                 db.session.add(refund)
@@ -152,7 +221,9 @@ def refund_payment(
             idempotency_key=idempotency_key,
             reason=reason,
         )
-    db.session.commit()  # the keys are on record before the processor hears of them
+    # The refunds are on record, as pending, before the processor hears of them: a request
+    # racing this one counts them from now on.
+    db.session.commit()
 
     for refund in refunds:
         charge, line = by_id[refund.allocation_id]
@@ -161,21 +232,58 @@ def refund_payment(
             refund.amount_minor,
             idempotency_key=f"refund:{refund.public_id}",
         )
-        _record_refund_result(refund, charge, line, result, reason=reason)
+        _record_refund_result(refund, charge.id, line.id, result, reason=reason)
         db.session.commit()
     return refunds
 
 
+def _in_flight_trust(matter_ids: set[int]) -> dict[int, int]:
+    """Pending refunds of trust deposits into these matters, from any payment, by matter."""
+    if not matter_ids:
+        return {}
+    rows = db.session.execute(
+        select(Allocation.matter_id, func.sum(Refund.amount_minor))
+        .join(Allocation, Allocation.id == Refund.allocation_id)
+        .where(
+            Allocation.matter_id.in_(sorted(matter_ids)),
+            Allocation.kind == AllocationKind.TRUST_DEPOSIT,
+            Refund.status != "succeeded",
+            Refund.status.not_in(_NOT_REFUNDING),
+        )
+        .group_by(Allocation.matter_id)
+    )
+    return {matter_id: int(total) for matter_id, total in rows}
+
+
 def _record_refund_result(
-    refund: Refund, charge: Charge, line: Allocation, result: RefundResult, *, reason: str
+    refund: Refund, charge_id: int, allocation_id: int, result: RefundResult, *, reason: str
 ) -> None:
-    """Apply the processor's answer to one refund, then the events it handed back."""
+    """Apply the processor's answer to one refund, then the events it handed back.
+
+    Takes the charge's and the matter's locks again, and raises the refunded counters in SQL
+    so no concurrent answer's increment is lost.
+    """
     refund.gateway_ref, refund.status = result.gateway_ref or None, result.status
     if result.status != "succeeded":
         return
-    db.session.refresh(charge)
-    line.refunded_minor += refund.amount_minor
-    charge.refunded_minor += refund.amount_minor
+    charge = db.session.get(Charge, charge_id, with_for_update=True, populate_existing=True)
+    line = db.session.get(Allocation, allocation_id, populate_existing=True)
+    if charge is None or line is None:  # pragma: no cover - rows are never deleted
+        raise NotFound("the refunded charge is gone")
+    if line.kind is AllocationKind.TRUST_DEPOSIT:
+        ledger.hold_trust([line.matter_id])
+    db.session.execute(
+        update(Allocation)
+        .where(Allocation.id == allocation_id)
+        .values(refunded_minor=Allocation.refunded_minor + refund.amount_minor)
+    )
+    db.session.execute(
+        update(Charge)
+        .where(Charge.id == charge_id)
+        .values(refunded_minor=Charge.refunded_minor + refund.amount_minor)
+    )
+    db.session.refresh(line, ["refunded_minor"])
+    db.session.refresh(charge, ["refunded_minor"])
     full = charge.refunded_minor == charge.amount_minor
     transition(
         charge,

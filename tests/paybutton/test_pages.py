@@ -58,9 +58,12 @@ def review(
     amount: str,
     method: str = "card",
     kind: str | None = None,
+    client_name: str | None = None,
 ):
     form = start(browser, slug, kind)
     form.fill({**PAYER, "reference": reference, "amount": amount, "method": method})
+    if client_name is not None:
+        form.set("client_name", client_name)
     return form.submit()
 
 
@@ -83,7 +86,7 @@ def test_an_open_invoice_is_paid_by_a_stranger_who_sees_only_what_they_typed(bro
     firm = books["firm"]
     reviewed, done = pay(browser, firm.slug, reference="inv-1001", amount="200.00")
     page = text_of(reviewed.text)
-    assert "applied to invoice inv-1001" in page
+    assert "for reference inv-1001" in page
     assert "only what is due is charged" in page
     # Nothing the payer did not type: no balance, no matter title, no client name.
     assert "500.00" not in page and "Northside" not in page and "Ada Client" not in page
@@ -122,8 +125,9 @@ def test_more_than_the_balance_is_capped_at_what_is_due(browser, books):
 def test_an_unmatched_reference_goes_to_operating_flagged_for_the_firm(browser, books):
     firm = books["firm"]
     reviewed, done = pay(browser, firm.slug, reference="NO-SUCH-1", amount="75.50")
-    assert "could not match this reference" in text_of(reviewed.text)
-    assert "Pay $75.50" in text_of(reviewed.text) and "up to" not in text_of(reviewed.text)
+    # The same words as for an open invoice: a stranger learns nothing from the review.
+    assert "for reference NO-SUCH-1" in text_of(reviewed.text)
+    assert "Pay up to $75.50" in text_of(reviewed.text)
     assert done.status_code == 303
     (payment,) = payments_of(firm.id)
     assert payment.client_id is None
@@ -180,7 +184,14 @@ def test_a_trust_deposit_goes_to_the_matters_trust(browser, books, session):
     firm = books["firm"]
     firm.public_trust_deposits = True
     session.flush()
-    reviewed, done = pay(browser, firm.slug, kind="trust", reference="2026-001", amount="250")
+    reviewed, done = pay(
+        browser,
+        firm.slug,
+        kind="trust",
+        reference="2026-001",
+        client_name="  ada   CLIENT ",
+        amount="250",
+    )
     assert "trust account for matter 2026-001" in text_of(reviewed.text)
     (payment,) = payments_of(firm.id)
     (charge,) = payment.charges
@@ -195,12 +206,86 @@ def test_a_trust_deposit_goes_to_the_matters_trust(browser, books, session):
     assert "Into the firm's trust account" in text_of(browser.get(location(done)).text)
 
 
-def test_a_trust_deposit_with_an_unknown_matter_is_refused(browser, books, session):
+def _trust_refusal(browser, slug: str, **typed) -> tuple[int, str]:
+    response = review(browser, slug, kind="trust", amount="250", **typed)
+    page = text_of(response.text)
+    for value in typed.values():  # what was typed is repeated in the boxes; the rest must agree
+        page = page.replace(value, "…")
+    return response.status_code, page
+
+
+def test_a_trust_deposit_is_refused_alike_for_an_unknown_matter_or_a_wrong_client_name(
+    browser, books, session
+):
+    # given a firm taking public trust deposits, with matter 2026-001 of client Ada Client
     books["firm"].public_trust_deposits = True
     session.flush()
-    response = review(browser, books["firm"].slug, kind="trust", reference="9999", amount="250")
-    assert response.status_code == 422
-    assert "could not find that matter number" in text_of(response.text)
+    slug = books["firm"].slug
+
+    # when a stranger tries an unknown matter, the real matter with a wrong name, and no name
+    unknown = _trust_refusal(browser, slug, reference="9999", client_name="Ada Client")
+    wrong_name = _trust_refusal(browser, slug, reference="2026-001", client_name="Bob Other")
+    other_unknown = _trust_refusal(browser, slug, reference="1234", client_name="Bob Other")
+
+    # then every answer is the same refusal: which matter numbers exist stays unknown
+    assert unknown[0] == wrong_name[0] == other_unknown[0] == 422
+    assert "Check the matter number and the client's name" in unknown[1]
+    assert unknown[1] == wrong_name[1] == other_unknown[1]
+    # and without a client's name nothing is looked up at all
+    nameless = review(browser, slug, kind="trust", reference="2026-001", amount="250")
+    assert nameless.status_code == 422 and "Enter the client's name" in text_of(nameless.text)
+    assert payments_of(books["firm"].id) == []
+
+
+def _same_page(text: str, *typed: str) -> str:
+    """A page with what was typed, and the per-request tokens, blanked out."""
+    for value in typed:
+        text = text.replace(value, "…")
+    text = re.sub(r'name="(csrf_token|nonce)" (type="hidden" )?value="[^"]*"', "token", text)
+    text = re.sub(r'value="[^"]{20,}"', "token", text)
+    text = re.sub(r"nonce-[\w-]+|nonce=\"[^\"]*\"", "nonce", text)
+    # the receipt's time of day: the two payments are seconds apart
+    return re.sub(r"\d{1,2}:\d{2}(:\d{2})?\s?[AP]M", "time", text)
+
+
+def test_a_declined_probe_learns_neither_the_balance_nor_whether_the_invoice_exists(
+    browser, books, app
+):
+    # given an open invoice INV-1001 with $500.00 due
+    slug = books["firm"].slug
+    answers = {}
+    for reference in ("INV-1001", "NO-SUCH-9"):
+        # when a stranger types its number (or another) with a huge amount and a declining card
+        reviewed, done = pay(
+            browser, slug, reference=reference, amount="999,999.00", details=DECLINED
+        )
+        receipt = browser.get(location(done))
+        answers[reference] = (reviewed, done, receipt)
+
+    matched, unmatched = answers["INV-1001"], answers["NO-SUCH-9"]
+    # then the receipt shows only what was typed, never the balance, also to the opener window
+    page = text_of(matched[2].text)
+    assert "did not go through" in page
+    assert "$999,999.00" in page and "$500.00" not in page
+    assert "99999900" in matched[2].text and "50000" not in matched[2].text.replace("999", "")
+    # and every answer on the way reads the same for the open invoice and the unknown reference
+    for step in range(3):
+        assert matched[step].status_code == unmatched[step].status_code
+    assert _same_page(text_of(matched[0].text), "INV-1001") == _same_page(
+        text_of(unmatched[0].text), "NO-SUCH-9"
+    )
+    ids = [location(answer[1]).rsplit("/", 1)[1] for answer in (matched, unmatched)]
+    assert _same_page(text_of(matched[2].text), "INV-1001", ids[0]) == _same_page(
+        text_of(unmatched[2].text), "NO-SUCH-9", ids[1]
+    )
+    # while the firm's side is unchanged: no allocation was left holding the invoice
+    assert books["invoice"].reserved_minor == 0 and books["invoice"].balance_due_minor == 50_000
+
+
+def test_a_succeeded_capped_payment_shows_what_was_taken(browser, books):
+    _reviewed, done = pay(browser, books["firm"].slug, reference="INV-1001", amount="999,999")
+    page = text_of(browser.get(location(done)).text)
+    assert "Thank you" in page and "$500.00" in page and "$999,999.00" not in page
 
 
 @pytest.mark.parametrize(
@@ -460,3 +545,71 @@ def test_a_link_may_fill_the_reference_and_amount(browser, books):
     filled = browser.form(response, "public-pay")
     assert filled.value("reference") == "INV-1001" and filled.value("amount") == "125.00"
     assert payments_of(books["firm"].id) == []
+
+
+def test_the_ip_limit_counts_reviews_and_confirms_together(browser, books, app):
+    # given a budget of three posts a minute per address
+    app.config["RATELIMIT_PAY_BUTTON_IP"] = "3 per minute"
+    from portal.limits import limiter
+
+    limiter.reset()
+    slug = books["firm"].slug
+    # when one address reviews twice, confirms once, then reviews again
+    reviewed = review(browser, slug, reference="X", amount="20")
+    again = review(browser, slug, reference="X", amount="20")
+    confirmed = browser.form(again, "confirm").fill(VISA).submit()
+    last = review(browser, slug, reference="X", amount="20")
+    # then the fourth post is over the one budget both steps share
+    assert [reviewed.status_code, again.status_code, confirmed.status_code] == [200, 200, 303]
+    assert last.status_code == 429
+    limiter.reset()
+
+
+def test_declines_from_many_addresses_pause_the_firms_page(browser, books, app, client):
+    # given a firm that tolerates two declines an hour on its public page
+    app.config["PAYMENT_FAILURES_PER_FIRM_PER_HOUR"] = 2
+    slug = books["firm"].slug
+
+    def attempt(n: int, details) -> int:
+        address = {"REMOTE_ADDR": f"198.51.100.{n}"}
+        form = start(browser, slug).fill({**PAYER, "reference": "INV-1001", "amount": "20"})
+        reviewed = client.post(
+            f"/pay/{slug}/review",
+            data=dict(form.fields),
+            base_url=BASE_URL,
+            environ_base=address,
+            headers={"Referer": f"{BASE_URL}/pay"},
+        )
+        confirm = browser.form(reviewed, "confirm").fill(details)
+        answer = client.post(
+            f"/pay/{slug}/confirm",
+            data=dict(confirm.fields),
+            base_url=BASE_URL,
+            environ_base=address,
+            headers={"Referer": f"{BASE_URL}/pay"},
+        )
+        return answer.status_code
+
+    # when a card tester declines twice, each time from a new address
+    assert [attempt(1, DECLINED), attempt(2, DECLINED)] == [303, 303]
+    # then a third address is paused too, even with a good card
+    assert attempt(3, VISA) == 429
+    assert len(payments_of(books["firm"].id)) == 2
+
+
+def test_a_processing_bank_payment_emails_only_what_was_typed(browser, books, smtp):
+    # given a stranger's bank debit naming INV-1001 ($500.00 due) for far more than is due
+    pay(
+        browser,
+        books["firm"].slug,
+        reference="INV-1001",
+        amount="999,999.00",
+        method="ach",
+        details=BANK,
+    )
+    # then the "processing" email (sent to whatever address was typed) tells no balance and
+    # no invoice: only what was typed, as the page does, until the debit clears
+    (message,) = smtp.messages
+    text, html = parts(message)
+    assert "$999,999.00" in text and "$999,999.00" in html
+    assert "$500.00" not in text + html and "Invoice INV-1001" not in text + html

@@ -985,3 +985,22 @@ def test_pages_send_same_origin_and_the_link_redirect_sends_no_referrer(client, 
     # and no <meta name="referrer"> overrides the header: a browser obeys the meta tag, and a
     # no-referrer there drops the Referer that strict CSRF needs over HTTPS (every post a 400)
     assert 'name="referrer"' not in matters.text
+
+
+def test_a_matter_scoped_link_opens_no_receipt_of_the_clients_other_matters(
+    browser: Browser, books: Books, client: FlaskClient
+) -> None:
+    # given a payment of the lawsuit's invoice through the client's link to every matter
+    receipt = _paid(browser, books)
+    assert browser.get(receipt).status_code == 200
+
+    # when the same client opens a link scoped to the estate only
+    estate_only = Browser(client)
+    estate_only.open(factories.link(books.client, matters=[books.estate]))
+    # then the lawsuit's receipt is not there for it
+    assert estate_only.get(receipt).status_code == 404
+
+    # while a link scoped to the lawsuit still sees it
+    lawsuit_only = Browser(client)
+    lawsuit_only.open(factories.link(books.client, matters=[books.lawsuit]))
+    assert lawsuit_only.get(receipt).status_code == 200
