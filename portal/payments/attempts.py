@@ -9,13 +9,15 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from portal import clock
 from portal.db import db
 from portal.errors import PortalError
 from portal.payments.models import FailedAttempt
+
+#: The refusal's English text (the pages show their own page, too_many_attempts.html).
+_WAIT = "Too many declined attempts. Please wait an hour and try again."
 
 
 class TooManyAttempts(PortalError):
@@ -41,9 +43,7 @@ def check_attempt_limits(link_id: int | None, ip: str, *, firm_id: int | None = 
             or 0
         )
         if count >= per_firm:
-            raise TooManyAttempts(
-                _("Too many declined attempts. Please wait an hour and try again.")
-            )
+            raise TooManyAttempts(_WAIT)
     per_link = int(current_app.config["PAYMENT_FAILURES_PER_LINK_PER_HOUR"])
     per_ip = int(current_app.config["PAYMENT_FAILURES_PER_IP_PER_HOUR"])
     if link_id is not None:
@@ -57,10 +57,8 @@ def check_attempt_limits(link_id: int | None, ip: str, *, firm_id: int | None = 
         )
         if count >= per_link:
             raise TooManyAttempts(
-                _(
-                    "Too many declined attempts on this link. Please wait an hour, or contact "
-                    "your law firm."
-                )
+                "Too many declined attempts on this link. Please wait an hour, or contact "
+                "your law firm."
             )
     count = (
         db.session.scalar(
@@ -71,4 +69,4 @@ def check_attempt_limits(link_id: int | None, ip: str, *, firm_id: int | None = 
         or 0
     )
     if count >= per_ip:
-        raise TooManyAttempts(_("Too many declined attempts. Please wait an hour and try again."))
+        raise TooManyAttempts(_WAIT)

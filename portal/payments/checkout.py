@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -25,7 +24,7 @@ from portal import clock
 from portal.billing import balances
 from portal.billing.models import Invoice, InvoiceStatus, Matter
 from portal.db import db
-from portal.errors import NotFound, PortalError, ValidationFailed
+from portal.errors import NotFound, PortalError, ValidationFailed, ValidationProblem
 from portal.firms.models import MerchantAccount, MerchantAccountKind
 from portal.gateways.base import Instrument
 from portal.ids import new_public_id
@@ -147,9 +146,9 @@ def merchant_account(firm_id: int, kind: MerchantAccountKind, currency: str) -> 
     )
     if account is None:
         raise MethodUnavailable(
-            _("Payments in %(currency)s cannot be taken here.", currency=currency)
+            f"Payments in {currency} cannot be taken here."
             if kind is MerchantAccountKind.OPERATING
-            else _("Trust deposits in %(currency)s cannot be taken here.", currency=currency)
+            else f"Trust deposits in {currency} cannot be taken here."
         )
     return account
 
@@ -217,14 +216,23 @@ def start_payment(
     """
     if not idempotency_key or len(idempotency_key) > 100:
         # Only a tampered page sends none: the review page always carries one.
-        raise ValidationFailed(_("Please review your payment again."))
+        raise ValidationFailed(
+            "Please review your payment again.",
+            errors=[
+                ValidationProblem("review_again", "basket", "Please review your payment again.")
+            ],
+        )
     if (existing := payment_by_key(link.firm_id, idempotency_key)) is not None:
         return existing
     check_attempt_limits(link.id, payer.ip)
     if method is PaymentMethod.ACH and not mandate_text:
         raise ValidationFailed(
-            _("Accept the bank debit authorization to pay by bank account."),
-            errors=[{"field": "mandate", "detail": _("Accept the authorization to continue.")}],
+            "Accept the bank debit authorization to pay by bank account.",
+            errors=[
+                ValidationProblem(
+                    "mandate_missing", "mandate", "Accept the authorization to continue."
+                )
+            ],
         )
     invoices = {invoice.id: invoice for invoice in payable_invoices(link)}
     plan = allocation.plan(
@@ -294,9 +302,9 @@ def submit_plan(
         enabled = account.accepts_card if method is PaymentMethod.CARD else account.accepts_ach
         if not enabled:
             raise MethodUnavailable(
-                _("%(account)s does not take card payments.", account=account.label)
+                f"{account.label} does not take card payments."
                 if method is PaymentMethod.CARD
-                else _("%(account)s does not take bank payments.", account=account.label)
+                else f"{account.label} does not take bank payments."
             )
 
     try:
@@ -344,14 +352,13 @@ def _reserve(invoice_id: int, amount_minor: int) -> None:
     move); refuse the whole submission when another payment got there first."""
     if not balances.reserve(invoice_id, amount_minor):
         raise allocation.AllocationError(
-            _("An invoice changed while you were paying it."),
+            "An invoice changed while you were paying it.",
             errors=[
-                {
-                    "field": f"invoice-{invoice_id}",
-                    "detail": _(
-                        "This invoice was just paid or changed. Please review and try again."
-                    ),
-                }
+                ValidationProblem(
+                    "invoice_changed",
+                    f"invoice-{invoice_id}",
+                    "This invoice was just paid or changed. Please review and try again.",
+                )
             ],
         )
 

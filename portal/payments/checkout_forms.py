@@ -102,6 +102,11 @@ MESSAGES: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "request_changed": lambda _p: _(
         "This trust request was just paid or changed. Please review and try again."
     ),
+    "review_again": lambda _p: _("Please review your payment again."),
+    "mandate_missing": lambda _p: _("Accept the authorization to continue."),
+    "invoice_changed": lambda _p: _(
+        "This invoice was just paid or changed. Please review and try again."
+    ),
 }
 
 
