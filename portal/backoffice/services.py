@@ -32,7 +32,7 @@ from portal.backoffice.records import (
 )
 from portal.backoffice.sync import Sync
 from portal.billing.models import Client, Invoice, Matter
-from portal.billing.services import RECORD_MODELS, Page, keyset_page
+from portal.billing.services import RECORD_MODELS, Page, keyset_page, matter_id_of
 from portal.db import chunked, db
 from portal.errors import NotFound
 from portal.ledger import services as ledger
@@ -180,9 +180,14 @@ def trust_entry_by_external_id(firm_id: int, external_id: str) -> TrustEntryRow:
     return _trust_entry_row(row)
 
 
-def trust_entries_page(*, firm_id: int, after_id: int | None, limit: int) -> Page[TrustEntryRow]:
-    """A page of the firm's trust entries in id order, with the references the API shows."""
+def trust_entries_page(
+    *, firm_id: int, after_id: int | None, limit: int, matter: str | None = None
+) -> Page[TrustEntryRow]:
+    """A page of the firm's trust entries in id order, with the references the API shows;
+    with `matter` (an external id), only that matter's (another firm's matches nothing)."""
     statement = _trust_entry_rows().where(TrustEntry.firm_id == firm_id)
+    if matter is not None:
+        statement = statement.where(TrustEntry.matter_id == matter_id_of(firm_id, matter))
     rows, last_id = keyset_page(statement, TrustEntry.id, after_id, limit)
     return Page([_trust_entry_row(row) for row in rows], last_id)
 

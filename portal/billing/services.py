@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import joinedload
 
-from portal.billing.models import Client, Invoice, Matter
+from portal.billing.models import Client, Invoice, InvoiceStatus, Matter
 from portal.db import chunked, db, insert_by_external_id
 from portal.errors import NotFound, ValidationFailed
 
@@ -107,13 +107,77 @@ def matters_page(*, firm_id: int, after_id: int | None, limit: int) -> Page[Matt
     return Page([row[0] for row in rows], last_id)
 
 
-def invoices_page(*, firm_id: int, after_id: int | None, limit: int) -> Page[Invoice]:
-    """A page of the firm's invoices in id order (matters loaded), starting after `after_id`."""
+@dataclass(frozen=True)
+class InvoiceFilters:
+    """What an invoice list is narrowed to; None means no condition."""
+
+    status: InvoiceStatus | None = None
+    #: External ids, within the firm (another firm's matches nothing).
+    client: str | None = None
+    matter: str | None = None
+    #: The invoice number, exactly.
+    number: str | None = None
+    #: Due strictly before / strictly after these dates (invoices with no due date never match).
+    due_before: dt.date | None = None
+    due_after: dt.date | None = None
+
+
+def invoices_page(
+    *,
+    firm_id: int,
+    after_id: int | None,
+    limit: int,
+    filters: InvoiceFilters | None = None,
+) -> Page[Invoice]:
+    """A page of the firm's invoices matching `filters` in id order (matters loaded), starting
+    after `after_id`."""
     statement = (
-        select(Invoice).options(joinedload(Invoice.matter)).where(Invoice.firm_id == firm_id)
+        select(Invoice)
+        .options(joinedload(Invoice.matter))
+        .where(Invoice.firm_id == firm_id, *_invoice_conditions(firm_id, filters))
     )
     rows, last_id = keyset_page(statement, Invoice.id, after_id, limit)
     return Page([row[0] for row in rows], last_id)
+
+
+def _invoice_conditions(firm_id: int, filters: InvoiceFilters | None) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters is None:
+        return conditions
+    if filters.status is not None:
+        conditions.append(Invoice.status == filters.status)
+    if filters.number is not None:
+        conditions.append(Invoice.number == filters.number)
+    if filters.due_before is not None:
+        conditions.append(Invoice.due_on < filters.due_before)
+    if filters.due_after is not None:
+        conditions.append(Invoice.due_on > filters.due_after)
+    if filters.matter is not None:
+        conditions.append(Invoice.matter_id == matter_id_of(firm_id, filters.matter))
+    if filters.client is not None:
+        client_matters = select(Matter.id).where(
+            Matter.firm_id == firm_id, Matter.client_id == client_id_of(firm_id, filters.client)
+        )
+        conditions.append(Invoice.matter_id.in_(client_matters))
+    return conditions
+
+
+def client_id_of(firm_id: int, external_id: str) -> Any:
+    """SQL for the id of the firm's client with this external id (NULL when there is none)."""
+    return (
+        select(Client.id)
+        .where(Client.firm_id == firm_id, Client.external_id == external_id)
+        .scalar_subquery()
+    )
+
+
+def matter_id_of(firm_id: int, external_id: str) -> Any:
+    """SQL for the id of the firm's matter with this external id (NULL when there is none)."""
+    return (
+        select(Matter.id)
+        .where(Matter.firm_id == firm_id, Matter.external_id == external_id)
+        .scalar_subquery()
+    )
 
 
 def keyset_page(

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, exists, select, update
+from sqlalchemy.orm import selectinload
 
 from portal import clock
 from portal.billing.models import Client, Matter
@@ -24,7 +25,7 @@ from portal.db import db
 from portal.errors import LinkExpired, LinkInvalid, LinkRevoked, NotFound, ValidationFailed
 from portal.firms.models import Firm
 from portal.ids import new_public_id
-from portal.links.models import DeliveryState, Link, LinkDelivery
+from portal.links.models import DeliveryState, Link, LinkDelivery, link_matters
 
 LINK_SALT = "matterpay.client-link.v1"
 #: Tokens are about 70 characters; anything much longer is not one of ours.
@@ -243,6 +244,80 @@ def link_for_firm(firm_id: int, public_id: str) -> Link:
     if link is None:
         raise NotFound("no such link")
     return link
+
+
+@dataclass(frozen=True)
+class LinkFilters:
+    """What a link list is narrowed to; None means no condition."""
+
+    #: External ids, within the firm (another firm's matches nothing).
+    client: str | None = None
+    #: Links that can see this matter: limited to it, or to none of its client's matters.
+    matter: str | None = None
+    #: "active", "expired" or "revoked", as `Link.state` says now.
+    state: str | None = None
+
+
+@dataclass(frozen=True)
+class LinkPage:
+    """A page of links, newest first; `last_id` is where the next page starts after."""
+
+    items: list[Link]
+    last_id: int | None
+
+
+def links_page(*, firm_id: int, filters: LinkFilters, after_id: int | None, limit: int) -> LinkPage:
+    """A page of the firm's links matching `filters`, newest first, after `after_id`.
+
+    Each link comes with its client, matters and deliveries loaded (one query each).
+    """
+    statement = (
+        select(Link)
+        .where(Link.firm_id == firm_id, *_link_conditions(firm_id, filters))
+        .options(
+            selectinload(Link.client),
+            selectinload(Link.matters),
+            selectinload(Link.deliveries).selectinload(LinkDelivery.replaces),
+        )
+    )
+    if after_id is not None:
+        statement = statement.where(Link.id < after_id)
+    rows = list(db.session.scalars(statement.order_by(Link.id.desc()).limit(limit + 1)))
+    if len(rows) <= limit:
+        return LinkPage(rows, None)
+    rows = rows[:limit]
+    return LinkPage(rows, rows[-1].id)
+
+
+def _link_conditions(firm_id: int, filters: LinkFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.client is not None:
+        conditions.append(
+            Link.client_id
+            == select(Client.id)
+            .where(Client.firm_id == firm_id, Client.external_id == filters.client)
+            .scalar_subquery()
+        )
+    if filters.matter is not None:
+        named = (Matter.firm_id == firm_id, Matter.external_id == filters.matter)
+        matter_id = select(Matter.id).where(*named).scalar_subquery()
+        matter_client_id = select(Matter.client_id).where(*named).scalar_subquery()
+        in_scope = exists().where(
+            link_matters.c.link_id == Link.id, link_matters.c.matter_id == matter_id
+        )
+        unscoped = ~exists().where(link_matters.c.link_id == Link.id)
+        conditions.append(in_scope | (unscoped & (Link.client_id == matter_client_id)))
+    if filters.state is not None:
+        now = clock.now()
+        if filters.state == "revoked":
+            conditions.append(Link.revoked_at.is_not(None))
+        elif filters.state == "expired":
+            conditions.append(Link.revoked_at.is_(None) & (Link.expires_at <= now))
+        elif filters.state == "active":
+            conditions.append(Link.revoked_at.is_(None) & (Link.expires_at > now))
+        else:
+            raise ValueError(f"not a link state: {filters.state!r}")
+    return conditions
 
 
 def revoke_link(link: Link) -> Link:

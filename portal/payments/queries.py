@@ -26,6 +26,7 @@ from portal.payments.models import (
     Charge,
     ChargeStatus,
     Payment,
+    PaymentFlag,
     Refund,
     payment_status,
 )
@@ -50,6 +51,9 @@ PaymentStatus = Literal[
 StatusFilter = Literal[PaymentStatus, "canceled"]
 PAYMENT_STATUSES: tuple[str, ...] = get_args(PaymentStatus)
 
+#: The flag the public pay page puts on a payment whose reference matched nothing.
+UNMATCHED = "unmatched"
+
 #: How many ids go into one `IN (...)` list.
 CHUNK = 500
 
@@ -69,6 +73,9 @@ class PaymentFilters:
     #: External ids, within the firm.
     matter: str | None = None
     client: str | None = None
+    #: True: only pay-button payments whose reference matched nothing (flagged `unmatched`);
+    #: False: only the others.
+    unmatched: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -283,6 +290,11 @@ def _conditions(firm_id: int, filters: PaymentFilters) -> list[ColumnElement[boo
             .where(Charge.payment_id == Payment.id, Allocation.charge_id == Charge.id)
             .where(Allocation.matter_id == matter_id)
         )
+    if filters.unmatched is not None:
+        flagged = exists().where(
+            PaymentFlag.payment_id == Payment.id, PaymentFlag.code == UNMATCHED
+        )
+        conditions.append(flagged if filters.unmatched else ~flagged)
     return conditions
 
 
