@@ -25,11 +25,14 @@ from portal.api.schemas import (
     FirmOut,
     FirmPatchIn,
     InvoiceIn,
+    InvoiceListQuery,
     InvoiceOut,
     InvoicePage,
     LinkCreatedOut,
     LinkIn,
+    LinkListQuery,
     LinkOut,
+    LinkPage,
     LinkPath,
     ListQuery,
     MatterIn,
@@ -38,6 +41,7 @@ from portal.api.schemas import (
     SyncIn,
     SyncOut,
     TrustEntryIn,
+    TrustEntryListQuery,
     TrustEntryOut,
     TrustEntryPage,
     encode_cursor,
@@ -210,12 +214,19 @@ def get_invoice(external_id: str) -> InvoiceOut:
     "/invoices",
     summary="List invoices",
     tag="invoices",
-    query=ListQuery,
+    query=InvoiceListQuery,
     responses={200: InvoicePage},
 )
-def list_invoices(query: ListQuery) -> InvoicePage:
-    """Oldest first; follow `next_cursor` until it is null."""
-    page = billing.invoices_page(firm_id=g.firm_id, after_id=query.after_id, limit=page_size(query))
+def list_invoices(query: InvoiceListQuery) -> InvoicePage:
+    """Oldest first; follow `next_cursor` until it is null. Every filter given must hold:
+    `client` and `matter` are external ids (one of another firm matches nothing), `number` is
+    matched exactly, `due_before` and `due_after` are dates and neither is inclusive."""
+    page = billing.invoices_page(
+        firm_id=g.firm_id,
+        after_id=query.after_id,
+        limit=page_size(query),
+        filters=query.filters(),
+    )
     return InvoicePage(
         data=[InvoiceOut.of(i) for i in page.items], next_cursor=encode_cursor(page.last_id)
     )
@@ -261,13 +272,14 @@ def get_trust_entry(external_id: str) -> TrustEntryOut:
     "/trust-entries",
     summary="List trust entries",
     tag="trust entries",
-    query=ListQuery,
+    query=TrustEntryListQuery,
     responses={200: TrustEntryPage},
 )
-def list_trust_entries(query: ListQuery) -> TrustEntryPage:
-    """Oldest first; follow `next_cursor` until it is null."""
+def list_trust_entries(query: TrustEntryListQuery) -> TrustEntryPage:
+    """Oldest first; follow `next_cursor` until it is null. `matter` (an external id) keeps
+    that matter's entries; one of another firm matches nothing."""
     page = backoffice.trust_entries_page(
-        firm_id=g.firm_id, after_id=query.after_id, limit=page_size(query)
+        firm_id=g.firm_id, after_id=query.after_id, limit=page_size(query), matter=query.matter
     )
     return TrustEntryPage(
         data=[TrustEntryOut.of_row(row) for row in page.items],
@@ -346,6 +358,30 @@ def create_link(body: LinkIn) -> tuple[LinkCreatedOut, int]:
         ar_note=body.ar_note,
     )
     return LinkCreatedOut.of_new(link, links.url_for_link(link)), 201
+
+
+@api.route(
+    "GET",
+    "/links",
+    summary="List links",
+    tag="links",
+    query=LinkListQuery,
+    responses={200: LinkPage},
+)
+def list_links(query: LinkListQuery) -> LinkPage:
+    """Newest first; follow `next_cursor` until it is null. Every filter given must hold:
+    `client` and `matter` are external ids (one of another firm matches nothing); `matter`
+    keeps the links that can see it (limited to it, or its client's links limited to no
+    matter); `state` is the link's state now. Each item is what GET /links/{id} shows."""
+    page = links.links_page(
+        firm_id=g.firm_id,
+        filters=query.filters(),
+        after_id=query.after_id,
+        limit=page_size(query),
+    )
+    return LinkPage(
+        data=[LinkOut.of(link) for link in page.items], next_cursor=encode_cursor(page.last_id)
+    )
 
 
 @api.route(

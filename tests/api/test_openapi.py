@@ -164,13 +164,35 @@ def test_the_document_itself_needs_no_key(document: dict[str, Any]) -> None:
 
 def test_list_parameters_are_documented(document: dict[str, Any]) -> None:
     # when
-    parameters = document["paths"]["/api/v1/invoices"]["get"]["parameters"]
+    parameters = document["paths"]["/api/v1/clients"]["get"]["parameters"]
 
     # then
     assert {(p["name"], p["in"], p["required"]) for p in parameters} == {
         ("limit", "query", False),
         ("cursor", "query", False),
     }
+
+
+@pytest.mark.parametrize(
+    ("path", "filters"),
+    [
+        ("/api/v1/invoices", {"status", "client", "matter", "number", "due_before", "due_after"}),
+        ("/api/v1/links", {"client", "matter", "state"}),
+        ("/api/v1/trust-entries", {"matter"}),
+        ("/api/v1/payments", {"unmatched"}),
+    ],
+)
+def test_list_filters_are_documented(
+    document: dict[str, Any], path: str, filters: set[str]
+) -> None:
+    # when
+    parameters = document["paths"][path]["get"]["parameters"]
+
+    # then: optional query parameters beside the page's own
+    documented = {p["name"]: (p["in"], p["required"]) for p in parameters}
+    assert {name: documented.get(name) for name in filters} == dict.fromkeys(
+        filters, ("query", False)
+    )
 
 
 def test_every_route_documents_the_rate_limit_with_retry_after(document: dict[str, Any]) -> None:

@@ -46,6 +46,7 @@ from portal.api.schemas.firm import (
 )
 from portal.api.schemas.invoices import (
     InvoiceIn,
+    InvoiceListQuery,
     InvoiceOut,
     InvoicePage,
     InvoiceSyncIn,
@@ -55,7 +56,9 @@ from portal.api.schemas.links import (
     LinkCreatedOut,
     LinkDeliveryOut,
     LinkIn,
+    LinkListQuery,
     LinkOut,
+    LinkPage,
     LinkPath,
     LinkSendIn,
     Signature,
@@ -95,6 +98,7 @@ from portal.api.schemas.sync import (
 )
 from portal.api.schemas.trust_entries import (
     TrustEntryIn,
+    TrustEntryListQuery,
     TrustEntryOut,
     TrustEntryPage,
     TrustEntrySyncIn,
@@ -152,6 +156,7 @@ __all__ = [
     "Input",
     "InstrumentOut",
     "InvoiceIn",
+    "InvoiceListQuery",
     "InvoiceOut",
     "InvoicePage",
     "InvoiceSyncIn",
@@ -159,7 +164,9 @@ __all__ = [
     "LinkCreatedOut",
     "LinkDeliveryOut",
     "LinkIn",
+    "LinkListQuery",
     "LinkOut",
+    "LinkPage",
     "LinkPath",
     "LinkSendIn",
     "ListQuery",
@@ -207,6 +214,7 @@ __all__ = [
     "SyncResults",
     "Title",
     "TrustEntryIn",
+    "TrustEntryListQuery",
     "TrustEntryOut",
     "TrustEntryPage",
     "TrustEntrySyncIn",

@@ -16,12 +16,14 @@ from portal.api.schemas.common import (
     ExternalId,
     Input,
     IsoDate,
+    ListQuery,
     Number,
     Output,
     PaymentId,
 )
 from portal.backoffice.records import InvoiceRecord
-from portal.billing.models import Invoice
+from portal.billing.models import Invoice, InvoiceStatus
+from portal.billing.services import InvoiceFilters
 
 
 class InvoiceIn(Input):
@@ -145,3 +147,38 @@ class InvoiceOut(Output):
 class InvoicePage(Output):
     data: list[InvoiceOut]
     next_cursor: str | None = NEXT_CURSOR
+
+
+class InvoiceListQuery(ListQuery):
+    """Query parameters of GET /invoices: the page, and conditions that must all hold."""
+
+    status: Literal["open", "paid", "void"] | None = Field(
+        default=None, description="Invoices with this `status`."
+    )
+    client: ExternalId | None = Field(
+        default=None, description="Invoices of this client's matters (external id)."
+    )
+    matter: ExternalId | None = Field(
+        default=None, description="Invoices of this matter (external id)."
+    )
+    number: Number | None = Field(default=None, description="Invoices with exactly this number.")
+    due_before: IsoDate | None = Field(
+        default=None,
+        description="Invoices due before this date (YYYY-MM-DD, not inclusive); invoices "
+        "without a due date never match.",
+    )
+    due_after: IsoDate | None = Field(
+        default=None,
+        description="Invoices due after this date (YYYY-MM-DD, not inclusive); invoices "
+        "without a due date never match.",
+    )
+
+    def filters(self) -> InvoiceFilters:
+        return InvoiceFilters(
+            status=None if self.status is None else InvoiceStatus(self.status),
+            client=self.client,
+            matter=self.matter,
+            number=self.number,
+            due_before=self.due_before,
+            due_after=self.due_after,
+        )

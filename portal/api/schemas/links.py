@@ -8,9 +8,17 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints
 
 from portal import clock
-from portal.api.schemas.common import ExternalId, Input, Output, link_lifetime
+from portal.api.schemas.common import (
+    NEXT_CURSOR,
+    ExternalId,
+    Input,
+    ListQuery,
+    Output,
+    link_lifetime,
+)
 from portal.config import MAX_LINK_SECONDS
 from portal.links.models import Link, LinkDelivery
+from portal.links.services import LinkFilters
 from portal.text import pydantic_text
 
 
@@ -171,3 +179,27 @@ class LinkCreatedOut(LinkOut):
     @classmethod
     def of_new(cls, link: Link, url: str) -> LinkCreatedOut:
         return cls(**cls.fields_of(link), url=url)
+
+
+class LinkListQuery(ListQuery):
+    """Query parameters of GET /links: the page, and conditions that must all hold."""
+
+    client: ExternalId | None = Field(
+        default=None, description="Links of this client (external id)."
+    )
+    matter: ExternalId | None = Field(
+        default=None,
+        description="Links that can see this matter (external id): those limited to it, and "
+        "its client's links limited to no matter.",
+    )
+    state: Literal["active", "expired", "revoked"] | None = Field(
+        default=None, description="Links in this `state` now."
+    )
+
+    def filters(self) -> LinkFilters:
+        return LinkFilters(client=self.client, matter=self.matter, state=self.state)
+
+
+class LinkPage(Output):
+    data: list[LinkOut]
+    next_cursor: str | None = NEXT_CURSOR

@@ -70,6 +70,12 @@ class PaymentListQuery(ListQuery):
     client: ExternalId | None = Field(
         default=None, description="Payments made through links of this client (external id)."
     )
+    unmatched: bool | None = Field(
+        default=None,
+        description="true: only payments from the public pay page whose reference matched "
+        "nothing (taken unapplied and flagged `unmatched`, for the firm to apply); false: "
+        "only the others.",
+    )
 
     def filters(self) -> PaymentFilters:
         return PaymentFilters(
@@ -78,6 +84,7 @@ class PaymentListQuery(ListQuery):
             created_to=self.created_to,
             matter=self.matter,
             client=self.client,
+            unmatched=self.unmatched,
         )
 
 

@@ -14,6 +14,7 @@ from portal.api.schemas.common import (
     ExternalId,
     Input,
     IsoDate,
+    ListQuery,
     Output,
     PaymentId,
     SignedAmount,
@@ -110,3 +111,12 @@ class TrustEntryOut(Output):
 class TrustEntryPage(Output):
     data: list[TrustEntryOut]
     next_cursor: str | None = NEXT_CURSOR
+
+
+class TrustEntryListQuery(ListQuery):
+    """Query parameters of GET /trust-entries: the page, and an optional matter."""
+
+    matter: ExternalId | None = Field(
+        default=None,
+        description="Only this matter's entries (external id; another firm's matches nothing).",
+    )
