@@ -51,7 +51,7 @@ from portal.payments.checkout_forms import (
     publishable_key,
     read_instrument,
 )
-from portal.payments.models import ChargeStatus, Payment, PaymentMethod
+from portal.payments.models import UNMATCHED, ChargeStatus, Payment, PaymentMethod
 from portal.payments.services import MethodUnavailable, Origin, Payer, TooManyAttempts
 from portal.templating import locale_scope
 
@@ -244,7 +244,7 @@ def confirm(slug: str) -> ResponseReturnValue:
     if prepared.unmatched:
         flags.append(
             (
-                "unmatched",
+                UNMATCHED,
                 "The payer's reference matched no open invoice; the payment was taken into "
                 "operating unapplied. Apply it in the back office.",
             )

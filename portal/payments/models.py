@@ -256,6 +256,10 @@ class Refund(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
 
+#: The flag the public pay page puts on a payment whose reference matched nothing.
+UNMATCHED = "unmatched"
+
+
 class PaymentFlag(Base):
     """A loud mark for the firm: e.g. a reversal that took a matter's trust below zero."""
 

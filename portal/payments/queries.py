@@ -22,6 +22,7 @@ from portal.db import db
 from portal.errors import NotFound
 from portal.payments.models import (
     IN_FLIGHT,
+    UNMATCHED,
     Allocation,
     Charge,
     ChargeStatus,
@@ -50,9 +51,6 @@ PaymentStatus = Literal[
 #: never a payment's word ("canceled" charges make a payment "failed" or "partially_failed").
 StatusFilter = Literal[PaymentStatus, "canceled"]
 PAYMENT_STATUSES: tuple[str, ...] = get_args(PaymentStatus)
-
-#: The flag the public pay page puts on a payment whose reference matched nothing.
-UNMATCHED = "unmatched"
 
 #: How many ids go into one `IN (...)` list.
 CHUNK = 500
