@@ -437,6 +437,17 @@ def replay_window() -> dt.timedelta:
     return dt.timedelta(days=max(int(current_app.config["WEBHOOK_RETENTION_DAYS"]), 30))
 
 
+def replayable(endpoint: WebhookEndpoint, since: dt.datetime) -> Any:
+    """The firm's released messages created at or after `since` that may go to `endpoint`
+    (those for every endpoint and its own pings), before its event-type filter."""
+    return select(OutboundMessage).where(
+        OutboundMessage.firm_id == endpoint.firm_id,
+        OutboundMessage.created_at >= since,
+        OutboundMessage.status != MessageStatus.HELD,
+        or_(OutboundMessage.endpoint_id.is_(None), OutboundMessage.endpoint_id == endpoint.id),
+    )
+
+
 def replay_since(endpoint: WebhookEndpoint, since: dt.datetime) -> Replay:
     """Queue again for `endpoint` every released message of its firm created at or after
     `since` that it wants, oldest first, at most REPLAY_LIMIT of them. Not committed.
@@ -459,12 +470,7 @@ def replay_since(endpoint: WebhookEndpoint, since: dt.datetime) -> Replay:
                 }
             ],
         )
-    query = select(OutboundMessage).where(
-        OutboundMessage.firm_id == endpoint.firm_id,
-        OutboundMessage.created_at >= since,
-        OutboundMessage.status != MessageStatus.HELD,
-        or_(OutboundMessage.endpoint_id.is_(None), OutboundMessage.endpoint_id == endpoint.id),
-    )
+    query = replayable(endpoint, since)
     replayed: list[OutboundMessage] = []
     after = 0
     while True:  # in pages, so a month of postings is never loaded at once
