@@ -256,6 +256,10 @@ class Refund(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
 
+#: Refund states in which the money is not (or no longer) on its way back to the payer.
+NOT_REFUNDING = ("failed", "canceled")
+
+
 class PaymentFlag(Base):
     """A loud mark for the firm: e.g. a reversal that took a matter's trust below zero."""
 
