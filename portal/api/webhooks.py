@@ -17,6 +17,7 @@ from portal.api.schemas import (
     EndpointOut,
     EndpointPage,
     EndpointPatch,
+    EndpointPatchedOut,
     EndpointPath,
     ListQuery,
     MessageDetailOut,
@@ -129,14 +130,16 @@ def get_webhook_endpoint(id: str) -> EndpointOut:
     tag=TAG,
     path=EndpointPath,
     body=EndpointPatch,
-    responses={200: EndpointOut},
+    responses={200: EndpointPatchedOut},
     errors=(404,),
 )
-def patch_webhook_endpoint(id: str, body: EndpointPatch) -> EndpointOut:
+def patch_webhook_endpoint(id: str, body: EndpointPatch) -> EndpointPatchedOut:
     """Only the fields sent change. `event_types: null` means every type; `enabled: true`
-    re-enables a disabled endpoint and resends the postings its disabling stopped."""
+    re-enables a disabled endpoint and resends the postings its disabling stopped, and
+    answers how many messages were created while it was disabled (`missed`, not sent on
+    their own) and the `replay_since` that sends them through `…/replay?since=`."""
     try:
-        endpoint = endpoints.update_endpoint(
+        update = endpoints.update_endpoint(
             firm_id=g.firm_id,
             public_id=id,
             url=body.url,
@@ -148,7 +151,7 @@ def patch_webhook_endpoint(id: str, body: EndpointPatch) -> EndpointOut:
         )
     except UnsafeTarget as exc:
         raise _url_problem(exc) from None
-    return EndpointOut.of(endpoint)
+    return EndpointPatchedOut.of_update(update)
 
 
 @api.route(
@@ -289,8 +292,9 @@ def get_webhook_message(id: str) -> MessageDetailOut:
     errors=(404, 409),
 )
 def replay_webhook_message(id: str) -> tuple[ReplayOut, int]:
-    """Queued again, under the same webhook-id, for every enabled endpoint that wants its type
-    (409 if it is held: release it instead)."""
+    """Queued again, under the same webhook-id, for every enabled endpoint that wants its type,
+    due at once: a delivery waiting between retries is sent on the worker's next round (409 if
+    it is held: release it instead)."""
     resent = outbox.replay_message(firm_id=g.firm_id, public_id=id)
     return ReplayOut(
         message=resent.message.public_id, endpoints=[e.public_id for e in resent.endpoints]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock, gateways
@@ -22,7 +22,14 @@ from portal.errors import NotFound
 from portal.firms.models import MerchantAccount
 from portal.gateways.base import GatewayEvent
 from portal.gateways.models import InboundEvent
-from portal.payments.models import Charge, ChargeStatus, PaymentFlag, PaymentMethod
+from portal.payments.models import (
+    NOT_REFUNDING,
+    Charge,
+    ChargeStatus,
+    PaymentFlag,
+    PaymentMethod,
+    Refund,
+)
 from portal.payments.transitions import remember_instrument, transition
 
 S = ChargeStatus
@@ -121,24 +128,48 @@ def apply_gateway_event(account: MerchantAccount, event: GatewayEvent) -> str:
     return "applied" if changed else f"ignored: {charge.status.value} cannot become {status.value}"
 
 
-def _apply_refund_event(charge: Charge, event: GatewayEvent) -> str:
-    refunded = int(event.amount_minor or 0)
-    if refunded > charge.refunded_minor:
-        # Refunded at the processor without going through the portal: we cannot tell which
-        # invoice or matter it came from, so the firm must be told rather than guessed for.
-        db.session.add(
-            PaymentFlag(
-                firm_id=charge.firm_id,
-                payment_id=charge.payment_id,
-                charge_id=charge.id,
-                code="refund_outside_portal",
-                detail=f"The processor reports {refunded} refunded; the portal recorded "
-                f"{charge.refunded_minor}. Apply the difference in the back office.",
-                created_at=clock.now(),
-            )
+def _refunds_in_flight(charge_id: int) -> int:
+    """What the portal's own refunds of this charge, recorded before the processor was
+    called and not answered yet, add up to."""
+    total = db.session.scalar(
+        select(func.sum(Refund.amount_minor)).where(
+            Refund.charge_id == charge_id,
+            Refund.status != "succeeded",
+            Refund.status.not_in(NOT_REFUNDING),
         )
-        return "flagged: refund outside portal"
-    return "applied: refund confirmed"
+    )
+    return int(total or 0)
+
+
+def _apply_refund_event(charge: Charge, event: GatewayEvent) -> str:
+    """Check a processor's refund event against what the portal recorded.
+
+    The charge is locked and read fresh first: a refund's answer is recorded under the same
+    lock (`refunds._record_refund_result`), so this sees it either wholly recorded or still
+    in flight. An event that overtakes the portal's own refund (Stripe may send it before
+    the refund request records the answer) is covered by the refunds in flight, not flagged.
+    """
+    db.session.flush()
+    db.session.refresh(charge, ["refunded_minor"], with_for_update=True)
+    refunded = int(event.amount_minor or 0)
+    if refunded <= charge.refunded_minor:
+        return "applied: refund confirmed"
+    if refunded <= charge.refunded_minor + _refunds_in_flight(charge.id):
+        return "applied: refund in flight (recorded when the processor's answer is)"
+    # Refunded at the processor without going through the portal: we cannot tell which
+    # invoice or matter it came from, so the firm must be told rather than guessed for.
+    db.session.add(
+        PaymentFlag(
+            firm_id=charge.firm_id,
+            payment_id=charge.payment_id,
+            charge_id=charge.id,
+            code="refund_outside_portal",
+            detail=f"The processor reports {refunded} refunded; the portal recorded "
+            f"{charge.refunded_minor}. Apply the difference in the back office.",
+            created_at=clock.now(),
+        )
+    )
+    return "flagged: refund outside portal"
 
 
 def _account(merchant_account_id: int) -> MerchantAccount:

@@ -259,6 +259,9 @@ class Refund(Base):
 #: The flag the public pay page puts on a payment whose reference matched nothing.
 UNMATCHED = "unmatched"
 
+#: Refund states in which the money is not (or no longer) on its way back to the payer.
+NOT_REFUNDING = ("failed", "canceled")
+
 
 class PaymentFlag(Base):
     """A loud mark for the firm: e.g. a reversal that took a matter's trust below zero."""

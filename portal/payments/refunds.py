@@ -33,6 +33,7 @@ from portal.ids import new_public_id
 from portal.ledger import services as ledger
 from portal.payments.events import take_gateway_events
 from portal.payments.models import (
+    NOT_REFUNDING,
     Allocation,
     AllocationKind,
     Charge,
@@ -53,10 +54,6 @@ def _public_id() -> str:
 class RefundLine:
     allocation_id: int
     amount_minor: int
-
-
-#: Refund states in which the money is not (or no longer) on its way back to the payer.
-_NOT_REFUNDING = ("failed", "canceled")
 
 
 def _existing(firm_id: int, idempotency_key: str) -> list[Refund]:
@@ -97,7 +94,7 @@ def _in_flight(where: ColumnElement[bool]) -> dict[int, int]:
     rows = db.session.execute(
         select(Refund.allocation_id, func.sum(Refund.amount_minor))
         .join(Allocation, Allocation.id == Refund.allocation_id)
-        .where(where, Refund.status != "succeeded", Refund.status.not_in(_NOT_REFUNDING))
+        .where(where, Refund.status != "succeeded", Refund.status.not_in(NOT_REFUNDING))
         .group_by(Refund.allocation_id)
     )
     return {allocation_id: int(total) for allocation_id, total in rows}
@@ -248,7 +245,7 @@ def _in_flight_trust(matter_ids: set[int]) -> dict[int, int]:
             Allocation.matter_id.in_(sorted(matter_ids)),
             Allocation.kind == AllocationKind.TRUST_DEPOSIT,
             Refund.status != "succeeded",
-            Refund.status.not_in(_NOT_REFUNDING),
+            Refund.status.not_in(NOT_REFUNDING),
         )
         .group_by(Allocation.matter_id)
     )

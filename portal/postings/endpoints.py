@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import current_app, render_template
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from portal import clock
 from portal.db import db
@@ -307,6 +307,50 @@ def create_endpoint(
         )
 
 
+#: How much later than the replay window's far edge `missed_since` answers a `since`, so
+#: the value it gives is still accepted by a replay made within this time.
+REPLAY_MARGIN = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Missed:
+    """What an endpoint missed while disabled, and the `since` whose replay sends it."""
+
+    count: int
+    since: dt.datetime
+
+
+def missed_since(endpoint: WebhookEndpoint, disabled_at: dt.datetime) -> Missed:
+    """How many messages `endpoint` never got because it was disabled at `disabled_at`.
+
+    Counted: the firm's released messages of the endpoint's event types created since then
+    (within the replay window) that have no delivery to it (what its disabling stopped is
+    resent by `enable_endpoint` and not counted). `since` is `disabled_at`, or, when that is
+    further back than a replay reaches, the window's far edge plus REPLAY_MARGIN;
+    `outbox.replay_since` with it queues these (and whatever was created after this call).
+    """
+    since = max(disabled_at, clock.now() - outbox.replay_window() + REPLAY_MARGIN)
+    wanted = [type_ for type_ in sorted(payloads.EVENT_TYPES) if outbox.wants(endpoint, type_)]
+    delivered_here = select(Delivery.id).where(
+        Delivery.message_id == OutboundMessage.id, Delivery.endpoint_id == endpoint.id
+    )
+    query = outbox.replayable(endpoint, since).where(
+        OutboundMessage.type.in_(wanted), ~delivered_here.exists()
+    )
+    count = db.session.scalar(select(func.count()).select_from(query.subquery()))
+    return Missed(count=int(count or 0), since=since)
+
+
+@dataclass(frozen=True)
+class EndpointUpdate:
+    """An endpoint as changed, and, when the change re-enabled it, what it missed meanwhile."""
+
+    endpoint: WebhookEndpoint
+    #: With a re-enabling: the messages created while it was disabled (no automatic
+    #: backfill: `replay_to_endpoint` with `missed.since` sends them); None otherwise.
+    missed: Missed | None = None
+
+
 def update_endpoint(
     *,
     firm_id: int,
@@ -317,15 +361,18 @@ def update_endpoint(
     set_event_types: bool = False,
     enabled: bool | None = None,
     pause_reason: str = "Paused at the firm's request.",
-) -> WebhookEndpoint:
+) -> EndpointUpdate:
     """Change the firm's endpoint `public_id` and commit; None leaves a field as it is.
 
     `set_event_types` with `event_types` None means every type. `enabled=True` re-enables a
-    disabled endpoint and resends what its disabling stopped; `enabled=False` pauses it
-    quietly, recording `pause_reason`. Raises NotFound, `network.UnsafeTarget` or
-    ValidationFailed, saving nothing.
+    disabled endpoint and resends what its disabling stopped, and says how many messages
+    were created while it was disabled (`missed_since`, counted for its event types
+    after this change): those are not sent unless replayed (Standard Webhooks: no
+    backfill). `enabled=False` pauses it quietly, recording `pause_reason`. Raises NotFound,
+    `network.UnsafeTarget` or ValidationFailed, saving nothing.
     """
     endpoint = endpoint_for_firm(firm_id, public_id)
+    missed = None
     with db.transaction():
         _edit(
             endpoint,
@@ -334,11 +381,14 @@ def update_endpoint(
             event_types=event_types,
             set_event_types=set_event_types,
         )
-        if enabled is True and not endpoint.is_active:
+        disabled_at = endpoint.disabled_at
+        if enabled is True and disabled_at is not None:
             enable_endpoint(endpoint)
+            db.session.flush()
+            missed = missed_since(endpoint, disabled_at)
         elif enabled is False:
             pause_endpoint(endpoint, reason=pause_reason)
-    return endpoint
+    return EndpointUpdate(endpoint, missed)
 
 
 def delete_endpoint(*, firm_id: int, public_id: str) -> None:

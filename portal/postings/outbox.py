@@ -332,8 +332,32 @@ def messages_page(
     return keyset(statement, OutboundMessage.id, after_id, limit)
 
 
+def _bring_forward(delivery: Delivery, now: dt.datetime) -> bool:
+    """Make a pending delivery waiting between retries due now; False if a worker holds it.
+
+    Its attempts stay as counted (the next one is the next of the schedule, only sooner).
+    One conditional statement, so it never races a worker's claim: a delivery claimed
+    under a lease that still runs is being sent already and is left alone.
+    """
+    values = {"next_attempt_at": now}
+    result = db.session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery.id,
+            Delivery.status == DeliveryStatus.PENDING,
+            or_(Delivery.claimed_until.is_(None), Delivery.claimed_until <= now),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    sync(Delivery, {delivery.id: values})
+    return True
+
+
 def _requeue(message: OutboundMessage, endpoint: WebhookEndpoint, now: dt.datetime) -> bool:
-    """Send `message` to `endpoint` again under the same webhook-id; False if already queued."""
+    """Send `message` to `endpoint` again under the same webhook-id; False if a worker holds it."""
     delivery = db.session.scalar(
         select(Delivery).where(
             Delivery.message_id == message.id, Delivery.endpoint_id == endpoint.id
@@ -342,7 +366,7 @@ def _requeue(message: OutboundMessage, endpoint: WebhookEndpoint, now: dt.dateti
     if delivery is None:
         message.deliveries.append(_new_delivery(endpoint, now))
     elif delivery.status is DeliveryStatus.PENDING:
-        return False  # already on its way; resetting it could race a worker holding it
+        return _bring_forward(delivery, now)
     else:
         delivery.status = DeliveryStatus.PENDING
         delivery.attempts = 0
@@ -366,6 +390,9 @@ class Resent:
 def replay_message(*, firm_id: int, public_id: str) -> Resent:
     """Queue the firm's message `public_id` again, same webhook-id, for every enabled endpoint
     that wants it (a ping only for its own endpoint), and commit.
+
+    A delivery waiting between retries is made due now (its attempts kept as counted), so
+    the next worker round sends it; one a worker holds right now is being sent already.
 
     Raises NotFound, or Conflict for a held posting (release it instead).
     """
@@ -410,6 +437,17 @@ def replay_window() -> dt.timedelta:
     return dt.timedelta(days=max(int(current_app.config["WEBHOOK_RETENTION_DAYS"]), 30))
 
 
+def replayable(endpoint: WebhookEndpoint, since: dt.datetime) -> Any:
+    """The firm's released messages created at or after `since` that may go to `endpoint`
+    (those for every endpoint and its own pings), before its event-type filter."""
+    return select(OutboundMessage).where(
+        OutboundMessage.firm_id == endpoint.firm_id,
+        OutboundMessage.created_at >= since,
+        OutboundMessage.status != MessageStatus.HELD,
+        or_(OutboundMessage.endpoint_id.is_(None), OutboundMessage.endpoint_id == endpoint.id),
+    )
+
+
 def replay_since(endpoint: WebhookEndpoint, since: dt.datetime) -> Replay:
     """Queue again for `endpoint` every released message of its firm created at or after
     `since` that it wants, oldest first, at most REPLAY_LIMIT of them. Not committed.
@@ -432,12 +470,7 @@ def replay_since(endpoint: WebhookEndpoint, since: dt.datetime) -> Replay:
                 }
             ],
         )
-    query = select(OutboundMessage).where(
-        OutboundMessage.firm_id == endpoint.firm_id,
-        OutboundMessage.created_at >= since,
-        OutboundMessage.status != MessageStatus.HELD,
-        or_(OutboundMessage.endpoint_id.is_(None), OutboundMessage.endpoint_id == endpoint.id),
-    )
+    query = replayable(endpoint, since)
     replayed: list[OutboundMessage] = []
     after = 0
     while True:  # in pages, so a month of postings is never loaded at once

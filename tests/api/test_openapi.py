@@ -232,3 +232,12 @@ def test_every_response_documents_its_request_id(document: dict[str, Any]) -> No
                 if "$ref" in response:
                     response = _resolve(document, response["$ref"])
                 assert "X-Request-ID" in response["headers"]
+
+
+def test_re_enabling_an_endpoint_documents_what_it_missed(document: dict[str, Any]) -> None:
+    patch = document["paths"]["/api/v1/webhook-endpoints/{id}"]["patch"]
+    schema = _resolve(
+        document, patch["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    )
+    assert {"missed", "replay_since"} <= set(schema["required"])
+    assert "replay?since=" in schema["properties"]["missed"]["description"]

@@ -221,6 +221,30 @@ def test_disabling_keeps_deliveries_and_enabling_resends_them(
     assert [d["status"] for d in detail["deliveries"]] == ["pending"]
 
 
+def test_re_enabling_answers_what_was_missed_and_the_since_that_sends_it(
+    api: APIClient, firm: factories.FirmWithKey, loopback: Flask
+) -> None:
+    # given: a paused endpoint, and a posting queued while it was paused
+    created = _create(api, event_types=["ping"])
+    off = _patch(api, created["id"], {"enabled": False}).get_json()
+    assert (off["missed"], off["replay_since"]) == (None, None)
+    with db.transaction():  # as the feature that queues it would
+        missed = outbox.enqueue(firm_id=firm.firm.id, event_type="ping", data={}).public_id
+
+    # when
+    on = _patch(api, created["id"], {"enabled": True}).get_json()
+
+    # then
+    assert (on["enabled"], on["missed"]) == (True, 1)
+    assert dt.datetime.fromisoformat(on["replay_since"]) == dt.datetime.fromisoformat(
+        off["disabled_at"]
+    )
+    response = api.post(
+        f"{ENDPOINTS}/{created['id']}/replay", query_string={"since": on["replay_since"]}
+    )
+    assert response.get_json()["messages"] == [missed]
+
+
 def test_deleting_stops_deliveries(api: APIClient, loopback: Flask) -> None:
     # given
     created = _create(api)

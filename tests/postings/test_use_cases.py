@@ -30,11 +30,11 @@ def test_an_endpoint_is_run_by_the_firms_id_and_its_public_id(
 
     paused = endpoints.update_endpoint(
         firm_id=firm_id, public_id=public_id, enabled=False, pause_reason="Paused by staff."
-    )
+    ).endpoint
     assert (paused.is_active, paused.disabled_reason) == (False, "Paused by staff.")
     resumed = endpoints.update_endpoint(
         firm_id=firm_id, public_id=public_id, description="Books", enabled=True
-    )
+    ).endpoint
     assert (resumed.is_active, resumed.description) == (True, "Books")
 
     rotation = endpoints.rotate_endpoint_secret(firm_id=firm_id, public_id=public_id)

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from portal.api.schemas.common import Input, ListQuery, Output
-from portal.postings import outbox
+from portal.postings import endpoints, outbox
 from portal.postings.models import (
     Delivery,
     DeliveryAttempt,
@@ -49,8 +49,10 @@ class EndpointPatch(Input):
     )
     enabled: bool | None = Field(
         default=None,
-        description="true re-enables the endpoint and resends what its disabling stopped; "
-        "false stops deliveries to it (kept, and sent on re-enabling).",
+        description="true re-enables the endpoint and resends what its disabling stopped (the "
+        "answer's `missed` and `replay_since` say what was created meanwhile); false stops "
+        "deliveries to it (kept, and sent on re-enabling; messages created while it is "
+        "disabled are not queued for it).",
     )
 
 
@@ -90,6 +92,33 @@ class EndpointOut(Output):
     @classmethod
     def of(cls, endpoint: WebhookEndpoint) -> EndpointOut:
         return cls.model_validate(cls.fields_of(endpoint))
+
+
+class EndpointPatchedOut(EndpointOut):
+    """The endpoint as changed; after a re-enabling, what it missed while disabled."""
+
+    missed: int | None = Field(
+        description="When this change re-enabled the endpoint: how many of the firm's messages "
+        "of its event types were created while it was disabled (within the replay window). "
+        "They are not sent on their own (Standard Webhooks: no backfill): replay them with "
+        "`POST /webhook-endpoints/{id}/replay?since=` `replay_since`. null otherwise."
+    )
+    replay_since: dt.datetime | None = Field(
+        description="With `missed`: the `since` that sends those messages, the instant the "
+        "endpoint was disabled (or, if that is further back than a replay reaches, the oldest "
+        "instant one accepts, with an hour's margin). null otherwise."
+    )
+
+    @classmethod
+    def of_update(cls, update: endpoints.EndpointUpdate) -> EndpointPatchedOut:
+        missed = update.missed
+        return cls.model_validate(
+            {
+                **cls.fields_of(update.endpoint),
+                "missed": None if missed is None else missed.count,
+                "replay_since": None if missed is None else missed.since,
+            }
+        )
 
 
 class EndpointCreatedOut(EndpointOut):
