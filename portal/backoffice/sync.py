@@ -35,6 +35,7 @@ from portal.billing import services as billing
 from portal.billing.models import Client, Invoice, InvoiceStatus, Matter
 from portal.errors import ValidationFailed
 from portal.ledger import services as ledger
+from portal.payments import acknowledgements
 from portal.payments.models import SETTLED, Allocation
 
 
@@ -81,13 +82,7 @@ class Sync(Check):
             if invoice is None:
                 continue  # A new invoice has no allocations yet.
             listed = {self.payments[p].id for p in r.portal_payments if p in self.payments}
-            for line in self.allocations.get(invoice.id, ()):
-                if line.charge.payment_id in listed and line.acknowledged_at is None:
-                    line.acknowledged_at = now
-                elif line.charge.payment_id not in listed and line.acknowledged_at is not None:
-                    line.acknowledged_at = None
-                else:
-                    continue
+            if acknowledgements.acknowledge(self.allocations.get(invoice.id, ()), listed, now):
                 changed.add(r.external_id)
         return changed
 
