@@ -1,5 +1,6 @@
 """Every feature's models in one import, so Alembic and the tests see the whole schema."""
 
+from portal.audit.models import AuditEvent
 from portal.billing.models import Client, Invoice, InvoiceStatus, Matter
 from portal.db import Base
 from portal.firms.models import APIKey, Firm, MerchantAccount, MerchantAccountKind
@@ -22,6 +23,7 @@ from portal.trust_requests.models import TrustRequest
 __all__ = [
     "APIKey",
     "Allocation",
+    "AuditEvent",
     "Base",
     "Charge",
     "ChargeEvent",

@@ -85,6 +85,15 @@ class Firm(Base):
     email_message: Mapped[str | None] = mapped_column(Text)
     #: Plain-text signature closing every link email (name, phone, address); None for none.
     email_signature: Mapped[str | None] = mapped_column(Text)
+    #: IANA time zone (e.g. "America/New_York") in which the firm's days and times are shown
+    #: and counted; None means the PORTAL_DEFAULT_TIME_ZONE setting. Stored times stay UTC.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    #: How clients reach the firm: shown in the footer of every client page and email, and the
+    #: Reply-To of every email. All optional.
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    postal_address: Mapped[str | None] = mapped_column(Text)
+    website: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     merchant_accounts: Mapped[list[MerchantAccount]] = relationship(
@@ -104,10 +113,16 @@ class MerchantAccount(Base):
         str_enum(MerchantAccountKind, "merchant_account_kind")
     )
     label: Mapped[str] = mapped_column(String(100))
+    #: The label per language ({"es": "Cuenta operativa"}), shown to a client in their
+    #: language; a language without one falls back to `label`.
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
     #: ISO 4217 code of the money this account takes.
     currency: Mapped[str] = mapped_column(String(3))
     #: Which gateway charges for this account: "sandbox" or "stripe".
     gateway: Mapped[str] = mapped_column(String(20), default="sandbox")
+    #: The Stripe connected account (acct_…) this account charges into through the
+    #: platform's key, set when the firm goes live; None on the sandbox. Never a secret.
+    stripe_account: Mapped[str | None] = mapped_column(String(64))
     #: Posting defaults sent to the back office with every payment to this account.
     ledger_code: Mapped[str | None] = mapped_column(String(64))
     transaction_type: Mapped[str | None] = mapped_column(String(64))

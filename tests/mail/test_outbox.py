@@ -267,13 +267,11 @@ def test_a_worker_asked_to_stop_gives_back_what_it_did_not_send(
 
 @pytest.fixture
 def committed_outbox(committed_url: str) -> Iterator[Flask]:
-    from portal.models import Base
-    from tests.conftest import make_engine
+    from tests.conftest import empty_all_tables, make_engine
 
     engine = make_engine(committed_url)
     with engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
+        empty_all_tables(connection)
     engine.dispose()
     app = make_test_app(committed_url, MAIL_DELIVER_AFTER_COMMIT="off", MAIL_BATCH_SIZE=3)
     yield app
