@@ -107,7 +107,7 @@ class AuditFilter:
     until: dt.datetime | None = None
 
 
-def events_query(firm_id: int, filters: AuditFilter) -> Select[tuple[AuditEvent]]:
+def events_query(firm_id: int, filters: AuditFilter) -> Select[AuditEvent]:
     """The firm's audit events matching `filters`, newest first."""
     query = select(AuditEvent).where(AuditEvent.firm_id == firm_id)
     for column, value in (
