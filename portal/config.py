@@ -12,6 +12,8 @@ from typing import Any
 
 from flask import Flask
 
+from portal import clock
+
 #: The development secret. The app refuses to start in production while it is in use.
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105 (a known, refused default)
 
@@ -67,6 +69,8 @@ class Defaults:
     MAIL_PASSWORD = ""
     #: Sender of receipts and links.
     MAIL_FROM = "MatterPay <no-reply@localhost>"
+    #: The IANA time zone of a firm that has not set its own (`time_zone` on PATCH /firm).
+    DEFAULT_TIME_ZONE = "UTC"
     #: Seconds to wait for the mail server on each step of a send (connect, each command).
     MAIL_TIMEOUT_SECONDS = 10
     #: Attempts at one email before it is marked failed (5xx answers fail it at once).
@@ -226,6 +230,12 @@ def check(config: Mapping[str, Any]) -> None:
     after_commit = str(config["MAIL_DELIVER_AFTER_COMMIT"]).strip().lower()
     if after_commit not in {"auto", "on", "off", "true", "false", "1", "0", "yes", "no"}:
         raise UnsafeConfiguration("PORTAL_MAIL_DELIVER_AFTER_COMMIT must be auto, on or off")
+    try:
+        clock.zone_named(str(config["DEFAULT_TIME_ZONE"]))
+    except ValueError:
+        raise UnsafeConfiguration(
+            "PORTAL_DEFAULT_TIME_ZONE must be an IANA time zone such as America/New_York"
+        ) from None
     if str(config["LOG_FORMAT"]).lower() not in {"auto", "json", "text"}:
         raise UnsafeConfiguration("PORTAL_LOG_FORMAT must be auto, json or text")
     if str(config["LOG_LEVEL"]).upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:

@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import select
 
 from portal import clock
@@ -77,6 +78,12 @@ def firm_by_id(firm_id: int) -> Firm:
     if firm is None:
         raise NotFound(f"no firm with id {firm_id}")
     return firm
+
+
+def firm_zone(firm: Firm) -> dt.tzinfo:
+    """The time zone in which `firm`'s days and times are shown and counted."""
+    name = firm.time_zone or str(current_app.config.get("DEFAULT_TIME_ZONE") or "UTC")
+    return clock.zone_named(name)
 
 
 def firm_currencies(firm_id: int) -> set[str]:
