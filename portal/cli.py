@@ -140,6 +140,29 @@ def sandbox_settle_command(after_seconds: int | None) -> None:
     click.echo(f"Settled {len(settled)} sandbox ACH debit(s).")
 
 
+@click.command("settle-refunds")
+@click.option(
+    "--after",
+    "after_seconds",
+    type=int,
+    default=None,
+    help="Ask about refunds pending at least this long (default: 120 seconds).",
+)
+def settle_refunds_command(after_seconds: int | None) -> None:
+    """Ask the processors about pending refunds (the delivery worker does this too)."""
+    import datetime as dt
+
+    from portal.payments import refund_retries
+
+    older = (
+        refund_retries.ASK_AFTER if after_seconds is None else dt.timedelta(seconds=after_seconds)
+    )
+    settled = refund_retries.settle_pending_refunds(older_than=older)
+    for item in settled:
+        click.echo(f"  {item.refund}: {item.status}")
+    click.echo(f"Settled {len(settled)} pending refund(s).")
+
+
 class _Stop:
     """SIGTERM or Ctrl-C ask a worker to stop once the delivery in hand is done."""
 
@@ -182,13 +205,15 @@ def deliver_webhooks_command(once: bool, idle_sleep: float, email: bool) -> None
 
     Several workers may run at once. SIGTERM (or Ctrl-C) lets the delivery in hand finish,
     and then the worker exits. One such worker is all a deployment needs: it sends email
-    too, unless --no-email (then run deliver-email beside it).
+    too, unless --no-email (then run deliver-email beside it), and asks the processors
+    about pending refunds once a minute (see settle-refunds).
     """
     from portal import mail
+    from portal.payments import refund_retries
     from portal.postings import delivery, network, outbox
 
     worker_id = mail.worker_name()
-    next_purge = 0.0
+    next_purge = next_refunds = 0.0
     total = 0
     log.info("delivery worker %s started", worker_id, extra={"worker": worker_id})
     sender = network.Sender()  # connections kept alive from one batch to the next
@@ -196,6 +221,10 @@ def deliver_webhooks_command(once: bool, idle_sleep: float, email: bool) -> None
         try:
             while not stop.event.is_set():
                 try:
+                    if time.monotonic() >= next_refunds:
+                        # Refunds whose processor answer was lost or said "pending".
+                        refund_retries.settle_pending_refunds()
+                        next_refunds = time.monotonic() + 60
                     if time.monotonic() >= next_purge:
                         outbox.purge_delivered()
                         if email:
@@ -316,6 +345,7 @@ def init_app(app: Flask) -> None:
         migrate_command,
         demo_command,
         sandbox_settle_command,
+        settle_refunds_command,
         deliver_webhooks_command,
         deliver_email_command,
         config_table_command,

@@ -134,11 +134,15 @@ class Gateway(Protocol):
         ...
 
     def refund(self, gateway_ref: str, amount_minor: int, *, idempotency_key: str) -> RefundResult:
-        """Give back part or all of a charge."""
+        """Give back part or all of a charge. The same key returns the first refund again."""
         ...
 
     def fetch(self, gateway_ref: str) -> ChargeResult:
         """Ask the processor where a charge stands now."""
+        ...
+
+    def fetch_refund(self, refund_ref: str) -> RefundResult:
+        """Ask the processor where a refund stands now (a pending one settles later)."""
         ...
 
     def parse_event(self, body: bytes, signature: str | None) -> GatewayEvent:

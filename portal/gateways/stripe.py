@@ -165,6 +165,13 @@ class StripeGateway:
         refund = self._stripe.v1.refunds.create(params, options)
         return RefundResult(gateway_ref=refund.id, status=str(refund.status))
 
+    def fetch_refund(self, refund_ref: str) -> RefundResult:
+        """Ask Stripe where a Refund stands now (an ACH refund stays pending for days)."""
+        refund = self._stripe.v1.refunds.retrieve(
+            refund_ref, options=self.settings.request_options()
+        )
+        return RefundResult(gateway_ref=refund.id, status=str(refund.status))
+
     def fetch(self, gateway_ref: str) -> ChargeResult:
         """Ask Stripe where a PaymentIntent stands now."""
         return charge_result(self._retrieve(gateway_ref))

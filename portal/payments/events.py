@@ -145,7 +145,7 @@ def _apply_refund_event(charge: Charge, event: GatewayEvent) -> str:
     """Check a processor's refund event against what the portal recorded.
 
     The charge is locked and read fresh first: a refund's answer is recorded under the same
-    lock (`refunds._record_refund_result`), so this sees it either wholly recorded or still
+    lock (`refunds.record_refund_result`), so this sees it either wholly recorded or still
     in flight. An event that overtakes the portal's own refund (Stripe may send it before
     the refund request records the answer) is covered by the refunds in flight, not flagged.
     """

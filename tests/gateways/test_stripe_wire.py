@@ -139,6 +139,21 @@ def test_a_trust_refund_reverses_the_transfer(trust) -> None:
     assert sent.header("Idempotency-Key") == "refund:r1"
 
 
+def test_a_pending_refund_is_asked_about_by_its_reference(trust) -> None:
+    fake = FakeStripe(
+        (200, {"id": "re_fake_9", "object": "refund", "status": "pending", "amount": 100}),
+        (200, {"id": "re_fake_9", "object": "refund", "status": "succeeded", "amount": 100}),
+    )
+    stripe_gateway = gateway(trust, fake)
+    made = stripe_gateway.refund("pi_fake_1", 100, idempotency_key="refund:r9")
+    assert (made.gateway_ref, made.status) == ("re_fake_9", "pending")
+    later = stripe_gateway.fetch_refund("re_fake_9")
+    assert (later.gateway_ref, later.status) == ("re_fake_9", "succeeded")
+    assert (fake.sent[1].method, fake.sent[1].path) == ("GET", "/v1/refunds/re_fake_9")
+    # a trust account's refund is read on the platform, where the destination charge lives
+    assert fake.sent[1].header("Stripe-Account") is None
+
+
 def test_operating_on_connect_is_a_direct_charge(operating, stripe_settings) -> None:
     stripe_settings["STRIPE_ACCOUNTS"] = {str(operating.id): {"connect_account": "acct_op_1"}}
     fake = FakeStripe()
