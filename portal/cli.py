@@ -140,27 +140,27 @@ def sandbox_settle_command(after_seconds: int | None) -> None:
     click.echo(f"Settled {len(settled)} sandbox ACH debit(s).")
 
 
-@click.command("settle-refunds")
+@click.command("settle-unanswered")
 @click.option(
     "--after",
     "after_seconds",
     type=int,
     default=None,
-    help="Ask about refunds pending at least this long (default: 120 seconds).",
+    help="Ask about charges and refunds waiting at least this long (default: 120 seconds).",
 )
-def settle_refunds_command(after_seconds: int | None) -> None:
-    """Ask the processors about pending refunds (the delivery worker does this too)."""
+def settle_unanswered_command(after_seconds: int | None) -> None:
+    """Ask the processors about charges and refunds they have not answered (the delivery
+    worker does this every minute too)."""
     import datetime as dt
 
-    from portal.payments import refund_retries
+    from portal.payments import unanswered
 
-    older = (
-        refund_retries.ASK_AFTER if after_seconds is None else dt.timedelta(seconds=after_seconds)
-    )
-    settled = refund_retries.settle_pending_refunds(older_than=older)
+    older = unanswered.ASK_AFTER if after_seconds is None else dt.timedelta(seconds=after_seconds)
+    settled = unanswered.settle_unanswered_charges(older_than=older)
+    settled += unanswered.settle_pending_refunds(older_than=older)
     for item in settled:
-        click.echo(f"  {item.refund}: {item.status}")
-    click.echo(f"Settled {len(settled)} pending refund(s).")
+        click.echo(f"  {item.ref}: {item.status}")
+    click.echo(f"Settled {len(settled)} unanswered charge(s) and refund(s).")
 
 
 class _Stop:
@@ -206,10 +206,10 @@ def deliver_webhooks_command(once: bool, idle_sleep: float, email: bool) -> None
     Several workers may run at once. SIGTERM (or Ctrl-C) lets the delivery in hand finish,
     and then the worker exits. One such worker is all a deployment needs: it sends email
     too, unless --no-email (then run deliver-email beside it), and asks the processors
-    about pending refunds once a minute (see settle-refunds).
+    about charges and refunds it has not answered once a minute (see settle-unanswered).
     """
     from portal import mail
-    from portal.payments import refund_retries
+    from portal.payments import unanswered
     from portal.postings import delivery, network, outbox
 
     worker_id = mail.worker_name()
@@ -222,8 +222,8 @@ def deliver_webhooks_command(once: bool, idle_sleep: float, email: bool) -> None
             while not stop.event.is_set():
                 try:
                     if time.monotonic() >= next_refunds:
-                        # Refunds whose processor answer was lost or said "pending".
-                        refund_retries.settle_pending_refunds()
+                        # Charges and refunds whose processor answer was lost or pending.
+                        unanswered.settle_all()
                         next_refunds = time.monotonic() + 60
                     if time.monotonic() >= next_purge:
                         outbox.purge_delivered()
@@ -345,7 +345,7 @@ def init_app(app: Flask) -> None:
         migrate_command,
         demo_command,
         sandbox_settle_command,
-        settle_refunds_command,
+        settle_unanswered_command,
         deliver_webhooks_command,
         deliver_email_command,
         config_table_command,

@@ -40,7 +40,11 @@ COMMITTERS: dict[str, set[str]] = {
     # Money: commit before and after each processor call, never across one.
     "portal.payments.checkout": {"submit_plan"},
     "portal.payments.refunds": {"refund_payment"},
-    "portal.payments.refund_retries": {"settle_pending_refunds"},
+    "portal.payments.unanswered": {
+        "_waiting",
+        "settle_pending_refunds",
+        "settle_unanswered_charges",
+    },
     "portal.payments.events": {"apply_gateway_events", "receive_gateway_event"},
     # The firm's operations on its webhook endpoints and messages, which the API calls.
     "portal.postings.endpoints": {

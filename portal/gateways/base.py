@@ -141,6 +141,11 @@ class Gateway(Protocol):
         """Ask the processor where a charge stands now."""
         ...
 
+    def find_charge(self, charge_ref: str, *, idempotency_key: str) -> ChargeResult | None:
+        """Find the charge a create call that got no answer may have made, by our own
+        reference and key; None when the processor never received it."""
+        ...
+
     def fetch_refund(self, refund_ref: str) -> RefundResult:
         """Ask the processor where a refund stands now (a pending one settles later)."""
         ...

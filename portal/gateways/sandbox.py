@@ -164,6 +164,15 @@ class SandboxGateway:
         event = self._emit(intent, "charge.refunded")
         return RefundResult(gateway_ref=refund.refund_id, status=refund.status, events=(event,))
 
+    def find_charge(self, charge_ref: str, *, idempotency_key: str) -> ChargeResult | None:
+        intent = db.session.scalar(
+            select(SandboxIntent).where(
+                SandboxIntent.idempotency_key == idempotency_key,
+                SandboxIntent.merchant_account_id == self.merchant_account_id,
+            )
+        )
+        return None if intent is None else self._result(intent)
+
     def fetch_refund(self, refund_ref: str) -> RefundResult:
         refund = db.session.scalar(
             select(SandboxRefund)

@@ -14,8 +14,8 @@ from portal.gateways.base import RefundResult
 from portal.gateways.models import SandboxIntent, SandboxRefund
 from portal.gateways.sandbox import SandboxGateway
 from portal.ledger import services as ledger
-from portal.payments import refund_retries
 from portal.payments import services as payments
+from portal.payments import unanswered
 from portal.payments.models import Charge, ChargeStatus, PaymentFlag, Refund
 from tests.payments.conftest import Book, pay
 
@@ -66,16 +66,16 @@ def test_a_refund_whose_answer_was_lost_is_made_once_on_the_next_round(
 
     # when the worker asks again (the processor answers now)
     monkeypatch.setattr(SandboxGateway, "refund", real_refund)
-    settled = refund_retries.settle_pending_refunds(older_than=NOW)
+    settled = unanswered.settle_pending_refunds(older_than=NOW)
 
     # then: made once at the processor, counted once in the portal
-    assert settled == [refund_retries.Settled(refund.public_id, "succeeded")]
+    assert settled == [unanswered.Settled(refund.public_id, "succeeded")]
     assert _sandbox_refunded(charge) == 10_000
     assert db.session.scalar(select(func.count()).select_from(SandboxRefund)) == 1
     db.session.refresh(charge)
     assert (charge.refunded_minor, charge.status) == (10_000, ChargeStatus.PARTIALLY_REFUNDED)
     assert ledger.trust_balance(book.matter.id) == before - 10_000
-    assert refund_retries.settle_pending_refunds(older_than=NOW) == []
+    assert unanswered.settle_pending_refunds(older_than=NOW) == []
 
 
 def test_a_pending_refund_is_counted_when_the_processor_says_it_succeeded(
@@ -96,9 +96,9 @@ def test_a_pending_refund_is_counted_when_the_processor_says_it_succeeded(
     assert charge.refunded_minor == 0
 
     # a round too early asks nothing; a due one fetches the refund by its reference
-    assert refund_retries.settle_pending_refunds(older_than=dt.timedelta(hours=1)) == []
-    assert refund_retries.settle_pending_refunds(older_than=NOW) == [
-        refund_retries.Settled(refund.public_id, "succeeded")
+    assert unanswered.settle_pending_refunds(older_than=dt.timedelta(hours=1)) == []
+    assert unanswered.settle_pending_refunds(older_than=NOW) == [
+        unanswered.Settled(refund.public_id, "succeeded")
     ]
     db.session.refresh(charge)
     assert charge.refunded_minor == 15_000
@@ -118,10 +118,10 @@ def test_a_refund_that_ends_failed_releases_its_amount_and_is_flagged(
     monkeypatch.setattr(SandboxGateway, "refund", no_answer)
     refund = _refund(payment, 40_000, "down")
     # still down on the first round: the refund stays pending
-    assert refund_retries.settle_pending_refunds(older_than=NOW) == []
+    assert unanswered.settle_pending_refunds(older_than=NOW) == []
     monkeypatch.setattr(SandboxGateway, "refund", ends_failed)
-    assert refund_retries.settle_pending_refunds(older_than=NOW) == [
-        refund_retries.Settled(refund.public_id, "failed")
+    assert unanswered.settle_pending_refunds(older_than=NOW) == [
+        unanswered.Settled(refund.public_id, "failed")
     ]
     (flag,) = db.session.scalars(select(PaymentFlag)).all()
     assert flag.code == "refund_failed" and refund.public_id in flag.detail
