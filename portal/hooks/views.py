@@ -1,10 +1,11 @@
-"""Inbound processor events: POST /hooks/stripe/<merchant account id>, verified, then applied."""
+"""Inbound processor events: POST /hooks/stripe/<merchant account id>, verified, then applied;
+and the page Stripe's onboarding sends the firm back to (GET /hooks/stripe/onboarding)."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 
 from portal.gateways.base import BadSignature
@@ -26,3 +27,9 @@ def stripe_hook(merchant_account_id: int) -> ResponseReturnValue:
         log.warning("refused processor event for account %s: %s", merchant_account_id, exc)
         return jsonify(error="signature verification failed"), 400
     return jsonify(received=True, outcome=outcome), 200
+
+
+@bp.get("/hooks/stripe/onboarding")
+def stripe_onboarding() -> ResponseReturnValue:
+    """Where a Stripe onboarding link returns (or, with ?expired=1, refreshes) to."""
+    return render_template("hooks/stripe_onboarding.html", expired=request.args.get("expired"))
