@@ -62,7 +62,7 @@ def _platform() -> stripe.StripeClient:
 
 
 def _unreachable(exc: stripe.StripeError) -> StripeUnreachable:
-    if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+    if isinstance(exc, stripe.AuthenticationError):
         return StripeUnreachable("Stripe refused the platform's key (STRIPE_SECRET_KEY)")
     return StripeUnreachable(f"Stripe could not be reached: {type(exc).__name__}")
 
@@ -76,8 +76,10 @@ def fetch_connected_account(account_id: str) -> ConnectedAccount:
     client = _platform()
     try:
         account = client.v1.accounts.retrieve(account_id)
-    except stripe.InvalidRequestError as exc:
-        if exc.http_status in (400, 404):
+    except (stripe.InvalidRequestError, stripe.PermissionError) as exc:
+        # Stripe answers 404 for an account that does not exist and 403 for one that is not
+        # connected to this platform: either way, this platform cannot charge into it.
+        if exc.http_status in (400, 403, 404):
             raise StripeAccountRefused(
                 f"Stripe knows no account {account_id} connected to this platform"
             ) from None

@@ -166,7 +166,8 @@ def settings_for(account: MerchantAccount) -> AccountSettings:
         charge_type = "standalone"
     elif is_trust:
         raise StripeConfigurationError(
-            f"{label} is a trust account and has no connected account; client money must "
+            f"{label} is a trust account and has no connected account (stripe_account) and "
+            "no STRIPE_ACCOUNTS entry; client money must "
             "not be charged into the platform's own balance"
         )
     else:

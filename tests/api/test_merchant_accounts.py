@@ -285,3 +285,14 @@ def test_the_routes_are_documented(api: APIClient) -> None:
     assert "503" in paths["/api/v1/merchant-accounts/{id}"]["patch"]["responses"]
     assert "post" in paths["/api/v1/merchant-accounts/{id}/stripe-onboarding"]
     assert set(paths["/api/v1/back-office/lists"]) == {"get", "put"}
+
+
+def test_receipts_name_the_account_in_the_clients_language(book: Book) -> None:
+    from portal.payments import receipts
+    from portal.templating import locale_scope
+
+    (charge,) = receipts.receipt_for(pay(book, invoices={book.old.id: 10_000})).charges
+    with locale_scope("es_US"):
+        assert charge.account_label == "Cuenta operativa"
+    with locale_scope("en_US"):
+        assert charge.account_label == "Operating account"

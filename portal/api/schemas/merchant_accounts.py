@@ -64,7 +64,9 @@ class MerchantAccountPatchIn(Input):
         default=None, description="Posted with every payment; one of the synced list if any."
     )
     accepts_card: bool | None = Field(default=None, description="Whether clients may pay by card.")
-    accepts_ach: bool | None = Field(default=None, description="Whether clients may pay by bank debit.")
+    accepts_ach: bool | None = Field(
+        default=None, description="Whether clients may pay by bank debit."
+    )
     kind: Kind | None = Field(
         default=None,
         description="Operating or trust. Refused (409) once the account has payments.",
