@@ -203,3 +203,13 @@ def merchant_account_for_firm(firm_id: int, public_id: str) -> MerchantAccount:
     if account is None:
         raise NotFound(f"no merchant account {public_id}")
     return account
+
+
+def merchant_account_id_for(public_id: str) -> int:
+    """The number of the merchant account `public_id` (any firm's), or NotFound."""
+    account_id = db.session.scalar(
+        select(MerchantAccount.id).where(MerchantAccount.public_id == public_id)
+    )
+    if account_id is None:
+        raise NotFound(f"no merchant account {public_id}")
+    return account_id

@@ -7,6 +7,8 @@ network call with the SDK's retries; none may be made inside a database transact
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import stripe
@@ -67,6 +69,21 @@ def _unreachable(exc: stripe.StripeError) -> StripeUnreachable:
     return StripeUnreachable(f"Stripe could not be reached: {type(exc).__name__}")
 
 
+@contextmanager
+def _asking_stripe(refusal: str) -> Iterator[None]:
+    """Turn the SDK's errors into ours: Stripe refusing the request (400, or 403 and 404, its
+    answers for an account that is not connected to this platform or does not exist) into
+    StripeAccountRefused(refusal); anything else into StripeUnreachable."""
+    try:
+        yield
+    except (stripe.InvalidRequestError, stripe.PermissionError) as exc:
+        if exc.http_status in (400, 403, 404):
+            raise StripeAccountRefused(refusal) from None
+        raise _unreachable(exc) from None
+    except stripe.StripeError as exc:
+        raise _unreachable(exc) from None
+
+
 def fetch_connected_account(account_id: str) -> ConnectedAccount:
     """Retrieve `account_id` with the platform key.
 
@@ -74,18 +91,8 @@ def fetch_connected_account(account_id: str) -> ConnectedAccount:
     platform, StripeUnreachable when Stripe does not answer.
     """
     client = _platform()
-    try:
+    with _asking_stripe(f"Stripe knows no account {account_id} connected to this platform"):
         account = client.v1.accounts.retrieve(account_id)
-    except (stripe.InvalidRequestError, stripe.PermissionError) as exc:
-        # Stripe answers 404 for an account that does not exist and 403 for one that is not
-        # connected to this platform: either way, this platform cannot charge into it.
-        if exc.http_status in (400, 403, 404):
-            raise StripeAccountRefused(
-                f"Stripe knows no account {account_id} connected to this platform"
-            ) from None
-        raise _unreachable(exc) from None
-    except stripe.StripeError as exc:
-        raise _unreachable(exc) from None
     return ConnectedAccount(
         id=str(account.id),
         charges_enabled=bool(getattr(account, "charges_enabled", False)),
@@ -128,17 +135,15 @@ def create_connected_account(*, email: str | None, reference: str, idempotency_k
     }
     if email:
         params["email"] = email
-    try:
+    with _asking_stripe("Stripe refused to create a connected account"):
         account = client.v1.accounts.create(params, {"idempotency_key": idempotency_key})
-    except stripe.StripeError as exc:
-        raise _unreachable(exc) from None
     return str(account.id)
 
 
 def onboarding_link(account_id: str, *, refresh_url: str, return_url: str) -> str:
     """A one-time Stripe Account Link where the firm completes `account_id`'s onboarding."""
     client = _platform()
-    try:
+    with _asking_stripe(f"Stripe cannot onboard the account {account_id}"):
         link = client.v1.account_links.create(
             {
                 "account": account_id,
@@ -147,12 +152,4 @@ def onboarding_link(account_id: str, *, refresh_url: str, return_url: str) -> st
                 "type": "account_onboarding",
             }
         )
-    except stripe.InvalidRequestError as exc:
-        if exc.http_status in (400, 404):
-            raise StripeAccountRefused(
-                f"Stripe cannot onboard the account {account_id}: {exc.user_message or exc}"
-            ) from None
-        raise _unreachable(exc) from None
-    except stripe.StripeError as exc:
-        raise _unreachable(exc) from None
     return str(link.url)

@@ -10,7 +10,8 @@ transaction open, then writes the change and its audit events in one transaction
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,12 +139,10 @@ def start_stripe_onboarding(
     email = firm.contact_email or firm.notify_email
     db.session.commit()  # End the read before calling Stripe.
     if connected is None:
-        try:
+        with _asking_stripe():
             connected = gateways.create_connected_account(
                 email=email, reference=public_id, idempotency_key=f"onboard-{public_id}"
             )
-        except gateways.StripeUnreachable as exc:
-            raise ProcessorUnavailable(str(exc)) from None
         with db.transaction():
             account = firms.merchant_account_for_firm(firm_id, public_id)
             if account.stripe_account is None:  # Unless another request stored one meanwhile.
@@ -161,15 +160,8 @@ def start_stripe_onboarding(
                 created = True
             connected = account.stripe_account
     assert connected is not None  # noqa: S101 (set above, or there from the start)
-    try:
+    with _asking_stripe():
         url = gateways.onboarding_link(connected, refresh_url=refresh_url, return_url=return_url)
-    except gateways.StripeAccountRefused as exc:
-        raise ValidationFailed(
-            "Stripe cannot onboard this account.",
-            errors=[_problem("stripe_account", "stripe_account_refused", exc.reason)],
-        ) from None
-    except gateways.StripeUnreachable as exc:
-        raise ProcessorUnavailable(str(exc)) from None
     return Onboarding(account=account, url=url, created=created)
 
 
@@ -257,11 +249,19 @@ def _stripe_check(
 
 
 def _check_at_stripe(connected: str, charges_needed: bool) -> None:
-    try:
+    with _asking_stripe():
         if charges_needed:
             gateways.check_connected_account(connected)
         else:
             gateways.fetch_connected_account(connected)
+
+
+@contextmanager
+def _asking_stripe() -> Iterator[None]:
+    """Stripe's refusal as a 422 naming `stripe_account` with its reason; Stripe out of reach
+    as a 503. Either way nothing was saved: the call is made before anything is written."""
+    try:
+        yield
     except gateways.StripeAccountRefused as exc:
         raise ValidationFailed(
             "Stripe refused the connected account; nothing was saved.",

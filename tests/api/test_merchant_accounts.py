@@ -55,6 +55,7 @@ def test_the_list_shows_both_accounts_with_public_ids_and_spanish_labels(
         "accepts_ach": True,
         "gateway": "sandbox",
         "stripe_account": None,
+        "stripe_webhook_url": f"http://localhost/hooks/stripe/{operating['id']}",
     }
     assert found["trust"]["labels"] == {"es": "Cuenta fiduciaria (IOLTA)"}
     assert api.get(f"{BASE}/{operating['id']}").get_json() == operating

@@ -280,3 +280,8 @@ def test_a_switched_account_charges_at_localstripe(
     intent = on_localstripe.intent(charge.gateway_ref)
     assert intent["status"] == "succeeded"
     assert json.loads(json.dumps(intent["metadata"]))["merchant_account"] == str(operating.id)
+
+
+def test_events_for_an_unknown_public_id_are_not_found(client) -> None:
+    response = client.post("/hooks/stripe/ma_nothing", data=b"{}")
+    assert response.status_code == 404

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
+from portal import urls
 from portal.api.schemas.common import Input, Name, Output
 from portal.api.schemas.webhooks import PublicId
 from portal.firms.models import MerchantAccount
@@ -108,6 +109,10 @@ class MerchantAccountSettingsOut(Output):
     accepts_ach: bool
     gateway: str
     stripe_account: str | None
+    stripe_webhook_url: str = Field(
+        description="Where Stripe sends this account's events (register it on the platform's "
+        "webhook endpoints when going live)."
+    )
 
     @classmethod
     def of(cls, account: MerchantAccount) -> MerchantAccountSettingsOut:
@@ -124,6 +129,7 @@ class MerchantAccountSettingsOut(Output):
             accepts_ach=account.accepts_ach,
             gateway=account.gateway,
             stripe_account=account.stripe_account,
+            stripe_webhook_url=urls.absolute(f"/hooks/stripe/{account.public_id}"),
         )
 
 
