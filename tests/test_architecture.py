@@ -31,6 +31,7 @@ COMMITTERS: dict[str, set[str]] = {
     "portal.firms.services": {"record_key_use", "set_email_settings"},
     # The back office's sync: one batch, one unit of work (retried on an insert race).
     "portal.backoffice.services": {"sync"},
+    "portal.backoffice.lists": {"sync_lists"},
     # Links: issue and revoke (the firm), open and ask for a fresh one (the client).
     "portal.links.issuing": {"create_link", "revoke"},
     "portal.links.services": {"open_link"},
@@ -46,6 +47,8 @@ COMMITTERS: dict[str, set[str]] = {
         "settle_unanswered_charges",
     },
     "portal.payments.events": {"apply_gateway_events", "receive_gateway_event"},
+    # The firm's merchant account settings and going live on Stripe (a Stripe call between).
+    "portal.payments.account_settings": {"start_stripe_onboarding", "update_merchant_account"},
     # The firm's operations on its webhook endpoints and messages, which the API calls.
     "portal.postings.endpoints": {
         "create_endpoint",

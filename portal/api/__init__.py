@@ -16,6 +16,7 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 from portal.api import (  # noqa: E402
     auth,
     branding,
+    merchant_accounts,
     payments,
     reconciliation,
     trust_requests,
@@ -27,4 +28,13 @@ bp.before_request(auth.authenticate_request)
 limits.limited("RATELIMIT_API", key=limits.api_key_identity)(bp)  # type: ignore[type-var]
 bp.register_error_handler(Unauthorized, auth.unauthorized)
 
-__all__ = ["bp", "branding", "payments", "reconciliation", "trust_requests", "views", "webhooks"]
+__all__ = [
+    "bp",
+    "branding",
+    "merchant_accounts",
+    "payments",
+    "reconciliation",
+    "trust_requests",
+    "views",
+    "webhooks",
+]

@@ -34,6 +34,7 @@ CUSTOM_ERRORS = frozenset(
         "allocation_twice",
         "amount_zero",
         "balance_over_total",
+        "code_twice",
         "currency_not_used",
         "currency_unknown",
         "cursor_invalid",
@@ -42,6 +43,7 @@ CUSTOM_ERRORS = frozenset(
         "due_before_issue",
         "link_too_long",
         "locale_unknown",
+        "not_null",
         "text_invalid",
         "too_many_records",
     }

@@ -16,6 +16,7 @@ from portal import clock
 from portal.db import db
 from portal.errors import NotFound, Unauthorized
 from portal.firms.models import APIKey, Firm, MerchantAccount, MerchantAccountKind
+from portal.i18n import SUPPORTED_LOCALES, current_locale
 from portal.text import text_problem
 
 #: Every key starts with this, so secret scanners and people can recognise one.
@@ -28,6 +29,33 @@ class IssuedKey:
 
     api_key: APIKey
     secret: str
+
+
+#: The labels a new firm's accounts get in each language besides English (the `label`), so a
+#: Spanish page never shows an English account name. The firm may change them.
+SEED_LABELS: Mapping[MerchantAccountKind, Mapping[str, str]] = {
+    MerchantAccountKind.OPERATING: {"es": "Cuenta operativa"},
+    MerchantAccountKind.TRUST: {"es": "Cuenta fiduciaria (IOLTA)"},
+}
+
+
+def supported_languages() -> tuple[str, ...]:
+    """The languages a client page can render in ("en", "es"): the keys `labels` may use."""
+    return tuple(dict.fromkeys(locale.split("_", 1)[0] for locale in SUPPORTED_LOCALES))
+
+
+def label_in(label: str, labels: Mapping[str, str] | None, locale: str | None) -> str:
+    """The label for `locale`'s language from `labels`, else `label` (the default)."""
+    language = (locale or "").replace("-", "_").split("_", 1)[0].lower()
+    return (labels or {}).get(language) or label
+
+
+def account_label(account: MerchantAccount, locale: str | None = None) -> str:
+    """The name a client sees for `account`, in `locale` (default: what is being rendered).
+
+    Every page, email and receipt that shows an account to a client goes through here.
+    """
+    return label_in(account.label, account.labels, locale or current_locale())
 
 
 def slugify(name: str) -> str:
@@ -62,6 +90,7 @@ def create_firm(name: str, *, currency: str = "USD", gateway: str = "sandbox") -
             MerchantAccount(
                 kind=kind,
                 label=label,
+                labels=dict(SEED_LABELS[kind]),
                 currency=currency,
                 gateway=gateway,
                 ledger_code=ledger,
@@ -151,3 +180,36 @@ def set_email_settings(firm_id: int, changes: Mapping[str, str | None]) -> Firm:
             if name in changes:
                 setattr(firm, name, (changes[name] or "").strip() or None)
     return firm
+
+
+def merchant_accounts_of(firm_id: int) -> list[MerchantAccount]:
+    """The firm's merchant accounts, oldest first."""
+    return list(
+        db.session.scalars(
+            select(MerchantAccount)
+            .where(MerchantAccount.firm_id == firm_id)
+            .order_by(MerchantAccount.id)
+        )
+    )
+
+
+def merchant_account_for_firm(firm_id: int, public_id: str) -> MerchantAccount:
+    """The firm's merchant account `public_id`, or NotFound (another firm's is not found either)."""
+    account = db.session.scalar(
+        select(MerchantAccount).where(
+            MerchantAccount.firm_id == firm_id, MerchantAccount.public_id == public_id
+        )
+    )
+    if account is None:
+        raise NotFound(f"no merchant account {public_id}")
+    return account
+
+
+def merchant_account_id_for(public_id: str) -> int:
+    """The number of the merchant account `public_id` (any firm's), or NotFound."""
+    account_id = db.session.scalar(
+        select(MerchantAccount.id).where(MerchantAccount.public_id == public_id)
+    )
+    if account_id is None:
+        raise NotFound(f"no merchant account {public_id}")
+    return account_id
