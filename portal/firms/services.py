@@ -114,14 +114,7 @@ def issue_api_key(firm: Firm, *, label: str = "", actor: Actor) -> IssuedKey:
     api_key = APIKey(firm_id=firm.id, prefix=secret[:10], key_hash=_hash(secret), label=label)
     db.session.add(api_key)
     db.session.flush()
-    audit.record(
-        firm.id,
-        actor,
-        action="api_key.issued",
-        entity="api_key",
-        entity_id=api_key.id,
-        after={"prefix": api_key.prefix, "label": label},
-    )
+    _record_key(api_key, actor, "issued", after={"prefix": api_key.prefix, "label": label})
     return IssuedKey(api_key=api_key, secret=secret)
 
 
@@ -140,14 +133,18 @@ def revoke_api_key(api_key: APIKey, *, actor: Actor) -> None:
     if api_key.revoked_at is not None:
         return
     api_key.revoked_at = clock.now()
+    _record_key(api_key, actor, "revoked", field="revoked_at", after=api_key.revoked_at.isoformat())
+
+
+def _record_key(api_key: APIKey, actor: Actor, verb: str, **change: Any) -> None:
+    """Append "api_key.<verb>" for `api_key` (its id and prefix only: never the key)."""
     audit.record(
         api_key.firm_id,
         actor,
-        action="api_key.revoked",
+        action=f"api_key.{verb}",
         entity="api_key",
         entity_id=api_key.id,
-        field="revoked_at",
-        after=api_key.revoked_at.isoformat(),
+        **change,
     )
 
 

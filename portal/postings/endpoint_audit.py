@@ -40,38 +40,20 @@ def endpoint_settings(endpoint: WebhookEndpoint) -> dict[str, Any]:
     }
 
 
-def record_endpoint(
-    endpoint: WebhookEndpoint,
-    actor: Actor,
-    verb: str,
-    *,
-    field: str | None = None,
-    before: Any = None,
-    after: Any = None,
-) -> None:
-    """Append "webhook_endpoint.<verb>" for `endpoint` (joins the caller's transaction)."""
-    audit.record(
-        endpoint.firm_id,
-        actor,
-        action=f"{ENTITY}.{verb}",
-        entity=ENTITY,
-        entity_id=endpoint.public_id,
-        field=field,
-        before=before,
-        after=after,
-    )
+def _subject(endpoint: WebhookEndpoint, verb: str) -> dict[str, Any]:
+    return {"action": f"{ENTITY}.{verb}", "entity": ENTITY, "entity_id": endpoint.public_id}
+
+
+def record_endpoint(endpoint: WebhookEndpoint, actor: Actor, verb: str, **change: Any) -> None:
+    """Append "webhook_endpoint.<verb>" for `endpoint`, with the `field`, `before` and `after`
+    given (joins the caller's transaction)."""
+    audit.record(endpoint.firm_id, actor, **_subject(endpoint, verb), **change)
 
 
 def record_endpoint_changes(
     endpoint: WebhookEndpoint, actor: Actor, before: dict[str, Any]
 ) -> None:
     """One "webhook_endpoint.updated" event per setting that differs from `before`."""
-    audit.record_changes(
-        endpoint.firm_id,
-        actor,
-        action=f"{ENTITY}.updated",
-        entity=ENTITY,
-        entity_id=endpoint.public_id,
-        before=before,
-        after=endpoint_settings(endpoint),
-    )
+    after = endpoint_settings(endpoint)
+    subject = _subject(endpoint, "updated")
+    audit.record_changes(endpoint.firm_id, actor, **subject, before=before, after=after)

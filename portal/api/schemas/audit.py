@@ -37,16 +37,7 @@ class AuditListQuery(ListQuery):
     )
 
     def filters(self) -> AuditFilter:
-        return AuditFilter(
-            entity=self.entity,
-            entity_id=self.entity_id,
-            field=self.field,
-            action=self.action,
-            actor_kind=self.actor_kind,
-            actor_id=self.actor_id,
-            since=self.since,
-            until=self.until,
-        )
+        return AuditFilter(**self.model_dump(exclude=set(ListQuery.model_fields)))
 
 
 class ActorOut(Output):
@@ -68,18 +59,8 @@ class AuditEventOut(Output):
 
     @classmethod
     def of(cls, event: AuditEvent) -> AuditEventOut:
-        return cls(
-            id=event.id,
-            at=event.at,
-            actor=ActorOut(kind=event.actor_kind, id=event.actor_id),
-            action=event.action,
-            entity=event.entity,
-            entity_id=event.entity_id,
-            field=event.field,
-            before=event.before,
-            after=event.after,
-            reason=event.reason,
-        )
+        shown = {name: getattr(event, name) for name in cls.model_fields if name != "actor"}
+        return cls(actor=ActorOut(kind=event.actor_kind, id=event.actor_id), **shown)
 
 
 class AuditEventPage(Output):
