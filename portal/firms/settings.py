@@ -55,11 +55,9 @@ class SettingProblem(ValueError):
     """What is wrong with a setting's value, as a predicate after its name ("must be ...")."""
 
 
-def _text(
-    value: object, *, max_length: int, multiline: bool = False, nullable: bool = True
-) -> str | None:
-    """Free text stripped (blank is None when `nullable`), by portal.text's rule."""
-    if value is None and nullable:
+def _text(value: object, *, max_length: int, multiline: bool = False) -> str | None:
+    """Free text by portal.text's rule, stripped; None (or blank) is None."""
+    if value is None:
         return None
     if not isinstance(value, str):
         raise SettingProblem("must be a string")
