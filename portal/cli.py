@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from portal import schema
+from portal.audit.services import CLI
 from portal.db import db
 from portal.firms import services as firms
 
@@ -30,7 +31,7 @@ def create_firm_command(name: str, currency: str, as_json: bool) -> None:
             firm = firms.create_firm(name, currency=currency.upper())
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="NAME") from None
-        issued = firms.issue_api_key(firm, label="created with the firm")
+        issued = firms.issue_api_key(firm, label="created with the firm", actor=CLI)
     if as_json:
         click.echo(json.dumps({"id": firm.id, "slug": firm.slug, "api_key": issued.secret}))
         return
@@ -44,7 +45,7 @@ def create_firm_command(name: str, currency: str, as_json: bool) -> None:
 def create_api_key_command(firm_id: int, label: str) -> None:
     """Issue another API key for a firm and print it once."""
     with db.transaction():
-        issued = firms.issue_api_key(firms.firm_by_id(firm_id), label=label)
+        issued = firms.issue_api_key(firms.firm_by_id(firm_id), label=label, actor=CLI)
     click.echo(issued.secret)
 
 
@@ -60,7 +61,7 @@ def revoke_api_key_command(prefix: str) -> None:
             raise click.ClickException(
                 "no key starts with that prefix" if not keys else "several keys share it"
             )
-        firms.revoke_api_key(keys[0])
+        firms.revoke_api_key(keys[0], actor=CLI)
     click.echo(f"Revoked key {keys[0].prefix}... of firm {keys[0].firm_id}.")
 
 

@@ -1,8 +1,8 @@
 """Bearer-key authentication for every API route not declared public.
 
 The key is looked up by its hash (`portal.firms.services.authenticate`); the firm it belongs
-to becomes `g.firm_id`, and every lookup the views make is scoped to it; the key itself
-(`g.api_key_id`, `actor()`) is who the audit log says made the request's changes.
+to becomes `g.firm_id`, and every lookup the views make is scoped to it. The key's id is who
+acts: views pass `actor()` down to the use cases that audit a change (features never read `g`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def authenticate_request() -> None:
 
 
 def actor() -> Actor:
-    """Who the audit log says made this request's changes: its API key."""
+    """Who makes this request: the calling API key, for the audit log."""
     return Actor.api_key(g.api_key_id)
 
 

@@ -44,6 +44,7 @@ CUSTOM_ERRORS = frozenset(
         "link_too_long",
         "locale_unknown",
         "not_null",
+        "setting_invalid",
         "text_invalid",
         "too_many_records",
     }
@@ -379,6 +380,7 @@ def _message(error: Mapping[str, Any]) -> str:
             else f"{name} must be an integer, not {_kind_of(given)}"
         ),
         "int_parsing": lambda: f"{name} must be an integer",
+        "bool_type": lambda: f"{name} must be true or false, not {_kind_of(given)}",
         "string_type": lambda: f"{name} must be a string, not {_kind_of(given)}",
         "string_too_short": lambda: f"{name} must not be empty",
         "string_too_long": lambda: f"{name} must be at most {ctx.get('max_length')} characters",
