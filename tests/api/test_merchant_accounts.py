@@ -88,7 +88,9 @@ def test_patch_sets_what_is_sent_and_audits_each_change(api: APIClient, firm, se
     )
     assert (body["accepts_card"], body["accepts_ach"]) == (True, False)
     events = session.scalars(
-        select(AuditEvent).where(AuditEvent.firm_id == firm.id).order_by(AuditEvent.id)
+        select(AuditEvent)
+        .where(AuditEvent.firm_id == firm.id, AuditEvent.entity == "merchant_account")
+        .order_by(AuditEvent.id)
     ).all()
     changed = {e.field: (e.before, e.after) for e in events}
     assert changed == {
@@ -108,7 +110,9 @@ def test_patch_sets_what_is_sent_and_audits_each_change(api: APIClient, firm, se
     }
     # and sending the same again changes and audits nothing more
     assert patch(api, trust["id"], {"ledger_code": "1020"}).status_code == 200
-    assert session.query(AuditEvent).filter_by(firm_id=firm.id).count() == len(events)
+    assert session.query(AuditEvent).filter_by(
+        firm_id=firm.id, entity="merchant_account"
+    ).count() == len(events)
 
 
 def test_a_client_sees_the_label_in_their_language(firm) -> None:
@@ -161,7 +165,9 @@ def test_bad_input_is_a_422_naming_the_field_and_saves_nothing(
     assert response.content_type == "application/problem+json"
     assert pointer in pointers(response)
     assert accounts(api)["operating"] == before
-    assert session.query(AuditEvent).filter_by(firm_id=firm.id).count() == 0
+    assert (
+        session.query(AuditEvent).filter_by(firm_id=firm.id, entity="merchant_account").count() == 0
+    )
 
 
 def test_kind_may_change_only_while_the_account_has_no_payments(

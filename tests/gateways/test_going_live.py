@@ -152,7 +152,10 @@ def test_an_unusable_connected_account_is_a_422_naming_it(
         None,
         "Operating account",
     )
-    assert session.scalars(select(AuditEvent)).first() is None
+    assert (
+        session.scalars(select(AuditEvent).where(AuditEvent.entity == "merchant_account")).first()
+        is None
+    )
 
 
 def test_stripe_unreachable_is_a_503_and_nothing_is_saved(
