@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 from flask import render_template
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 
 from portal import clock, urls
 from portal.audit.services import Actor, record, record_changes
@@ -20,8 +20,8 @@ from portal.errors import NotFound, ValidationFailed, ValidationProblem
 from portal.firms.models import Firm
 from portal.mail import compose, send_after_commit
 from portal.staff import sessions
-from portal.staff.models import RecoveryCode, StaffRole, StaffToken, StaffUser, TokenPurpose
-from portal.staff.tokens import INVITATION_PATH, issue_token
+from portal.staff.models import RecoveryCode, StaffRole, StaffUser, TokenPurpose
+from portal.staff.tokens import INVITATION_PATH, issue_token, retire_tokens
 from portal.templating import locale_scope
 
 ENTITY = "staff_user"
@@ -177,12 +177,7 @@ def deactivate(firm_id: int, user_id: int, actor: Actor) -> StaffUser:
         now = clock.now()
         user.deactivated_at = now
         sessions.end_all_sessions(user.id)
-        db.session.execute(
-            update(StaffToken)
-            .where(StaffToken.user_id == user.id, StaffToken.used_at.is_(None))
-            .values(used_at=now)
-            .execution_options(synchronize_session="fetch")
-        )
+        retire_tokens(user.id)
         record(
             firm_id,
             actor,

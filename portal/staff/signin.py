@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from flask import current_app, render_template
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
 from portal import clock, config, urls
 from portal.db import db
@@ -23,12 +23,11 @@ from portal.staff.models import (
     RecoveryCode,
     SessionStage,
     StaffSession,
-    StaffToken,
     StaffUser,
     TokenPurpose,
 )
 from portal.staff.sessions import Started
-from portal.staff.tokens import RESET_PATH, issue_token, live_token
+from portal.staff.tokens import RESET_PATH, issue_token, live_token, retire_tokens
 from portal.templating import locale_scope
 
 MAX_FAILURES = 5
@@ -279,9 +278,4 @@ def reset_password(token: str, password: str, confirm: str, code: str) -> None:
         user.password_hash = passwords.hash_password(password)
         user.failed_attempts = 0
         sessions.end_all_sessions(user.id)
-        db.session.execute(
-            update(StaffToken)
-            .where(StaffToken.user_id == user.id, StaffToken.used_at.is_(None))
-            .values(used_at=clock.now())
-            .execution_options(synchronize_session="fetch")
-        )
+        retire_tokens(user.id)

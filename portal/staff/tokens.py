@@ -19,19 +19,20 @@ INVITATION_PATH = "/console/invitation"
 RESET_PATH = "/console/reset"
 
 
+def retire_tokens(user_id: int, purpose: TokenPurpose | None = None) -> None:
+    """Stop the user's unused tokens (of `purpose`, or all) from working (not committed)."""
+    query = update(StaffToken).where(StaffToken.user_id == user_id, StaffToken.used_at.is_(None))
+    if purpose is not None:
+        query = query.where(StaffToken.purpose == purpose)
+    db.session.execute(
+        query.values(used_at=clock.now()).execution_options(synchronize_session="fetch")
+    )
+
+
 def issue_token(user: StaffUser, purpose: TokenPurpose) -> str:
     """A new token for `user` (not committed); the user's older unused ones stop working."""
     now = clock.now()
-    db.session.execute(
-        update(StaffToken)
-        .where(
-            StaffToken.user_id == user.id,
-            StaffToken.purpose == purpose,
-            StaffToken.used_at.is_(None),
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session="fetch")
-    )
+    retire_tokens(user.id, purpose)
     value = secrets.token_urlsafe(32)
     db.session.add(
         StaffToken(

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import email
 import json
 import re
@@ -26,11 +25,13 @@ from portal.staff import passwords, totp
 from portal.staff.models import StaffRole, StaffUser
 from tests import factories
 from tests.clocks import Clock
+from tests.pages.conftest import frozen_clock
 
 #: Console pages are served over HTTPS only (the cookie is Secure), so the tests use it too.
 BASE_URL = "https://localhost"
-FROZEN_AT = dt.datetime(2026, 3, 16, 15, 0, tzinfo=dt.UTC)
 PASSWORD = "harbour lantern violet 42"
+
+__all__ = ["frozen_clock"]
 
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -165,13 +166,6 @@ def enrol_through_pages(
 @pytest.fixture
 def console(client: FlaskClient) -> Console:
     return Console(client)
-
-
-@pytest.fixture
-def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock(FROZEN_AT)
-    monkeypatch.setattr(clock, "now", fake)
-    return fake
 
 
 @pytest.fixture
