@@ -179,6 +179,8 @@ def enrol() -> ResponseReturnValue:
     row = _enrolling_session()
     if row is None:
         return redirect(url_for("console.sign_in"), code=302)
+    if row.stage is SessionStage.SIGNED_IN:  # the console's frame, for someone already in
+        g.staff, g.console_session = row.user, row
     form = EnrolForm()
     status = 200
     if form.validate_on_submit():

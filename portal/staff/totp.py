@@ -73,7 +73,9 @@ def provisioning_uri(secret: str, email: str, firm_name: str) -> str:
 
 def qr_svg(uri: str) -> str:
     """The QR code of `uri` as an inline <svg> element (no XML declaration, no script)."""
-    return segno.make(uri, error="m").svg_inline(scale=5, border=2, dark="#000", light="#fff")
+    return segno.make(uri, error="m").svg_inline(
+        scale=5, border=2, dark="#000", light="#fff", omitsize=True
+    )
 
 
 def grouped(secret: str) -> str:
