@@ -7,6 +7,10 @@ FLASK := $(VENV)/bin/flask --app portal
 PYTEST := $(PY) -m pytest
 # The PostgreSQL the second test run uses (trust auth on our machines and in CI).
 PORTAL_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+# The port `make run` serves on (macOS often has 5000 taken by AirPlay): `make run PORT=5050`.
+PORT ?= 5000
+# Links and the console's address printed by the demo follow the port unless PORTAL_BASE_URL is set.
+RUN_ENV = PORTAL_BASE_URL="$${PORTAL_BASE_URL:-http://127.0.0.1:$(PORT)}"
 # A subset of the tests, e.g. `make test T=tests/api`.
 T ?=
 # Test processes (pytest-xdist): one per core by default; `make test XDIST=0` runs in one process.
@@ -72,15 +76,15 @@ node_modules/.installed: package.json package-lock.json
 		echo "npm is missing: install Node.js and npm, or the accessibility tests will not run."; \
 	fi
 
-run: install ## Migrate SQLite, seed the demo firm, serve http://127.0.0.1:5000 with a delivery worker.
+run: install ## Migrate SQLite, seed the demo, serve http://127.0.0.1:$(PORT) (PORT=5000) until Ctrl-C.
 	$(FLASK) migrate
-	$(FLASK) demo
+	$(RUN_ENV) $(FLASK) demo
 	@# One delivery worker beside the web server, so the demo posts to registered endpoints and
 	@# sends the email outbox (to instance/outbox without PORTAL_MAIL_SERVER) too; it stops
 	@# with the server.
-	$(FLASK) deliver-webhooks --idle-sleep 2 & worker=$$!; \
+	$(RUN_ENV) $(FLASK) deliver-webhooks --idle-sleep 2 & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	GUNICORN_BIND=127.0.0.1:5000 WEB_CONCURRENCY=2 $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+	$(RUN_ENV) GUNICORN_BIND=127.0.0.1:$(PORT) WEB_CONCURRENCY=2 $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
 prod-local: install ## The production layout on loopback: PostgreSQL, Redis, gunicorn, 2 delivery workers.
 	$(PY) ops/layout.py serve

@@ -44,6 +44,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from portal.client.matters import bp as billing_bp
     from portal.client.pay import bp as payments_bp
     from portal.client.session import bp as links_bp
+    from portal.console.routes import bp as console_bp
     from portal.db import db
     from portal.hooks.views import bp as hooks_bp
     from portal.paybutton.views import bp as paybutton_bp
@@ -80,6 +81,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         paybutton_bp,
         hooks_bp,
         api_bp,
+        console_bp,
     ):
         app.register_blueprint(blueprint)
     # The API authenticates with bearer keys and processor hooks with signatures, not cookies.

@@ -12,7 +12,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
-from portal import schema
+from portal import config, schema
 from portal.audit.services import CLI
 from portal.db import db
 from portal.firms import services as firms
@@ -79,6 +79,43 @@ def list_api_keys_command(firm_id: int) -> None:
         click.echo(f"{key.prefix}...  {state:8} last used {used}  {key.label}")
 
 
+@click.command("create-staff")
+@click.argument("email")
+@click.option("--firm", "firm_slug", required=True, help="The firm's slug (as in /pay/<slug>).")
+@click.option("--role", type=click.Choice(["admin", "staff"]), default="admin", show_default=True)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object: id, email, invitation_url."
+)
+def create_staff_command(email: str, firm_slug: str, role: str, as_json: bool) -> None:
+    """Invite a staff user to a firm's console; print the single-use invitation URL (24 hours)."""
+    from portal.audit.services import CLI
+    from portal.errors import ValidationFailed
+    from portal.firms.models import Firm
+    from portal.staff import accounts
+
+    firm = db.session.scalar(select(Firm).where(Firm.slug == firm_slug))
+    if firm is None:
+        raise click.BadParameter("no firm has that slug", param_hint="--firm")
+    try:
+        invited = accounts.invite(firm, email, role, CLI, send_email=False)
+    except ValidationFailed as exc:
+        detail = "; ".join(str(problem.get("detail")) for problem in exc.errors)
+        raise click.BadParameter(detail, param_hint="EMAIL") from None
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "id": invited.user.id,
+                    "email": invited.user.email,
+                    "invitation_url": invited.invitation_url,
+                }
+            )
+        )
+        return
+    click.echo(f"Invited {invited.user.email} ({role}) to {firm.name}'s console.")
+    click.echo(f"Open this address within 24 hours (it works once): {invited.invitation_url}")
+
+
 @click.command("migrate")
 def migrate_command() -> None:
     """Create or upgrade the database schema to the newest migration."""
@@ -107,6 +144,14 @@ def demo_command() -> None:
     )
     click.echo(f"  API key for {base}/api/v1: {info.api_key}")
     click.echo(f"  API document: {base}/api/v1/openapi.json")
+    click.echo(f"  The firm's console: {base}/console/sign-in")
+    click.echo(f"    email {info.console_email}, password {info.console_password} (new each run)")
+    if info.console_has_mfa:
+        click.echo("    then the code from the authenticator app you set up")
+    elif config.console_requires_mfa(current_app.config):
+        click.echo("    then set up an authenticator app (CONSOLE_REQUIRE_MFA is on)")
+    else:
+        click.echo("    leave the code empty: in development the demo admin needs no authenticator")
     click.echo("")
 
 
@@ -343,6 +388,7 @@ def init_app(app: Flask) -> None:
         create_api_key_command,
         revoke_api_key_command,
         list_api_keys_command,
+        create_staff_command,
         migrate_command,
         demo_command,
         sandbox_settle_command,

@@ -144,6 +144,14 @@ class Defaults:
     LOG_FORMAT = "auto"
     #: Lowest level logged: DEBUG, INFO, WARNING or ERROR.
     LOG_LEVEL = "INFO"
+    #: Staff must sign in to the console with an authenticator code: "auto" is on in production
+    #: and off in development and testing (where a user without an authenticator, such as the
+    #: demo's admin, signs in with the password alone). Production refuses "off".
+    CONSOLE_REQUIRE_MFA = "auto"
+    #: Console sign-in attempts per client IP (each account also locks after five failures).
+    RATELIMIT_CONSOLE_SIGN_IN = "10 per minute; 100 per hour"
+    #: "Forgot your password?" emails asked for per client IP.
+    RATELIMIT_CONSOLE_RESET = "5 per hour"
 
 
 #: Settings that are not PORTAL_* configurable because they are fixed by design.
@@ -196,6 +204,18 @@ def load(app: Flask, overrides: Mapping[str, Any] | None = None) -> None:
     check(app.config)
 
 
+_ON = {"on", "true", "1", "yes"}
+_OFF = {"off", "false", "0", "no"}
+
+
+def console_requires_mfa(config: Mapping[str, Any]) -> bool:
+    """CONSOLE_REQUIRE_MFA as a yes or no ("auto": only in production)."""
+    value = str(config["CONSOLE_REQUIRE_MFA"]).strip().lower()
+    if value == "auto":
+        return config["ENV"] == "production"
+    return value in _ON
+
+
 class UnsafeConfiguration(RuntimeError):
     """The configuration would be unsafe to serve with."""
 
@@ -230,6 +250,8 @@ def check(config: Mapping[str, Any]) -> None:
     after_commit = str(config["MAIL_DELIVER_AFTER_COMMIT"]).strip().lower()
     if after_commit not in {"auto", "on", "off", "true", "false", "1", "0", "yes", "no"}:
         raise UnsafeConfiguration("PORTAL_MAIL_DELIVER_AFTER_COMMIT must be auto, on or off")
+    if str(config["CONSOLE_REQUIRE_MFA"]).strip().lower() not in {"auto"} | _ON | _OFF:
+        raise UnsafeConfiguration("PORTAL_CONSOLE_REQUIRE_MFA must be auto, on or off")
     try:
         clock.zone_named(str(config["DEFAULT_TIME_ZONE"]))
     except ValueError:
@@ -259,6 +281,11 @@ def check(config: Mapping[str, Any]) -> None:
             raise UnsafeConfiguration(
                 "PORTAL_MAIL_DELIVER_AFTER_COMMIT may not be on in production: the email "
                 "worker sends (a slow mail server must not hold web requests)"
+            )
+        if not console_requires_mfa(config):
+            raise UnsafeConfiguration(
+                "PORTAL_CONSOLE_REQUIRE_MFA may not be off in production: staff sign in to the "
+                "console with an authenticator code"
             )
         if not config["SESSION_COOKIE_SECURE"]:
             raise UnsafeConfiguration("PORTAL_SESSION_COOKIE_SECURE may not be off in production")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -16,9 +17,12 @@ from portal.firms.models import APIKey, Firm
 from portal.i18n import language_name
 from portal.ledger import services as ledger
 from portal.links import services as links
+from portal.staff import passwords
+from portal.staff.models import StaffRole, StaffUser
 
 DEMO_FIRM = "Hartwell & Ames LLP"
 QUICKSTART_KEY_LABEL = "quickstart"
+DEMO_ADMIN_EMAIL = "admin@hartwell-ames.example"
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,11 @@ class QuickstartCredentials:
     client_language: str
     link_url: str
     api_key: str
+    console_email: str
+    #: A fresh random password for the demo's admin (stored hashed, so printed only now).
+    console_password: str
+    #: Whether the admin has an authenticator (then the code is asked, as for anyone).
+    console_has_mfa: bool
 
 
 def seed() -> Firm:
@@ -154,6 +163,7 @@ def quickstart_credentials() -> QuickstartCredentials:
     if client is None:
         raise RuntimeError("the demo firm has no client")
     link = links.issue_link(firm_id=firm.id, client=client)
+    admin, password = _demo_admin(firm)
     return QuickstartCredentials(
         firm_id=firm.id,
         firm_name=firm.name,
@@ -161,4 +171,25 @@ def quickstart_credentials() -> QuickstartCredentials:
         client_language=language_name(client.locale or "en_US"),
         link_url=links.url_for_link(link),
         api_key=issued.secret,
+        console_email=admin.email,
+        console_password=password,
+        console_has_mfa=admin.has_mfa,
     )
+
+
+def _demo_admin(firm: Firm) -> tuple[StaffUser, str]:
+    """The demo firm's console admin, with a new random password (unlocked, reactivated)."""
+    password = "demo-" + secrets.token_urlsafe(12)
+    admin = db.session.scalar(select(StaffUser).where(StaffUser.email == DEMO_ADMIN_EMAIL))
+    if admin is None:
+        admin = StaffUser(
+            firm_id=firm.id, email=DEMO_ADMIN_EMAIL, role=StaffRole.ADMIN, created_at=clock.now()
+        )
+        db.session.add(admin)
+    admin.password_hash = passwords.hash_password(password)
+    admin.activated_at = admin.activated_at or clock.now()
+    admin.deactivated_at = None
+    admin.failed_attempts = 0
+    admin.locked_until = None
+    db.session.flush()
+    return admin, password

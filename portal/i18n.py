@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import flask_babel
 from babel import Locale
@@ -32,6 +31,8 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+
+from portal import urls
 
 #: Every locale a page can render in. Adding one: see the README's "Languages".
 SUPPORTED_LOCALES = ("en_US", "es_US")
@@ -156,19 +157,7 @@ def language_name(locale: str) -> str:
 
 def _safe_next(target: str | None) -> str:
     """`target` if it is a path on this site, else the client's matters (no open redirect)."""
-    parts = urlsplit(target or "")
-    if (
-        not target
-        or not target.startswith("/")
-        or target.startswith("//")
-        or "\\" in target
-        # Browsers drop tabs and newlines from URLs: "/\t/evil.example" would become "//...".
-        or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in target)
-        or parts.scheme
-        or parts.netloc
-    ):
-        return url_for("billing.matters")
-    return target
+    return target if target and urls.is_local_path(target) else url_for("billing.matters")
 
 
 def _return_path(explicit: str | None) -> str:

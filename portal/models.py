@@ -18,6 +18,7 @@ from portal.payments.models import (
     Refund,
 )
 from portal.postings.models import Delivery, DeliveryAttempt, OutboundMessage, WebhookEndpoint
+from portal.staff.models import RecoveryCode, StaffSession, StaffToken, StaffUser
 from portal.trust_requests.models import TrustRequest
 
 __all__ = [
@@ -44,8 +45,12 @@ __all__ = [
     "OutgoingEmail",
     "Payment",
     "PaymentFlag",
+    "RecoveryCode",
     "Refund",
     "SandboxIntent",
+    "StaffSession",
+    "StaffToken",
+    "StaffUser",
     "TrustEntry",
     "TrustRequest",
     "WebhookEndpoint",

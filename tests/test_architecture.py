@@ -64,6 +64,20 @@ COMMITTERS: dict[str, set[str]] = {
     # delivery is failed in a unit of its own so the rest of the batch is still recorded.
     "portal.postings.sending": {"claim_batch"},
     "portal.postings.recording": {"_record_as_failed", "record_batch"},
+    # Staff accounts: what an admin (or the CLI) does to users, what a person does to get in
+    # (a failed sign-in commits its count before refusing), and the console's sessions.
+    "portal.staff.accounts": {"change_role", "deactivate", "invite", "reset_mfa"},
+    "portal.staff.signin": {
+        "_fail",
+        "accept_invitation",
+        "complete_enrolment",
+        "confirm_password",
+        "enrolment_offer",
+        "request_password_reset",
+        "reset_password",
+        "sign_in",
+    },
+    "portal.staff.sessions": {"end_session", "resume", "sign_out_everywhere"},
     # The email worker: lease, then (after SMTP) record; and its retention purge.
     "portal.mail.delivery": {"claim", "purge_finished", "record"},
 }

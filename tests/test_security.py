@@ -83,6 +83,7 @@ SAMPLES = {
     "locale": "=es",
     "version": "=v1",
     "digest": "=0123456789abcdef",
+    "user_id": "=1",  # a console user: the console answers sign-in or not found
 }
 EXTERNAL_IDS = {
     "api.get_client": "client_external_id",

@@ -1,0 +1,8 @@
+"""The firm's console under /console/: a face for the firm's own staff (it imports no other face).
+
+`auth` holds the blueprint, the console's own session cookie and the guards every page uses
+(`staff_required`, `admin_required`, `recent_auth_required`); `signin` the pages that get a
+person in (invitation, authenticator, sign-in, reset, sign-out); `pages` the dashboard and
+`users` the admin's Users page. `routes` gathers them into the one blueprint `create_app`
+registers.
+"""

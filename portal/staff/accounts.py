@@ -1,0 +1,215 @@
+"""What an admin (or the CLI, for a firm's first admin) does to staff accounts: invite, change
+role, deactivate, reset the authenticator. Each is one unit of work with its audit events.
+
+A firm always keeps one active admin: the last one can be neither demoted nor deactivated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+from flask import render_template
+from sqlalchemy import delete, func, select
+
+from portal import clock, urls
+from portal.audit.services import Actor, record, record_changes
+from portal.db import db
+from portal.errors import NotFound, ValidationFailed, ValidationProblem
+from portal.firms.models import Firm
+from portal.mail import compose, send_after_commit
+from portal.staff import sessions
+from portal.staff.models import RecoveryCode, StaffRole, StaffUser, TokenPurpose
+from portal.staff.tokens import INVITATION_PATH, issue_token, retire_tokens
+from portal.templating import locale_scope
+
+ENTITY = "staff_user"
+
+
+@dataclass(frozen=True)
+class Invited:
+    user: StaffUser
+    #: The single-use acceptance address (valid 24 hours).
+    invitation_url: str
+
+
+def users_of(firm_id: int) -> Sequence[StaffUser]:
+    """The firm's staff users, by email."""
+    return db.session.scalars(
+        select(StaffUser).where(StaffUser.firm_id == firm_id).order_by(StaffUser.email)
+    ).all()
+
+
+def user_in_firm(firm_id: int, user_id: int) -> StaffUser:
+    """One of the firm's users; anyone else's (or nobody) is NotFound."""
+    user = db.session.scalar(
+        select(StaffUser).where(StaffUser.id == user_id, StaffUser.firm_id == firm_id)
+    )
+    if user is None:
+        raise NotFound("staff user")
+    return user
+
+
+def _normal_email(email: str) -> str:
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        raise ValidationFailed(
+            errors=[ValidationProblem("email-invalid", "email", "Enter a valid email address.")]
+        ) from None
+
+
+def _role(role: str) -> StaffRole:
+    try:
+        return StaffRole(role)
+    except ValueError:
+        raise ValidationFailed(
+            errors=[ValidationProblem("role-invalid", "role", "Choose admin or staff.")]
+        ) from None
+
+
+def invite(firm: Firm, email: str, role: str, actor: Actor, *, send_email: bool) -> Invited:
+    """Create (or re-invite) a staff user and issue their 24-hour invitation.
+
+    Someone invited before who has not accepted gets a new invitation (the old one stops
+    working); an address that already has an account anywhere is refused. `send_email` emails
+    the invitation (the console); the CLI prints it instead.
+    """
+    address = _normal_email(email)
+    chosen = _role(role)
+    with db.transaction():
+        user = db.session.scalar(select(StaffUser).where(StaffUser.email == address))
+        if user is not None and (user.firm_id != firm.id or user.activated_at is not None):
+            raise ValidationFailed(
+                errors=[
+                    ValidationProblem(
+                        "email-taken", "email", "This address already has a console account."
+                    )
+                ]
+            )
+        if user is None:
+            user = StaffUser(firm_id=firm.id, email=address, role=chosen, created_at=clock.now())
+            db.session.add(user)
+            db.session.flush()
+        else:
+            user.role = chosen
+            user.deactivated_at = None
+        value = issue_token(user, TokenPurpose.INVITATION)
+        url = urls.absolute(f"{INVITATION_PATH}/{value}")
+        record(
+            firm.id,
+            actor,
+            action="staff_user.invited",
+            entity=ENTITY,
+            entity_id=user.id,
+            after={"email": address, "role": chosen.value},
+        )
+        if send_email:
+            context = {"url": url, "firm_name": firm.name, "role": chosen.value}
+            with locale_scope(None):
+                subject = render_template("email/staff_invitation/subject.txt", **context).strip()
+                text = render_template("email/staff_invitation/body.txt", **context)
+            send_after_commit(
+                compose(to=address, subject=subject, text=text),
+                kind="staff_invitation",
+                ref=str(user.id),
+            )
+    return Invited(user=user, invitation_url=url)
+
+
+def _other_active_admins(user: StaffUser) -> int:
+    return (
+        db.session.scalar(
+            select(func.count(StaffUser.id)).where(
+                StaffUser.firm_id == user.firm_id,
+                StaffUser.role == StaffRole.ADMIN,
+                StaffUser.deactivated_at.is_(None),
+                StaffUser.activated_at.is_not(None),
+                StaffUser.id != user.id,
+            )
+        )
+        or 0
+    )
+
+
+def _keep_an_admin(user: StaffUser) -> None:
+    if user.is_admin and user.deactivated_at is None and _other_active_admins(user) == 0:
+        raise ValidationFailed(
+            errors=[
+                ValidationProblem(
+                    "last-admin", "user", "The firm's last admin cannot be demoted or deactivated."
+                )
+            ]
+        )
+
+
+def change_role(firm_id: int, user_id: int, role: str, actor: Actor) -> StaffUser:
+    """Make a user admin or staff."""
+    chosen = _role(role)
+    with db.transaction():
+        user = user_in_firm(firm_id, user_id)
+        if user.role == chosen:
+            return user
+        if chosen is StaffRole.STAFF:
+            _keep_an_admin(user)
+        before = user.role.value
+        user.role = chosen
+        record_changes(
+            firm_id,
+            actor,
+            action="staff_user.role_changed",
+            entity=ENTITY,
+            entity_id=user.id,
+            before={"role": before},
+            after={"role": chosen.value},
+        )
+    return user
+
+
+def deactivate(firm_id: int, user_id: int, actor: Actor) -> StaffUser:
+    """Stop a user signing in: their sessions end and their emailed links stop working."""
+    with db.transaction():
+        user = user_in_firm(firm_id, user_id)
+        if user.deactivated_at is not None:
+            return user
+        _keep_an_admin(user)
+        now = clock.now()
+        user.deactivated_at = now
+        sessions.end_all_sessions(user.id)
+        retire_tokens(user.id)
+        record(
+            firm_id,
+            actor,
+            action="staff_user.deactivated",
+            entity=ENTITY,
+            entity_id=user.id,
+            field="deactivated",
+            before=False,
+            after=True,
+        )
+    return user
+
+
+def reset_mfa(firm_id: int, user_id: int, actor: Actor) -> StaffUser:
+    """Forget a user's authenticator and recovery codes (a lost phone); they sign in again and
+    enrol a new one. Their sessions end."""
+    with db.transaction():
+        user = user_in_firm(firm_id, user_id)
+        had = user.has_mfa
+        user.totp_secret = None
+        user.totp_pending = None
+        user.totp_last_step = None
+        db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+        sessions.end_all_sessions(user.id)
+        record(
+            firm_id,
+            actor,
+            action="staff_user.mfa_reset",
+            entity=ENTITY,
+            entity_id=user.id,
+            field="mfa",
+            before=had,
+            after=False,
+        )
+    return user
