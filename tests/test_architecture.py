@@ -40,6 +40,8 @@ COMMITTERS: dict[str, set[str]] = {
     # Money: commit before and after each processor call, never across one.
     "portal.payments.checkout": {"submit_plan"},
     "portal.payments.refunds": {"refund_payment"},
+    # A person applies an unmatched payment: allocation, money, flag, posting and audit at once.
+    "portal.payments.unmatched": {"apply_unmatched"},
     "portal.payments.events": {"apply_gateway_events", "receive_gateway_event"},
     # The firm's operations on its webhook endpoints and messages, which the API calls.
     "portal.postings.endpoints": {

@@ -50,6 +50,7 @@ from portal.backoffice import services as backoffice
 from portal.backoffice.records import KINDS, Outcome
 from portal.billing import services as billing
 from portal.billing.models import Matter
+from portal.firms import scopes
 from portal.firms import services as firms
 from portal.firms.services import firm_by_id, firm_currencies
 from portal.links import issuing
@@ -82,6 +83,7 @@ def page_size(query: ListQuery) -> int:
 @api.route(
     "PUT",
     "/clients/<external_id>",
+    scope=scopes.SYNC,
     summary="Create or update a client",
     tag="clients",
     path=ExternalIdPath,
@@ -97,6 +99,7 @@ def put_client(external_id: str, body: ClientIn) -> tuple[ClientOut, int]:
 @api.route(
     "GET",
     "/clients/<external_id>",
+    scope=scopes.SYNC,
     summary="Read a client",
     tag="clients",
     path=ExternalIdPath,
@@ -110,6 +113,7 @@ def get_client(external_id: str) -> ClientOut:
 @api.route(
     "GET",
     "/clients",
+    scope=scopes.SYNC,
     summary="List clients",
     tag="clients",
     query=ListQuery,
@@ -129,6 +133,7 @@ def list_clients(query: ListQuery) -> ClientPage:
 @api.route(
     "PUT",
     "/matters/<external_id>",
+    scope=scopes.SYNC,
     summary="Create or update a matter",
     tag="matters",
     path=ExternalIdPath,
@@ -148,6 +153,7 @@ def _matter_out(matter: Matter) -> MatterOut:
 @api.route(
     "GET",
     "/matters/<external_id>",
+    scope=scopes.SYNC,
     summary="Read a matter",
     tag="matters",
     path=ExternalIdPath,
@@ -161,6 +167,7 @@ def get_matter(external_id: str) -> MatterOut:
 @api.route(
     "GET",
     "/matters",
+    scope=scopes.SYNC,
     summary="List matters",
     tag="matters",
     query=ListQuery,
@@ -182,6 +189,7 @@ def list_matters(query: ListQuery) -> MatterPage:
 @api.route(
     "PUT",
     "/invoices/<external_id>",
+    scope=scopes.SYNC,
     summary="Create or update an invoice",
     tag="invoices",
     path=ExternalIdPath,
@@ -199,6 +207,7 @@ def put_invoice(external_id: str, body: InvoiceIn) -> tuple[InvoiceOut, int]:
 @api.route(
     "GET",
     "/invoices/<external_id>",
+    scope=scopes.SYNC,
     summary="Read an invoice",
     tag="invoices",
     path=ExternalIdPath,
@@ -212,6 +221,7 @@ def get_invoice(external_id: str) -> InvoiceOut:
 @api.route(
     "GET",
     "/invoices",
+    scope=scopes.SYNC,
     summary="List invoices",
     tag="invoices",
     query=InvoiceListQuery,
@@ -238,6 +248,7 @@ def list_invoices(query: InvoiceListQuery) -> InvoicePage:
 @api.route(
     "PUT",
     "/trust-entries/<external_id>",
+    scope=scopes.SYNC,
     summary="Record a trust entry",
     tag="trust entries",
     path=ExternalIdPath,
@@ -257,6 +268,7 @@ def put_trust_entry(external_id: str, body: TrustEntryIn) -> tuple[TrustEntryOut
 @api.route(
     "GET",
     "/trust-entries/<external_id>",
+    scope=scopes.SYNC,
     summary="Read a trust entry",
     tag="trust entries",
     path=ExternalIdPath,
@@ -270,6 +282,7 @@ def get_trust_entry(external_id: str) -> TrustEntryOut:
 @api.route(
     "GET",
     "/trust-entries",
+    scope=scopes.SYNC,
     summary="List trust entries",
     tag="trust entries",
     query=TrustEntryListQuery,
@@ -315,6 +328,7 @@ def _record_order(problem: dict[str, Any]) -> tuple[int, int]:
 @api.route(
     "POST",
     "/sync",
+    scope=scopes.SYNC,
     summary="Upsert many records in one transaction",
     tag="sync",
     body=SyncIn,
@@ -336,6 +350,7 @@ def sync(body: SyncIn) -> SyncOut:
 @api.route(
     "POST",
     "/links",
+    scope=scopes.LINKS,
     summary="Issue a client link",
     tag="links",
     body=LinkIn,
@@ -363,6 +378,7 @@ def create_link(body: LinkIn) -> tuple[LinkCreatedOut, int]:
 @api.route(
     "GET",
     "/links",
+    scope=scopes.LINKS,
     summary="List links",
     tag="links",
     query=LinkListQuery,
@@ -387,6 +403,7 @@ def list_links(query: LinkListQuery) -> LinkPage:
 @api.route(
     "GET",
     "/links/<id>",
+    scope=scopes.LINKS,
     summary="Read a link's state",
     tag="links",
     path=LinkPath,
@@ -400,6 +417,7 @@ def get_link(id: str) -> LinkOut:
 @api.route(
     "DELETE",
     "/links/<id>",
+    scope=scopes.LINKS,
     summary="Revoke a link",
     tag="links",
     path=LinkPath,
@@ -417,6 +435,7 @@ def revoke_link(id: str) -> LinkOut:
 @api.route(
     "GET",
     "/firm",
+    scope=scopes.SETTINGS,
     summary="Read the firm's settings",
     tag="firm",
     responses={200: FirmOut},
@@ -428,6 +447,7 @@ def get_firm() -> FirmOut:
 @api.route(
     "PATCH",
     "/firm",
+    scope=scopes.SETTINGS,
     summary="Change the firm's link email message and signature",
     tag="firm",
     body=FirmPatchIn,

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from flask import current_app
@@ -16,6 +16,7 @@ from portal import clock
 from portal.db import db
 from portal.errors import NotFound, Unauthorized
 from portal.firms.models import APIKey, Firm, MerchantAccount, MerchantAccountKind
+from portal.firms.scopes import checked_scopes
 from portal.text import text_problem
 
 #: Every key starts with this, so secret scanners and people can recognise one.
@@ -99,10 +100,20 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_api_key(firm: Firm, *, label: str = "") -> IssuedKey:
-    """Issue a new random API key for `firm`; only its hash is kept (not committed)."""
+def issue_api_key(firm: Firm, *, label: str = "", scopes: Iterable[str] | None = None) -> IssuedKey:
+    """Issue a new random API key for `firm`; only its hash is kept (not committed).
+
+    `scopes` limits what the key may do (`portal.firms.scopes.SCOPES`; UnknownScope for any
+    other word); None gives it every scope.
+    """
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    api_key = APIKey(firm_id=firm.id, prefix=secret[:10], key_hash=_hash(secret), label=label)
+    api_key = APIKey(
+        firm_id=firm.id,
+        prefix=secret[:10],
+        key_hash=_hash(secret),
+        label=label,
+        scopes=checked_scopes(scopes),
+    )
     db.session.add(api_key)
     db.session.flush()
     return IssuedKey(api_key=api_key, secret=secret)

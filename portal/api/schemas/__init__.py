@@ -71,6 +71,7 @@ from portal.api.schemas.matters import (
 )
 from portal.api.schemas.payments import (
     AllocationOut,
+    ApplyIn,
     ChargeEventOut,
     ChargeOut,
     IdempotencyKeyHeader,
@@ -131,6 +132,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "AllocationOut",
     "Amount",
+    "ApplyIn",
     "AttemptOut",
     "ChargeEventOut",
     "ChargeOut",
