@@ -404,6 +404,7 @@ def _message(error: Mapping[str, Any]) -> str:
         ),
         "less_than_equal": lambda: f"{name} must be at most {ctx.get('le')}",
         "literal_error": lambda: f"{name} must be one of {ctx.get('expected')}",
+        "enum": lambda: f"{name} must be one of {ctx.get('expected')}",
         "date_type": lambda: f"{name} must be a date written YYYY-MM-DD, not {_kind_of(given)}",
         "list_type": lambda: f"{name} must be a list, not {_kind_of(given)}",
         "too_long": lambda: f"{name} may hold at most {ctx.get('max_length')} items",
@@ -426,6 +427,6 @@ def _message(error: Mapping[str, Any]) -> str:
 def _pattern_message(name: str) -> str:
     if name == "currency":
         return "currency must be a three-letter ISO 4217 code in capitals, such as USD"
-    if re.search(r"external_id|client|matter", name):
+    if re.search(r"external_id|client|matter|invoice", name):
         return f"{name} must not contain '/' or control characters"
     return f"{name} has an unexpected format"
