@@ -124,25 +124,12 @@ def conditions(firm_id: int, filters: PaymentFilters) -> list[ColumnElement[bool
     if filters.created_to is not None:
         found.append(Payment.created_at < clock.day_bounds(filters.created_to, filters.zone)[1])
     if filters.client is not None:
-        found.append(
-            Payment.client_id
-            == select(Client.id)
-            .where(Client.firm_id == firm_id, Client.external_id == filters.client)
-            .scalar_subquery()
-        )
+        found.append(Payment.client_id == _id_of(Client, firm_id, filters.client))
     if filters.matter is not None:
-        matter_id = (
-            select(Matter.id)
-            .where(Matter.firm_id == firm_id, Matter.external_id == filters.matter)
-            .scalar_subquery()
-        )
+        matter_id = _id_of(Matter, firm_id, filters.matter)
         found.append(_has_allocation(Allocation.matter_id == matter_id))
     if filters.invoice is not None:
-        invoice_id = (
-            select(Invoice.id)
-            .where(Invoice.firm_id == firm_id, Invoice.external_id == filters.invoice)
-            .scalar_subquery()
-        )
+        invoice_id = _id_of(Invoice, firm_id, filters.invoice)
         found.append(_has_allocation(Allocation.invoice_id == invoice_id))
     if filters.unmatched is not None:
         found.append(open_unmatched() if filters.unmatched else ~open_unmatched())
@@ -169,6 +156,16 @@ def open_unmatched() -> ColumnElement[bool]:
         PaymentFlag.payment_id == Payment.id,
         PaymentFlag.code == UNMATCHED,
         PaymentFlag.resolved_at.is_(None),
+    )
+
+
+def _id_of(model: type[Client | Matter | Invoice], firm_id: int, external_id: str) -> Any:
+    """The row id of the firm's record with this external id, as a scalar subquery (none
+    for another firm's: it matches nothing)."""
+    return (
+        select(model.id)
+        .where(model.firm_id == firm_id, model.external_id == external_id)
+        .scalar_subquery()
     )
 
 

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal import clock
 from portal.payments.models import Charge, Payment, PaymentMethod
 from portal.postings.models import MessageStatus, OutboundMessage
 from portal.trust_requests import services as trust_requests
@@ -18,7 +17,7 @@ from portal.trust_requests.models import TrustRequestKind
 from tests import factories
 from tests.api.payment_books import make_book, settle_ach
 from tests.api.unmatched_books import public_payment
-from tests.clocks import Clock
+from tests.clocks import Clock, freeze
 from tests.conftest import APIClient
 from tests.payments.conftest import ACH_RETURNED, Book, pay
 
@@ -28,9 +27,7 @@ NOW = dt.datetime(2026, 12, 2, 9, 0, tzinfo=dt.UTC)
 
 @pytest.fixture
 def moment(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    moments = Clock(NOW)
-    monkeypatch.setattr(clock, "now", moments)
-    return moments
+    return freeze(monkeypatch, NOW)
 
 
 @pytest.fixture

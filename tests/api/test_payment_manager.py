@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from portal.payments.export import HEADER
 from portal.payments.models import Payment, PaymentMethod, PaymentSource
 from tests import factories
-from tests.api.payment_books import make_book
+from tests.api.payment_books import make_book, walk_ids
 from tests.api.unmatched_books import public_payment
 from tests.conftest import APIClient
 from tests.payments.conftest import ACH_OK, DECLINED, Book, pay
@@ -24,21 +24,6 @@ from tests.payments.conftest import ACH_OK, DECLINED, Book, pay
 @pytest.fixture
 def book(session: Session, firm: factories.FirmWithKey) -> Book:
     return make_book(firm)
-
-
-def _ids(api: APIClient, **params: Any) -> list[str]:
-    """Walk every page of the list with `params`, two payments a page."""
-    seen: list[str] = []
-    cursor = None
-    while True:
-        query = {"limit": 2, **params} | ({"cursor": cursor} if cursor else {})
-        response = api.get("/api/v1/payments", query_string=query)
-        assert response.status_code == 200, response.get_json()
-        body = response.get_json()
-        seen += [item["id"] for item in body["data"]]
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return seen
 
 
 def _at(session: Session, payments: list[Payment], start: dt.datetime) -> list[str]:
@@ -68,30 +53,30 @@ def mixed(book: Book, firm: factories.FirmWithKey, session: Session) -> dict[str
 
 def test_each_filter_narrows_the_list(api: APIClient, mixed: dict[str, str]) -> None:
     # then
-    assert _ids(api, method="ach") == [mixed["ach_invoice"]]
-    assert _ids(api, account_kind="trust") == [mixed["card_trust"]]
-    assert _ids(api, source="pay_button") == [mixed["pay_button"]]
-    assert _ids(api, source="staff") == []
-    assert _ids(api, source="link") == [
+    assert walk_ids(api, method="ach") == [mixed["ach_invoice"]]
+    assert walk_ids(api, account_kind="trust") == [mixed["card_trust"]]
+    assert walk_ids(api, source="pay_button") == [mixed["pay_button"]]
+    assert walk_ids(api, source="staff") == []
+    assert walk_ids(api, source="link") == [
         mixed[name] for name in ("card_invoice", "card_trust", "ach_invoice", "declined")
     ]
-    assert _ids(api, invoice="INV-OLD") == [mixed["ach_invoice"], mixed["declined"]]
-    assert _ids(api, invoice="INV-NEW", method="card") == [mixed["card_invoice"]]
-    assert _ids(api, invoice="INV-404") == []
-    assert _ids(api, amount_min=2_500, amount_max=7_000) == [
+    assert walk_ids(api, invoice="INV-OLD") == [mixed["ach_invoice"], mixed["declined"]]
+    assert walk_ids(api, invoice="INV-NEW", method="card") == [mixed["card_invoice"]]
+    assert walk_ids(api, invoice="INV-404") == []
+    assert walk_ids(api, amount_min=2_500, amount_max=7_000) == [
         mixed[name] for name in ("ach_invoice", "declined", "pay_button")
     ]
-    assert _ids(api, amount_min=50_000) == [mixed["card_trust"]]
-    assert _ids(api, unmatched="true") == [mixed["pay_button"]]
+    assert walk_ids(api, amount_min=50_000) == [mixed["card_trust"]]
+    assert walk_ids(api, unmatched="true") == [mixed["pay_button"]]
 
 
 def test_declines_are_listed_unless_left_out(api: APIClient, mixed: dict[str, str]) -> None:
     # then
-    assert mixed["declined"] in _ids(api)
-    without = _ids(api, declines="false")
+    assert mixed["declined"] in walk_ids(api)
+    without = walk_ids(api, declines="false")
     assert mixed["declined"] not in without
     assert len(without) == 4
-    assert _ids(api, declines="false", status="failed") == []
+    assert walk_ids(api, declines="false", status="failed") == []
 
 
 def test_another_firms_invoice_matches_nothing(
@@ -102,7 +87,7 @@ def test_another_firms_invoice_matches_nothing(
     factories.invoice(theirs, external_id="INV-X")
 
     # then
-    assert _ids(api, invoice="INV-X") == []
+    assert walk_ids(api, invoice="INV-X") == []
 
 
 def test_dates_are_days_in_the_firms_time_zone(
@@ -121,9 +106,9 @@ def test_dates_are_days_in_the_firms_time_zone(
     session.flush()
 
     # then
-    assert _ids(api, created_to="2026-03-10") == [late_evening]
-    assert _ids(api, created_from="2026-03-11") == [next_morning]
-    assert _ids(api, created_from="2026-03-10", created_to="2026-03-11") == [
+    assert walk_ids(api, created_to="2026-03-10") == [late_evening]
+    assert walk_ids(api, created_from="2026-03-11") == [next_morning]
+    assert walk_ids(api, created_from="2026-03-10", created_to="2026-03-11") == [
         late_evening,
         next_morning,
     ]
@@ -146,7 +131,7 @@ def test_sorted_pages_walk_every_payment_once(
     api: APIClient, mixed: dict[str, str], sort: str, order: list[str]
 ) -> None:
     # then
-    assert _ids(api, sort=sort) == [mixed[name] for name in order]
+    assert walk_ids(api, sort=sort) == [mixed[name] for name in order]
 
 
 def test_equal_amounts_keep_the_id_order_across_pages(api: APIClient, book: Book) -> None:
@@ -154,8 +139,8 @@ def test_equal_amounts_keep_the_id_order_across_pages(api: APIClient, book: Book
     made = [pay(book, invoices={book.new.id: 1_000}).public_id for _ in range(5)]
 
     # then
-    assert _ids(api, sort="amount") == made
-    assert _ids(api, sort="-amount") == made[::-1]
+    assert walk_ids(api, sort="amount") == made
+    assert walk_ids(api, sort="-amount") == made[::-1]
 
 
 def _csv(api: APIClient, **params: Any) -> tuple[Any, list[dict[str, str]]]:
@@ -176,7 +161,7 @@ def test_the_csv_holds_exactly_what_the_list_shows(
 
     # then
     assert response.get_data(as_text=True).splitlines()[0] == ",".join(HEADER)
-    assert [row["payment"] for row in rows] == _ids(api, **params)
+    assert [row["payment"] for row in rows] == walk_ids(api, **params)
     assert "X-Next-Cursor" not in response.headers
     trust = next(row for row in rows if row["payment"] == mixed["card_trust"])
     assert trust | {"created_at": "", "instrument": "", "fee": ""} == {
