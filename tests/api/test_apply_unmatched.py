@@ -17,7 +17,7 @@ from portal.payments.models import Payment, PaymentMethod
 from portal.postings.models import OutboundMessage
 from tests import factories
 from tests.api.payment_books import make_book
-from tests.api.unmatched_books import public_payment
+from tests.api.unmatched_books import public_payment, unapplied_trust_payment
 from tests.conftest import APIClient
 from tests.payments.conftest import ACH_OK, Book, pay
 
@@ -130,6 +130,27 @@ def test_operating_money_cannot_become_trust(
         in (problem["detail"])
     )
     assert _apply(api, stray.public_id, invoice="INV-NEW").status_code == 200
+
+
+def test_trust_money_goes_to_a_matters_trust_and_never_pays_an_invoice(
+    api: APIClient, book: Book, firm: factories.FirmWithKey
+) -> None:
+    # given: $300.00 taken into trust that names no matter; M-2 holds nothing in trust
+    payment = unapplied_trust_payment(firm.firm, 30_000)
+
+    # when
+    refused = _apply(api, payment.public_id, invoice="INV-OLD")
+    applied = _apply(api, payment.public_id, matter="M-2")
+
+    # then
+    assert refused.status_code == 409
+    assert refused.get_json()["type"] == "/problems/wrong-account"
+    assert "pay the invoice into the operating account" in refused.get_json()["detail"]
+    assert applied.status_code == 200, applied.get_json()
+    (line,) = applied.get_json()["allocations"]
+    assert (line["kind"], line["matter"], line["amount"]) == ("trust_deposit", "M-2", 30_000)
+    entries = api.get("/api/v1/matters/M-2").get_json()
+    assert entries["trust_balance"] == 30_000
 
 
 def test_more_than_is_due_is_refused(
