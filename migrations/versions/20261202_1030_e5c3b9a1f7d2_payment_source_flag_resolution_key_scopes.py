@@ -1,7 +1,8 @@
 """Where a payment was started (`payments.source`: link, pay_button or staff; existing pay-page
 payments, those with a payer reference, become pay_button), when a person resolved a payment's
 flag (`payment_flags.resolved_at`), and the scopes of an API key (`api_keys.scopes`, a JSON
-list; null, as every existing key keeps, is every scope).
+list; null, as every existing key keeps, is every scope). On PostgreSQL, audit_events.at
+takes the time zone its model has.
 
 Revision ID: e5c3b9a1f7d2
 Revises: d1a7f3e5b820
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
+import portal.db
 
 revision = "e5c3b9a1f7d2"
 down_revision = "d1a7f3e5b820"
@@ -45,13 +48,32 @@ def upgrade() -> None:
     with op.batch_alter_table("payments", schema=None) as batch_op:
         batch_op.alter_column("source", server_default=None)
     with op.batch_alter_table("payment_flags", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("resolved_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(
+            sa.Column("resolved_at", portal.db.UTCDateTime(timezone=True), nullable=True)
+        )
         batch_op.create_index("ix_payment_flags_firm_code", ["firm_id", "code"])
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.add_column(sa.Column("scopes", sa.JSON(), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        # d1a7f3e5b820 made audit_events.at a TIMESTAMP without time zone on PostgreSQL, where
+        # the model (UTCDateTime) has one; its values are UTC. Rewriting the column's type
+        # fires no UPDATE trigger, so the append-only guard stays as it is.
+        op.alter_column(
+            "audit_events",
+            "at",
+            type_=portal.db.UTCDateTime(timezone=True),
+            postgresql_using="at AT TIME ZONE 'UTC'",
+        )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column(
+            "audit_events",
+            "at",
+            type_=sa.DateTime(),
+            postgresql_using="at AT TIME ZONE 'UTC'",
+        )
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_column("scopes")
     with op.batch_alter_table("payment_flags", schema=None) as batch_op:
