@@ -108,8 +108,9 @@ class PaymentFilters:
     #: The payment's total in minor units, both inclusive.
     amount_min: int | None = None
     amount_max: int | None = None
-    #: False leaves out declined payments (every charge failed or was canceled).
-    declines: bool = True
+    #: Declined payments (every charge failed or was canceled) are listed only on request.
+    #: The API asks for them unless told `declines=false`, as it always listed them.
+    declines: bool = False
 
 
 def conditions(firm_id: int, filters: PaymentFilters) -> list[ColumnElement[bool]]:

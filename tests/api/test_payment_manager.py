@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.payments import queries
 from portal.payments.export import HEADER
+from portal.payments.filters import PaymentFilters
 from portal.payments.models import Payment, PaymentMethod, PaymentSource
 from tests import factories
 from tests.api.payment_books import make_book, walk_ids
@@ -257,3 +259,19 @@ def test_bad_manager_filters_are_422(
     errors = response.get_json()["errors"]
     assert [error["parameter"] for error in errors] == [parameter]
     assert words in errors[0]["detail"]
+
+
+def test_the_service_lists_declines_only_on_request(
+    mixed: dict[str, str], firm: factories.FirmWithKey
+) -> None:
+    # when: the query the console calls, with its own defaults
+    default = queries.payments_page(
+        firm_id=firm.id, filters=PaymentFilters(), after_id=None, limit=10
+    )
+    asked = queries.payments_page(
+        firm_id=firm.id, filters=PaymentFilters(declines=True), after_id=None, limit=10
+    )
+
+    # then
+    assert mixed["declined"] not in [view.payment.public_id for view in default.items]
+    assert mixed["declined"] in [view.payment.public_id for view in asked.items]
