@@ -8,7 +8,6 @@ it writes nothing. The API's `GET /dashboard` and the console's dashboard show t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -280,6 +279,3 @@ def _overdue(firm_id: int, today: dt.date) -> Attention:
             "due_on": row[4],
         },
     )
-
-
-__all__: Sequence[str] = ["Dashboard", "dashboard"]
