@@ -42,10 +42,24 @@ def create_firm_command(name: str, currency: str, as_json: bool) -> None:
 @click.command("create-api-key")
 @click.argument("firm_id", type=int)
 @click.option("--label", default="", help="A note to tell keys apart.")
-def create_api_key_command(firm_id: int, label: str) -> None:
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    help="A scope the key may use (repeat it for several): sync, links, payments:read, "
+    "payments:refund, settings, webhooks. Without any, the key has every scope.",
+)
+def create_api_key_command(firm_id: int, label: str, scopes: tuple[str, ...]) -> None:
     """Issue another API key for a firm and print it once."""
+    from portal.firms.scopes import UnknownScope
+
     with db.transaction():
-        issued = firms.issue_api_key(firms.firm_by_id(firm_id), label=label, actor=CLI)
+        try:
+            issued = firms.issue_api_key(
+                firms.firm_by_id(firm_id), label=label, scopes=scopes or None, actor=CLI
+            )
+        except UnknownScope as exc:
+            raise click.BadParameter(str(exc), param_hint="--scope") from None
     click.echo(issued.secret)
 
 
@@ -76,7 +90,8 @@ def list_api_keys_command(firm_id: int) -> None:
     ):
         state = "revoked" if key.revoked_at else "active"
         used = key.last_used_at.isoformat() if key.last_used_at else "never"
-        click.echo(f"{key.prefix}...  {state:8} last used {used}  {key.label}")
+        scopes = "every scope" if key.scopes is None else " ".join(key.scopes)
+        click.echo(f"{key.prefix}...  {state:8} last used {used}  [{scopes}]  {key.label}")
 
 
 @click.command("create-staff")

@@ -47,6 +47,8 @@ COMMITTERS: dict[str, set[str]] = {
         "settle_pending_refunds",
         "settle_unanswered_charges",
     },
+    # A person applies an unmatched payment: allocation, money, flag, posting and audit at once.
+    "portal.payments.unmatched": {"apply_unmatched"},
     "portal.payments.events": {"apply_gateway_events", "receive_gateway_event"},
     # The firm's merchant account settings and going live on Stripe (a Stripe call between).
     "portal.payments.account_settings": {"start_stripe_onboarding", "update_merchant_account"},

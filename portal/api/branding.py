@@ -15,7 +15,7 @@ from pydantic import Field, StringConstraints
 from portal.api.auth import actor
 from portal.api.schemas import Input, Output
 from portal.api.views import api
-from portal.firms import branding
+from portal.firms import branding, scopes
 from portal.firms.embed import embed_integrity, public_url
 from portal.firms.models import Firm
 from portal.firms.services import firm_by_id
@@ -85,6 +85,7 @@ def _out(firm: Firm) -> FirmBrandingOut:
 @api.route(
     "GET",
     "/firm/branding",
+    scope=scopes.SETTINGS,
     summary="Read the firm's branding and pay button settings",
     tag="firm",
     responses={200: FirmBrandingOut},
@@ -96,6 +97,7 @@ def get_branding() -> FirmBrandingOut:
 @api.route(
     "PUT",
     "/firm/branding",
+    scope=scopes.SETTINGS,
     summary="Set the firm's name, brand colour and public trust deposits",
     tag="firm",
     body=BrandingIn,
@@ -117,6 +119,7 @@ def put_branding(body: BrandingIn) -> FirmBrandingOut:
 @api.route(
     "PUT",
     "/firm/logo",
+    scope=scopes.SETTINGS,
     summary="Upload the firm's logo (the PNG or JPEG file as the body)",
     tag="firm",
     responses={200: FirmBrandingOut},
@@ -135,6 +138,7 @@ def put_logo() -> FirmBrandingOut:
 @api.route(
     "DELETE",
     "/firm/logo",
+    scope=scopes.SETTINGS,
     summary="Remove the firm's logo",
     tag="firm",
     responses={200: FirmBrandingOut},
@@ -148,6 +152,7 @@ def delete_logo() -> FirmBrandingOut:
 @api.route(
     "PUT",
     "/firm/origins",
+    scope=scopes.SETTINGS,
     summary="Set the website origins of the firm's pay button",
     tag="firm",
     body=OriginsIn,

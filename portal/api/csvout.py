@@ -9,6 +9,7 @@ import io
 from collections.abc import Iterable, Sequence
 
 from flask import Response, request
+from pydantic import BaseModel
 
 CSV_TYPE = "text/csv"
 
@@ -49,3 +50,9 @@ def attachment(header: Sequence[str], rows: Iterable[Iterable[object]], filename
         mimetype=CSV_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def models_attachment(rows: Sequence[BaseModel], model: type[BaseModel], filename: str) -> Response:
+    """`attachment` with one column per field of `model`, one row per answer model."""
+    header = list(model.model_fields)
+    return attachment(header, ([getattr(row, name) for name in header] for row in rows), filename)

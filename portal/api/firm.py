@@ -15,6 +15,7 @@ from portal.api.schemas.audit import AuditEventOut, AuditEventPage, AuditListQue
 from portal.api.schemas.firm import FirmOut, FirmPatchIn
 from portal.api.views import api, page_size
 from portal.audit import services as audit
+from portal.firms import scopes
 from portal.firms.models import Firm
 from portal.firms.services import firm_by_id
 from portal.firms.settings import update_firm_settings
@@ -28,6 +29,7 @@ def _out(firm: Firm) -> FirmOut:
 @api.route(
     "GET",
     "/firm",
+    scope=scopes.SETTINGS,
     summary="Read the firm's settings",
     tag="firm",
     responses={200: FirmOut},
@@ -41,6 +43,7 @@ def get_firm() -> FirmOut:
 @api.route(
     "PATCH",
     "/firm",
+    scope=scopes.SETTINGS,
     summary="Change the firm's settings",
     tag="firm",
     body=FirmPatchIn,
@@ -59,6 +62,7 @@ def patch_firm(body: FirmPatchIn) -> FirmOut:
 @api.route(
     "GET",
     "/audit-events",
+    scope=scopes.SETTINGS,
     summary="List the audit log",
     tag="audit",
     query=AuditListQuery,

@@ -24,6 +24,7 @@ from portal.api.schemas import (
 )
 from portal.api.views import api
 from portal.backoffice import lists
+from portal.firms import scopes
 from portal.firms import services as firms
 from portal.payments import account_settings
 
@@ -33,6 +34,7 @@ TAG = "merchant-accounts"
 @api.route(
     "GET",
     "/merchant-accounts",
+    scope=scopes.SETTINGS,
     summary="List the firm's merchant accounts",
     tag=TAG,
     responses={200: MerchantAccountList},
@@ -47,6 +49,7 @@ def list_merchant_accounts() -> MerchantAccountList:
 @api.route(
     "GET",
     "/merchant-accounts/<id>",
+    scope=scopes.SETTINGS,
     summary="Read a merchant account",
     tag=TAG,
     path=MerchantAccountPath,
@@ -60,6 +63,7 @@ def get_merchant_account(id: str) -> MerchantAccountSettingsOut:
 @api.route(
     "PATCH",
     "/merchant-accounts/<id>",
+    scope=scopes.SETTINGS,
     summary="Change a merchant account's settings, or put it on Stripe",
     tag=TAG,
     path=MerchantAccountPath,
@@ -82,6 +86,7 @@ def patch_merchant_account(id: str, body: MerchantAccountPatchIn) -> MerchantAcc
 @api.route(
     "POST",
     "/merchant-accounts/<id>/stripe-onboarding",
+    scope=scopes.SETTINGS,
     summary="Start (or resume) the merchant account's Stripe onboarding",
     tag=TAG,
     path=MerchantAccountPath,
@@ -116,6 +121,7 @@ def start_stripe_onboarding(id: str, body: StripeOnboardingIn) -> StripeOnboardi
 @api.route(
     "GET",
     "/back-office/lists",
+    scope=scopes.SYNC,
     summary="Read the back office's lists",
     tag="back-office",
     responses={200: BackOfficeListsOut},
@@ -128,6 +134,7 @@ def get_back_office_lists() -> BackOfficeListsOut:
 @api.route(
     "PUT",
     "/back-office/lists",
+    scope=scopes.SYNC,
     summary="Sync the back office's lists",
     tag="back-office",
     body=BackOfficeListsIn,

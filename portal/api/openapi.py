@@ -16,6 +16,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from portal.api.registry import Operation, Registry
 from portal.api.schemas import Problem
+from portal.firms.scopes import SCOPES
 
 REF = "#/components/schemas/{model}"
 PROBLEM_JSON = "application/problem+json"
@@ -33,6 +34,7 @@ REQUEST_ID_HEADER = {
 _RESPONSE_NAMES = {
     400: "MalformedBody",
     401: "Unauthorized",
+    403: "Forbidden",
     404: "NotFound",
     409: "Conflict",
     413: "ContentTooLarge",
@@ -89,7 +91,11 @@ def document(registry: Registry, *, title: str, version: str) -> dict[str, Any]:
                 "bearerAuth": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "A firm API key (mp_...) as `Authorization: Bearer <key>`.",
+                    "description": "A firm API key (mp_...) as `Authorization: Bearer <key>`. "
+                    "Each operation names the scope it needs (`x-scope`); a key issued with "
+                    "scopes gets 403 on the others: "
+                    + "; ".join(f"`{name}`: {what}" for name, what in SCOPES.items())
+                    + ".",
                 }
             },
             "responses": {_RESPONSE_NAMES[status]: _problem_response(status) for status in used},
@@ -156,6 +162,12 @@ def _operation(
     result["responses"] = responses
     if operation.public:
         result["security"] = []
+    elif operation.scope is not None:
+        # OpenAPI 3.1 lets a non-OAuth scheme list the roles an operation needs.
+        result["security"] = [{"bearerAuth": [operation.scope]}]
+        result["x-scope"] = operation.scope
+        note = f"Needs an API key with the scope `{operation.scope}`."
+        result["description"] = f"{result.get('description', '')} {note}".strip()
     return result
 
 

@@ -17,6 +17,7 @@ from pydantic_core import PydanticCustomError
 from portal.api import csvout
 from portal.api.schemas import IsoDate, Output
 from portal.api.views import api
+from portal.firms import scopes
 from portal.firms.models import MerchantAccountKind
 from portal.payments import reconciliation
 from portal.payments.models import ChargeStatus
@@ -231,6 +232,7 @@ CSV_CONTENT = {
 @api.route(
     "GET",
     "/reconciliation",
+    scope=scopes.PAYMENTS_READ,
     summary="Reconcile payments, fees, refunds and returns",
     tag="reconciliation",
     query=ReconciliationQuery,

@@ -24,6 +24,7 @@ from flask import Blueprint, Response, request
 from pydantic import BaseModel, ValidationError
 
 from portal.errors import PortalError, ValidationFailed
+from portal.firms.scopes import SCOPES
 from portal.text import unstorable
 
 #: Fields holding money, whose type errors get the minor-units explanation.
@@ -32,6 +33,8 @@ AMOUNT_FIELDS = frozenset({"total", "balance_due", "amount", "trust_minimum"})
 CUSTOM_ERRORS = frozenset(
     {
         "allocation_twice",
+        "apply_target",
+        "amount_order",
         "amount_zero",
         "balance_over_total",
         "code_twice",
@@ -95,6 +98,9 @@ class Operation:
     body_required: bool = True
     errors: tuple[int, ...] = ()
     public: bool = False
+    #: The scope an API key needs for this route (`portal.firms.scopes.SCOPES`); None only
+    #: for public routes.
+    scope: str | None = None
     #: Other media types a status may answer with besides JSON, for the document: status ->
     #: media type -> OpenAPI media type object (e.g. {"text/csv": {"schema": ...}}). The view
     #: returns those as a ready Response.
@@ -109,6 +115,8 @@ class Operation:
         statuses = set(self.errors) | {429}
         if not self.public:
             statuses.add(401)
+        if self.scope is not None:
+            statuses.add(403)
         if self.body is not None:
             statuses |= {400, 415, 422}
         if self.path is not None or self.query is not None or self.headers is not None:
@@ -148,6 +156,7 @@ class Registry:
         body_required: bool = True,
         errors: Sequence[int] = (),
         public: bool = False,
+        scope: str | None = None,
         on_invalid: OnInvalid | None = None,
         alternatives: Mapping[int, Mapping[str, Mapping[str, Any]]] | None = None,
         raw_body: Sequence[str] = (),
@@ -157,8 +166,13 @@ class Registry:
         The function receives the path parameters as keyword arguments (validated by `path`),
         and `query=`, `headers=` and `body=` as validated models when those are declared.
         Parameters are checked before the body, so a missing header is reported even when the
-        body is also wrong.
+        body is also wrong. Every route but a public one names the `scope` a key needs
+        (`portal.api.auth` refuses a key without it).
         """
+        if public == (scope is not None):
+            raise ValueError(f"{method} {rule}: a route is public or declares a scope, not both")
+        if scope is not None and scope not in SCOPES:
+            raise ValueError(f"{method} {rule}: unknown scope {scope!r}")
 
         def decorator(fn: Callable[..., Reply]) -> Callable[..., Reply]:
             operation = Operation(
@@ -176,6 +190,7 @@ class Registry:
                 body_required=body_required,
                 errors=tuple(errors),
                 public=public,
+                scope=scope,
                 alternatives=dict(alternatives or {}),
                 raw_body=tuple(raw_body),
             )
@@ -194,6 +209,7 @@ class Registry:
                 return _respond(operation, fn(**kwargs))
 
             view.is_public = public  # type: ignore[attr-defined]  # read by the auth hook
+            view.scope = scope  # type: ignore[attr-defined]  # read by the auth hook
             self.blueprint.add_url_rule(rule, fn.__name__, view, methods=[operation.method])
             self.operations.append(operation)
             return fn
@@ -392,6 +408,7 @@ def _message(error: Mapping[str, Any]) -> str:
         ),
         "less_than_equal": lambda: f"{name} must be at most {ctx.get('le')}",
         "literal_error": lambda: f"{name} must be one of {ctx.get('expected')}",
+        "enum": lambda: f"{name} must be one of {ctx.get('expected')}",
         "date_type": lambda: f"{name} must be a date written YYYY-MM-DD, not {_kind_of(given)}",
         "list_type": lambda: f"{name} must be a list, not {_kind_of(given)}",
         "too_long": lambda: f"{name} may hold at most {ctx.get('max_length')} items",
@@ -414,6 +431,6 @@ def _message(error: Mapping[str, Any]) -> str:
 def _pattern_message(name: str) -> str:
     if name == "currency":
         return "currency must be a three-letter ISO 4217 code in capitals, such as USD"
-    if re.search(r"external_id|client|matter", name):
+    if re.search(r"external_id|client|matter|invoice", name):
         return f"{name} must not contain '/' or control characters"
     return f"{name} has an unexpected format"

@@ -8,7 +8,6 @@ models (which the OpenAPI document shows). Every lookup is scoped to the calling
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from flask import Response, current_app, g
@@ -28,6 +27,7 @@ from portal.api.schemas import (
 )
 from portal.api.views import api, page_size
 from portal.backoffice import reports
+from portal.firms import scopes
 from portal.firms.models import EvergreenMode, Firm
 from portal.firms.services import firm_by_id
 from portal.money import MAX_MINOR
@@ -186,6 +186,7 @@ class TrustRequestPath(BaseModel):
 @api.route(
     "POST",
     "/trust-requests",
+    scope=scopes.LINKS,
     summary="Ask a client for money into trust",
     tag="trust requests",
     headers=OptionalIdempotencyKey,
@@ -210,6 +211,7 @@ def create_trust_request(
 @api.route(
     "GET",
     "/trust-requests",
+    scope=scopes.LINKS,
     summary="List trust requests",
     tag="trust requests",
     query=TrustRequestListQuery,
@@ -230,6 +232,7 @@ def list_trust_requests(query: TrustRequestListQuery) -> TrustRequestPage:
 @api.route(
     "GET",
     "/trust-requests/<id>",
+    scope=scopes.LINKS,
     summary="Read a trust request",
     tag="trust requests",
     path=TrustRequestPath,
@@ -243,6 +246,7 @@ def get_trust_request(id: str) -> TrustRequestOut:
 @api.route(
     "POST",
     "/trust-requests/<id>/cancel",
+    scope=scopes.LINKS,
     summary="Cancel a trust request",
     tag="trust requests",
     path=TrustRequestPath,
@@ -259,6 +263,7 @@ def cancel_trust_request(id: str) -> TrustRequestOut:
 @api.route(
     "POST",
     "/trust-requests/<id>/send",
+    scope=scopes.LINKS,
     summary="Email a trust request to the client",
     tag="trust requests",
     path=TrustRequestPath,
@@ -300,6 +305,7 @@ class EvergreenOut(Output):
 @api.route(
     "GET",
     "/firm/evergreen",
+    scope=scopes.SETTINGS,
     summary="Read the evergreen retainer setting",
     tag="trust requests",
     responses={200: EvergreenOut},
@@ -311,6 +317,7 @@ def get_evergreen() -> EvergreenOut:
 @api.route(
     "PUT",
     "/firm/evergreen",
+    scope=scopes.SETTINGS,
     summary="Set the evergreen retainer setting",
     tag="trust requests",
     body=EvergreenIn,
@@ -440,6 +447,7 @@ def _csv_content(model: type[Output]) -> dict[str, Any]:
 @api.route(
     "GET",
     "/trust-request-reports/unpaid",
+    scope=scopes.LINKS,
     summary="Report unpaid trust requests",
     tag="trust requests",
     query=ReportQuery,
@@ -451,13 +459,14 @@ def unpaid_trust_requests(query: ReportQuery) -> UnpaidReportOut | Response:
     or `Accept: text/csv`, the same rows as text/csv under one header row."""
     rows = _unpaid_rows()
     if csvout.wants_csv(query.format):
-        return _csv_response(rows, UnpaidRowOut, "unpaid-trust-requests.csv")
+        return csvout.models_attachment(rows, UnpaidRowOut, "unpaid-trust-requests.csv")
     return UnpaidReportOut(data=rows)
 
 
 @api.route(
     "GET",
     "/trust-request-reports/payments",
+    scope=scopes.LINKS,
     summary="Report payments made through trust requests",
     tag="trust requests",
     query=PaymentsReportQuery,
@@ -485,12 +494,5 @@ def trust_request_payments(query: PaymentsReportQuery) -> RequestPaymentsReportO
         for row in reports.payments_report(g.firm_id, query.start, query.to)
     ]
     if csvout.wants_csv(query.format):
-        return _csv_response(rows, RequestPaymentOut, "trust-request-payments.csv")
+        return csvout.models_attachment(rows, RequestPaymentOut, "trust-request-payments.csv")
     return RequestPaymentsReportOut(data=rows)
-
-
-def _csv_response(rows: Sequence[Output], model: type[Output], filename: str) -> Response:
-    header = list(model.model_fields)
-    return csvout.attachment(
-        header, ([getattr(row, name) for name in header] for row in rows), filename
-    )

@@ -48,6 +48,7 @@ from portal.backoffice import services as backoffice
 from portal.backoffice.records import KINDS, Outcome
 from portal.billing import services as billing
 from portal.billing.models import Matter
+from portal.firms import scopes
 from portal.firms.services import firm_currencies
 from portal.links import issuing
 from portal.links import services as links
@@ -79,6 +80,7 @@ def page_size(query: ListQuery) -> int:
 @api.route(
     "PUT",
     "/clients/<external_id>",
+    scope=scopes.SYNC,
     summary="Create or update a client",
     tag="clients",
     path=ExternalIdPath,
@@ -94,6 +96,7 @@ def put_client(external_id: str, body: ClientIn) -> tuple[ClientOut, int]:
 @api.route(
     "GET",
     "/clients/<external_id>",
+    scope=scopes.SYNC,
     summary="Read a client",
     tag="clients",
     path=ExternalIdPath,
@@ -107,6 +110,7 @@ def get_client(external_id: str) -> ClientOut:
 @api.route(
     "GET",
     "/clients",
+    scope=scopes.SYNC,
     summary="List clients",
     tag="clients",
     query=ListQuery,
@@ -126,6 +130,7 @@ def list_clients(query: ListQuery) -> ClientPage:
 @api.route(
     "PUT",
     "/matters/<external_id>",
+    scope=scopes.SYNC,
     summary="Create or update a matter",
     tag="matters",
     path=ExternalIdPath,
@@ -145,6 +150,7 @@ def _matter_out(matter: Matter) -> MatterOut:
 @api.route(
     "GET",
     "/matters/<external_id>",
+    scope=scopes.SYNC,
     summary="Read a matter",
     tag="matters",
     path=ExternalIdPath,
@@ -158,6 +164,7 @@ def get_matter(external_id: str) -> MatterOut:
 @api.route(
     "GET",
     "/matters",
+    scope=scopes.SYNC,
     summary="List matters",
     tag="matters",
     query=ListQuery,
@@ -179,6 +186,7 @@ def list_matters(query: ListQuery) -> MatterPage:
 @api.route(
     "PUT",
     "/invoices/<external_id>",
+    scope=scopes.SYNC,
     summary="Create or update an invoice",
     tag="invoices",
     path=ExternalIdPath,
@@ -196,6 +204,7 @@ def put_invoice(external_id: str, body: InvoiceIn) -> tuple[InvoiceOut, int]:
 @api.route(
     "GET",
     "/invoices/<external_id>",
+    scope=scopes.SYNC,
     summary="Read an invoice",
     tag="invoices",
     path=ExternalIdPath,
@@ -209,6 +218,7 @@ def get_invoice(external_id: str) -> InvoiceOut:
 @api.route(
     "GET",
     "/invoices",
+    scope=scopes.SYNC,
     summary="List invoices",
     tag="invoices",
     query=InvoiceListQuery,
@@ -235,6 +245,7 @@ def list_invoices(query: InvoiceListQuery) -> InvoicePage:
 @api.route(
     "PUT",
     "/trust-entries/<external_id>",
+    scope=scopes.SYNC,
     summary="Record a trust entry",
     tag="trust entries",
     path=ExternalIdPath,
@@ -254,6 +265,7 @@ def put_trust_entry(external_id: str, body: TrustEntryIn) -> tuple[TrustEntryOut
 @api.route(
     "GET",
     "/trust-entries/<external_id>",
+    scope=scopes.SYNC,
     summary="Read a trust entry",
     tag="trust entries",
     path=ExternalIdPath,
@@ -267,6 +279,7 @@ def get_trust_entry(external_id: str) -> TrustEntryOut:
 @api.route(
     "GET",
     "/trust-entries",
+    scope=scopes.SYNC,
     summary="List trust entries",
     tag="trust entries",
     query=TrustEntryListQuery,
@@ -312,6 +325,7 @@ def _record_order(problem: dict[str, Any]) -> tuple[int, int]:
 @api.route(
     "POST",
     "/sync",
+    scope=scopes.SYNC,
     summary="Upsert many records in one transaction",
     tag="sync",
     body=SyncIn,
@@ -333,6 +347,7 @@ def sync(body: SyncIn) -> SyncOut:
 @api.route(
     "POST",
     "/links",
+    scope=scopes.LINKS,
     summary="Issue a client link",
     tag="links",
     body=LinkIn,
@@ -360,6 +375,7 @@ def create_link(body: LinkIn) -> tuple[LinkCreatedOut, int]:
 @api.route(
     "GET",
     "/links",
+    scope=scopes.LINKS,
     summary="List links",
     tag="links",
     query=LinkListQuery,
@@ -384,6 +400,7 @@ def list_links(query: LinkListQuery) -> LinkPage:
 @api.route(
     "GET",
     "/links/<id>",
+    scope=scopes.LINKS,
     summary="Read a link's state",
     tag="links",
     path=LinkPath,
@@ -397,6 +414,7 @@ def get_link(id: str) -> LinkOut:
 @api.route(
     "DELETE",
     "/links/<id>",
+    scope=scopes.LINKS,
     summary="Revoke a link",
     tag="links",
     path=LinkPath,

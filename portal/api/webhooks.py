@@ -37,6 +37,7 @@ from portal.api.schemas import (
 )
 from portal.api.views import api, page_size
 from portal.errors import ValidationFailed
+from portal.firms import scopes
 from portal.payments.postings import payment_public_ids
 from portal.postings import endpoints, outbox
 from portal.postings.models import OutboundMessage
@@ -75,6 +76,7 @@ def _url_problem(exc: UnsafeTarget) -> ValidationFailed:
 @api.route(
     "POST",
     "/webhook-endpoints",
+    scope=scopes.WEBHOOKS,
     summary="Register a webhook endpoint",
     tag=TAG,
     body=EndpointIn,
@@ -99,6 +101,7 @@ def create_webhook_endpoint(body: EndpointIn) -> tuple[EndpointCreatedOut, int]:
 @api.route(
     "GET",
     "/webhook-endpoints",
+    scope=scopes.WEBHOOKS,
     summary="List webhook endpoints",
     tag=TAG,
     query=ListQuery,
@@ -115,6 +118,7 @@ def list_webhook_endpoints(query: ListQuery) -> EndpointPage:
 @api.route(
     "GET",
     "/webhook-endpoints/<id>",
+    scope=scopes.WEBHOOKS,
     summary="Read a webhook endpoint",
     tag=TAG,
     path=EndpointPath,
@@ -128,6 +132,7 @@ def get_webhook_endpoint(id: str) -> EndpointOut:
 @api.route(
     "PATCH",
     "/webhook-endpoints/<id>",
+    scope=scopes.WEBHOOKS,
     summary="Change a webhook endpoint",
     tag=TAG,
     path=EndpointPath,
@@ -160,6 +165,7 @@ def patch_webhook_endpoint(id: str, body: EndpointPatch) -> EndpointPatchedOut:
 @api.route(
     "DELETE",
     "/webhook-endpoints/<id>",
+    scope=scopes.WEBHOOKS,
     summary="Delete a webhook endpoint",
     tag=TAG,
     path=EndpointPath,
@@ -175,6 +181,7 @@ def delete_webhook_endpoint(id: str) -> Response:
 @api.route(
     "POST",
     "/webhook-endpoints/<id>/rotate-secret",
+    scope=scopes.WEBHOOKS,
     summary="Rotate an endpoint's signing secret",
     tag=TAG,
     path=EndpointPath,
@@ -194,6 +201,7 @@ def rotate_webhook_secret(id: str) -> RotatedOut:
 @api.route(
     "POST",
     "/webhook-endpoints/<id>/test",
+    scope=scopes.WEBHOOKS,
     summary="Send a test ping to an endpoint",
     tag=TAG,
     path=EndpointPath,
@@ -209,6 +217,7 @@ def test_webhook_endpoint(id: str) -> tuple[PingOut, int]:
 @api.route(
     "POST",
     "/webhook-endpoints/<id>/replay",
+    scope=scopes.WEBHOOKS,
     summary="Send an endpoint every message since a time again",
     tag=TAG,
     path=EndpointPath,
@@ -236,6 +245,7 @@ def replay_to_webhook_endpoint(id: str, query: ReplaySinceQuery) -> tuple[Replay
 @api.route(
     "GET",
     "/postings",
+    scope=scopes.WEBHOOKS,
     summary="List messages for the back office",
     tag=TAG,
     query=PostingsQuery,
@@ -253,6 +263,7 @@ def list_postings(query: PostingsQuery) -> MessagePage:
 @api.route(
     "POST",
     "/postings/release",
+    scope=scopes.WEBHOOKS,
     summary="Release held postings",
     tag=TAG,
     body=ReleaseIn,
@@ -269,6 +280,7 @@ def release_postings(body: ReleaseIn) -> MessagesOut:
 @api.route(
     "GET",
     "/webhook-messages/<id>",
+    scope=scopes.WEBHOOKS,
     summary="Read a message and its delivery log",
     tag=TAG,
     path=MessagePath,
@@ -288,6 +300,7 @@ def get_webhook_message(id: str) -> MessageDetailOut:
 @api.route(
     "POST",
     "/webhook-messages/<id>/replay",
+    scope=scopes.WEBHOOKS,
     summary="Send a message again",
     tag=TAG,
     path=MessagePath,

@@ -159,6 +159,9 @@ class APIKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
     revoked_at: Mapped[dt.datetime | None]
     last_used_at: Mapped[dt.datetime | None]
+    #: The scopes this key may use (`portal.firms.scopes.SCOPES`); None is every scope, as
+    #: keys issued before scopes existed keep.
+    scopes: Mapped[list[str] | None] = mapped_column(JSON)
 
     firm: Mapped[Firm] = relationship()
 

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from portal.audit.services import Actor
 from portal.db import db
 from portal.errors import NotFound, Unauthorized
 from portal.firms.models import APIKey, Firm, MerchantAccount, MerchantAccountKind
+from portal.firms.scopes import checked_scopes
 from portal.i18n import SUPPORTED_LOCALES, current_locale
 from portal.text import text_problem
 
@@ -135,15 +136,31 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_api_key(firm: Firm, *, label: str = "", actor: Actor) -> IssuedKey:
+def issue_api_key(
+    firm: Firm, *, label: str = "", scopes: Iterable[str] | None = None, actor: Actor
+) -> IssuedKey:
     """Issue a new random API key for `firm`; only its hash is kept (not committed).
 
-    The audit log says who issued it, with its shown prefix and label (never the key)."""
+    `scopes` limits what the key may do (`portal.firms.scopes.SCOPES`; UnknownScope for any
+    other word); None gives it every scope. The audit log says who issued it, with its shown
+    prefix, label and scopes (never the key).
+    """
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    api_key = APIKey(firm_id=firm.id, prefix=secret[:10], key_hash=_hash(secret), label=label)
+    api_key = APIKey(
+        firm_id=firm.id,
+        prefix=secret[:10],
+        key_hash=_hash(secret),
+        label=label,
+        scopes=checked_scopes(scopes),
+    )
     db.session.add(api_key)
     db.session.flush()
-    _record_key(api_key, actor, "issued", after={"prefix": api_key.prefix, "label": label})
+    _record_key(
+        api_key,
+        actor,
+        "issued",
+        after={"prefix": api_key.prefix, "label": label, "scopes": api_key.scopes},
+    )
     return IssuedKey(api_key=api_key, secret=secret)
 
 

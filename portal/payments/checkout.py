@@ -41,6 +41,7 @@ from portal.payments.models import (
     Payment,
     PaymentFlag,
     PaymentMethod,
+    PaymentSource,
 )
 from portal.trust_requests import holds as trust_requests
 
@@ -269,6 +270,15 @@ class Origin:
     payer_typed_minor: int | None = None
     #: The firm's A/R note set on the link, for the payment's postings (never shown to payers).
     ar_note: str | None = None
+    #: Where it was started; None says "link" with a link and "pay_button" without one.
+    source: PaymentSource | None = None
+
+    @property
+    def payment_source(self) -> PaymentSource:
+        """What the payment records as its `source`."""
+        if self.source is not None:
+            return self.source
+        return PaymentSource.LINK if self.link_id is not None else PaymentSource.PAY_BUTTON
 
 
 def submit_plan(
@@ -382,6 +392,7 @@ def _record_submission(
         payer_reference=origin.payer_reference,
         payer_typed_minor=origin.payer_typed_minor,
         idempotency_key=idempotency_key,
+        source=origin.payment_source,
         method=method,
         currency=plan.currency,
         total_minor=plan.total_minor,

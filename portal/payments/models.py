@@ -54,6 +54,15 @@ ALLOWED: dict[ChargeStatus, frozenset[ChargeStatus]] = {
 }
 
 
+class PaymentSource(enum.StrEnum):
+    """Where a payment was started: a client's link, the firm's pay button (its public pay
+    page), or the firm's own staff."""
+
+    LINK = "link"
+    PAY_BUTTON = "pay_button"
+    STAFF = "staff"
+
+
 class AllocationKind(enum.StrEnum):
     INVOICE = "invoice"
     TRUST_DEPOSIT = "trust_deposit"
@@ -68,6 +77,7 @@ class Payment(Base):
         UniqueConstraint("firm_id", "idempotency_key"),
         Index("ix_payments_firm_created", "firm_id", "created_at"),
         Index("ix_payments_client_id", "client_id"),
+        Index("ix_payments_firm_source", "firm_id", "source"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -85,6 +95,10 @@ class Payment(Base):
     #: payment succeeds, so a stranger's declined probe never learns a balance.
     payer_typed_minor: Mapped[int | None] = mapped_column(BigInteger)
     idempotency_key: Mapped[str] = mapped_column(String(100))
+    #: Where the payment was started (link, pay button, staff); the Payment Manager filters on it.
+    source: Mapped[PaymentSource] = mapped_column(
+        str_enum(PaymentSource, "payment_source"), default=PaymentSource.LINK
+    )
     method: Mapped[PaymentMethod] = mapped_column(str_enum(PaymentMethod, "payment_method"))
     currency: Mapped[str] = mapped_column(String(3))
     #: Sum of the charges, in minor units of `currency`.
@@ -270,7 +284,10 @@ class PaymentFlag(Base):
     """A loud mark for the firm: e.g. a reversal that took a matter's trust below zero."""
 
     __tablename__ = "payment_flags"
-    __table_args__ = (Index("ix_payment_flags_payment_id", "payment_id"),)
+    __table_args__ = (
+        Index("ix_payment_flags_payment_id", "payment_id"),
+        Index("ix_payment_flags_firm_code", "firm_id", "code"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
@@ -280,6 +297,8 @@ class PaymentFlag(Base):
     code: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+    #: When a person dealt with it (an unmatched payment applied); None while it needs one.
+    resolved_at: Mapped[dt.datetime | None]
 
     payment: Mapped[Payment] = relationship(back_populates="flags")
 

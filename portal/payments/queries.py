@@ -1,79 +1,47 @@
-"""Read-side queries over payments: pages and single payments for the firm's API, and the
-payments a back-office sync names when it says its figures already include them.
+"""Read-side queries over payments: pages and single payments for the firm's API and the
+console's Payment Manager, and the payments a back-office sync names when it says its figures
+already include them.
 
 Each function runs a fixed number of queries however many payments, charges, allocations and
 events it returns: the collections are loaded with one SELECT ... IN per relationship, and the
-external ids of the invoices and matters they point at with one query each.
+external ids of the invoices and matters they point at with one query each. The filters and
+sort orders are in `portal.payments.filters`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, distinct, exists, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from portal import clock
 from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
 from portal.errors import NotFound
+from portal.payments.filters import (
+    PAYMENT_STATUSES,
+    PaymentFilters,
+    PaymentStatus,
+    Sort,
+    StatusFilter,
+    conditions,
+)
 from portal.payments.models import (
-    IN_FLIGHT,
-    UNMATCHED,
     Allocation,
     Charge,
-    ChargeStatus,
     Payment,
-    PaymentFlag,
     Refund,
     payment_status,
 )
 from portal.trust_requests.models import TrustRequest
 
-S = ChargeStatus
-
-#: Every word `payment_status` can give a payment.
-PaymentStatus = Literal[
-    "created",
-    "processing",
-    "failed",
-    "partially_failed",
-    "succeeded",
-    "partially_refunded",
-    "refunded",
-    "returned",
-    "disputed",
-]
-#: What the list's `status` filter takes: a payment's word, or the one charge status that is
-#: never a payment's word ("canceled" charges make a payment "failed" or "partially_failed").
-StatusFilter = Literal[PaymentStatus, "canceled"]
-PAYMENT_STATUSES: tuple[str, ...] = get_args(PaymentStatus)
+# Re-exported: the API's models import these words from here.
+__all__ = ["PAYMENT_STATUSES", "PaymentFilters", "PaymentStatus", "StatusFilter"]
 
 #: How many ids go into one `IN (...)` list.
 CHUNK = 500
-
-_ALL = frozenset(ChargeStatus)
-_FAILED = frozenset({S.FAILED, S.CANCELED})
-
-
-@dataclass(frozen=True)
-class PaymentFilters:
-    """What a payment list is narrowed to; None means no condition."""
-
-    #: One of STATUS_FILTERS.
-    status: str | None = None
-    #: UTC calendar dates, both inclusive.
-    created_from: dt.date | None = None
-    created_to: dt.date | None = None
-    #: External ids, within the firm.
-    matter: str | None = None
-    client: str | None = None
-    #: True: only pay-button payments whose reference matched nothing (flagged `unmatched`);
-    #: False: only the others.
-    unmatched: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -101,13 +69,24 @@ class PaymentPage:
 
 
 def payments_page(
-    *, firm_id: int, filters: PaymentFilters, after_id: int | None, limit: int
+    *,
+    firm_id: int,
+    filters: PaymentFilters,
+    after_id: int | None,
+    limit: int,
+    sort: Sort = Sort.DATE,
 ) -> PaymentPage:
-    """A page of the firm's payments matching `filters`, oldest first, after `after_id`."""
-    statement = _payments(firm_id).where(*_conditions(firm_id, filters))
+    """A page of the firm's payments matching `filters` in `sort`'s order, after the payment
+    `after_id` (the last one of the previous page; a payment of another firm starts over)."""
+    statement = _payments(firm_id).where(*conditions(firm_id, filters))
     if after_id is not None:
-        statement = statement.where(Payment.id > after_id)
-    rows = list(db.session.execute(statement.order_by(Payment.id).limit(limit + 1)))
+        last = db.session.execute(
+            select(sort.column).where(Payment.firm_id == firm_id, Payment.id == after_id)
+        ).first()
+        if last is not None:
+            statement = statement.where(sort.after(last[0], after_id))
+    statement = statement.order_by(*sort.order_by()).limit(limit + 1)
+    rows = list(db.session.execute(statement))
     last_id = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -255,79 +234,3 @@ def _request_public_ids(ids: set[int]) -> dict[int, str]:
         )
         found.update((id_, public_id) for id_, public_id in rows)
     return found
-
-
-# Filters, as SQL conditions on payments.
-
-
-def _conditions(firm_id: int, filters: PaymentFilters) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if filters.status is not None:
-        conditions.append(status_condition(filters.status))
-    if filters.created_from is not None:
-        conditions.append(Payment.created_at >= clock.start_of_day(filters.created_from))
-    if filters.created_to is not None:
-        conditions.append(
-            Payment.created_at < clock.start_of_day(filters.created_to + dt.timedelta(1))
-        )
-    if filters.client is not None:
-        conditions.append(
-            Payment.client_id
-            == select(Client.id)
-            .where(Client.firm_id == firm_id, Client.external_id == filters.client)
-            .scalar_subquery()
-        )
-    if filters.matter is not None:
-        matter_id = (
-            select(Matter.id)
-            .where(Matter.firm_id == firm_id, Matter.external_id == filters.matter)
-            .scalar_subquery()
-        )
-        conditions.append(
-            exists()
-            .where(Charge.payment_id == Payment.id, Allocation.charge_id == Charge.id)
-            .where(Allocation.matter_id == matter_id)
-        )
-    if filters.unmatched is not None:
-        flagged = exists().where(
-            PaymentFlag.payment_id == Payment.id, PaymentFlag.code == UNMATCHED
-        )
-        conditions.append(flagged if filters.unmatched else ~flagged)
-    return conditions
-
-
-def _has(statuses: Collection[ChargeStatus]) -> ColumnElement[bool]:
-    """The payment has at least one charge in one of `statuses`."""
-    return exists().where(Charge.payment_id == Payment.id, Charge.status.in_(sorted(statuses)))
-
-
-def status_condition(word: str) -> ColumnElement[bool]:
-    """SQL that holds exactly for the payments `payment_status` gives `word`.
-
-    "canceled", which is never a payment's word, matches payments with a canceled charge.
-    The rules mirror `payment_status`, and a test checks the two agree on every mix of charge
-    statuses a payment can have.
-    """
-    if word == "canceled":
-        return _has({S.CANCELED})
-    if word == "created":
-        return _has({S.CREATED}) & ~_has({S.PROCESSING})
-    if word == "processing":
-        return _has({S.PROCESSING})
-    if word == "failed":
-        return ~_has(_ALL - _FAILED)
-    if word == "partially_failed":
-        return ~_has(IN_FLIGHT) & _has(_FAILED) & _has(_ALL - _FAILED)
-    if word not in PAYMENT_STATUSES:
-        raise ValueError(f"not a payment status: {word!r}")
-    status = ChargeStatus(word)
-    only_this = _has({status}) & ~_has(_ALL - {status})
-    if status is not S.SUCCEEDED:
-        return only_this
-    # Charges that all settled, in two or more different states, also make "succeeded".
-    kinds = (
-        select(func.count(distinct(Charge.status)))
-        .where(Charge.payment_id == Payment.id)
-        .scalar_subquery()
-    )
-    return ~_has(IN_FLIGHT | _FAILED) & (only_this | (kinds >= 2))

@@ -24,6 +24,8 @@ PAYMENT_RETURNED = "payment.returned"
 PAYMENT_DISPUTED = "payment.disputed"
 #: A dispute ended in the firm's favour and the money came back.
 PAYMENT_DISPUTE_WON = "payment.dispute_won"
+#: A person at the firm applied an unmatched payment to an invoice or a matter's trust.
+PAYMENT_APPLIED = "payment.applied"
 TRUST_SHORTFALL = "trust.shortfall"
 #: A trust request (portal.trust_requests) was paid in full.
 TRUST_REQUEST_PAID = "trust_request.paid"
@@ -41,6 +43,7 @@ PAYMENT_EVENTS = frozenset(
         PAYMENT_RETURNED,
         PAYMENT_DISPUTED,
         PAYMENT_DISPUTE_WON,
+        PAYMENT_APPLIED,
     }
 )
 EVENT_TYPES = PAYMENT_EVENTS | {

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from portal import clock
 from portal.payments.models import Payment
 from tests import factories
+from tests.conftest import APIClient
 from tests.payments.conftest import Book
 from tests.payments.conftest import settle_ach as settle_account
 
@@ -42,6 +43,21 @@ def make_book(firm: factories.FirmWithKey) -> Book:
     )
     factories.trust_entry(matter, 200_000, external_id="T-OPENING")
     return Book(person, matter, other, old, new, factories.link(person))
+
+
+def walk_ids(api: APIClient, **params: Any) -> list[str]:
+    """Walk every page of GET /api/v1/payments with `params`, two payments a page; the ids."""
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = {"limit": 2, **params} | ({"cursor": cursor} if cursor else {})
+        response = api.get("/api/v1/payments", query_string=query)
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        seen += [item["id"] for item in body["data"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return seen
 
 
 def settle_ach(payment: Payment) -> None:

@@ -14,12 +14,10 @@ import pytest
 from portal import clock
 from portal.billing.models import Client, Matter
 from portal.db import db
-from portal.paybutton import services as paybutton
-from portal.payments import services as payments
-from portal.payments.models import Payment, PaymentMethod
+from portal.payments.models import Payment
 from tests import factories
+from tests.api.unmatched_books import public_payment
 from tests.conftest import APIClient
-from tests.payments.conftest import VISA
 
 
 def _walk(api: APIClient, path: str, key: str, **params: Any) -> tuple[list[str], int]:
@@ -356,36 +354,9 @@ def test_trust_entries_bad_filters_are_422_naming_the_parameter(
 # GET /payments?unmatched=true
 
 
-_keys = iter(range(1, 10_000))
-
-
 def _public_payment(firm: factories.FirmWithKey, reference: str) -> Payment:
     """A card payment on the firm's public pay page, flagged as the page flags it."""
-    prepared = paybutton.prepare(
-        firm.firm,
-        kind=paybutton.Kind.INVOICE,
-        reference=reference,
-        amount_minor=5_000,
-        currency="USD",
-    )
-    flags = [("unmatched", "The payer's reference matched no open invoice.")]
-    return payments.submit_plan(
-        payments.Origin(
-            firm_id=firm.id,
-            client_id=prepared.client_id,
-            link_id=None,
-            payer_reference=reference,
-            payer_typed_minor=prepared.typed_minor,
-        ),
-        prepared.plan,
-        method=PaymentMethod.CARD,
-        instrument=VISA,
-        idempotency_key=f"unmatched-{next(_keys)}",
-        payer=payments.Payer(
-            name="A Stranger", email="s@example.com", ip="203.0.113.9", user_agent="pytest"
-        ),
-        flags=flags if prepared.unmatched else (),
-    )
+    return public_payment(firm.firm, reference)
 
 
 def test_payments_filter_unmatched(

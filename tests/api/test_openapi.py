@@ -127,18 +127,18 @@ def test_request_bodies_are_the_validating_models(document: dict[str, Any]) -> N
         (
             "/api/v1/clients/{external_id}",
             "put",
-            {"200", "201", "400", "401", "415", "422", "429"},
+            {"200", "403", "201", "400", "401", "415", "422", "429"},
         ),
-        ("/api/v1/clients/{external_id}", "get", {"200", "401", "404", "422", "429"}),
-        ("/api/v1/clients", "get", {"200", "401", "422", "429"}),
+        ("/api/v1/clients/{external_id}", "get", {"200", "403", "401", "404", "422", "429"}),
+        ("/api/v1/clients", "get", {"200", "403", "401", "422", "429"}),
         (
             "/api/v1/trust-entries/{external_id}",
             "put",
-            {"200", "201", "400", "401", "409", "415", "422", "429"},
+            {"200", "403", "201", "400", "401", "409", "415", "422", "429"},
         ),
-        ("/api/v1/sync", "post", {"200", "400", "401", "409", "413", "415", "422", "429"}),
-        ("/api/v1/links", "post", {"201", "400", "401", "415", "422", "429"}),
-        ("/api/v1/links/{id}", "delete", {"200", "401", "404", "422", "429"}),
+        ("/api/v1/sync", "post", {"200", "403", "400", "401", "409", "413", "415", "422", "429"}),
+        ("/api/v1/links", "post", {"201", "400", "403", "401", "415", "422", "429"}),
+        ("/api/v1/links/{id}", "delete", {"200", "403", "401", "404", "422", "429"}),
         ("/api/v1/openapi.json", "get", {"200", "429"}),
     ],
 )
@@ -159,7 +159,7 @@ def test_routes_document_their_answers(
 def test_the_document_itself_needs_no_key(document: dict[str, Any]) -> None:
     # then
     assert document["paths"]["/api/v1/openapi.json"]["get"]["security"] == []
-    assert "security" not in document["paths"]["/api/v1/clients"]["get"]
+    assert document["paths"]["/api/v1/clients"]["get"]["security"] == [{"bearerAuth": ["sync"]}]
 
 
 def test_list_parameters_are_documented(document: dict[str, Any]) -> None:

@@ -23,13 +23,19 @@ def _schema(document: dict[str, Any], name: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("path", "method", "statuses"),
     [
-        ("/api/v1/payments", "get", {"200", "401", "422", "429"}),
-        ("/api/v1/payments/{id}", "get", {"200", "401", "404", "422", "429"}),
+        ("/api/v1/payments", "get", {"200", "401", "403", "422", "429"}),
+        ("/api/v1/payments/{id}", "get", {"200", "401", "403", "404", "422", "429"}),
         (
             "/api/v1/payments/{id}/refunds",
             "post",
-            {"200", "201", "400", "401", "404", "409", "415", "422", "429"},
+            {"200", "201", "400", "401", "403", "404", "409", "415", "422", "429"},
         ),
+        (
+            "/api/v1/payments/{id}/apply",
+            "post",
+            {"200", "400", "401", "403", "404", "409", "415", "422", "429"},
+        ),
+        ("/api/v1/dashboard", "get", {"200", "401", "403", "429"}),
     ],
 )
 def test_payment_routes_document_their_answers(
@@ -69,7 +75,16 @@ def test_the_list_documents_its_filters(document: dict[str, Any]) -> None:
         "created_to",
         "matter",
         "client",
+        "invoice",
         "unmatched",
+        "method",
+        "account_kind",
+        "source",
+        "amount_min",
+        "amount_max",
+        "declines",
+        "sort",
+        "format",
     }
     assert all(p["in"] == "query" and not p["required"] for p in parameters.values())
     words = parameters["status"]["schema"]["anyOf"][0]["enum"]

@@ -27,7 +27,7 @@ from portal.payments.models import (
 )
 from portal.payments.queries import PAYMENT_STATUSES
 from tests import factories
-from tests.api.payment_books import make_book, recording, settle_ach
+from tests.api.payment_books import make_book, recording, settle_ach, walk_ids
 from tests.conftest import APIClient
 from tests.payments.conftest import ACH_OK, ACH_RETURNED, Book, pay
 
@@ -193,21 +193,6 @@ def test_a_malformed_payment_id_is_422(api: APIClient) -> None:
 # Listing
 
 
-def _ids(api: APIClient, **params: Any) -> list[str]:
-    """Walk every page of the list with `params`, two payments a page."""
-    seen: list[str] = []
-    cursor = None
-    while True:
-        query = {"limit": 2, **params} | ({"cursor": cursor} if cursor else {})
-        response = api.get("/api/v1/payments", query_string=query)
-        assert response.status_code == 200, response.get_json()
-        body = response.get_json()
-        seen += [item["id"] for item in body["data"]]
-        cursor = body["next_cursor"]
-        if cursor is None:
-            return seen
-
-
 def test_the_list_walks_every_payment_once_oldest_first(
     api: APIClient, book: Book, other_firm: factories.FirmWithKey
 ) -> None:
@@ -216,7 +201,7 @@ def test_the_list_walks_every_payment_once_oldest_first(
     factories.client(other_firm)
 
     # when
-    seen = _ids(api)
+    seen = walk_ids(api)
 
     # then
     assert seen == made
@@ -266,17 +251,22 @@ def test_filters_by_matter_client_status_and_dates(
     )
 
     # then
-    assert _ids(api, matter="M-1") == [invoice_paid, processing]
-    assert _ids(api, matter="M-2") == [trust_paid]
-    assert _ids(api, matter="M-404") == []
-    assert _ids(api, client="C-2") == [neighbours]
-    assert _ids(api, client="C-1") == [invoice_paid, trust_paid, processing]
-    assert _ids(api, status="processing") == [processing]
-    assert _ids(api, status="succeeded") == [invoice_paid, trust_paid, neighbours]
-    assert _ids(api, created_from="2026-03-11") == [trust_paid, processing, neighbours]
-    assert _ids(api, created_to="2026-03-10") == [invoice_paid]
-    assert _ids(api, created_from="2026-03-11", created_to="2026-03-11") == [trust_paid, processing]
-    assert _ids(api, created_from="2026-03-11", matter="M-1", status="processing") == [processing]
+    assert walk_ids(api, matter="M-1") == [invoice_paid, processing]
+    assert walk_ids(api, matter="M-2") == [trust_paid]
+    assert walk_ids(api, matter="M-404") == []
+    assert walk_ids(api, client="C-2") == [neighbours]
+    assert walk_ids(api, client="C-1") == [invoice_paid, trust_paid, processing]
+    assert walk_ids(api, status="processing") == [processing]
+    assert walk_ids(api, status="succeeded") == [invoice_paid, trust_paid, neighbours]
+    assert walk_ids(api, created_from="2026-03-11") == [trust_paid, processing, neighbours]
+    assert walk_ids(api, created_to="2026-03-10") == [invoice_paid]
+    assert walk_ids(api, created_from="2026-03-11", created_to="2026-03-11") == [
+        trust_paid,
+        processing,
+    ]
+    assert walk_ids(api, created_from="2026-03-11", matter="M-1", status="processing") == [
+        processing
+    ]
 
 
 @pytest.mark.parametrize(
@@ -624,4 +614,4 @@ def test_the_client_filter_names_the_firms_client_only(
     paid = pay(book, invoices={book.new.id: 1_000}).public_id
 
     # then
-    assert _ids(api, client="C-1") == [paid]
+    assert walk_ids(api, client="C-1") == [paid]

@@ -82,6 +82,7 @@ from portal.api.schemas.merchant_accounts import (
 )
 from portal.api.schemas.payments import (
     AllocationOut,
+    ApplyIn,
     ChargeEventOut,
     ChargeOut,
     IdempotencyKeyHeader,
@@ -142,6 +143,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "AllocationOut",
     "Amount",
+    "ApplyIn",
     "AttemptOut",
     "BackOfficeListsIn",
     "BackOfficeListsOut",

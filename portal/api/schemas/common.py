@@ -255,3 +255,6 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = None
     errors: list[ProblemError] | None = None
+    scope: str | None = Field(
+        default=None, description="On a 403: the scope the API key lacks for this operation."
+    )

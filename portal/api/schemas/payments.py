@@ -13,6 +13,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -27,6 +28,7 @@ from portal.api.schemas.common import (
 )
 from portal.firms.models import MerchantAccountKind
 from portal.money import MAX_MINOR
+from portal.payments.filters import Sort
 from portal.payments.models import (
     Allocation,
     AllocationKind,
@@ -35,6 +37,7 @@ from portal.payments.models import (
     ChargeStatus,
     PaymentFlag,
     PaymentMethod,
+    PaymentSource,
     Refund,
 )
 from portal.payments.queries import PaymentFilters, PaymentStatus, PaymentView, StatusFilter
@@ -51,18 +54,34 @@ def _not_before_created_from(value: dt.date | None, info: ValidationInfo) -> dt.
     return value
 
 
+def _not_below_amount_min(value: int | None, info: ValidationInfo) -> int | None:
+    low = info.data.get("amount_min")
+    if value is not None and low is not None and value < low:
+        raise PydanticCustomError(
+            "amount_order", "must not be less than amount_min ({low})", {"low": low}
+        )
+    return value
+
+
+#: A query-string amount in minor units (text in the URL, so not strict).
+QueryAmount = Annotated[int, Field(ge=0, le=MAX_MINOR)]
+
+
 class PaymentListQuery(ListQuery):
-    """Query parameters of GET /payments: the page, and conditions that must all hold."""
+    """Query parameters of GET /payments: the page, its order, and conditions that must all
+    hold."""
 
     status: StatusFilter | None = Field(
         default=None,
         description='A payment\'s `status`; or "canceled", for payments with a canceled charge.',
     )
     created_from: IsoDate | None = Field(
-        default=None, description="Payments created on or after this UTC date (YYYY-MM-DD)."
+        default=None,
+        description="Payments created on or after this day (YYYY-MM-DD) in the firm's time zone.",
     )
     created_to: Annotated[IsoDate | None, AfterValidator(_not_before_created_from)] = Field(
-        default=None, description="Payments created on or before this UTC date (YYYY-MM-DD)."
+        default=None,
+        description="Payments created on or before this day (YYYY-MM-DD) in the firm's time zone.",
     )
     matter: ExternalId | None = Field(
         default=None, description="Payments with an allocation to this matter (external id)."
@@ -70,21 +89,62 @@ class PaymentListQuery(ListQuery):
     client: ExternalId | None = Field(
         default=None, description="Payments made through links of this client (external id)."
     )
+    invoice: ExternalId | None = Field(
+        default=None, description="Payments with an allocation to this invoice (external id)."
+    )
     unmatched: bool | None = Field(
         default=None,
         description="true: only payments from the public pay page whose reference matched "
-        "nothing (taken unapplied and flagged `unmatched`, for the firm to apply); false: "
-        "only the others.",
+        "nothing and that nobody has applied yet (`POST /payments/{id}/apply`); false: only "
+        "the others.",
+    )
+    method: PaymentMethod | None = Field(default=None, description="card or ach.")
+    account_kind: MerchantAccountKind | None = Field(
+        default=None, description="Payments with a charge to this kind of merchant account."
+    )
+    source: PaymentSource | None = Field(
+        default=None,
+        description="Where the payment was started: a client's link, the pay button (the "
+        "firm's public pay page) or the firm's staff.",
+    )
+    amount_min: QueryAmount | None = Field(
+        default=None, description="Payments whose total is at least this (minor units)."
+    )
+    amount_max: Annotated[QueryAmount | None, AfterValidator(_not_below_amount_min)] = Field(
+        default=None, description="Payments whose total is at most this (minor units)."
+    )
+    declines: bool = Field(
+        default=True,
+        description="false leaves out declined payments (every charge failed or was canceled).",
+    )
+    sort: Sort = Field(
+        default=Sort.DATE,
+        description='"date" (oldest first, the default), "-date" (newest first), "amount" '
+        '(smallest first) or "-amount" (largest first); equal values keep the id order.',
+    )
+    format: Literal["json", "csv"] | None = Field(
+        default=None,
+        description='"csv" for text/csv (as does `Accept: text/csv`): the same payments in the '
+        "same order, one row each; JSON otherwise.",
     )
 
-    def filters(self) -> PaymentFilters:
+    def filters(self, zone: dt.tzinfo) -> PaymentFilters:
+        """The conditions, with dates read as days of `zone` (the firm's time zone)."""
         return PaymentFilters(
             status=self.status,
             created_from=self.created_from,
             created_to=self.created_to,
+            zone=zone,
             matter=self.matter,
             client=self.client,
+            invoice=self.invoice,
             unmatched=self.unmatched,
+            method=self.method,
+            account_kind=self.account_kind,
+            source=self.source,
+            amount_min=self.amount_min,
+            amount_max=self.amount_max,
+            declines=self.declines,
         )
 
 
@@ -246,6 +306,11 @@ class PaymentFlagOut(Output):
     charge: str | None
     matter: str | None
     created_at: dt.datetime
+    resolved_at: dt.datetime | None = Field(
+        default=None,
+        description="When a person dealt with it (an unmatched payment applied); null while "
+        "it still needs one.",
+    )
 
     @classmethod
     def of(cls, flag: PaymentFlag, charges: dict[int, str], view: PaymentView) -> PaymentFlagOut:
@@ -255,6 +320,7 @@ class PaymentFlagOut(Output):
             charge=None if flag.charge_id is None else charges.get(flag.charge_id),
             matter=None if flag.matter_id is None else view.matters[flag.matter_id],
             created_at=flag.created_at,
+            resolved_at=flag.resolved_at,
         )
 
 
@@ -266,6 +332,9 @@ class PaymentOut(Output):
         description="One word for the whole payment, from its charges' statuses."
     )
     method: PaymentMethod
+    source: PaymentSource = Field(
+        description="Where it was started: a client's link, the pay button, or staff."
+    )
     currency: str
     total: int
     payer_name: str
@@ -295,6 +364,7 @@ class PaymentOut(Output):
             id=payment.public_id,
             status=view.status,  # type: ignore[arg-type]  # a PaymentStatus word
             method=payment.method,
+            source=payment.source,
             currency=payment.currency,
             total=payment.total_minor,
             payer_name=payment.payer_name,
@@ -316,6 +386,28 @@ class PaymentOut(Output):
 class PaymentPage(Output):
     data: list[PaymentOut]
     next_cursor: str | None = NEXT_CURSOR
+
+
+# Applying an unmatched payment
+
+
+class ApplyIn(Input):
+    """Where to apply an unmatched payment: an invoice, or a matter's trust (one of the two)."""
+
+    invoice: ExternalId | None = Field(
+        default=None, description="The external id of the invoice to pay with it."
+    )
+    matter: ExternalId | None = Field(
+        default=None, description="The external id of the matter whose trust receives it."
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ApplyIn:
+        if (self.invoice is None) == (self.matter is None):
+            raise PydanticCustomError(
+                "apply_target", "must name either an invoice or a matter, not both or neither"
+            )
+        return self
 
 
 # Refunds
