@@ -309,7 +309,7 @@ def test_api_keys_issued_and_revoked_from_the_cli_are_audited(
         ("cli", None, "api_key.issued", "api_key", None),
         ("cli", None, "api_key.revoked", "api_key", "revoked_at"),
     ]
-    assert rows[0].after == {"prefix": key.prefix, "label": "billing"}
+    assert rows[0].after == {"prefix": key.prefix, "label": "billing", "scopes": None}
     assert secret not in json.dumps([r.after for r in rows])
     assert [e["action"] for e in _listed(api, "?actor_kind=cli&entity=api_key")] == [
         "api_key.revoked",

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from portal.api import views
 from portal.api.registry import Operation
+from portal.audit.services import CLI
 from portal.firms import services as firms
 from portal.firms.scopes import SCOPES, UnknownScope
 from tests import factories
@@ -22,7 +23,7 @@ OPERATIONS = views.api.operations
 
 
 def _key(firm: factories.FirmWithKey, *scopes: str) -> str:
-    return firms.issue_api_key(firm.firm, label="scoped", scopes=list(scopes)).secret
+    return firms.issue_api_key(firm.firm, label="scoped", scopes=list(scopes), actor=CLI).secret
 
 
 def _call(client: FlaskClient, operation: Operation, key: str) -> Any:
@@ -137,7 +138,7 @@ def test_the_document_names_each_operations_scope(client: FlaskClient, session: 
 
 def test_an_unknown_scope_is_refused(session: Session, firm: factories.FirmWithKey) -> None:
     with pytest.raises(UnknownScope, match="payments:write"):
-        firms.issue_api_key(firm.firm, scopes=["sync", "payments:write"])
+        firms.issue_api_key(firm.firm, scopes=["sync", "payments:write"], actor=CLI)
 
 
 def test_the_cli_issues_scoped_keys(app: Flask, session: Session, client: FlaskClient) -> None:
