@@ -16,10 +16,10 @@ from typing import Any, Literal, get_args
 from sqlalchemy import ColumnElement, Select, distinct, exists, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
-from portal import clock
 from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
 from portal.errors import NotFound
+from portal.firms.services import firm_period
 from portal.payments.models import (
     IN_FLIGHT,
     UNMATCHED,
@@ -264,12 +264,12 @@ def _conditions(firm_id: int, filters: PaymentFilters) -> list[ColumnElement[boo
     conditions: list[ColumnElement[bool]] = []
     if filters.status is not None:
         conditions.append(status_condition(filters.status))
-    if filters.created_from is not None:
-        conditions.append(Payment.created_at >= clock.start_of_day(filters.created_from))
-    if filters.created_to is not None:
-        conditions.append(
-            Payment.created_at < clock.start_of_day(filters.created_to + dt.timedelta(1))
-        )
+    # The days are the firm's: midnight to midnight in its time zone.
+    low, high = firm_period(firm_id, filters.created_from, filters.created_to)
+    if low is not None:
+        conditions.append(Payment.created_at >= low)
+    if high is not None:
+        conditions.append(Payment.created_at < high)
     if filters.client is not None:
         conditions.append(
             Payment.client_id

@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, cast, exists, func, select
 
-from portal import clock
 from portal.billing.models import InvoiceStatus
 from portal.db import db
 from portal.errors import NotFound
+from portal.firms.services import firm_by_id, firm_today
 from portal.links.models import Link
 from portal.money import Money
 from portal.payments.models import IN_FLIGHT
@@ -275,7 +275,8 @@ def statement_for(link: Link, matter_id: int) -> Statement:
     paid_rows = rows(_PAID_INVOICES, params)
     trust_rows = rows(_TRUST_LINES, {**params, "limit": TRUST_ENTRIES_SHOWN, "offset": 0})
     request_rows = rows(_OPEN_REQUESTS, params) if matter[5] else ()
-    today = clock.today()
+    # The firm's date: "overdue" flips at its midnight, not at UTC's.
+    today = firm_today(firm_by_id(link.firm_id))
     # The statement is a function of these rows and the day alone (see _STATEMENTS).
     key = (matter_id, matter, open_rows, paid_rows, trust_rows, request_rows, today)
     statement = _STATEMENTS.get(key)
