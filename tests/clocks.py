@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
+from portal import clock
+
 
 class Clock:
     """Stands in for `portal.clock.now`; `advance` moves time forward and returns the new now."""
@@ -17,3 +21,10 @@ class Clock:
     def advance(self, **delta: float) -> dt.datetime:
         self.at += dt.timedelta(**delta)
         return self.at
+
+
+def frozen_at(monkeypatch: pytest.MonkeyPatch, at: dt.datetime) -> Clock:
+    """Stand a Clock at `at` in for `portal.clock.now` for the rest of the test."""
+    fake = Clock(at)
+    monkeypatch.setattr(clock, "now", fake)
+    return fake

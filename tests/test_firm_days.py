@@ -17,10 +17,8 @@ from portal.firms.models import EvergreenMode
 from portal.payments import postings as payment_postings
 from portal.templating import format_local_datetime, locale_scope
 from portal.trust_requests import evergreen, holds
-from portal.trust_requests import services as trust_requests
-from portal.trust_requests.models import TrustRequestKind
 from tests import factories
-from tests.clocks import Clock
+from tests.clocks import Clock, frozen_at
 from tests.conftest import APIClient
 from tests.pages.conftest import Portal
 from tests.payments.conftest import Book, pay
@@ -31,9 +29,7 @@ NEW_YORK_2330 = dt.datetime(2026, 12, 3, 4, 30, tzinfo=dt.UTC)
 
 @pytest.fixture
 def late(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock(NEW_YORK_2330)
-    monkeypatch.setattr(clock, "now", fake)
-    return fake
+    return frozen_at(monkeypatch, NEW_YORK_2330)
 
 
 @pytest.fixture
@@ -112,16 +108,7 @@ def test_a_trust_request_is_overdue_from_the_firms_midnight(
     firm: factories.FirmWithKey, book: Book, late: Clock
 ) -> None:
     firm.firm.time_zone = "America/New_York"
-    request, _new = trust_requests.create_request(
-        firm_id=firm.id,
-        new=trust_requests.NewRequest(
-            matter=book.matter.external_id,
-            amount_minor=50_000,
-            currency="USD",
-            kind=TrustRequestKind.RETAINER,
-            due_on=dt.date(2026, 12, 2),
-        ),
-    )
+    request = factories.retainer(book.matter, due_on=dt.date(2026, 12, 2))
 
     (payable,) = holds.payable_for_matters(firm.id, [book.matter.id])
     assert payable.id == request.id and not payable.is_overdue

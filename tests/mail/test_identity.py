@@ -12,15 +12,12 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from portal import clock
 from portal.billing.models import Client
 from portal.firms import branding, identity
 from portal.payments.checkout_forms import mandate_text
 from portal.templating import locale_scope
-from portal.trust_requests import services as trust_requests
-from portal.trust_requests.models import TrustRequestKind
 from tests import factories
-from tests.clocks import Clock
+from tests.clocks import Clock, frozen_at
 from tests.conftest import APIClient
 from tests.mailbox import Inbox, parts
 from tests.payments.conftest import Book, book, pay
@@ -39,9 +36,7 @@ CONTACT = {
 
 @pytest.fixture
 def late(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock(AT)
-    monkeypatch.setattr(clock, "now", fake)
-    return fake
+    return frozen_at(monkeypatch, AT)
 
 
 @pytest.fixture
@@ -152,16 +147,7 @@ def test_the_trust_request_and_receipt_emails_share_the_identity(
     session: Session, new_york: factories.FirmWithKey, book: Book, smtp: Inbox
 ) -> None:
     # given a trust request emailed to the client
-    trust_requests.create_request(
-        firm_id=new_york.id,
-        new=trust_requests.NewRequest(
-            matter=book.matter.external_id,
-            amount_minor=50_000,
-            currency="USD",
-            kind=TrustRequestKind.RETAINER,
-        ),
-        send=True,
-    )
+    factories.retainer(book.matter, send=True)
     # and a payment's receipt
     pay(book, invoices={book.old.id: 120_000})
 
