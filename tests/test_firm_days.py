@@ -161,3 +161,19 @@ def test_summer_time_has_its_own_abbreviation(firm: factories.FirmWithKey) -> No
     july = dt.datetime(2026, 7, 1, 3, 30, tzinfo=dt.UTC)
     zone = identity.page_context(firm.firm)["page_zone"]
     assert format_local_datetime(july, zone, "en_US") == "Jun 30, 2026, 11:30\u202fPM EDT"
+
+
+def test_an_invoice_paid_late_in_the_evening_was_paid_that_day(
+    portal: Portal, firm: factories.FirmWithKey, book: Book
+) -> None:
+    # given a New York firm whose client pays an invoice in full at 11:30 pm on December 2
+    firm.firm.time_zone = "America/New_York"
+    pay(book, invoices={book.old.id: 120_000})
+    portal.open(book.link)
+
+    # when the client looks at the matter
+    page = portal.get(f"/matters/{book.matter.id}").text
+
+    # then it was paid on December 2, the firm's day (December 3 in UTC)
+    paid = page[page.index("INV-DUE-TODAY") :]
+    assert "Dec 2, 2026" in paid and "Dec 3, 2026" not in paid
