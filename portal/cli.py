@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from portal import schema
+from portal.audit.services import CLI
 from portal.db import db
 from portal.firms import services as firms
 
@@ -30,7 +31,7 @@ def create_firm_command(name: str, currency: str, as_json: bool) -> None:
             firm = firms.create_firm(name, currency=currency.upper())
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="NAME") from None
-        issued = firms.issue_api_key(firm, label="created with the firm")
+        issued = firms.issue_api_key(firm, label="created with the firm", actor=CLI)
     if as_json:
         click.echo(json.dumps({"id": firm.id, "slug": firm.slug, "api_key": issued.secret}))
         return
@@ -44,7 +45,7 @@ def create_firm_command(name: str, currency: str, as_json: bool) -> None:
 def create_api_key_command(firm_id: int, label: str) -> None:
     """Issue another API key for a firm and print it once."""
     with db.transaction():
-        issued = firms.issue_api_key(firms.firm_by_id(firm_id), label=label)
+        issued = firms.issue_api_key(firms.firm_by_id(firm_id), label=label, actor=CLI)
     click.echo(issued.secret)
 
 
@@ -60,7 +61,7 @@ def revoke_api_key_command(prefix: str) -> None:
             raise click.ClickException(
                 "no key starts with that prefix" if not keys else "several keys share it"
             )
-        firms.revoke_api_key(keys[0])
+        firms.revoke_api_key(keys[0], actor=CLI)
     click.echo(f"Revoked key {keys[0].prefix}... of firm {keys[0].firm_id}.")
 
 
@@ -140,6 +141,29 @@ def sandbox_settle_command(after_seconds: int | None) -> None:
     click.echo(f"Settled {len(settled)} sandbox ACH debit(s).")
 
 
+@click.command("settle-unanswered")
+@click.option(
+    "--after",
+    "after_seconds",
+    type=int,
+    default=None,
+    help="Ask about charges and refunds waiting at least this long (default: 120 seconds).",
+)
+def settle_unanswered_command(after_seconds: int | None) -> None:
+    """Ask the processors about charges and refunds they have not answered (the delivery
+    worker does this every minute too)."""
+    import datetime as dt
+
+    from portal.payments import unanswered
+
+    older = unanswered.ASK_AFTER if after_seconds is None else dt.timedelta(seconds=after_seconds)
+    settled = unanswered.settle_unanswered_charges(older_than=older)
+    settled += unanswered.settle_pending_refunds(older_than=older)
+    for item in settled:
+        click.echo(f"  {item.ref}: {item.status}")
+    click.echo(f"Settled {len(settled)} unanswered charge(s) and refund(s).")
+
+
 class _Stop:
     """SIGTERM or Ctrl-C ask a worker to stop once the delivery in hand is done."""
 
@@ -182,13 +206,15 @@ def deliver_webhooks_command(once: bool, idle_sleep: float, email: bool) -> None
 
     Several workers may run at once. SIGTERM (or Ctrl-C) lets the delivery in hand finish,
     and then the worker exits. One such worker is all a deployment needs: it sends email
-    too, unless --no-email (then run deliver-email beside it).
+    too, unless --no-email (then run deliver-email beside it), and asks the processors
+    about charges and refunds it has not answered once a minute (see settle-unanswered).
     """
     from portal import mail
+    from portal.payments import unanswered
     from portal.postings import delivery, network, outbox
 
     worker_id = mail.worker_name()
-    next_purge = 0.0
+    next_purge = next_refunds = 0.0
     total = 0
     log.info("delivery worker %s started", worker_id, extra={"worker": worker_id})
     sender = network.Sender()  # connections kept alive from one batch to the next
@@ -196,6 +222,10 @@ def deliver_webhooks_command(once: bool, idle_sleep: float, email: bool) -> None
         try:
             while not stop.event.is_set():
                 try:
+                    if time.monotonic() >= next_refunds:
+                        # Charges and refunds whose processor answer was lost or pending.
+                        unanswered.settle_all()
+                        next_refunds = time.monotonic() + 60
                     if time.monotonic() >= next_purge:
                         outbox.purge_delivered()
                         if email:
@@ -316,6 +346,7 @@ def init_app(app: Flask) -> None:
         migrate_command,
         demo_command,
         sandbox_settle_command,
+        settle_unanswered_command,
         deliver_webhooks_command,
         deliver_email_command,
         config_table_command,

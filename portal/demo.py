@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from portal import clock
+from portal.audit.services import CLI
 from portal.billing.models import Client, Invoice, InvoiceStatus, Matter
 from portal.db import db
 from portal.firms import services as firms
@@ -145,8 +146,8 @@ def quickstart_credentials() -> QuickstartCredentials:
     for old in db.session.scalars(
         select(APIKey).where(APIKey.firm_id == firm.id, APIKey.label == QUICKSTART_KEY_LABEL)
     ):
-        firms.revoke_api_key(old)
-    issued = firms.issue_api_key(firm, label=QUICKSTART_KEY_LABEL)
+        firms.revoke_api_key(old, actor=CLI)
+    issued = firms.issue_api_key(firm, label=QUICKSTART_KEY_LABEL, actor=CLI)
     client = db.session.scalar(
         select(Client).where(Client.firm_id == firm.id).order_by(Client.id).limit(1)
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portal import clock
+from portal.audit.services import SYSTEM
 from portal.billing.models import Client, Invoice, InvoiceStatus, Matter
 from portal.db import db
 from portal.firms import services as firms
@@ -37,7 +38,7 @@ class FirmWithKey:
 
 def firm_with_key(name: str = "Test Firm LLP", currency: str = "USD") -> FirmWithKey:
     firm = firms.create_firm(name, currency=currency)
-    issued = firms.issue_api_key(firm, label="tests")
+    issued = firms.issue_api_key(firm, label="tests", actor=SYSTEM)
     db.session.flush()
     return FirmWithKey(firm=firm, key=issued.secret)
 

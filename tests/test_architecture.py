@@ -28,9 +28,11 @@ COMMITTERS: dict[str, set[str]] = {
     },
     # The firm's settings and API keys (the API calls these; the console will).
     "portal.firms.branding": {"remove_logo", "set_branding", "set_logo", "set_origins"},
-    "portal.firms.services": {"record_key_use", "set_email_settings"},
+    "portal.firms.services": {"record_key_use"},
+    "portal.firms.settings": {"update_firm_settings"},
     # The back office's sync: one batch, one unit of work (retried on an insert race).
     "portal.backoffice.services": {"sync"},
+    "portal.backoffice.lists": {"sync_lists"},
     # Links: issue and revoke (the firm), open and ask for a fresh one (the client).
     "portal.links.issuing": {"create_link", "revoke"},
     "portal.links.services": {"open_link"},
@@ -40,7 +42,14 @@ COMMITTERS: dict[str, set[str]] = {
     # Money: commit before and after each processor call, never across one.
     "portal.payments.checkout": {"submit_plan"},
     "portal.payments.refunds": {"refund_payment"},
+    "portal.payments.unanswered": {
+        "_waiting",
+        "settle_pending_refunds",
+        "settle_unanswered_charges",
+    },
     "portal.payments.events": {"apply_gateway_events", "receive_gateway_event"},
+    # The firm's merchant account settings and going live on Stripe (a Stripe call between).
+    "portal.payments.account_settings": {"start_stripe_onboarding", "update_merchant_account"},
     # The firm's operations on its webhook endpoints and messages, which the API calls.
     "portal.postings.endpoints": {
         "create_endpoint",

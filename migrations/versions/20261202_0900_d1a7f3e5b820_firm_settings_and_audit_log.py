@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+import portal.db
+
 revision = "d1a7f3e5b820"
 down_revision = "c4d2e8f1a9b3"
 branch_labels = None
@@ -44,7 +46,7 @@ def upgrade() -> None:
         "audit_events",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("firm_id", sa.Integer(), nullable=False),
-        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.Column("at", portal.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("actor_kind", sa.String(length=20), nullable=False),
         sa.Column("actor_id", sa.String(length=64), nullable=True),
         sa.Column("action", sa.String(length=64), nullable=False),

@@ -1,6 +1,6 @@
 """The firm's JSON API under /api/v1: bearer-key auth, problem+json errors, OpenAPI 3.1.
 
-Routes are declared in `views`, `payments`, `webhooks` and `reconciliation` through the
+Routes are declared in `views`, `firm`, `payments`, `webhooks` and `reconciliation` through the
 registry in `registry`, which validates requests with the pydantic models in `schemas`;
 `openapi` turns the same declarations into the document served at /api/v1/openapi.json.
 """
@@ -16,6 +16,8 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 from portal.api import (  # noqa: E402
     auth,
     branding,
+    firm,
+    merchant_accounts,
     payments,
     reconciliation,
     trust_requests,
@@ -27,4 +29,14 @@ bp.before_request(auth.authenticate_request)
 limits.limited("RATELIMIT_API", key=limits.api_key_identity)(bp)  # type: ignore[type-var]
 bp.register_error_handler(Unauthorized, auth.unauthorized)
 
-__all__ = ["bp", "branding", "payments", "reconciliation", "trust_requests", "views", "webhooks"]
+__all__ = [
+    "bp",
+    "branding",
+    "firm",
+    "merchant_accounts",
+    "payments",
+    "reconciliation",
+    "trust_requests",
+    "views",
+    "webhooks",
+]

@@ -1,13 +1,15 @@
 """Bearer-key authentication for every API route not declared public.
 
 The key is looked up by its hash (`portal.firms.services.authenticate`); the firm it belongs
-to becomes `g.firm_id`, and every lookup the views make is scoped to it.
+to becomes `g.firm_id`, and every lookup the views make is scoped to it. The key's id is who
+acts: views pass `actor()` down to the use cases that audit a change (features never read `g`).
 """
 
 from __future__ import annotations
 
 from flask import Response, current_app, g, request
 
+from portal.audit.services import Actor
 from portal.errors import Unauthorized, problem
 from portal.firms import services as firms
 
@@ -28,7 +30,13 @@ def authenticate_request() -> None:
     except Unauthorized:
         raise Unauthorized("This API key is not valid or has been revoked.") from None
     g.firm_id = api_key.firm_id
+    g.api_key_id = api_key.id
     firms.record_key_use(api_key)
+
+
+def actor() -> Actor:
+    """Who makes this request: the calling API key, for the audit log."""
+    return Actor.api_key(g.api_key_id)
 
 
 def unauthorized(exc: Unauthorized) -> Response:

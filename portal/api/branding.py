@@ -12,6 +12,7 @@ from typing import Annotated
 from flask import g, request
 from pydantic import Field, StringConstraints
 
+from portal.api.auth import actor
 from portal.api.schemas import Input, Output
 from portal.api.views import api
 from portal.firms import branding
@@ -108,6 +109,7 @@ def put_branding(body: BrandingIn) -> FirmBrandingOut:
         name=body.name,
         brand_colour=body.brand_colour,
         public_trust_deposits=body.public_trust_deposits,
+        actor=actor(),
     )
     return _out(firm)
 
@@ -126,7 +128,7 @@ def put_logo() -> FirmBrandingOut:
     must decode completely; anything else is refused with 422."""
     firm = _firm()
     data = request.get_data(cache=False)[: branding.MAX_LOGO_BYTES + 1]
-    branding.set_logo(firm, data)
+    branding.set_logo(firm, data, actor=actor())
     return _out(firm)
 
 
@@ -139,7 +141,7 @@ def put_logo() -> FirmBrandingOut:
 )
 def delete_logo() -> FirmBrandingOut:
     firm = _firm()
-    branding.remove_logo(firm)
+    branding.remove_logo(firm, actor=actor())
     return _out(firm)
 
 
@@ -155,5 +157,5 @@ def put_origins(body: OriginsIn) -> FirmBrandingOut:
     """Replaces the list. An origin with a path, a query, user info, or plain http (outside
     development) is refused with 422 and nothing is saved."""
     firm = _firm()
-    branding.set_origins(firm, body.origins)
+    branding.set_origins(firm, body.origins, actor=actor())
     return _out(firm)

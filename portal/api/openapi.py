@@ -39,6 +39,7 @@ _RESPONSE_NAMES = {
     415: "UnsupportedMediaType",
     422: "ValidationFailed",
     429: "TooManyRequests",
+    503: "ServiceUnavailable",
 }
 
 

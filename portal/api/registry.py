@@ -34,6 +34,7 @@ CUSTOM_ERRORS = frozenset(
         "allocation_twice",
         "amount_zero",
         "balance_over_total",
+        "code_twice",
         "currency_not_used",
         "currency_unknown",
         "cursor_invalid",
@@ -42,6 +43,8 @@ CUSTOM_ERRORS = frozenset(
         "due_before_issue",
         "link_too_long",
         "locale_unknown",
+        "not_null",
+        "setting_invalid",
         "text_invalid",
         "too_many_records",
     }
@@ -377,6 +380,7 @@ def _message(error: Mapping[str, Any]) -> str:
             else f"{name} must be an integer, not {_kind_of(given)}"
         ),
         "int_parsing": lambda: f"{name} must be an integer",
+        "bool_type": lambda: f"{name} must be true or false, not {_kind_of(given)}",
         "string_type": lambda: f"{name} must be a string, not {_kind_of(given)}",
         "string_too_short": lambda: f"{name} must not be empty",
         "string_too_long": lambda: f"{name} must be at most {ctx.get('max_length')} characters",

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from pydantic_core import PydanticCustomError
 
 from portal.api import csvout
+from portal.api.auth import actor
 from portal.api.schemas import (
     Currency,
     ExternalId,
@@ -318,7 +319,9 @@ def get_evergreen() -> EvergreenOut:
 def put_evergreen(body: EvergreenIn) -> EvergreenOut:
     """At most one unpaid replenishment request per matter exists at a time: a sync that
     finds one already open creates no other."""
-    return EvergreenOut.of(services.set_evergreen_mode(g.firm_id, EvergreenMode(body.mode)))
+    return EvergreenOut.of(
+        services.set_evergreen_mode(g.firm_id, EvergreenMode(body.mode), actor=actor())
+    )
 
 
 # Reports

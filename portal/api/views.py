@@ -22,8 +22,6 @@ from portal.api.schemas import (
     ClientOut,
     ClientPage,
     ExternalIdPath,
-    FirmOut,
-    FirmPatchIn,
     InvoiceIn,
     InvoiceListQuery,
     InvoiceOut,
@@ -50,8 +48,7 @@ from portal.backoffice import services as backoffice
 from portal.backoffice.records import KINDS, Outcome
 from portal.billing import services as billing
 from portal.billing.models import Matter
-from portal.firms import services as firms
-from portal.firms.services import firm_by_id, firm_currencies
+from portal.firms.services import firm_currencies
 from portal.links import issuing
 from portal.links import services as links
 
@@ -409,34 +406,6 @@ def get_link(id: str) -> LinkOut:
 def revoke_link(id: str) -> LinkOut:
     """Idempotent: revoking again answers 200 with the first revocation time."""
     return LinkOut.of(issuing.revoke(firm_id=g.firm_id, public_id=id))
-
-
-# The firm
-
-
-@api.route(
-    "GET",
-    "/firm",
-    summary="Read the firm's settings",
-    tag="firm",
-    responses={200: FirmOut},
-)
-def get_firm() -> FirmOut:
-    return FirmOut.of(firm_by_id(g.firm_id))
-
-
-@api.route(
-    "PATCH",
-    "/firm",
-    summary="Change the firm's link email message and signature",
-    tag="firm",
-    body=FirmPatchIn,
-    responses={200: FirmOut},
-)
-def patch_firm(body: FirmPatchIn) -> FirmOut:
-    """Only the fields sent change; null or empty text clears one."""
-    changes = {name: getattr(body, name) for name in body.model_fields_set}
-    return FirmOut.of(firms.set_email_settings(g.firm_id, changes))
 
 
 # The document

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Response, g
 
+from portal.api.auth import actor
 from portal.api.schemas import (
     DeliveryOut,
     EndpointCreatedOut,
@@ -88,6 +89,7 @@ def create_webhook_endpoint(body: EndpointIn) -> tuple[EndpointCreatedOut, int]:
             url=body.url,
             description=body.description,
             event_types=body.event_types,
+            actor=actor(),
         )
     except UnsafeTarget as exc:
         raise _url_problem(exc) from None
@@ -148,6 +150,7 @@ def patch_webhook_endpoint(id: str, body: EndpointPatch) -> EndpointPatchedOut:
             set_event_types="event_types" in body.model_fields_set,
             enabled=body.enabled,
             pause_reason="Disabled through the API.",
+            actor=actor(),
         )
     except UnsafeTarget as exc:
         raise _url_problem(exc) from None
@@ -165,7 +168,7 @@ def patch_webhook_endpoint(id: str, body: EndpointPatch) -> EndpointPatchedOut:
 )
 def delete_webhook_endpoint(id: str) -> Response:
     """Nothing more is sent to it; its delivery log goes with it. 204 with no body."""
-    endpoints.delete_endpoint(firm_id=g.firm_id, public_id=id)
+    endpoints.delete_endpoint(firm_id=g.firm_id, public_id=id, actor=actor())
     return Response(status=204)
 
 
@@ -181,7 +184,7 @@ def delete_webhook_endpoint(id: str) -> Response:
 def rotate_webhook_secret(id: str) -> RotatedOut:
     """The new secret signs from now on; the old one also signs for 24 hours, so the back
     office can switch without missing a posting."""
-    rotation = endpoints.rotate_endpoint_secret(firm_id=g.firm_id, public_id=id)
+    rotation = endpoints.rotate_endpoint_secret(firm_id=g.firm_id, public_id=id, actor=actor())
     return RotatedOut(
         secret=rotation.secret,
         previous_secret_expires_at=rotation.previous_secret_expires_at,

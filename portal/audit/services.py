@@ -129,3 +129,17 @@ def events_query(firm_id: int, filters: AuditFilter) -> Select[AuditEvent]:
 
 def events(firm_id: int, filters: AuditFilter, *, limit: int = 100) -> Sequence[AuditEvent]:
     return db.session.scalars(events_query(firm_id, filters).limit(limit)).all()
+
+
+def events_page(
+    firm_id: int, filters: AuditFilter, *, after_id: int | None, limit: int
+) -> tuple[list[AuditEvent], int | None]:
+    """A page of the firm's events matching `filters`, newest first, older than `after_id`;
+    and the id the next page continues after (None on the last page)."""
+    query = events_query(firm_id, filters)
+    if after_id is not None:
+        query = query.where(AuditEvent.id < after_id)
+    rows = list(db.session.scalars(query.limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], rows[limit - 1].id

@@ -27,6 +27,7 @@ from portal.client.checkout import (
     read_requests,
 )
 from portal.firms.models import Firm, MerchantAccountKind
+from portal.firms.services import account_label
 from portal.gateways.base import Instrument
 from portal.links.models import Link
 from portal.money import to_plain
@@ -213,9 +214,9 @@ def _review_charges(
         accepted = account.accepts_card if method is PaymentMethod.CARD else account.accepts_ach
         if not accepted:
             message = (
-                _("%(account)s does not take card payments.", account=account.label)
+                _("%(account)s does not take card payments.", account=account_label(account))
                 if method is PaymentMethod.CARD
-                else _("%(account)s does not take bank payments.", account=account.label)
+                else _("%(account)s does not take bank payments.", account=account_label(account))
             )
             errors.add("method", message)
         lines = []
@@ -259,7 +260,7 @@ def _review_charges(
                 )
         charges.append(
             ReviewCharge(
-                account_label=account.label,
+                account_label=account_label(account),
                 account_kind=planned.account_kind,
                 gateway=account.gateway,
                 amount_minor=planned.amount_minor,

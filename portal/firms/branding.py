@@ -15,16 +15,18 @@ import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from flask import current_app
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
 from portal import clock, colors, urls
+from portal.audit.services import Actor
 from portal.db import db
 from portal.errors import NotFound, ValidationFailed
 from portal.firms.models import Firm, FirmLogo
+from portal.firms.services import record_firm_changes
 from portal.text import clean_text
 
 #: WCAG 2 AA contrast for normal text.
@@ -93,6 +95,15 @@ def checked_origin(text: str) -> str:
         raise ValueError("must not carry a user name or password")
     if parts.path not in ("", "/") or parts.query or parts.fragment or raw.endswith("?"):
         raise ValueError("must be an origin only: no path, query or fragment")
+    host, suffix = checked_host(parts)
+    if parts.scheme == "http" and (host not in _LOOPBACK or not _loopback_allowed()):
+        raise ValueError("must use https://")
+    return f"{parts.scheme}://{host}{suffix}"
+
+
+def checked_host(parts: SplitResult) -> tuple[str, str]:
+    """The host of an http(s) address in lower case ASCII (IDNA), and its ":port" unless it is
+    the scheme's default (else ""); ValueError saying what is wrong."""
     try:
         port = parts.port
     except ValueError:
@@ -107,17 +118,15 @@ def checked_origin(text: str) -> str:
             raise ValueError("has an invalid host name") from None
         if not host or not all(_HOST_LABEL.fullmatch(label) for label in host.split(".")):
             raise ValueError("has an invalid host name")
-    if parts.scheme == "http" and (host not in _LOOPBACK or not _loopback_allowed()):
-        raise ValueError("must use https://")
     if port == 0:
         raise ValueError("has an invalid port")
     default_port = 443 if parts.scheme == "https" else 80
-    suffix = f":{port}" if port is not None and port != default_port else ""
-    return f"{parts.scheme}://{host}{suffix}"
+    return host, f":{port}" if port is not None and port != default_port else ""
 
 
-def set_origins(firm: Firm, origins: Sequence[str]) -> list[str]:
-    """Replace the firm's website origins (normalised, de-duplicated, in the given order)."""
+def set_origins(firm: Firm, origins: Sequence[str], *, actor: Actor) -> list[str]:
+    """Replace the firm's website origins (normalised, de-duplicated, in the given order) and
+    commit, auditing the change."""
     if len(origins) > MAX_ORIGINS:
         raise ValidationFailed(
             f"at most {MAX_ORIGINS} origins",
@@ -135,7 +144,7 @@ def set_origins(firm: Firm, origins: Sequence[str]) -> list[str]:
             normal.append(origin)
     if problems:
         raise ValidationFailed("Some origins are invalid; nothing was saved.", errors=problems)
-    firm.website_origins = normal
+    record_firm_changes(firm, {"website_origins": normal}, actor)
     db.session.commit()
     return normal
 
@@ -195,8 +204,9 @@ def checked_logo(data: bytes) -> CheckedLogo:
     return CheckedLogo(content_type=content_type, width=width, height=height)
 
 
-def set_logo(firm: Firm, data: bytes) -> None:
-    """Store (or replace) the firm's logo after checking it; commits."""
+def set_logo(firm: Firm, data: bytes, *, actor: Actor) -> None:
+    """Store (or replace) the firm's logo after checking it; commits. The audit log keeps the
+    logo's digest, not the image."""
     checked = checked_logo(data)
     digest = hashlib.sha256(data).hexdigest()
     logo = db.session.get(FirmLogo, firm.id)
@@ -208,15 +218,16 @@ def set_logo(firm: Firm, data: bytes) -> None:
     logo.digest = digest
     logo.width, logo.height = checked.width, checked.height
     logo.updated_at = clock.now()
-    firm.logo_digest = digest
+    record_firm_changes(firm, {"logo_digest": digest}, actor)
     db.session.commit()
 
 
-def remove_logo(firm: Firm) -> None:
+def remove_logo(firm: Firm, *, actor: Actor) -> None:
+    """Remove the firm's logo, if it has one, and commit (audited)."""
     logo = db.session.get(FirmLogo, firm.id)
     if logo is not None:
         db.session.delete(logo)
-    firm.logo_digest = None
+    record_firm_changes(firm, {"logo_digest": None}, actor)
     db.session.commit()
 
 
@@ -246,12 +257,16 @@ def logo_for(slug: str, digest: str) -> FirmLogo:
 
 
 def set_branding(
-    firm: Firm, *, name: str, brand_colour: str | None, public_trust_deposits: bool
+    firm: Firm, *, name: str, brand_colour: str | None, public_trust_deposits: bool, actor: Actor
 ) -> None:
-    """Set the firm's shown name, colour (None for the portal's own) and trust flag; commits."""
+    """Set the firm's shown name, colour (None for the portal's own) and trust flag; commits,
+    auditing each that changed."""
     colour = checked_colour(brand_colour) if brand_colour is not None else None
     # One line, no control characters: the name goes into email subjects and headers.
-    firm.name = clean_text(name, field="/name", max_length=200, required=True)
-    firm.brand_colour = colour
-    firm.public_trust_deposits = public_trust_deposits
+    values = {
+        "name": clean_text(name, field="/name", max_length=200, required=True),
+        "brand_colour": colour,
+        "public_trust_deposits": public_trust_deposits,
+    }
+    record_firm_changes(firm, values, actor)
     db.session.commit()

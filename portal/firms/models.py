@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
 from portal.db import Base, str_enum
+from portal.ids import new_public_id
 
 
 class MerchantAccountKind(enum.StrEnum):
@@ -101,6 +102,11 @@ class Firm(Base):
     )
 
 
+def new_public_id_for_account() -> str:
+    """A fresh public id for a merchant account."""
+    return new_public_id(12, "ma_")
+
+
 class MerchantAccount(Base):
     """A processor account that settles into one bank account (operating or trust)."""
 
@@ -108,6 +114,10 @@ class MerchantAccount(Base):
     __table_args__ = (UniqueConstraint("firm_id", "kind", "currency"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    #: The id the API shows ("ma_…"): random, so it tells nothing of how many accounts exist.
+    public_id: Mapped[str] = mapped_column(
+        String(32), unique=True, default=new_public_id_for_account
+    )
     firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
     kind: Mapped[MerchantAccountKind] = mapped_column(
         str_enum(MerchantAccountKind, "merchant_account_kind")
@@ -168,3 +178,22 @@ class FirmLogo(Base):
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+
+class BackOfficeList(Base):
+    """One of the back office's lists (bank accounts, ledger codes, transaction types), as it
+    last synced it: the values a merchant account's posting defaults may take.
+
+    A list that was never synced (no row) checks nothing; see `portal.firms.account_lists`.
+    """
+
+    __tablename__ = "back_office_lists"
+    __table_args__ = (UniqueConstraint("firm_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
+    #: "bank_accounts", "ledger_codes" or "transaction_types".
+    name: Mapped[str] = mapped_column(String(32))
+    #: [{"code": "1010", "name": "IOLTA trust"}, ...] in the back office's order; codes unique.
+    entries: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now, onupdate=clock.now)

@@ -8,14 +8,18 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
 
 from portal import clock
+from portal.audit import services as audit
+from portal.audit.services import Actor
 from portal.db import db
 from portal.errors import NotFound, Unauthorized
 from portal.firms.models import APIKey, Firm, MerchantAccount, MerchantAccountKind
+from portal.i18n import SUPPORTED_LOCALES, current_locale
 from portal.text import text_problem
 
 #: Every key starts with this, so secret scanners and people can recognise one.
@@ -28,6 +32,33 @@ class IssuedKey:
 
     api_key: APIKey
     secret: str
+
+
+#: The labels a new firm's accounts get in each language besides English (the `label`), so a
+#: Spanish page never shows an English account name. The firm may change them.
+SEED_LABELS: Mapping[MerchantAccountKind, Mapping[str, str]] = {
+    MerchantAccountKind.OPERATING: {"es": "Cuenta operativa"},
+    MerchantAccountKind.TRUST: {"es": "Cuenta fiduciaria (IOLTA)"},
+}
+
+
+def supported_languages() -> tuple[str, ...]:
+    """The languages a client page can render in ("en", "es"): the keys `labels` may use."""
+    return tuple(dict.fromkeys(locale.split("_", 1)[0] for locale in SUPPORTED_LOCALES))
+
+
+def label_in(label: str, labels: Mapping[str, str] | None, locale: str | None) -> str:
+    """The label for `locale`'s language from `labels`, else `label` (the default)."""
+    language = (locale or "").replace("-", "_").split("_", 1)[0].lower()
+    return (labels or {}).get(language) or label
+
+
+def account_label(account: MerchantAccount, locale: str | None = None) -> str:
+    """The name a client sees for `account`, in `locale` (default: what is being rendered).
+
+    Every page, email and receipt that shows an account to a client goes through here.
+    """
+    return label_in(account.label, account.labels, locale or current_locale())
 
 
 def slugify(name: str) -> str:
@@ -62,6 +93,7 @@ def create_firm(name: str, *, currency: str = "USD", gateway: str = "sandbox") -
             MerchantAccount(
                 kind=kind,
                 label=label,
+                labels=dict(SEED_LABELS[kind]),
                 currency=currency,
                 gateway=gateway,
                 ledger_code=ledger,
@@ -80,10 +112,14 @@ def firm_by_id(firm_id: int) -> Firm:
     return firm
 
 
+def default_time_zone() -> str:
+    """The zone of a firm with no time zone of its own (PORTAL_DEFAULT_TIME_ZONE)."""
+    return str(current_app.config.get("DEFAULT_TIME_ZONE") or "UTC")
+
+
 def firm_zone(firm: Firm) -> dt.tzinfo:
     """The time zone in which `firm`'s days and times are shown and counted."""
-    name = firm.time_zone or str(current_app.config.get("DEFAULT_TIME_ZONE") or "UTC")
-    return clock.zone_named(name)
+    return clock.zone_named(firm.time_zone or default_time_zone())
 
 
 def firm_period(
@@ -115,12 +151,15 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_api_key(firm: Firm, *, label: str = "") -> IssuedKey:
-    """Issue a new random API key for `firm`; only its hash is kept (not committed)."""
+def issue_api_key(firm: Firm, *, label: str = "", actor: Actor) -> IssuedKey:
+    """Issue a new random API key for `firm`; only its hash is kept (not committed).
+
+    The audit log says who issued it, with its shown prefix and label (never the key)."""
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     api_key = APIKey(firm_id=firm.id, prefix=secret[:10], key_hash=_hash(secret), label=label)
     db.session.add(api_key)
     db.session.flush()
+    _record_key(api_key, actor, "issued", after={"prefix": api_key.prefix, "label": label})
     return IssuedKey(api_key=api_key, secret=secret)
 
 
@@ -134,9 +173,24 @@ def authenticate(secret: str) -> APIKey:
     return api_key
 
 
-def revoke_api_key(api_key: APIKey) -> None:
-    if api_key.revoked_at is None:
-        api_key.revoked_at = clock.now()
+def revoke_api_key(api_key: APIKey, *, actor: Actor) -> None:
+    """Revoke `api_key` and audit it, unless it is revoked already (not committed)."""
+    if api_key.revoked_at is not None:
+        return
+    api_key.revoked_at = clock.now()
+    _record_key(api_key, actor, "revoked", field="revoked_at", after=api_key.revoked_at.isoformat())
+
+
+def _record_key(api_key: APIKey, actor: Actor, verb: str, **change: Any) -> None:
+    """Append "api_key.<verb>" for `api_key` (its id and prefix only: never the key)."""
+    audit.record(
+        api_key.firm_id,
+        actor,
+        action=f"api_key.{verb}",
+        entity="api_key",
+        entity_id=api_key.id,
+        **change,
+    )
 
 
 #: `APIKey.last_used_at` is kept to this resolution, so busy keys do not write on every request.
@@ -156,14 +210,64 @@ def record_key_use(api_key: APIKey) -> None:
     db.session.commit()
 
 
-def set_email_settings(firm_id: int, changes: Mapping[str, str | None]) -> Firm:
-    """Set the firm's email message and signature from `changes` (commits).
+def record_firm_changes(
+    firm: Firm,
+    values: Mapping[str, Any],
+    actor: Actor,
+    *,
+    action: str = "firm.updated",
+    reason: str | None = None,
+) -> None:
+    """Set `values` on `firm` and audit each that changed (not committed)."""
+    before = {name: getattr(firm, name) for name in values}
+    for name, value in values.items():
+        if before[name] != value:
+            setattr(firm, name, value)
+    audit.record_changes(
+        firm.id,
+        actor,
+        action=action,
+        entity="firm",
+        entity_id=firm.slug,
+        before={name: _shown(value) for name, value in before.items()},
+        after={name: _shown(value) for name, value in values.items()},
+        reason=reason,
+    )
 
-    Only the names given change; None or blank text clears a setting.
-    """
-    firm = firm_by_id(firm_id)
-    with db.transaction():
-        for name in ("email_message", "email_signature"):
-            if name in changes:
-                setattr(firm, name, (changes[name] or "").strip() or None)
-    return firm
+
+def _shown(value: Any) -> Any:
+    """A setting's value as JSON (an enum as its value)."""
+    return getattr(value, "value", value)
+
+
+def merchant_accounts_of(firm_id: int) -> list[MerchantAccount]:
+    """The firm's merchant accounts, oldest first."""
+    return list(
+        db.session.scalars(
+            select(MerchantAccount)
+            .where(MerchantAccount.firm_id == firm_id)
+            .order_by(MerchantAccount.id)
+        )
+    )
+
+
+def merchant_account_for_firm(firm_id: int, public_id: str) -> MerchantAccount:
+    """The firm's merchant account `public_id`, or NotFound (another firm's is not found either)."""
+    account = db.session.scalar(
+        select(MerchantAccount).where(
+            MerchantAccount.firm_id == firm_id, MerchantAccount.public_id == public_id
+        )
+    )
+    if account is None:
+        raise NotFound(f"no merchant account {public_id}")
+    return account
+
+
+def merchant_account_id_for(public_id: str) -> int:
+    """The number of the merchant account `public_id` (any firm's), or NotFound."""
+    account_id = db.session.scalar(
+        select(MerchantAccount.id).where(MerchantAccount.public_id == public_id)
+    )
+    if account_id is None:
+        raise NotFound(f"no merchant account {public_id}")
+    return account_id

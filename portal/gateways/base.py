@@ -134,11 +134,20 @@ class Gateway(Protocol):
         ...
 
     def refund(self, gateway_ref: str, amount_minor: int, *, idempotency_key: str) -> RefundResult:
-        """Give back part or all of a charge."""
+        """Give back part or all of a charge. The same key returns the first refund again."""
         ...
 
     def fetch(self, gateway_ref: str) -> ChargeResult:
         """Ask the processor where a charge stands now."""
+        ...
+
+    def find_charge(self, charge_ref: str, *, idempotency_key: str) -> ChargeResult | None:
+        """Find the charge a create call that got no answer may have made, by our own
+        reference and key; None when the processor never received it."""
+        ...
+
+    def fetch_refund(self, refund_ref: str) -> RefundResult:
+        """Ask the processor where a refund stands now (a pending one settles later)."""
         ...
 
     def parse_event(self, body: bytes, signature: str | None) -> GatewayEvent:

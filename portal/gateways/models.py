@@ -54,3 +54,21 @@ class SandboxIntent(Base):
     metadata_json: Mapped[str] = mapped_column(Text, default="{}")
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+
+class SandboxRefund(Base):
+    """The sandbox processor's record of a refund: the same idempotency key returns it again
+    rather than refunding twice, as Stripe's does."""
+
+    __tablename__ = "sandbox_refunds"
+    __table_args__ = (UniqueConstraint("idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: re_sbx_... — shaped like a Stripe Refund id.
+    refund_id: Mapped[str] = mapped_column(String(40), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    intent_id: Mapped[int] = mapped_column(ForeignKey("sandbox_intents.id", ondelete="CASCADE"))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    #: Stripe's Refund status vocabulary: succeeded, pending, failed, canceled.
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)

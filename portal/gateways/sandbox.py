@@ -32,7 +32,7 @@ from portal.gateways.base import (
     Instrument,
     RefundResult,
 )
-from portal.gateways.models import SandboxIntent
+from portal.gateways.models import SandboxIntent, SandboxRefund
 from portal.gateways.stripe_events import sign_payload, translate, verify
 
 API_VERSION = "2026-10-28.endive"
@@ -139,6 +139,12 @@ class SandboxGateway:
         return replace(self._result(intent), events=(event,))
 
     def refund(self, gateway_ref: str, amount_minor: int, *, idempotency_key: str) -> RefundResult:
+        earlier = db.session.scalar(
+            select(SandboxRefund).where(SandboxRefund.idempotency_key == idempotency_key)
+        )
+        if earlier is not None:
+            # A retried request (the answer was lost on the way): the same refund, once.
+            return RefundResult(gateway_ref=earlier.refund_id, status=earlier.status)
         intent = self._intent(gateway_ref)
         if (
             intent.status != "succeeded"
@@ -146,11 +152,39 @@ class SandboxGateway:
         ):
             return RefundResult(gateway_ref="", status="failed")
         intent.refunded_minor += amount_minor
+        refund = SandboxRefund(
+            refund_id=f"re_sbx_{secrets.token_hex(10)}",
+            idempotency_key=idempotency_key,
+            intent_id=intent.id,
+            amount_minor=amount_minor,
+            status="succeeded",
+        )
+        db.session.add(refund)
         db.session.flush()
         event = self._emit(intent, "charge.refunded")
-        return RefundResult(
-            gateway_ref=f"re_sbx_{secrets.token_hex(10)}", status="succeeded", events=(event,)
+        return RefundResult(gateway_ref=refund.refund_id, status=refund.status, events=(event,))
+
+    def find_charge(self, charge_ref: str, *, idempotency_key: str) -> ChargeResult | None:
+        intent = db.session.scalar(
+            select(SandboxIntent).where(
+                SandboxIntent.idempotency_key == idempotency_key,
+                SandboxIntent.merchant_account_id == self.merchant_account_id,
+            )
         )
+        return None if intent is None else self._result(intent)
+
+    def fetch_refund(self, refund_ref: str) -> RefundResult:
+        refund = db.session.scalar(
+            select(SandboxRefund)
+            .join(SandboxIntent, SandboxIntent.id == SandboxRefund.intent_id)
+            .where(
+                SandboxRefund.refund_id == refund_ref,
+                SandboxIntent.merchant_account_id == self.merchant_account_id,
+            )
+        )
+        if refund is None:
+            raise LookupError(f"no sandbox refund {refund_ref}")
+        return RefundResult(gateway_ref=refund.refund_id, status=refund.status)
 
     def fetch(self, gateway_ref: str) -> ChargeResult:
         return self._result(self._intent(gateway_ref))

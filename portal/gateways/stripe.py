@@ -165,6 +165,29 @@ class StripeGateway:
         refund = self._stripe.v1.refunds.create(params, options)
         return RefundResult(gateway_ref=refund.id, status=str(refund.status))
 
+    def find_charge(self, charge_ref: str, *, idempotency_key: str) -> ChargeResult | None:
+        """Search Stripe for the PaymentIntent carrying our charge reference in its metadata.
+
+        Stripe's search index trails writes by seconds to a minute, so callers ask only about
+        charges older than that; a PaymentIntent is created synchronously with the request.
+        """
+        if not charge_ref.replace("-", "").replace("_", "").isalnum():
+            raise ValueError("a charge reference is letters, digits, - and _")
+        found = self._stripe.v1.payment_intents.search(
+            {"query": f"metadata['charge']:'{charge_ref}'", "limit": 1},
+            self.settings.request_options(),
+        )
+        if not found.data:
+            return None
+        return charge_result(self._retrieve(found.data[0].id))
+
+    def fetch_refund(self, refund_ref: str) -> RefundResult:
+        """Ask Stripe where a Refund stands now (an ACH refund stays pending for days)."""
+        refund = self._stripe.v1.refunds.retrieve(
+            refund_ref, options=self.settings.request_options()
+        )
+        return RefundResult(gateway_ref=refund.id, status=str(refund.status))
+
     def fetch(self, gateway_ref: str) -> ChargeResult:
         """Ask Stripe where a PaymentIntent stands now."""
         return charge_result(self._retrieve(gateway_ref))

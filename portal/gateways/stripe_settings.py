@@ -113,24 +113,43 @@ def api_base() -> str:
     return base.rstrip("/")
 
 
+def platform_secret_key() -> str:
+    """The platform's secret key (STRIPE_SECRET_KEY), refused when missing or of the wrong mode."""
+    key = str(current_app.config.get("STRIPE_SECRET_KEY", "") or "")
+    if not key:
+        raise StripeConfigurationError("STRIPE_SECRET_KEY (the platform's key) is not set")
+    _check_key_mode(
+        key,
+        what="STRIPE_SECRET_KEY",
+        live=("sk_live_", "rk_live_"),
+        test=("sk_test_", "rk_test_"),
+    )
+    return key
+
+
 def settings_for(account: MerchantAccount) -> AccountSettings:
     """Resolve how `account` reaches Stripe, refusing unsafe or contradictory settings.
 
-    An account's STRIPE_ACCOUNTS entry gives either its own `secret_key` or the
-    `connect_account` (acct_…) it settles into through the platform key STRIPE_SECRET_KEY.
-    An operating account without an entry uses the platform key directly. A trust account
-    must have an entry: charged on the platform's own key, client money would land in the
-    platform's balance. A trust account with its own key has Stripe's fees, refunds and
-    disputes taken from its balance, so it is refused unless the entry says
-    `"trust_fees_billed_elsewhere": true` (the firm arranged for Stripe to bill them apart).
+    An account that went live through the API has its connected account (acct_…) in
+    `account.stripe_account` and is charged through the platform key STRIPE_SECRET_KEY.
+    Otherwise its STRIPE_ACCOUNTS entry gives either its own `secret_key` or the
+    `connect_account` it settles into through the platform key. A trust account on Connect is
+    charged as a destination charge (Stripe's fees and disputes stay on the platform, never on
+    trust), an operating one as a direct charge. An operating account with neither uses the
+    platform key directly. A trust account must have a connected account or an entry: charged
+    on the platform's own key, client money would land in the platform's balance. A trust
+    account with its own key has Stripe's fees, refunds and disputes taken from its balance,
+    so it is refused unless the entry says `"trust_fees_billed_elsewhere": true` (the firm
+    arranged for Stripe to bill them apart).
     """
     entry = _account_entry(account.id)
     own_key = entry.get("secret_key")
-    connect_account = entry.get("connect_account")
+    connect_account = account.stripe_account or entry.get("connect_account")
     label = f"merchant account {account.id}"
     if own_key and connect_account:
         raise StripeConfigurationError(
-            f"STRIPE_ACCOUNTS for {label} names both a secret_key and a connect_account"
+            f"merchant account {account.id} has both its own secret_key in STRIPE_ACCOUNTS "
+            "and a connected account"
         )
     is_trust = account.kind is MerchantAccountKind.TRUST
     if connect_account:
@@ -147,7 +166,8 @@ def settings_for(account: MerchantAccount) -> AccountSettings:
         charge_type = "standalone"
     elif is_trust:
         raise StripeConfigurationError(
-            f"{label} is a trust account and has no STRIPE_ACCOUNTS entry; client money must "
+            f"{label} is a trust account and has no connected account (stripe_account) and "
+            "no STRIPE_ACCOUNTS entry; client money must "
             "not be charged into the platform's own balance"
         )
     else:

@@ -26,6 +26,7 @@ from portal.billing.models import Invoice, InvoiceStatus, Matter
 from portal.db import db
 from portal.errors import NotFound, PortalError, ValidationFailed, ValidationProblem
 from portal.firms.models import MerchantAccount, MerchantAccountKind
+from portal.firms.services import account_label
 from portal.gateways.base import Instrument
 from portal.ids import new_public_id
 from portal.links import services as links
@@ -302,9 +303,9 @@ def submit_plan(
         enabled = account.accepts_card if method is PaymentMethod.CARD else account.accepts_ach
         if not enabled:
             raise MethodUnavailable(
-                f"{account.label} does not take card payments."
+                f"{account_label(account)} does not take card payments."
                 if method is PaymentMethod.CARD
-                else f"{account.label} does not take bank payments."
+                else f"{account_label(account)} does not take bank payments."
             )
 
     try:

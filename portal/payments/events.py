@@ -125,7 +125,25 @@ def apply_gateway_event(account: MerchantAccount, event: GatewayEvent) -> str:
         reason=event.detail or event.failure_message or event.type,
         amount_minor=event.amount_minor,
     )
-    return "applied" if changed else f"ignored: {charge.status.value} cannot become {status.value}"
+    if changed:
+        return "applied"
+    if charge.status in (S.CANCELED, S.FAILED) and status is S.SUCCEEDED:
+        # The processor took money for a charge the portal had given up on (canceled when
+        # the processor seemed never to have received it): say so loudly, guess nothing.
+        db.session.add(
+            PaymentFlag(
+                firm_id=charge.firm_id,
+                payment_id=charge.payment_id,
+                charge_id=charge.id,
+                code="paid_after_canceled",
+                detail=f"The processor reports charge {charge.public_id} succeeded, but the "
+                f"portal had recorded it {charge.status.value}. Refund it at the processor or "
+                "apply it in the back office.",
+                created_at=clock.now(),
+            )
+        )
+        return f"flagged: {status.value} after {charge.status.value}"
+    return f"ignored: {charge.status.value} cannot become {status.value}"
 
 
 def _refunds_in_flight(charge_id: int) -> int:
@@ -145,7 +163,7 @@ def _apply_refund_event(charge: Charge, event: GatewayEvent) -> str:
     """Check a processor's refund event against what the portal recorded.
 
     The charge is locked and read fresh first: a refund's answer is recorded under the same
-    lock (`refunds._record_refund_result`), so this sees it either wholly recorded or still
+    lock (`refunds.record_refund_result`), so this sees it either wholly recorded or still
     in flight. An event that overtakes the portal's own refund (Stripe may send it before
     the refund request records the answer) is covered by the refunds in flight, not flagged.
     """

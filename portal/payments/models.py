@@ -261,6 +261,9 @@ UNMATCHED = "unmatched"
 
 #: Refund states in which the money is not (or no longer) on its way back to the payer.
 NOT_REFUNDING = ("failed", "canceled")
+#: The refund states the portal records; any other word from a processor (Stripe's
+#: "requires_action") is kept as "pending" and asked about again later.
+REFUND_STATES = ("pending", "succeeded", *NOT_REFUNDING)
 
 
 class PaymentFlag(Base):

@@ -16,7 +16,7 @@ from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
 from portal.firms import identity
 from portal.firms.models import Firm
-from portal.firms.services import firm_by_id
+from portal.firms.services import firm_by_id, label_in
 from portal.mail import send_after_commit
 from portal.payments.models import (
     AllocationKind,
@@ -85,7 +85,9 @@ class ReceiptLine:
 @dataclass(frozen=True)
 class ReceiptCharge:
     reference: str
-    account_label: str
+    #: The account's label, and its label per language (read in `account_label`).
+    account_name: str
+    account_names: tuple[tuple[str, str], ...]
     account_kind: str
     amount_minor: int
     status: str
@@ -93,6 +95,12 @@ class ReceiptCharge:
     failure_code: str | None
     failure_message: str | None
     lines: tuple[ReceiptLine, ...]
+
+    @property
+    def account_label(self) -> str:
+        """The account's name in the language being rendered (read at render time, like
+        `failure_text`, so an email in the client's locale_scope names it in theirs)."""
+        return label_in(self.account_name, dict(self.account_names), current_locale())
 
     @property
     def failure_text(self) -> str | None:
@@ -195,7 +203,8 @@ def receipt_for(payment: Payment) -> Receipt:
         charges.append(
             ReceiptCharge(
                 reference=charge.public_id,
-                account_label=charge.merchant_account.label,
+                account_name=charge.merchant_account.label,
+                account_names=tuple(sorted((charge.merchant_account.labels or {}).items())),
                 account_kind=charge.account_kind.value,
                 amount_minor=charge.amount_minor,
                 status=charge.status.value,

@@ -18,6 +18,7 @@ Recording an answer takes the same locks again and raises the counters in SQL.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from portal.ledger import services as ledger
 from portal.payments.events import take_gateway_events
 from portal.payments.models import (
     NOT_REFUNDING,
+    REFUND_STATES,
     Allocation,
     AllocationKind,
     Charge,
@@ -44,6 +46,7 @@ from portal.payments.models import (
 from portal.payments.transitions import append_trust, transition
 
 S = ChargeStatus
+log = logging.getLogger(__name__)
 
 
 def _public_id() -> str:
@@ -224,14 +227,35 @@ def refund_payment(
 
     for refund in refunds:
         charge, line = by_id[refund.allocation_id]
-        result = gateways.for_account(charge.merchant_account).refund(
-            charge.gateway_ref or "",
-            refund.amount_minor,
-            idempotency_key=f"refund:{refund.public_id}",
-        )
-        _record_refund_result(refund, charge.id, line.id, result, reason=reason)
+        try:
+            result = ask_processor(charge, refund)
+        except Exception:
+            # No answer (the processor is down, the network dropped it): the refund stays
+            # pending, its amount held, and `settle_pending_refunds` asks again under the same
+            # idempotency key, so it is made once whatever happened on the other side.
+            log.exception(
+                "refund %s: the processor did not answer; retried later", refund.public_id
+            )
+            db.session.rollback()
+            continue
+        record_refund_result(refund, result, reason=reason)
         db.session.commit()
     return refunds
+
+
+def ask_processor(charge: Charge, refund: Refund) -> RefundResult:
+    """Make `refund` at the processor, or (when it has a reference) ask where it stands.
+
+    The idempotency key is the refund's own, so asking again never refunds twice.
+    """
+    gateway = gateways.for_account(charge.merchant_account)
+    if refund.gateway_ref:
+        return gateway.fetch_refund(refund.gateway_ref)
+    return gateway.refund(
+        charge.gateway_ref or "",
+        refund.amount_minor,
+        idempotency_key=f"refund:{refund.public_id}",
+    )
 
 
 def _in_flight_trust(matter_ids: set[int]) -> dict[int, int]:
@@ -252,17 +276,23 @@ def _in_flight_trust(matter_ids: set[int]) -> dict[int, int]:
     return {matter_id: int(total) for matter_id, total in rows}
 
 
-def _record_refund_result(
-    refund: Refund, charge_id: int, allocation_id: int, result: RefundResult, *, reason: str
-) -> None:
-    """Apply the processor's answer to one refund, then the events it handed back.
+def record_refund_result(refund: Refund, result: RefundResult, *, reason: str) -> bool:
+    """Apply the processor's answer to one pending refund, then the events it handed back.
 
-    Takes the charge's and the matter's locks again, and raises the refunded counters in SQL
-    so no concurrent answer's increment is lost.
+    Locks the refund first and applies nothing unless it is still pending: the request that
+    made it and a later retry (`settle_pending_refunds`) may both hear the answer, and only
+    the first may count it. Then takes the charge's and the matter's locks again, and raises
+    the refunded counters in SQL so no concurrent answer's increment is lost. Returns whether
+    the refund's state changed. Not committed.
     """
-    refund.gateway_ref, refund.status = result.gateway_ref or None, result.status
-    if result.status != "succeeded":
-        return
+    db.session.refresh(refund, with_for_update=True)
+    if refund.status != "pending":
+        return False
+    charge_id, allocation_id = refund.charge_id, refund.allocation_id
+    refund.gateway_ref = result.gateway_ref or refund.gateway_ref
+    refund.status = result.status if result.status in REFUND_STATES else "pending"
+    if refund.status != "succeeded":
+        return refund.status != "pending"
     charge = db.session.get(Charge, charge_id, with_for_update=True, populate_existing=True)
     line = db.session.get(Allocation, allocation_id, populate_existing=True)
     if charge is None or line is None:  # pragma: no cover - rows are never deleted
@@ -295,3 +325,4 @@ def _record_refund_result(
     else:
         append_trust(charge, line.matter_id, -refund.amount_minor, "Refund")
     take_gateway_events(charge.merchant_account, result.events)
+    return True

@@ -4,7 +4,9 @@ The work lives in modules split by job, each saying which of its functions own c
 checkout.py (what a link may pay; start_payment and submit_plan), attempts.py (card-testing
 limits), charging.py (the gateway call and its answer), events.py (processor events:
 receive_gateway_event, apply_gateway_events), transitions.py (the transition table and its
-money effects) and refunds.py (refund_payment). Callers may import those directly; this module
+money effects), refunds.py (refund_payment) and account_settings.py (a merchant account's
+settings and going live on Stripe: update_merchant_account, start_stripe_onboarding). Callers
+may import those directly; this module
 keeps `from portal.payments import services as payments` working.
 """
 

@@ -154,7 +154,17 @@ def _release(charge: Charge) -> None:
 
 
 def _reverse(charge: Charge, *, why: str) -> None:
-    """Money went back out (return or dispute): reopen invoices, append trust reversals."""
+    """Money went back out (return or dispute): reopen invoices, append trust reversals.
+
+    The matters' trust ledgers are held first, as a refund holds them: two reversals (or a
+    reversal and a refund's answer) on one matter then run one after the other, and the
+    second sees the first when it checks whether the balance went below zero.
+    """
+    ledger.hold_trust(
+        line.matter_id
+        for line in charge.allocations
+        if line.kind is not AllocationKind.INVOICE and line.amount_minor > line.refunded_minor
+    )
     for line in charge.allocations:
         amount = line.amount_minor - line.refunded_minor
         if amount <= 0:

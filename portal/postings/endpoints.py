@@ -18,12 +18,18 @@ from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 
 from portal import clock
+from portal.audit.services import Actor
 from portal.db import db
 from portal.errors import NotFound, ValidationFailed
 from portal.firms import identity
 from portal.firms.models import Firm
 from portal.mail import send_after_commit
 from portal.postings import network, outbox, payloads, signing
+from portal.postings.endpoint_audit import (
+    endpoint_settings,
+    record_endpoint,
+    record_endpoint_changes,
+)
 from portal.postings.models import (
     Delivery,
     DeliveryAttempt,
@@ -293,17 +299,24 @@ def _delete(endpoint: WebhookEndpoint) -> None:
 
 
 def create_endpoint(
-    *, firm_id: int, url: str, description: str = "", event_types: Iterable[str] | None = None
+    *,
+    firm_id: int,
+    url: str,
+    description: str = "",
+    event_types: Iterable[str] | None = None,
+    actor: Actor,
 ) -> WebhookEndpoint:
-    """Register a receiving URL for the firm (`register_endpoint`) and commit.
+    """Register a receiving URL for the firm (`register_endpoint`), audit it and commit.
 
     Raises `network.UnsafeTarget` or ValidationFailed (unknown event types), saving nothing.
     The secret is on the returned row: show it to the firm this once.
     """
     with db.transaction():
-        return register_endpoint(
+        endpoint = register_endpoint(
             outbox.firm_of(firm_id), url=url, description=description, event_types=event_types
         )
+        record_endpoint(endpoint, actor, "created", after=endpoint_settings(endpoint))
+    return endpoint
 
 
 #: How much later than the replay window's far edge `missed_since` answers a `since`, so
@@ -360,6 +373,7 @@ def update_endpoint(
     set_event_types: bool = False,
     enabled: bool | None = None,
     pause_reason: str = "Paused at the firm's request.",
+    actor: Actor,
 ) -> EndpointUpdate:
     """Change the firm's endpoint `public_id` and commit; None leaves a field as it is.
 
@@ -367,10 +381,12 @@ def update_endpoint(
     disabled endpoint and resends what its disabling stopped, and says how many messages
     were created while it was disabled (`missed_since`, counted for its event types
     after this change): those are not sent unless replayed (Standard Webhooks: no
-    backfill). `enabled=False` pauses it quietly, recording `pause_reason`. Raises NotFound,
-    `network.UnsafeTarget` or ValidationFailed, saving nothing.
+    backfill). `enabled=False` pauses it quietly, recording `pause_reason`. Each setting
+    that changes is audited. Raises NotFound, `network.UnsafeTarget` or ValidationFailed,
+    saving nothing.
     """
     endpoint = endpoint_for_firm(firm_id, public_id)
+    before = endpoint_settings(endpoint)
     missed = None
     with db.transaction():
         _edit(
@@ -387,13 +403,16 @@ def update_endpoint(
             missed = missed_since(endpoint, disabled_at)
         elif enabled is False:
             pause_endpoint(endpoint, reason=pause_reason)
+        record_endpoint_changes(endpoint, actor, before)
     return EndpointUpdate(endpoint, missed)
 
 
-def delete_endpoint(*, firm_id: int, public_id: str) -> None:
-    """Remove the firm's endpoint `public_id` with its delivery log and pings, and commit."""
+def delete_endpoint(*, firm_id: int, public_id: str, actor: Actor) -> None:
+    """Remove the firm's endpoint `public_id` with its delivery log and pings, audit it, and
+    commit."""
     endpoint = endpoint_for_firm(firm_id, public_id)
     with db.transaction():
+        record_endpoint(endpoint, actor, "deleted", before=endpoint_settings(endpoint))
         _delete(endpoint)
 
 
@@ -405,11 +424,13 @@ class Rotation:
     previous_secret_expires_at: dt.datetime
 
 
-def rotate_endpoint_secret(*, firm_id: int, public_id: str) -> Rotation:
-    """Give the firm's endpoint `public_id` a new secret (`rotate_secret`) and commit."""
+def rotate_endpoint_secret(*, firm_id: int, public_id: str, actor: Actor) -> Rotation:
+    """Give the firm's endpoint `public_id` a new secret (`rotate_secret`) and commit. The
+    audit log records that it was rotated, never a secret."""
     endpoint = endpoint_for_firm(firm_id, public_id)
     with db.transaction():
         secret = rotate_secret(endpoint)
+        record_endpoint(endpoint, actor, "secret_rotated", field="secret", after="rotated")
     expires = endpoint.previous_secret_expires_at
     if expires is None:  # set by the rotation
         raise LookupError("rotation kept no expiry")

@@ -18,11 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock
+from portal.audit.services import Actor
 from portal.billing.models import Client, Matter
 from portal.db import db
 from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.firms.models import EvergreenMode, Firm, MerchantAccount, MerchantAccountKind
-from portal.firms.services import firm_by_id, firm_zone
+from portal.firms.services import firm_by_id, firm_zone, record_firm_changes
 from portal.trust_requests.emails import send_request_email
 from portal.trust_requests.models import (
     PAYABLE,
@@ -286,12 +287,12 @@ def resend(*, firm_id: int, public_id: str) -> TrustRequest:
     return request
 
 
-def set_evergreen_mode(firm_id: int, mode: EvergreenMode) -> Firm:
-    """Change the firm's evergreen mode (commits)."""
+def set_evergreen_mode(firm_id: int, mode: EvergreenMode, *, actor: Actor) -> Firm:
+    """Change the firm's evergreen mode, auditing the change (commits)."""
     firm = db.session.get(Firm, firm_id)
     if firm is None:
         raise NotFound("no such firm")
-    firm.evergreen_mode = mode
+    record_firm_changes(firm, {"evergreen_mode": mode}, actor)
     db.session.commit()
     return firm
 

@@ -13,9 +13,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.audit.services import Actor
 from portal.firms import services as firms
 from tests import factories
 from tests.conftest import APIClient
+
+#: Who acts in these tests: a staff user, as the console will call these use cases.
+ACTOR = Actor.staff(7)
 
 
 @pytest.mark.parametrize(
@@ -52,7 +56,7 @@ def test_missing_or_wrong_key_is_401_problem_with_challenge(
 def test_revoked_key_is_401(client: FlaskClient, firm: factories.FirmWithKey) -> None:
     # given
     api_key = firms.authenticate(firm.key)
-    firms.revoke_api_key(api_key)
+    firms.revoke_api_key(api_key, actor=ACTOR)
 
     # when
     response = client.get("/api/v1/clients", headers={"Authorization": f"Bearer {firm.key}"})

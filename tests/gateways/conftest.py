@@ -360,6 +360,8 @@ class FakeStripe(stripe.HTTPClient):
         super().__init__()
         self.sent: list[Sent] = []
         self._answers = list(answers)
+        #: What answers once the scripted answers are used up (a test may route more paths).
+        self.router: Callable[[Sent], tuple[int, dict[str, Any]]] = _routed
 
     def request(
         self, method: str, url: str, headers: Any, post_data: Any = None, *, _usage: Any = None
@@ -369,7 +371,7 @@ class FakeStripe(stripe.HTTPClient):
             method.upper(), url, dict(headers or {}), dict(parse_qsl(body, keep_blank_values=True))
         )
         self.sent.append(sent)
-        answer = self._answers.pop(0) if self._answers else _routed
+        answer = self._answers.pop(0) if self._answers else self.router
         status, payload = answer(sent) if callable(answer) else answer
         return json.dumps(payload), status, {"Request-Id": f"req_fake_{len(self.sent)}"}
 

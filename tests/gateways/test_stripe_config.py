@@ -53,6 +53,24 @@ def test_the_browser_gets_the_publishable_key_through_the_protocol(
     assert for_account(operating).publishable_key() == "pk_test_own"
 
 
+def test_the_accounts_own_connected_account_comes_first(trust, operating, stripe_settings) -> None:
+    # given connected accounts set through the API, and older config entries
+    trust.stripe_account, operating.stripe_account = "acct_api_t", "acct_api_o"
+    stripe_settings["STRIPE_ACCOUNTS"] = {str(trust.id): {"connect_account": "acct_cfg"}}
+    # then the API's win, trust as a destination charge and operating as a direct one
+    trust_settings, operating_settings = settings_for(trust), settings_for(operating)
+    assert (trust_settings.charge_type, trust_settings.connect_account) == (
+        "destination",
+        "acct_api_t",
+    )
+    assert trust_settings.secret_key == stripe_settings["STRIPE_SECRET_KEY"]
+    assert operating_settings.request_options() == {"stripe_account": "acct_api_o"}
+    # and an account with its own key besides a connected account is refused
+    stripe_settings["STRIPE_ACCOUNTS"] = {str(operating.id): {"secret_key": "sk_test_own"}}
+    with pytest.raises(StripeConfigurationError, match="both"):
+        settings_for(operating)
+
+
 def test_trust_on_connect_is_a_destination_charge(trust, stripe_settings) -> None:
     stripe_settings["STRIPE_ACCOUNTS"] = {str(trust.id): {"connect_account": "acct_t"}}
     settings = settings_for(trust)

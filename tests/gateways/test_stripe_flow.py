@@ -101,8 +101,8 @@ def test_3d_secure_payment_succeeds_only_when_stripe_says_so(
     assert book.old.status is InvoiceStatus.PAID
     assert book.old.reserved_minor == 0
 
-    # and Stripe redelivering it changes nothing
-    again = client.post(f"/hooks/stripe/{operating.id}", data=delivery.body, headers=headers)
+    # and Stripe redelivering it (to the address the API shows, by public id) changes nothing
+    again = client.post(f"/hooks/stripe/{operating.public_id}", data=delivery.body, headers=headers)
     assert again.status_code == 200
     assert again.get_json()["outcome"] == "duplicate"
     session.refresh(charge)

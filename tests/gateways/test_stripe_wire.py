@@ -7,6 +7,7 @@ operating, idempotency keys on the wire and across the SDK's retries, and the er
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote_plus, urlsplit
 
 import pytest
 import stripe
@@ -137,6 +138,39 @@ def test_a_trust_refund_reverses_the_transfer(trust) -> None:
         "reverse_transfer": "true",
     }
     assert sent.header("Idempotency-Key") == "refund:r1"
+
+
+def test_a_pending_refund_is_asked_about_by_its_reference(trust) -> None:
+    fake = FakeStripe(
+        (200, {"id": "re_fake_9", "object": "refund", "status": "pending", "amount": 100}),
+        (200, {"id": "re_fake_9", "object": "refund", "status": "succeeded", "amount": 100}),
+    )
+    stripe_gateway = gateway(trust, fake)
+    made = stripe_gateway.refund("pi_fake_1", 100, idempotency_key="refund:r9")
+    assert (made.gateway_ref, made.status) == ("re_fake_9", "pending")
+    later = stripe_gateway.fetch_refund("re_fake_9")
+    assert (later.gateway_ref, later.status) == ("re_fake_9", "succeeded")
+    assert (fake.sent[1].method, fake.sent[1].path) == ("GET", "/v1/refunds/re_fake_9")
+    # a trust account's refund is read on the platform, where the destination charge lives
+    assert fake.sent[1].header("Stripe-Account") is None
+
+
+def test_an_unanswered_charge_is_found_by_our_reference_or_not_at_all(operating) -> None:
+    found = {"object": "search_result", "data": [{"id": "pi_fake_7", "object": "payment_intent"}]}
+    empty = {"object": "search_result", "data": []}
+    fake = FakeStripe((200, found), intent_answer(), (200, empty))
+    stripe_gateway = gateway(operating, fake)
+
+    result = stripe_gateway.find_charge("chg_w", idempotency_key="charge-create:w")
+    assert result is not None and result.status is S.SUCCEEDED
+    search, retrieve = fake.sent[0], fake.sent[1]
+    assert (search.method, search.path) == ("GET", "/v1/payment_intents/search")
+    assert "metadata['charge']:'chg_w'" in unquote_plus(urlsplit(search.url).query)
+    assert retrieve.path.startswith("/v1/payment_intents/pi_fake_7")
+
+    assert stripe_gateway.find_charge("chg_x", idempotency_key="charge-create:x") is None
+    with pytest.raises(ValueError, match="charge reference"):
+        stripe_gateway.find_charge("x' OR '1", idempotency_key="charge-create:y")
 
 
 def test_operating_on_connect_is_a_direct_charge(operating, stripe_settings) -> None:

@@ -1,4 +1,5 @@
-"""The outbox is an adapter: portal.postings imports only portal.firms and core modules.
+"""The outbox is an adapter: portal.postings imports only portal.firms, the audit log and core
+modules.
 
 Features build their events (portal.payments.postings, portal.trust_requests.postings,
 portal.links.postings) and hand them to `portal.postings.outbox.enqueue`; the outbox never
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import portal.postings
 
-#: What the outbox may import from portal: core modules, firms, and itself.
+#: What the outbox may import from portal: core modules, the audit log (the firm's changes to
+#: its endpoints are audited), firms, and itself.
 ALLOWED = {
     "portal",
+    "portal.audit",
     "portal.clock",
     "portal.config",
     "portal.db",

@@ -8,11 +8,15 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from portal.audit.services import Actor
 from portal.db import db
 from portal.postings import endpoints, outbox
 from portal.postings.models import Delivery, DeliveryStatus, MessageStatus
 from tests import factories
 from tests.postings.conftest import Clock, Receiver, Reply, add_endpoint, deliver_all
+
+#: Who acts in these tests: a staff user, as the console will call these use cases.
+ACTOR = Actor.staff(7)
 
 pytestmark = pytest.mark.usefixtures("webhook_settings")
 
@@ -88,7 +92,9 @@ def test_re_enabling_says_what_was_missed_and_the_since_that_sends_it(
         endpoint = add_endpoint(firm.firm, receiver, event_types=["ping"])
     stopped = _enqueue(firm_id)
     disabled_at = clock.advance(minutes=1)
-    paused = endpoints.update_endpoint(firm_id=firm_id, public_id=endpoint.public_id, enabled=False)
+    paused = endpoints.update_endpoint(
+        firm_id=firm_id, public_id=endpoint.public_id, enabled=False, actor=ACTOR
+    )
     assert paused.missed is None
 
     # and, while it is paused: a ping (missed), a type it does not take, a held ping, and
@@ -100,7 +106,9 @@ def test_re_enabling_says_what_was_missed_and_the_since_that_sends_it(
     _enqueue(other_firm.firm.id)
 
     # when
-    resumed = endpoints.update_endpoint(firm_id=firm_id, public_id=endpoint.public_id, enabled=True)
+    resumed = endpoints.update_endpoint(
+        firm_id=firm_id, public_id=endpoint.public_id, enabled=True, actor=ACTOR
+    )
 
     # then: one missed since the pause; only what the pause stopped goes out on its own
     assert resumed.missed == endpoints.Missed(count=1, since=disabled_at)
@@ -125,12 +133,16 @@ def test_an_endpoint_disabled_longer_than_the_replay_window_gets_a_since_a_repla
     firm_id = firm.firm.id
     with db.transaction():
         endpoint = add_endpoint(firm.firm, receiver)
-    endpoints.update_endpoint(firm_id=firm_id, public_id=endpoint.public_id, enabled=False)
+    endpoints.update_endpoint(
+        firm_id=firm_id, public_id=endpoint.public_id, enabled=False, actor=ACTOR
+    )
     _enqueue(firm_id)  # too old to be replayed by the time it is re-enabled
     clock.advance(days=40)
     recent = _enqueue(firm_id)
 
-    resumed = endpoints.update_endpoint(firm_id=firm_id, public_id=endpoint.public_id, enabled=True)
+    resumed = endpoints.update_endpoint(
+        firm_id=firm_id, public_id=endpoint.public_id, enabled=True, actor=ACTOR
+    )
 
     assert resumed.missed is not None
     assert resumed.missed.count == 1
@@ -148,6 +160,10 @@ def test_an_edit_that_does_not_re_enable_says_nothing_missed(
     with db.transaction():
         endpoint = add_endpoint(firm.firm, receiver)
     update = endpoints.update_endpoint(
-        firm_id=firm.firm.id, public_id=endpoint.public_id, description="Books", enabled=True
+        firm_id=firm.firm.id,
+        public_id=endpoint.public_id,
+        description="Books",
+        enabled=True,
+        actor=ACTOR,
     )
     assert (update.endpoint.description, update.missed) == ("Books", None)
