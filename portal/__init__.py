@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
@@ -46,6 +46,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from portal.client.session import bp as links_bp
     from portal.console.routes import bp as console_bp
     from portal.db import db
+    from portal.firms import identity
     from portal.hooks.views import bp as hooks_bp
     from portal.paybutton.views import bp as paybutton_bp
 
@@ -68,6 +69,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     limits.init_app(app)
     csrf.init_app(app)
     templating.init_app(app)
+    # Pages of a firm show its contact details and its times in its zone (templates/base.html).
+    app.context_processor(lambda: identity.page_context(g.get("firm")))
     i18n.init_app(app)
     mail.init_app(app)
     errors.init_app(app)

@@ -67,9 +67,11 @@ class Defaults:
     MAIL_USERNAME = ""
     #: SMTP password (a secret: set it in the environment, never in files).
     MAIL_PASSWORD = ""
-    #: Sender of receipts and links.
+    #: The address every email comes from; its display name is the portal's name. Emails say
+    #: "Firm name via portal name" with the firm's contact email as Reply-To.
     MAIL_FROM = "MatterPay <no-reply@localhost>"
-    #: The IANA time zone of a firm that has not set its own (`time_zone` on PATCH /firm).
+    #: The IANA time zone of a firm that has not set its own (`time_zone` on PATCH /firm): the
+    #: days of its postings, reports, due dates and caps, and the times on its pages and emails.
     DEFAULT_TIME_ZONE = "UTC"
     #: Seconds to wait for the mail server on each step of a send (connect, each command).
     MAIL_TIMEOUT_SECONDS = 10

@@ -1,6 +1,10 @@
-"""Jinja filters and globals: |money, |local_date, |percent, and the locale every page renders in.
+"""Jinja filters and globals: |money, |local_date, |local_datetime, |percent, and the locale
+every page renders in.
 
-Which locale that is, and the language switcher, live in portal.i18n.
+`|local_datetime(zone)` shows a stored UTC instant as wall-clock time in `zone` (a tzinfo or an
+IANA name) with the zone's abbreviation ("Dec 2, 2026, 11:30 PM EST"); without `zone` it uses
+the render's `page_zone` (the firm's zone on the firm's pages and emails), else UTC. Which
+locale a page renders in, and the language switcher, live in portal.i18n.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ from contextlib import contextmanager
 from decimal import Decimal
 from functools import lru_cache
 from types import CodeType
+from typing import Literal
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_time, get_datetime_format
 from babel.numbers import format_percent
 from babel.support import Translations
 from flask import Flask, current_app, g, render_template, request
@@ -21,10 +26,17 @@ from jinja2 import pass_context
 from jinja2.runtime import Context, Macro
 from markupsafe import Markup
 
-from portal import i18n, money, security
+from portal import clock, i18n, money, security
 from portal.i18n import SUPPORTED_LOCALES, current_locale
 
-__all__ = ["SUPPORTED_LOCALES", "current_locale", "init_app", "locale_scope", "render_page"]
+__all__ = [
+    "SUPPORTED_LOCALES",
+    "current_locale",
+    "format_local_datetime",
+    "init_app",
+    "locale_scope",
+    "render_page",
+]
 
 
 def _translations() -> Translations:
@@ -87,11 +99,40 @@ def _local_date(context: Context, value: dt.date | None, style: str = "medium") 
     return _date_text(value, style, _locale_of(context))
 
 
+DateStyle = Literal["full", "long", "medium", "short"]
+
+
+def format_local_datetime(
+    value: dt.datetime, zone: dt.tzinfo, locale: str, style: DateStyle = "medium"
+) -> str:
+    """`value` (a UTC instant) as the date and time in `zone`, with the zone's abbreviation:
+    "Dec 2, 2026, 11:30 PM EST", "2 dic 2026, 11:30 p.m. EST" (the locale's own pattern and
+    names; a zone without a common abbreviation reads as its offset, "-0300")."""
+    moment = clock.local(value, zone)
+    day = format_date(moment.date(), format=style, locale=locale)
+    time = format_time(moment, format="short", tzinfo=zone, locale=locale)
+    abbreviation = format_datetime(moment, format="z", tzinfo=zone, locale=locale)
+    pattern = str(get_datetime_format(style, locale=locale))
+    return pattern.replace("{1}", day).replace("{0}", f"{time} {abbreviation}").replace("'", "")
+
+
+def _zone(value: dt.tzinfo | str | None) -> dt.tzinfo:
+    if isinstance(value, str):
+        return clock.zone_named(value)
+    return value if value is not None else clock.UTC
+
+
 @pass_context
-def _local_datetime(context: Context, value: dt.datetime | None, style: str = "medium") -> str:
+def _local_datetime(
+    context: Context,
+    value: dt.datetime | None,
+    zone: dt.tzinfo | str | None = None,
+    style: DateStyle = "medium",
+) -> str:
     if value is None:
         return ""
-    return format_datetime(value, format=style, locale=_locale_of(context))
+    chosen = _zone(zone if zone is not None else context.parent.get("page_zone"))
+    return format_local_datetime(value, chosen, _locale_of(context), style)
 
 
 @pass_context
@@ -136,7 +177,8 @@ def _cached(context: Context, value: Hashable, macro: Macro) -> Markup:
 # -- render_page: a whole page rendered once per what it shows ------------------------------
 # A client reloads their matter page far more often than its figures change. Such a page is
 # kept by everything its markup depends on: the template, the view's own value (a frozen
-# statement), the locale, what base.html shows of the firm, brand and link, and the address
+# statement), the locale, what base.html shows of the firm (name, logo, contact details, zone),
+# brand and link, and the address
 # the language switcher leads back to. A page that asked for a script nonce or Stripe is
 # never kept (its policy differs per response). Bounded like |cached above.
 PAGE_CACHE_CHARS = 8_000_000
@@ -150,7 +192,19 @@ def _page_key(template_name: str, key: Hashable) -> Hashable:
         current_app.jinja_env.get_or_select_template(template_name),
         key,
         current_locale(),
-        None if firm is None else (firm.slug, firm.name, firm.logo_digest),
+        None
+        if firm is None
+        else (
+            firm.slug,
+            firm.name,
+            firm.logo_digest,
+            # The footer's contact details and the zone of the page's times.
+            firm.time_zone,
+            firm.contact_email,
+            firm.contact_phone,
+            firm.postal_address,
+            firm.website,
+        ),
         g.get("brand"),
         bool(g.get("link")),
         request.script_root,

@@ -20,6 +20,8 @@ from portal.firms.models import Firm
 from portal.ledger.models import TrustEntry
 from portal.links import services as links
 from portal.links.models import Link
+from portal.trust_requests import services as trust_requests
+from portal.trust_requests.models import TrustRequest, TrustRequestKind
 
 _seq = itertools.count(1)
 
@@ -114,3 +116,25 @@ def trust_entry(matter_: Matter, amount_minor: int, **kw: Any) -> TrustEntry:
 
 def link(client_: Client, matters: list[Matter] | None = None, **kw: Any) -> Link:
     return links.issue_link(firm_id=client_.firm_id, client=client_, matters=matters or [], **kw)
+
+
+def retainer(
+    matter_: Matter,
+    amount_minor: int = 50_000,
+    *,
+    due_on: dt.date | None = None,
+    send: bool = False,
+) -> TrustRequest:
+    """A retainer request on the matter, made as the firm's API makes one (emailed with `send`)."""
+    request, _new = trust_requests.create_request(
+        firm_id=matter_.firm_id,
+        new=trust_requests.NewRequest(
+            matter=matter_.external_id,
+            amount_minor=amount_minor,
+            currency=matter_.currency,
+            kind=TrustRequestKind.RETAINER,
+            due_on=due_on,
+        ),
+        send=send,
+    )
+    return request

@@ -46,10 +46,12 @@ class ReconciliationQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: IsoDate = Field(alias="from", description="First UTC day of the report (YYYY-MM-DD).")
+    start: IsoDate = Field(
+        alias="from", description="First day of the report (YYYY-MM-DD), in the firm's time zone."
+    )
     to: Annotated[IsoDate, AfterValidator(_period)] = Field(
-        description="Last UTC day of the report (YYYY-MM-DD), inclusive: not before `from`, "
-        "at most 366 days in all."
+        description="Last day of the report (YYYY-MM-DD, the firm's time zone), inclusive: "
+        "not before `from`, at most 366 days in all."
     )
     format: Literal["json", "csv"] | None = Field(
         default=None,
@@ -84,7 +86,7 @@ class Figures(Output):
 
 
 class ReconciliationLineOut(Figures):
-    """One merchant account on one UTC day with activity."""
+    """One merchant account on one day (the firm's time zone) with activity."""
 
     kind: MerchantAccountKind
     label: str
@@ -163,12 +165,17 @@ class ReconciledPaymentOut(Output):
 
 
 class ReconciliationOut(Output):
-    """The firm's money per merchant account and UTC day, its totals, and the payments."""
+    """The firm's money per merchant account and day (in its time zone), its totals, and the
+    payments."""
 
     model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
 
     start: dt.date = Field(serialization_alias="from")
     to: dt.date
+    time_zone: str = Field(
+        description="The IANA time zone whose days `from`, `to` and each line's `day` are: "
+        "the firm's (midnight to midnight there)."
+    )
     lines: list[ReconciliationLineOut] = Field(
         description="Per merchant account, per day with activity, oldest first."
     )
@@ -183,6 +190,7 @@ class ReconciliationOut(Output):
         return cls(
             start=report.start,
             to=report.end,
+            time_zone=report.time_zone,
             lines=[ReconciliationLineOut.of(line) for line in report.lines],
             totals=[ReconciliationTotalOut.of(total) for total in report.totals],
             payments=[ReconciledPaymentOut.of(row) for row in report.payments],
@@ -240,12 +248,12 @@ CSV_CONTENT = {
     alternatives={200: {csvout.CSV_TYPE: CSV_CONTENT}},
 )
 def get_reconciliation(query: ReconciliationQuery) -> ReconciliationOut | Response:
-    """Per merchant account and UTC day from `from` to `to` (both inclusive, at most 366
-    days): gross receipts, processing fees (borne by operating: a trust line's fee is always
-    0), refunds, ACH returns and disputes, and net, in integer minor units; totals per account;
-    and the payments involved, with each charge's amount, fee and refund. With `format=csv`
-    or `Accept: text/csv`, the same as text/csv: one row per line ("day"), per account total
-    ("total") and per charge ("charge"), under one header row."""
+    """Per merchant account and day (the firm's time zone) from `from` to `to` (both inclusive,
+    at most 366 days): gross receipts, processing fees (borne by operating: a trust line's fee
+    is always 0), refunds, ACH returns and disputes, and net, in integer minor units; totals
+    per account; and the payments involved, with each charge's amount, fee and refund. With
+    `format=csv` or `Accept: text/csv`, the same as text/csv: one row per line ("day"), per
+    account total ("total") and per charge ("charge"), under one header row."""
     report = reconciliation.report(g.firm_id, query.start, query.to)
     if csvout.wants_csv(query.format):
         return csvout.attachment(

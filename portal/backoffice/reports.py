@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, select
 
-from portal import clock
 from portal.billing.models import Matter
 from portal.db import db
+from portal.firms.services import firm_period
 from portal.payments.models import Allocation, Charge, Payment
 from portal.trust_requests.models import TrustRequest, TrustRequestKind
 
@@ -32,7 +32,8 @@ class PaymentRow:
 def payments_report(
     firm_id: int, start: dt.date | None = None, end: dt.date | None = None
 ) -> list[PaymentRow]:
-    """Every payment allocation made to a trust request, oldest first (UTC days, inclusive)."""
+    """Every payment allocation made to a trust request, oldest first (the firm's days,
+    inclusive)."""
     query = (
         select(
             TrustRequest.public_id,
@@ -55,10 +56,11 @@ def payments_report(
         .where(Allocation.firm_id == firm_id, TrustRequest.firm_id == firm_id)
     )
     conditions = []
-    if start is not None:
-        conditions.append(Payment.created_at >= clock.start_of_day(start))
-    if end is not None:
-        conditions.append(Payment.created_at < clock.start_of_day(end + dt.timedelta(days=1)))
+    low, high = firm_period(firm_id, start, end)
+    if low is not None:
+        conditions.append(Payment.created_at >= low)
+    if high is not None:
+        conditions.append(Payment.created_at < high)
     if conditions:
         query = query.where(and_(*conditions))
     rows = db.session.execute(query.order_by(Payment.created_at, Allocation.id)).all()

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import joinedload
 
 from portal.billing.models import Client, Invoice, InvoiceStatus, Matter
@@ -242,3 +242,30 @@ def referenced_matters(
         raise ValidationFailed(errors=errors)
     unique = dict.fromkeys(external_ids)
     return [found[external_id] for external_id in unique]
+
+
+@dataclass(frozen=True)
+class OpenBalance:
+    """What is owed on some matters in one currency, and the earliest due date among it."""
+
+    currency: str
+    balance_minor: int
+    earliest_due_on: dt.date | None
+
+
+def open_balances(firm_id: int, matter_ids: Sequence[int]) -> list[OpenBalance]:
+    """The open invoices' balances due on `matter_ids`, per currency (alphabetical)."""
+    if not matter_ids:
+        return []
+    rows = db.session.execute(
+        select(Invoice.currency, func.sum(Invoice.balance_due_minor), func.min(Invoice.due_on))
+        .where(
+            Invoice.firm_id == firm_id,
+            Invoice.matter_id.in_(list(matter_ids)),
+            Invoice.status == InvoiceStatus.OPEN,
+            Invoice.balance_due_minor > 0,
+        )
+        .group_by(Invoice.currency)
+        .order_by(Invoice.currency)
+    ).all()
+    return [OpenBalance(currency, int(total), due) for currency, total, due in rows]

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
-from portal import clock, statements
+from portal import statements
 from portal.firms.models import Firm, MerchantAccount, MerchantAccountKind
+from portal.firms.services import firm_today
 from portal.links.models import Link
 from portal.money import Money, to_plain
 from portal.payments import allocation
@@ -125,7 +126,7 @@ def checkout_for(link: Link, firm: Firm) -> Checkout:
     """Gather what `link` may pay: invoices by matter, trust lines, and the accepted methods."""
     payable = payments.payable_invoices(link)  # already in auto-apply order
     trust_matters = payments.trust_matters(link)
-    today = clock.today()
+    today = firm_today(firm)  # "overdue" flips at the firm's midnight, not UTC's
     open_requests = [r for r in trust_requests.payable_for_link(link) if r.payable_minor > 0]
     requests_by_matter: dict[int, list[RequestChoice]] = {}
     for request in open_requests:

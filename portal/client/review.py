@@ -191,7 +191,7 @@ def review_basket(
         ),
         carried=tuple(_carried(method, basket, checkout)),
         mandate_text=(
-            mandate_text(firm.name, plan.total_minor, plan.currency, locale)
+            mandate_text(firm, plan.total_minor, plan.currency, locale)
             if method is PaymentMethod.ACH
             else None
         ),
@@ -335,7 +335,7 @@ def read_order(
             details.add("mandate", _("Tick the box to authorize the bank debit."))
         total = sum(invoices.values()) + sum(deposits.values()) + sum(requests.values())
         currency = next(iter(currencies), "USD")
-        text = mandate_text(firm.name, total, currency, locale)
+        text = mandate_text(firm, total, currency, locale)
     if details:
         raise DetailsError(details)
     return Order(basket=basket, method=method, instrument=instrument, mandate_text=text)

@@ -123,6 +123,22 @@ def firm_zone(firm: Firm) -> dt.tzinfo:
     return clock.zone_named(firm.time_zone or default_time_zone())
 
 
+def firm_period(
+    firm_id: int, first: dt.date | None, last: dt.date | None
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The UTC instants [low, high) from the start of the firm's day `first` to the end of its
+    day `last` (both inclusive, in its time zone); None for an end not given."""
+    zone = firm_zone(firm_by_id(firm_id))
+    low = clock.day_bounds(first, zone)[0] if first is not None else None
+    high = clock.day_bounds(last, zone)[1] if last is not None else None
+    return low, high
+
+
+def firm_today(firm: Firm) -> dt.date:
+    """Today's date where `firm` is: the day its due dates, caps and reports count from."""
+    return clock.today_in(firm_zone(firm))
+
+
 def firm_currencies(firm_id: int) -> set[str]:
     """The currencies a firm takes: those of its merchant accounts."""
     return set(

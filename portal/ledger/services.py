@@ -29,6 +29,7 @@ from portal import clock
 from portal.billing.models import Matter
 from portal.db import CHUNK, chunked, db, insert_by_external_id
 from portal.errors import Conflict
+from portal.firms.services import firm_by_id, firm_today
 from portal.ledger.models import TrustEntry
 
 #: How many ids go into one `IN (...)` list when loading rows in bulk.
@@ -262,7 +263,7 @@ def append_portal_entry(
         firm_id=firm_id,
         external_id=None,
         matter_id=matter_id,
-        posted_on=clock.today(),
+        posted_on=firm_today(firm_by_id(firm_id)),  # the firm's day, as its books count
         amount_minor=amount_minor,
         currency=currency,
         description=description,

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from portal import clock
 from portal.db import db
+from portal.firms.services import firm_by_id, firm_zone
 from portal.links import sending
 from portal.links import services as links
 from portal.links.models import DeliveryOrigin, Link, LinkDelivery
@@ -27,8 +28,6 @@ log = logging.getLogger(__name__)
 FORM_SALT = "matterpay.fresh-link-form.v1"
 #: How long a dead link's page may sit open before its button stops working.
 FORM_MAX_AGE = dt.timedelta(days=1)
-#: The window of the per-link cap.
-CAP_WINDOW = dt.timedelta(days=1)
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -54,12 +53,15 @@ def _public_id_from(ref: str) -> str | None:
 
 
 def fresh_links_today(dead: Link, now: dt.datetime) -> int:
-    """How many fresh links were issued for `dead` in the last day."""
+    """How many fresh links were issued for `dead` today: since the firm's last midnight, in its
+    time zone (the cap is per the firm's day, as its clients live it)."""
+    zone = firm_zone(firm_by_id(dead.firm_id))
+    midnight = clock.day_bounds(clock.local_day(now, zone), zone)[0]
     return int(
         db.session.scalar(
             select(func.count(LinkDelivery.id)).where(
                 LinkDelivery.replaces_link_id == dead.id,
-                LinkDelivery.created_at > now - CAP_WINDOW,
+                LinkDelivery.created_at >= midnight,
             )
         )
         or 0

@@ -15,32 +15,29 @@ import secrets
 import string
 from email.message import EmailMessage
 
-from babel.dates import format_datetime
-from flask import current_app, render_template
+from flask import current_app
 from sqlalchemy import select
 
-from portal import clock, colors, i18n, mail
+from portal import clock, i18n, mail
+from portal.billing import services as billing
 from portal.db import db
 from portal.errors import ValidationFailed
-from portal.firms import branding
-from portal.firms.services import firm_by_id
+from portal.firms import identity
+from portal.firms.services import firm_by_id, firm_zone
 from portal.links import postings
 from portal.links import services as links
 from portal.links.models import DeliveryOrigin, DeliveryState, Link, LinkDelivery
 from portal.mail import delivery as mail_delivery
 from portal.mail.models import EmailStatus
-from portal.templating import locale_scope
+from portal.templating import format_local_datetime
 
 log = logging.getLogger(__name__)
 #: The outbox's name for link emails (its outcome handler is registered below).
 MAIL_KIND = "link"
 
-#: The portal's own colour (static/css/portal.css --brand), for firms without one.
-DEFAULT_BRAND = "#1f3a5f"
 #: The longest mail-server answer kept on a failed delivery.
 MAX_ERROR_LENGTH = 500
 _ALPHABET = string.ascii_letters + string.digits
-#: A brand colour as the firm stores it.
 
 
 def recipient_for(link_client_email: str | None, override: str | None) -> str:
@@ -86,28 +83,27 @@ def queue_link_email(
 
 
 def compose_link_email(link: Link, delivery: LinkDelivery) -> EmailMessage:
-    """The branded email (text and HTML) in the client's language, with the link and its expiry."""
+    """The firm's email (text and HTML) in the client's language: the link, what is owed on its
+    matters and by when, and when the link stops working, in the firm's time zone."""
     firm = firm_by_id(link.firm_id)
-    brand = colors.brand_hex(firm.brand_colour)
+    zone = firm_zone(firm)
     locale = i18n.page_locale(link.client.locale)
-    with locale_scope(locale):
-        context = {
-            "firm_name": firm.name,
-            "client_name": link.client.name,
-            "message": delivery.message or firm.email_message,
-            "signature": firm.email_signature,
-            "url": links.url_for_link(link),
-            "check_url": f"{current_app.config['BASE_URL']}/check",
-            # Emails are read in many time zones and the firm has none on record: say UTC.
-            "expires": format_datetime(link.expires_at, "long", tzinfo=None, locale=locale),
-            "brand": f"#{brand}" if brand else DEFAULT_BRAND,
-            "brand_ink": colors.ink_on(brand or DEFAULT_BRAND[1:]),
-            "logo_url": branding.email_logo_url(firm),
-        }
-        subject = render_template("email/link/subject.txt", **context).strip()
-        text = render_template("email/link/body.txt", **context)
-        html = render_template("email/link/body.html", **context)
-    return mail.compose(to=delivery.recipient, subject=subject, text=text, html=html)
+    owed = billing.open_balances(link.firm_id, links.visible_matter_ids(link))
+    return identity.compose_email(
+        firm,
+        "link",
+        to=delivery.recipient,
+        locale=locale,
+        client_name=link.client.name,
+        fresh=delivery.origin is DeliveryOrigin.FRESH_LINK,
+        message=delivery.message or firm.email_message,
+        signature=firm.email_signature,
+        url=links.url_for_link(link),
+        check_url=f"{current_app.config['BASE_URL']}/check",
+        expires=format_local_datetime(link.expires_at, zone, locale, "long"),
+        owed=owed,
+        today=clock.today_in(zone),
+    )
 
 
 def apply_outcome(delivery: LinkDelivery, error: str | None) -> LinkDelivery:

@@ -59,6 +59,7 @@ __all__ = [
     "deliver_due",
     "latest_for",
     "on_outcome",
+    "portal_name",
     "purge_finished",
     "queue",
     "send_after_commit",
@@ -76,8 +77,19 @@ _DELIVERING = "portal.mail.delivering"
 # -- writing ----------------------------------------------------------------------------------
 
 
-def compose(*, to: str, subject: str, text: str, html: str | None = None) -> EmailMessage:
+def compose(
+    *,
+    to: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    sender_name: str | None = None,
+    reply_to: str | None = None,
+) -> EmailMessage:
     """Build a text email with an optional HTML alternative, from the configured sender.
+
+    `sender_name` replaces the display name of MAIL_FROM (the address stays MAIL_FROM's, so
+    the portal's domain signs the mail); `reply_to`, when given, is where answers go.
 
     Whatever the texts hold, the headers stay what they are: the subject (which carries the
     firm's name) is put on one line, and the addresses are rebuilt from their parts, so no line
@@ -85,8 +97,10 @@ def compose(*, to: str, subject: str, text: str, html: str | None = None) -> Ema
     firm typed can stop a receipt once the payment is taken.
     """
     message = EmailMessage()
-    message["From"] = mailbox(current_app.config["MAIL_FROM"])
+    message["From"] = mailbox(current_app.config["MAIL_FROM"], sender_name)
     message["To"] = mailbox(to)
+    if reply_to and "@" in (reply := mailbox(reply_to)):
+        message["Reply-To"] = reply
     message["Subject"] = one_line(subject)
     message["Date"] = formatdate(clock.now().timestamp(), localtime=False)
     message["Message-ID"] = make_msgid(domain="matterpay.invalid")
@@ -94,6 +108,12 @@ def compose(*, to: str, subject: str, text: str, html: str | None = None) -> Ema
     if html:
         message.add_alternative(_encodable(html), subtype="html")
     return message
+
+
+def portal_name() -> str:
+    """The portal's name in emails: the display name of MAIL_FROM, else "MatterPay"."""
+    display, _address = parseaddr(first_line(str(current_app.config["MAIL_FROM"])))
+    return one_line(display) or "MatterPay"
 
 
 def mailbox(text: str, name: str | None = None) -> str:

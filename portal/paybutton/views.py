@@ -229,7 +229,7 @@ def confirm(slug: str) -> ResponseReturnValue:
     instrument = _instrument(firm, prepared, method, request.form, details)
     text = None
     if method is PaymentMethod.ACH:
-        text = mandate_text(firm.name, prepared.typed_minor, prepared.currency, g.locale)
+        text = mandate_text(firm, prepared.typed_minor, prepared.currency, g.locale)
         if request.form.get("mandate") != "accepted":
             details.add("mandate", _("Tick the box to authorize the bank debit."))
     if details:
@@ -421,7 +421,7 @@ def _review_page(
         "uses_stripe": gateway == "stripe",
         "mandate_text": (
             # The typed amount: the capped one would tell a stranger the invoice's balance.
-            mandate_text(firm.name, prepared.typed_minor, prepared.currency, g.locale)
+            mandate_text(firm, prepared.typed_minor, prepared.currency, g.locale)
             if method is PaymentMethod.ACH
             else None
         ),

@@ -19,7 +19,8 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from portal import clock, gateways
-from portal.firms.models import MerchantAccount
+from portal.firms.identity import contact_of
+from portal.firms.models import Firm, MerchantAccount
 from portal.gateways.base import Instrument
 from portal.i18n import current_locale
 from portal.money import MoneyError, format_money, parse_money
@@ -281,15 +282,28 @@ def public_idempotency_key(firm_id: int, nonce: str | None) -> str | None:
 # -- what the payer agrees to, and what the browser needs ---------------------------------------
 
 
-def mandate_text(firm_name: str, total_minor: int, currency: str, locale: str) -> str:
-    """The bank debit authorization the payer accepts, in their language."""
+def mandate_text(firm: Firm, total_minor: int, currency: str, locale: str) -> str:
+    """The bank debit authorization the payer accepts, in their language, saying how to reach
+    the firm (its phone and email, when it gave them) to cancel."""
+    amount = format_money(total_minor, currency, locale)
+    reach = contact_of(firm).reach()
+    if reach:
+        return _(
+            "I authorize %(firm)s to debit the bank account entered on this page once, for "
+            "%(amount)s, to pay the invoices and trust deposits listed above. I understand that "
+            "the debit takes a few business days to clear, and that I can cancel this "
+            "authorization by contacting %(firm)s (%(contact)s) before the debit is made.",
+            firm=firm.name,
+            amount=amount,
+            contact=reach,
+        )
     return _(
         "I authorize %(firm)s to debit the bank account entered on this page once, for "
         "%(amount)s, to pay the invoices and trust deposits listed above. I understand that "
         "the debit takes a few business days to clear, and that I can cancel this "
         "authorization by contacting %(firm)s before the debit is made.",
-        firm=firm_name,
-        amount=format_money(total_minor, currency, locale),
+        firm=firm.name,
+        amount=amount,
     )
 
 

@@ -17,9 +17,11 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from portal import clock
 from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
 from portal.firms.models import Firm, MerchantAccount, MerchantAccountKind
+from portal.firms.services import firm_zone
 from portal.payments.models import (
     AllocationKind,
     Charge,
@@ -140,7 +142,9 @@ def charge_data(
             }
         allocations.append(item)
 
-    transaction_date = payment.created_at.date()
+    # Days are the firm's: a payment at 11:30 pm in New York is that day's, not UTC's next.
+    zone = firm_zone(firm)
+    transaction_date = clock.local_day(payment.created_at, zone)
     posted_date = charge.settled_on
     if firm.use_posted_date:
         # Firms that book on deposit want the bank statement's date; until the money has
@@ -154,7 +158,7 @@ def charge_data(
         ChargeStatus.FAILED,
         ChargeStatus.CANCELED,
     ):
-        window_ends = (charge.succeeded_at + RETURN_WINDOW[charge.method]).date()
+        window_ends = clock.local_day(charge.succeeded_at + RETURN_WINDOW[charge.method], zone)
     operating = (
         charge.merchant_account
         if charge.account_kind is MerchantAccountKind.OPERATING

@@ -9,16 +9,15 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from flask import render_template
 from flask_babel import gettext, lazy_gettext
 from sqlalchemy import select
 
 from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
-from portal.firms import branding
+from portal.firms import identity
 from portal.firms.models import Firm
-from portal.firms.services import label_in
-from portal.mail import compose, send_after_commit
+from portal.firms.services import firm_by_id, label_in
+from portal.mail import send_after_commit
 from portal.payments.models import (
     AllocationKind,
     ChargeStatus,
@@ -26,7 +25,7 @@ from portal.payments.models import (
     PaymentMethod,
     payment_status,
 )
-from portal.templating import current_locale, locale_scope
+from portal.templating import current_locale
 from portal.trust_requests.models import TrustRequest
 
 #: What a failure code tells the payer, in their language. The processor's own message (stored
@@ -260,14 +259,13 @@ def queue_receipt_email(payment: Payment, kind: str) -> None:
     receipt = receipt_for(payment)
     if payment.payer_typed_minor is not None and receipt.status not in _TAKEN:
         receipt = receipt.as_typed(payment.payer_typed_minor)
-    with locale_scope(locale):
-        context = {
-            "receipt": receipt,
-            "kind": kind,
-            "is_ach": payment.method is PaymentMethod.ACH,
-            "logo_url": branding.email_logo_url(db.session.get(Firm, payment.firm_id)),
-        }
-        subject = render_template("email/receipt/subject.txt", **context).strip()
-        text = render_template("email/receipt/body.txt", **context)
-        html = render_template("email/receipt/body.html", **context)
-    send_after_commit(compose(to=payment.payer_email, subject=subject, text=text, html=html))
+    message = identity.compose_email(
+        firm_by_id(payment.firm_id),
+        "receipt",
+        to=payment.payer_email,
+        locale=locale,
+        receipt=receipt,
+        kind=kind,
+        is_ach=payment.method is PaymentMethod.ACH,
+    )
+    send_after_commit(message)

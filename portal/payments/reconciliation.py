@@ -1,8 +1,10 @@
-"""The reconciliation report: per merchant account and UTC day, what came in and what went out.
+"""The reconciliation report: per merchant account and day, what came in and what went out.
+
+Days are the firm's (`firms.services.firm_zone`): midnight to midnight in its time zone.
 
 For each merchant account and each day with activity:
 
-- gross: amounts of the charges that succeeded that day (the UTC date of `succeeded_at`) and
+- gross: amounts of the charges that succeeded that day (the firm's date of `succeeded_at`) and
   are still succeeded, refunded, returned or disputed;
 - fees: processing fees of those charges. A fee is borne by operating, never by trust, so the
   fee of a trust charge is shown on the line of the firm's operating account (same currency)
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -32,6 +34,7 @@ from sqlalchemy.orm import selectinload
 from portal import clock
 from portal.db import db
 from portal.firms.models import MerchantAccount, MerchantAccountKind
+from portal.firms.services import firm_by_id, firm_period, firm_zone
 from portal.payments.models import (
     Charge,
     ChargeEvent,
@@ -119,15 +122,16 @@ class PaymentRow:
 class Report:
     start: dt.date
     end: dt.date
+    #: The IANA zone whose days the report counts.
+    time_zone: str = "UTC"
     lines: list[Line] = field(default_factory=list)
     totals: list[AccountTotal] = field(default_factory=list)
     payments: list[PaymentRow] = field(default_factory=list)
 
 
-def _day(instant: dt.datetime) -> dt.date:
-    if instant.tzinfo is None:
-        return instant.date()
-    return instant.astimezone(dt.UTC).date()
+def _day_in(zone: dt.tzinfo) -> Callable[[dt.datetime], dt.date]:
+    """The firm's calendar day of a stored instant (a naive one is UTC)."""
+    return lambda instant: clock.local_day(instant, zone)
 
 
 def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
@@ -137,10 +141,13 @@ def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
 
 
 def report(firm_id: int, start: dt.date, end: dt.date) -> Report:
-    """The firm's reconciliation from `start` to `end`, both UTC dates and inclusive."""
+    """The firm's reconciliation from `start` to `end`, both inclusive: days as the firm
+    counts them, in its time zone (midnight to midnight there, 23 or 25 hours at DST)."""
     if end < start:
         raise ValueError("end before start")
-    low, high = clock.start_of_day(start), clock.start_of_day(end + dt.timedelta(days=1))
+    zone = firm_zone(firm_by_id(firm_id))
+    _day = _day_in(zone)
+    low, high = firm_period(firm_id, start, end)
     accounts = {
         account.id: Account(account.id, account.kind, account.label, account.currency)
         for account in db.session.scalars(
@@ -223,7 +230,7 @@ def report(firm_id: int, start: dt.date, end: dt.date) -> Report:
             cell.disputes -= held
         active.add(charge.payment_id)
 
-    result = Report(start=start, end=end)
+    result = Report(start=start, end=end, time_zone=str(zone))
     order = {account: n for n, account in enumerate(accounts.values())}
     order_of = lambda account: (order.get(account, len(order)), account.label)  # noqa: E731
     totals: dict[Account, Amounts] = {}

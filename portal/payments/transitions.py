@@ -15,6 +15,7 @@ from functools import partial
 from portal import clock
 from portal.billing import balances
 from portal.db import db
+from portal.firms.services import firm_by_id, firm_today
 from portal.ledger import services as ledger
 from portal.links import services as links
 from portal.payments import postings, receipts, trust_money
@@ -115,7 +116,8 @@ def _settle(charge: Charge, *, redeposit: bool) -> None:
     """Money arrived: lower balances due, append trust deposits (re-deposit after a won dispute)."""
     now = clock.now()
     charge.succeeded_at = charge.succeeded_at or now
-    charge.settled_on = charge.settled_on or clock.today()
+    # The day the money reached the bank, as the firm's books count days.
+    charge.settled_on = charge.settled_on or firm_today(firm_by_id(charge.firm_id))
     for line in charge.allocations:
         amount = line.amount_minor - line.refunded_minor
         if line.kind is AllocationKind.INVOICE and line.invoice_id is not None:

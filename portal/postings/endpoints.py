@@ -14,15 +14,16 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from flask import current_app, render_template
+from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 
 from portal import clock
 from portal.audit.services import Actor
 from portal.db import db
 from portal.errors import NotFound, ValidationFailed
+from portal.firms import identity
 from portal.firms.models import Firm
-from portal.mail import compose, send_after_commit
+from portal.mail import send_after_commit
 from portal.postings import network, outbox, payloads, signing
 from portal.postings.endpoint_audit import (
     endpoint_settings,
@@ -37,7 +38,6 @@ from portal.postings.models import (
     OutboundMessage,
     WebhookEndpoint,
 )
-from portal.templating import locale_scope
 
 #: After a rotation the previous secret keeps signing this long.
 ROTATION_OVERLAP = dt.timedelta(hours=24)
@@ -151,17 +151,16 @@ def _queue_disabled_email(firm: Firm, endpoint: WebhookEndpoint) -> None:
     """Tell the firm's notification address that `endpoint` was disabled, once this commits."""
     if not firm.notify_email:
         return
-    context = {
-        "firm_name": firm.name,
-        "url": endpoint.url,
-        "endpoint_id": endpoint.public_id,
-        "reason": endpoint.disabled_reason or "",
-    }
-    with locale_scope(None):  # firms have no language of their own yet
-        subject = render_template("email/endpoint_disabled/subject.txt", **context).strip()
-        text = render_template("email/endpoint_disabled/body.txt", **context)
-        html = render_template("email/endpoint_disabled/body.html", **context)
-    send_after_commit(compose(to=firm.notify_email, subject=subject, text=text, html=html))
+    message = identity.compose_email(
+        firm,
+        "endpoint_disabled",
+        to=firm.notify_email,
+        locale=None,  # firms have no language of their own yet
+        url=endpoint.url,
+        endpoint_id=endpoint.public_id,
+        reason=endpoint.disabled_reason or "",
+    )
+    send_after_commit(message)
 
 
 def enable_endpoint(endpoint: WebhookEndpoint) -> int:

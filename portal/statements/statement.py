@@ -17,6 +17,7 @@ from portal import clock
 from portal.billing.models import InvoiceStatus
 from portal.db import db
 from portal.errors import NotFound
+from portal.firms.services import firm_by_id, firm_zone
 from portal.links.models import Link
 from portal.money import Money
 from portal.payments.models import IN_FLIGHT
@@ -275,9 +276,11 @@ def statement_for(link: Link, matter_id: int) -> Statement:
     paid_rows = rows(_PAID_INVOICES, params)
     trust_rows = rows(_TRUST_LINES, {**params, "limit": TRUST_ENTRIES_SHOWN, "offset": 0})
     request_rows = rows(_OPEN_REQUESTS, params) if matter[5] else ()
-    today = clock.today()
-    # The statement is a function of these rows and the day alone (see _STATEMENTS).
-    key = (matter_id, matter, open_rows, paid_rows, trust_rows, request_rows, today)
+    # The firm's date: "overdue" flips at its midnight, not at UTC's.
+    zone = firm_zone(firm_by_id(link.firm_id))
+    today = clock.today_in(zone)
+    # The statement is a function of these rows, the day and the zone alone (see _STATEMENTS).
+    key = (matter_id, matter, open_rows, paid_rows, trust_rows, request_rows, today, zone)
     statement = _STATEMENTS.get(key)
     if statement is None:
         statement = _statement(*key)
@@ -303,6 +306,7 @@ def _statement(
     trust_rows: tuple[tuple[Any, ...], ...],
     request_rows: tuple[tuple[Any, ...], ...],
     today: dt.date,
+    zone: dt.tzinfo,
 ) -> Statement:
     number, title, currency, minimum_minor, pending_trust_minor, _has_requests = matter
     open_invoices = tuple(
@@ -335,7 +339,8 @@ def _statement(
             total_minor=total_minor,
             balance_due_minor=0,
             is_overdue=False,
-            paid_at=paid_at,
+            # In the firm's time: the page shows the day it was paid there.
+            paid_at=None if paid_at is None else clock.local(paid_at, zone),
         )
         for number, description, issued_on, due_on, line_currency, total_minor, paid_at in (
             paid_rows

@@ -19,6 +19,7 @@ from portal import clock
 from portal.billing.models import Matter
 from portal.db import db
 from portal.firms.models import EvergreenMode, Firm
+from portal.firms.services import firm_today
 from portal.ledger import services as ledger
 from portal.money import format_money
 from portal.templating import locale_scope
@@ -100,7 +101,7 @@ def evergreen_after_sync(
             amount_minor=shortfall,
             currency=matter.currency,
             paid_minor=0,
-            due_on=clock.today() + dt.timedelta(days=due_days),
+            due_on=firm_today(firm) + dt.timedelta(days=due_days),
             memo=_evergreen_memo(minimum, matter.currency),
             created_at=clock.now(),
         )

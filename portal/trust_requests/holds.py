@@ -27,6 +27,7 @@ from sqlalchemy import select
 from portal import clock
 from portal.db import db
 from portal.errors import AllocationError, ValidationProblem
+from portal.firms.services import firm_by_id, firm_today
 from portal.links import services as links
 from portal.links.models import Link
 from portal.trust_requests import postings
@@ -57,10 +58,8 @@ class PayableRequest:
     payable_minor: int
     #: Payments on their way (bank debits processing).
     processing_minor: int
-
-    @property
-    def is_overdue(self) -> bool:
-        return self.due_on is not None and self.due_on < clock.today()
+    #: Due before the firm's today (in its time zone) and still open.
+    is_overdue: bool = False
 
 
 def payable_for_matters(firm_id: int, matter_ids: Sequence[int]) -> list[PayableRequest]:
@@ -76,6 +75,7 @@ def payable_for_matters(firm_id: int, matter_ids: Sequence[int]) -> list[Payable
         )
         .order_by(TrustRequest.due_on.asc().nulls_last(), TrustRequest.id)
     )
+    today = firm_today(firm_by_id(firm_id))
     return [
         PayableRequest(
             id=request.id,
@@ -91,6 +91,7 @@ def payable_for_matters(firm_id: int, matter_ids: Sequence[int]) -> list[Payable
                 request.amount_minor - request.paid_minor - request.reserved_minor, 0
             ),
             processing_minor=request.reserved_minor,
+            is_overdue=request.due_on is not None and request.due_on < today,
         )
         for request in requests
     ]

@@ -23,7 +23,7 @@ from portal.billing.models import Client, Matter
 from portal.db import db
 from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.firms.models import EvergreenMode, Firm, MerchantAccount, MerchantAccountKind
-from portal.firms.services import record_firm_changes
+from portal.firms.services import firm_by_id, firm_zone, record_firm_changes
 from portal.trust_requests.emails import send_request_email
 from portal.trust_requests.models import (
     PAYABLE,
@@ -312,7 +312,9 @@ class UnpaidRow:
 
 def unpaid_report(firm_id: int) -> list[UnpaidRow]:
     """Every open or partly paid request, oldest first, with its age in days."""
-    today = clock.today()
+    firm = firm_by_id(firm_id)
+    zone = firm_zone(firm)
+    today = clock.today_in(zone)
     rows = db.session.execute(
         select(TrustRequest, Matter.external_id, Matter.number, Client.external_id)
         .join(Matter, Matter.id == TrustRequest.matter_id)
@@ -326,7 +328,7 @@ def unpaid_report(firm_id: int) -> list[UnpaidRow]:
             matter=matter,
             matter_number=number,
             client=client,
-            age_days=(today - request.created_at.date()).days,
+            age_days=(today - clock.local_day(request.created_at, zone)).days,
             is_overdue=request.due_on is not None and request.due_on < today,
         )
         for request, matter, number, client in rows

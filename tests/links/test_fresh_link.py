@@ -197,13 +197,44 @@ def test_at_most_three_a_day_per_link_and_the_same_answer_every_time(
     assert {a.status_code for a in answers} == {200}
     assert len({a.text for a in answers}) == 1
 
-    # and a day later the link may have fresh ones again
-    frozen_clock.advance(hours=23, minutes=59)
+    # and from the firm's next midnight (UTC for this firm; it is 17:00) it may have more
+    frozen_clock.advance(hours=6, minutes=59)
     ask(portal, form_of(portal.open(dead)))
     assert len(smtp.messages) == 3
     frozen_clock.advance(minutes=2)
     ask(portal, form_of(portal.open(dead)))
     assert len(smtp.messages) == 4
+
+
+def test_the_daily_cap_resets_at_the_firms_midnight_not_utcs(
+    portal: Portal, firm: factories.FirmWithKey, maria: Client, frozen_clock: Clock, smtp: Inbox
+) -> None:
+    # given a firm in New York whose link died at 6 pm there (23:00 UTC), and three fresh links
+    firm.firm.time_zone = "America/New_York"
+    portal.client.application.config["RATELIMIT_FRESH_LINK"] = "100 per hour"
+    frozen_clock.at = dt.datetime(2026, 12, 2, 21, 0, tzinfo=dt.UTC)
+    dead = expired_link(maria, frozen_clock)
+    for _ in range(3):
+        ask(portal, form_of(portal.open(dead)))
+    assert len(smtp.messages) == 3
+
+    # when UTC's day turns (00:30 UTC, 7:30 pm in New York): still the firm's same day
+    frozen_clock.at = dt.datetime(2026, 12, 3, 0, 30, tzinfo=dt.UTC)
+    ask(portal, form_of(portal.open(dead)))
+    assert len(smtp.messages) == 3
+
+    # then at 11:59 pm in New York still capped; one minute past its midnight, one more
+    frozen_clock.at = dt.datetime(2026, 12, 3, 4, 59, tzinfo=dt.UTC)
+    ask(portal, form_of(portal.open(dead)))
+    assert len(smtp.messages) == 3
+    frozen_clock.at = dt.datetime(2026, 12, 3, 5, 1, tzinfo=dt.UTC)
+    ask(portal, form_of(portal.open(dead)))
+    assert len(smtp.messages) == 4
+    assert "the new link you asked for" in smtp.messages[-1]["Subject"]
+    text, html = parts(smtp.messages[-1])
+    for part in (text, html):
+        assert "You asked for a new link" in part
+        assert "has sent you" not in part
 
 
 def test_nothing_is_sent_yet_the_answer_is_the_same(

@@ -79,7 +79,8 @@ def test_send_emails_a_branded_link_in_text_and_html(
         assert "Hello Ada Mensah," in part
         assert "Your March statement is ready." in part
         assert "+1 555 0100" in part
-        assert "March 17, 2026" in part and "3:00:00\u202fPM UTC" in part  # expiry: 24 h later
+        # expiry: 24 h later, in the firm's zone (none set: the default, UTC)
+        assert "March 17, 2026" in part and "3:00\u202fPM UTC" in part
         assert "https://pay.example.com/check" in part
     assert body["url"] in html
     assert "background: #0b5394" in html  # the firm's colour on the button
