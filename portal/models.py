@@ -16,6 +16,7 @@ from portal.payments.models import (
     Payment,
     PaymentFlag,
     Refund,
+    ReviewedBasket,
 )
 from portal.postings.models import Delivery, DeliveryAttempt, OutboundMessage, WebhookEndpoint
 from portal.trust_requests.models import TrustRequest
@@ -45,6 +46,7 @@ __all__ = [
     "Payment",
     "PaymentFlag",
     "Refund",
+    "ReviewedBasket",
     "SandboxIntent",
     "TrustEntry",
     "TrustRequest",

@@ -318,16 +318,17 @@ def test_the_basket_lists_every_payable_invoice_by_matter(browser: Browser, book
     assert lawsuit < page.index("INV-OLD") < page.index("INV-NEW") < estate < page.index("INV-EST")
     assert "Overdue" in page[page.index("INV-OLD") : page.index("INV-NEW")]
     assert "Overdue" not in page[page.index("INV-NEW") :]
-    # prefilled with what can be paid, all ticked
+    # nothing chosen for the payer: no invoice ticked, no amount filled in on any line; what
+    # can be paid is said, and pay.js fills it in when a line is ticked
     basket = browser.form(response, "basket")
-    assert basket.value(f"invoice-{books.old.id}") == "1200.00"
-    assert sorted(basket.values("invoice")) == sorted(
-        str(i.id) for i in (books.old, books.new, books.probate)
-    )
-    # the trust line is prefilled with the shortfall below the minimum (5,000 - 2,000), unticked
-    assert basket.value(f"trust-{books.lawsuit.id}") == "3000.00"
+    assert basket.value(f"invoice-{books.old.id}") == ""
+    assert basket.values("invoice") == []
+    assert 'data-suggested="1200.00"' in response.text
+    # the trust line suggests the shortfall below the minimum (5,000 - 2,000), unticked, empty
+    assert basket.value(f"trust-{books.lawsuit.id}") == ""
     assert basket.value(f"trust-{books.estate.id}") == ""
     assert basket.values("trust") == []
+    assert "Suggested: $3,000.00" in page
     assert "$3,000.00 short of the minimum" in page
     # both methods are offered, and "pay everything due" shows the sum
     assert basket.values("method") == ["card"]
@@ -503,30 +504,35 @@ def test_a_declined_card_shows_why_and_try_again_keeps_the_basket(
     review = basket.submit()
     done = browser.form(review, "confirm").fill(DECLINED).submit()
 
-    assert done.status_code == 303
-    receipt = browser.get(location(done))
-    page = text_of(receipt.text)
-    assert "Your payment did not go through" in page
-    assert "Your card was declined." in page
-    assert "Declined" in page
+    # then the review comes back, not a receipt: why in words, nothing charged, no "Paid by"
+    assert done.status_code == 422
+    page = text_of(done.text)
+    assert "Review your payment" in page
+    assert "Your card was declined. Nothing was charged." in page
+    assert "Paid by" not in page
+    assert "Print this receipt" not in page
     # the hold on the invoice is released
     assert books.old.reserved_minor == 0
 
-    # when the payer follows "Try again"
-    retry = re.search(r'<a class="button" href="([^"]+)">Try again</a>', receipt.text)
-    assert retry is not None
-    again = browser.basket(html.unescape(retry.group(1)))
-
-    # then the same lines are ticked with the same amounts
+    # the basket is kept (same lines, same amounts), under a new nonce; the card boxes are empty
+    again = browser.form(done, "confirm")
     assert again.values("invoice") == [str(books.old.id)]
     assert again.value(f"invoice-{books.old.id}") == "1000.50"
     assert again.values("trust") == [str(books.lawsuit.id)]
     assert again.value(f"trust-{books.lawsuit.id}") == "75.00"
     assert again.values("method") == ["card"]
+    assert again.value("card_number") == ""
+    assert again.value("nonce") != browser.form(review, "confirm").value("nonce")
     # and this time it goes through, as a second payment
-    done = browser.form(again.submit(), "confirm").fill(VISA).submit()
+    done = again.fill(VISA).submit()
     assert "complete" in text_of(browser.get(location(done)).text)
     assert len(payments_of(session, books)) == 2
+
+    # the declined payment's own page is still no receipt
+    declined = next(p for p in payments_of(session, books) if p.charges[0].status.value == "failed")
+    shown = text_of(browser.get(f"/payments/{declined.public_id}").text)
+    assert "Your payment did not go through" in shown
+    assert "Paid by" not in shown and "Print this receipt" not in shown
 
 
 def test_the_sixth_decline_within_the_hour_gets_a_wait_page(
@@ -535,7 +541,7 @@ def test_the_sixth_decline_within_the_hour_gets_a_wait_page(
     for _ in range(5):
         review = choose(browser.basket(), invoices={books.new.id: "10"}).submit()
         done = browser.form(review, "confirm").fill(DECLINED).submit()
-        assert done.status_code == 303
+        assert done.status_code == 422
 
     review = choose(browser.basket(), invoices={books.new.id: "10"}).submit()
     response = browser.form(review, "confirm").fill(DECLINED).submit()
