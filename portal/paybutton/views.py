@@ -192,6 +192,16 @@ def start(slug: str) -> ResponseReturnValue:
     return _start_page(firm, form, kind)
 
 
+@bp.post("/pay/<slug>/change")
+def change(slug: str) -> ResponseReturnValue:
+    """The form again, with what the payer typed (the review's "Change" button, or its
+    "Deposit to trust instead"): nothing is judged until it is reviewed again."""
+    firm = _enter(slug)
+    form = PublicPaymentForm()
+    kind = _kind(form.kind.data, firm)
+    return _start_page(firm, form, kind)
+
+
 @bp.post("/pay/<slug>/review")
 @limited("RATELIMIT_PAY_BUTTON_IP")
 @limited("RATELIMIT_PAY_BUTTON_FIRM", key=_firm_key)
@@ -390,6 +400,8 @@ def _start_page(firm: Firm, form: PublicPaymentForm, kind: Kind, *, status: int 
     currency = services.currency_of(firm) or "USD"
     methods = services.methods_for(firm, kind, currency)
     form.method.choices = [c for c in form.method.choices if PaymentMethod(c.value) in methods]
+    if kind is Kind.TRUST:
+        form.reference.label.text = _("Matter number")
     page = render_template(
         "paybutton/start.html",
         form=form,
@@ -419,6 +431,9 @@ def _review_page(
         "nonce": nonce,
         "errors": errors,
         "uses_stripe": gateway == "stripe",
+        "suggest_trust": prepared.kind is Kind.INVOICE
+        and firm.public_trust_deposits
+        and services.reads_like_trust(form.reference.data or ""),
         "mandate_text": (
             # The typed amount: the capped one would tell a stranger the invoice's balance.
             mandate_text(firm.name, prepared.typed_minor, prepared.currency, g.locale)
