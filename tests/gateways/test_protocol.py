@@ -10,7 +10,14 @@ from portal.gateways.base import Gateway
 from portal.gateways.sandbox import SandboxGateway
 from portal.gateways.stripe import StripeGateway
 
-PROTOCOL_METHODS = ("charge", "refund", "fetch", "parse_event", "publishable_key")
+PROTOCOL_METHODS = (
+    "charge",
+    "refund",
+    "fetch",
+    "authenticate",
+    "parse_event",
+    "publishable_key",
+)
 
 
 def test_the_protocol_is_what_these_tests_think_it_is() -> None:

@@ -366,6 +366,12 @@ def test_a_total_is_applied_oldest_due_date_first(browser: Browser, books: Books
     basket = browser.basket()
     basket.set("total", "1,500").tick("trust", str(books.lawsuit.id))
 
+    # a trust deposit ticked with an empty box is refused: deposits are typed by hand
+    refused = basket.submit("total")
+    assert refused.status_code == 422
+    assert "Trust deposit, matter 2026-001: Enter an amount." in text_of(refused.text)
+    basket.set(f"trust-{books.lawsuit.id}", "3000.00")  # what pay.js fills in when ticked
+
     # when
     review = basket.submit("total")
 
@@ -610,7 +616,8 @@ def test_a_basket_paid_from_another_tab_goes_back_with_the_reason(
         ("abc", "Enter the amount as a number"),
         ("1e3", "Enter the amount as a number"),
         ("10.005", "Use at most 2 decimal places."),
-        ("", "Enter an amount."),
+        # An empty box on a ticked invoice pays it in full (test_client_flows.py); an empty
+        # trust deposit is refused (test_a_total_is_applied_oldest_due_date_first).
     ],
 )
 def test_amounts_the_rules_refuse_come_back_with_every_entry_kept(
@@ -699,7 +706,7 @@ def test_card_details_are_checked_before_anything_is_charged(
 
 
 def test_missing_csrf_token_is_refused(browser: Browser, books: Books, session) -> None:
-    basket = browser.basket()
+    basket = choose(browser.basket(), invoices={books.new.id: "10"})
     assert basket.submit(csrf=False).status_code == 400
     review = basket.submit()
     response = browser.form(review, "confirm").fill(VISA).submit(csrf=False)
@@ -791,7 +798,7 @@ def test_the_pages_render_in_spanish(client: FlaskClient, books: Books, session)
     assert browser.get(location(done)).status_code == 200
 
 
-def test_no_pay_page_has_inline_script_or_style(browser: Browser, books: Books) -> None:
+def test_no_pay_page_has_inline_script_or_style(browser: Browser, books: Books, session) -> None:
     pages = [browser.get("/pay").text]
     review = choose(browser.basket(), invoices={books.new.id: "10"}, method="ach").submit()
     pages.append(review.text)
@@ -800,7 +807,9 @@ def test_no_pay_page_has_inline_script_or_style(browser: Browser, books: Books) 
     review = choose(browser.basket(), invoices={books.new.id: "10"}).submit()
     pages.append(review.text)
     done = browser.form(review, "confirm").fill(DECLINED).submit()
-    pages.append(browser.get(location(done)).text)
+    pages.append(done.text)  # the review again, with why
+    declined = payments_of(session, books)[-1]
+    pages.append(browser.get(f"/payments/{declined.public_id}").text)
     pages.append(browser.get("/matters").text)
     pages.append(browser.get(f"/matters/{books.lawsuit.id}").text)
 
@@ -903,12 +912,16 @@ def test_the_matter_pages_offer_pay_and_show_what_is_processing(
     assert "$300.00 payment processing" in matters
     assert "$250.00 deposit processing, not in the balance yet" in matters
 
-    # the basket from the matter page ticks only that matter's invoices, and the trust line
-    # suggests what is still short once the pending deposit clears (3,000 - 250)
+    # the basket from the matter page ticks nothing for the payer; each line says what it
+    # suggests (pay.js fills it in when ticked): what is left on the invoice, and for trust
+    # what is still short once the pending deposit clears (3,000 - 250)
     basket = browser.basket(f"/pay?matter={books.lawsuit.id}")
-    assert sorted(basket.values("invoice")) == sorted([str(books.old.id), str(books.new.id)])
-    assert basket.value(f"invoice-{books.new.id}") == "500.00"
-    assert basket.value(f"trust-{books.lawsuit.id}") == "2750.00"
+    assert basket.values("invoice") == []
+    assert basket.value(f"invoice-{books.new.id}") == ""
+    assert basket.value(f"trust-{books.lawsuit.id}") == ""
+    shown = browser.seen[-1]
+    assert 'data-suggested="500.00"' in shown
+    assert 'data-suggested="2750.00"' in shown
 
     # once the bank settles, the deposit counts
     for charge in payments_of(session, books)[0].charges:
