@@ -16,13 +16,11 @@ import pytest
 from playwright.sync_api import expect
 
 from portal import clock
-from portal.billing.models import Client, Matter
 from portal.db import db
-from portal.links import services as links
 from portal.trust_requests import services as trust_requests
 from portal.trust_requests.models import TrustRequestKind
 from tests import factories
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, issue_link_url
 
 PHONE_390 = {"width": 390, "height": 844}
 #: The sandbox's test card: the four boxes of the card form.
@@ -73,13 +71,7 @@ class ThreeInvoices:
     firm_id: int
 
     def link(self) -> str:
-        with self.server.app.app_context():
-            person = db.session.get(Client, self.client_id)
-            matter = db.session.get(Matter, self.matter_id)
-            assert person is not None and matter is not None
-            link = links.issue_link(firm_id=person.firm_id, client=person, matters=[matter])
-            db.session.commit()
-            return links.url_for_link(link)
+        return issue_link_url(self.server, self.client_id, self.matter_id)
 
 
 @pytest.fixture
