@@ -155,7 +155,8 @@ def authenticate(public_id: str) -> ResponseReturnValue:
     payment = payments.payment_for_link(g.link, public_id)
     if not payments.waiting_for_test_bank(payment):
         return _after(payment)
-    return render_template("payments/authenticate.html", payment=payment)
+    action = url_for("payments.authenticated", public_id=public_id)
+    return render_template("payments/authenticate.html", payment=payment, action=action)
 
 
 @bp.post("/pay/authenticate/<public_id>")

@@ -288,6 +288,23 @@ def confirm(slug: str) -> ResponseReturnValue:
     return _to_receipt(firm, payment)
 
 
+@bp.route("/pay/<slug>/authenticate/<public_id>", methods=["GET", "POST"])
+@limited("RATELIMIT_PAY_BUTTON_IP")
+def authenticate(slug: str, public_id: str) -> ResponseReturnValue:
+    """The sandbox's test bank for this browser's own payment (3-D Secure): its answer, once."""
+    firm = _enter(slug)
+    payment = services.public_payment(firm, public_id)
+    if payment is None or public_id not in session.get(SESSION_KEY, []):
+        raise NotFound("no such payment")
+    if request.method == "POST":
+        approved = request.form.get("answer") == "approve"
+        payments.answer_test_bank(payment, approved=approved, ip=request.remote_addr or "")
+    if not payments.waiting_for_test_bank(payment):
+        return _to_receipt(firm, payment)
+    action = url_for("paybutton.authenticate", slug=firm.slug, public_id=public_id)
+    return render_template("payments/authenticate.html", payment=payment, action=action)
+
+
 @bp.get("/pay/<slug>/receipts/<public_id>")
 def receipt(slug: str, public_id: str) -> ResponseReturnValue:
     """The payer's receipt: what they typed and what was charged. Only this browser's own."""
@@ -451,5 +468,8 @@ def _review_page(
 def _to_receipt(firm: Firm, payment: Payment) -> ResponseReturnValue:
     remembered = [p for p in session.get(SESSION_KEY, []) if p != payment.public_id]
     session[SESSION_KEY] = [*remembered, payment.public_id][-_REMEMBERED:]
-    url = url_for("paybutton.receipt", slug=firm.slug, public_id=payment.public_id)
+    endpoint = "paybutton.receipt"
+    if payments.waiting_for_test_bank(payment):
+        endpoint = "paybutton.authenticate"  # the card's bank must confirm first
+    url = url_for(endpoint, slug=firm.slug, public_id=payment.public_id)
     return redirect(url, code=303)

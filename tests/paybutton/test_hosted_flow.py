@@ -10,7 +10,7 @@ import pytest
 from portal.paybutton.services import reads_like_trust
 from tests.paybutton import test_pages
 from tests.paybutton.test_pages import PAYER, review, start
-from tests.payments.test_views import Browser, text_of
+from tests.payments.test_views import Browser, location, text_of
 
 browser = test_pages.browser
 books = test_pages.books
@@ -89,3 +89,31 @@ def test_every_hosted_page_carries_the_close_button(browser: Browser, books) -> 
     assert 'data-origins="https://www.example-firm.test"' in page
     assert "/static/js/paybutton-close.js" in page
     assert start(browser, firm.slug) is not None
+
+
+def test_the_hosted_page_sends_the_authentication_card_to_the_test_bank(
+    browser: Browser, books, session
+) -> None:
+    firm = books["firm"]
+    _, done = test_pages.pay(
+        browser,
+        firm.slug,
+        details={**test_pages.VISA, "card_number": "4000 0025 0000 3155"},
+        reference="INV-1001",
+        amount="100",
+    )
+    assert done.status_code == 303
+    bank_path = location(done)
+    assert "/authenticate/" in bank_path
+    bank = browser.get(bank_path)
+    assert "Sandbox test bank" in text_of(bank.text)
+    answer = browser.form(bank, "test-bank")
+    answer.fields.append(("answer", "approve"))
+    paid = answer.submit()
+    again = answer.submit()  # a double submit
+    assert location(paid) == location(again)
+    assert "/receipts/" in location(paid)
+    (payment,) = test_pages.payments_of(firm.id)
+    assert [c.status.value for c in payment.charges] == ["succeeded"]
+    # another browser cannot reach this payment's bank page
+    assert Browser(browser.client.application.test_client()).get(bank_path).status_code == 404
