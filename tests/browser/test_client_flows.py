@@ -52,6 +52,14 @@ def type_card(page: Any, number: str) -> None:
     page.locator("[data-pay-button]").click()
 
 
+def review_one_invoice(page: Any, book: Book) -> None:
+    """Open the book's link, tick INV-1057 ($640.00) and review it, to pay by card."""
+    portal = Portal(page)
+    portal.open(book.link())
+    portal.go_to_basket(tick=("INV-1057",))
+    portal.review("Card")
+
+
 def last_link(book: Book) -> Link:
     with book.server.app.app_context():
         link = db.session.query(Link).order_by(Link.id.desc()).first()
@@ -123,10 +131,7 @@ def test_the_reviews_card_fields_are_on_the_first_screen(
 
 def test_a_decline_comes_back_to_the_review_in_english_and_spanish(walk: Walk, book: Book) -> None:
     page = walk.page
-    portal = Portal(page)
-    portal.open(book.link())
-    portal.go_to_basket(tick=("INV-1057",))
-    portal.review("Card")
+    review_one_invoice(page, book)
     type_card(page, DECLINED_CARD)
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Review your payment")
@@ -153,10 +158,7 @@ def test_the_authentication_card_goes_through_the_sandboxs_test_bank(
     walk: Walk, book: Book, answer: str
 ) -> None:
     page = walk.page
-    portal = Portal(page)
-    portal.open(book.link())
-    portal.go_to_basket(tick=("INV-1057",))
-    portal.review("Card")
+    review_one_invoice(page, book)
     type_card(page, AUTH_CARD)
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Confirm with your bank")
