@@ -16,6 +16,7 @@ from portal.payments.models import (
     Payment,
     PaymentFlag,
     Refund,
+    ReviewedBasket,
 )
 from portal.postings.models import Delivery, DeliveryAttempt, OutboundMessage, WebhookEndpoint
 from portal.staff.models import RecoveryCode, StaffSession, StaffToken, StaffUser
@@ -47,6 +48,7 @@ __all__ = [
     "PaymentFlag",
     "RecoveryCode",
     "Refund",
+    "ReviewedBasket",
     "SandboxIntent",
     "StaffSession",
     "StaffToken",

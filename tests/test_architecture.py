@@ -41,6 +41,9 @@ COMMITTERS: dict[str, set[str]] = {
     "portal.trust_requests.services": {"cancel", "create_request", "resend", "set_evergreen_mode"},
     # Money: commit before and after each processor call, never across one.
     "portal.payments.checkout": {"submit_plan"},
+    "portal.payments.authentication": {"answer_test_bank"},
+    # The review page keeps the basket it shows (grace after expiry, the fresh link's basket).
+    "portal.payments.kept_baskets": {"keep_review"},
     "portal.payments.refunds": {"refund_payment"},
     "portal.payments.unanswered": {
         "_waiting",

@@ -53,6 +53,11 @@ class InvoiceChoice:
     def field(self) -> str:
         return f"invoice-{self.id}"
 
+    @property
+    def payable_plain(self) -> str:
+        """What is payable, as the amount box would hold it ("1200.50")."""
+        return to_plain(self.payable_minor, self.currency)
+
 
 @dataclass(frozen=True)
 class RequestChoice:
@@ -72,6 +77,10 @@ class RequestChoice:
     @property
     def field(self) -> str:
         return f"request-{self.id}"
+
+    @property
+    def payable_plain(self) -> str:
+        return to_plain(self.payable_minor, self.currency)
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,10 @@ class MatterChoice:
     @property
     def trust_field(self) -> str:
         return f"trust-{self.id}"
+
+    @property
+    def suggested_deposit_plain(self) -> str:
+        return to_plain(self.suggested_deposit_minor, self.currency)
 
 
 @dataclass(frozen=True)
@@ -246,9 +259,10 @@ class Entries:
     def read(cls, data: MultiDict[str, str], checkout: Checkout) -> Entries:
         """Read a submitted basket, or the defaults when `data` carries none (a plain GET).
 
-        A GET may carry a basket in its query (the receipt's "try again" link),
-        `?matter=<id>` ticks only that matter's invoices, and `?request=<id>` (a matter page's
-        "Pay this request") ticks only that trust request, at what is left on it.
+        A GET may carry a basket in its query (the receipt's "try again" link, the review's
+        "change" link), and `?request=<id>` (a matter page's "Pay this request") ticks only that
+        trust request, at what is left on it. A ticked invoice or request whose box is left
+        empty is paid in full (`read_invoices`, `read_requests`).
         """
         keys = set(data.keys())
         if keys == {"request"}:
@@ -267,12 +281,10 @@ class Entries:
         )
         for matter in checkout.matters:
             for invoice in matter.invoices:
-                default = to_plain(invoice.payable_minor, invoice.currency)
-                entries.invoice_amounts[invoice.id] = typed(data.get(invoice.field, default))
+                entries.invoice_amounts[invoice.id] = typed(data.get(invoice.field))
             entries.deposit_amounts[matter.id] = typed(data.get(matter.trust_field, ""))
             for request in matter.requests:
-                default = to_plain(request.payable_minor, request.currency)
-                entries.request_amounts[request.id] = typed(data.get(request.field, default))
+                entries.request_amounts[request.id] = typed(data.get(request.field))
         # Lines the page does not list (a forged id, or one paid since) keep what was sent.
         for raw in entries.invoices:
             if (number := _id(raw)) is not None and number not in entries.invoice_amounts:
@@ -293,27 +305,17 @@ class Entries:
         only_matter: int | None = None,
         only_request: int | None = None,
     ) -> Entries:
-        """Every invoice ticked at what is payable; trust lines unticked, at the suggestion;
-        trust requests unticked at what is left on them. With `only_request`, only that
-        request is ticked (and no invoice)."""
+        """Nothing ticked and no amount filled in: the payer chooses. With `only_request` (a
+        matter page's "Pay this request", the payer's own choice) that request is ticked at
+        what is left on it. `only_matter` is accepted and changes nothing: the matter's "Pay"
+        button chooses no invoice."""
+        del only_matter
         entries = cls(method=checkout.methods[0].value if checkout.methods else "")
         for matter in checkout.matters:
             for request in matter.requests:
                 if only_request == request.id:
                     entries.requests.append(str(request.id))
-                entries.request_amounts[request.id] = to_plain(
-                    request.payable_minor, request.currency
-                )
-            for invoice in matter.invoices:
-                if only_request is None and (only_matter is None or only_matter == matter.id):
-                    entries.invoices.append(str(invoice.id))
-                entries.invoice_amounts[invoice.id] = to_plain(
-                    invoice.payable_minor, invoice.currency
-                )
-            suggested = matter.suggested_deposit_minor
-            entries.deposit_amounts[matter.id] = (
-                to_plain(suggested, matter.currency) if suggested else ""
-            )
+                    entries.request_amounts[request.id] = request.payable_plain
         return entries
 
     def is_ticked(self, kind: str, item_id: int) -> bool:
@@ -332,6 +334,7 @@ def _read_lines(
     refused: str,
     locale: str,
     errors: FieldErrors,
+    in_full: Mapping[int, int] | None = None,
 ) -> dict[int, int]:
     """Parse the ticked lines of one kind: amounts by id. An id must be one `currency_of` offers
     (`refused` goes to the basket's errors otherwise); its amount box `<prefix>-<id>` is read in
@@ -343,9 +346,11 @@ def _read_lines(
         if line_id is None or currency is None:
             errors.add("basket", refused)
             continue
-        amount = read_amount(
-            amounts.get(line_id, ""), currency, locale, f"{prefix}-{line_id}", errors
-        )
+        text = amounts.get(line_id, "")
+        if not text and in_full is not None and line_id in in_full:
+            found[line_id] = in_full[line_id]  # ticked with an empty box: all of it
+            continue
+        amount = read_amount(text, currency, locale, f"{prefix}-{line_id}", errors)
         if amount is not None:
             found[line_id] = amount
     return found
@@ -366,6 +371,7 @@ def read_invoices(
         ),
         locale,
         errors,
+        {invoice_id: invoice.payable_minor for invoice_id, invoice in checkout.payable.items()},
     )
 
 
@@ -399,6 +405,7 @@ def read_requests(
         ),
         locale,
         errors,
+        {request_id: request.payable_minor for request_id, request in checkout.requests.items()},
     )
 
 

@@ -1,31 +1,39 @@
 """The pay flow for a client: basket → review → confirm → receipt.
 
 GET /pay shows what the link may pay; POST /pay/review checks the basket with the payment
-rules and charges nothing; POST /pay/confirm starts the payment with the review's nonce as the
-idempotency key, so a double click or a resubmitted form is one payment; GET
-/payments/<public_id> is the receipt. Every page works without JavaScript.
+rules, charges nothing and keeps the basket server-side; POST /pay/confirm starts the payment
+with the review's nonce as the idempotency key, so a double click or a resubmitted form is one
+payment. A declined payment comes back to the review (basket kept, card fields empty, the
+reason in words); a card whose bank must confirm goes through /pay/authenticate/<public_id>
+(the sandbox's test bank). GET /payments/<public_id> is the receipt. The confirm, the bank
+step and the receipt still work for `kept_baskets.GRACE` after the link expires, for the basket
+reviewed before it did. Every page works without JavaScript.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from portal import security
 from portal.client import checkout as baskets
 from portal.client import review as reviews
-from portal.client.session import link_required
+from portal.client.session import link_required, link_required_or_grace
 from portal.errors import ValidationFailed
 from portal.i18n import current_locale
 from portal.limits import limited
-from portal.payments import receipts
+from portal.links.models import Link
+from portal.payments import kept_baskets, receipts
 from portal.payments import services as payments
 from portal.payments.allocation import AllocationError
 from portal.payments.checkout_forms import FieldErrors, link_idempotency_key, new_nonce
+from portal.payments.models import Payment, payment_status
 from portal.payments.services import MethodUnavailable, Payer, TooManyAttempts
 
 #: Named "payments" as before the move: templates and tests use `payments.*` endpoints.
@@ -35,13 +43,32 @@ bp = Blueprint("payments", __name__)
 RETRY_AFTER_SECONDS = 3600
 
 
+def _reviewed_in_grace(link: Link) -> bool:
+    """The confirm form of a basket reviewed before `link` expired, unchanged, in the grace."""
+    key = link_idempotency_key(link.public_id, request.form.get("nonce", ""))
+    return key is not None and kept_baskets.may_confirm_in_grace(
+        link, key, reviews.basket_fields(request.form)
+    )
+
+
+def _paid_in_grace(link: Link) -> bool:
+    """A payment made through `link`, asked for in the grace after it expired."""
+    public_id = (request.view_args or {}).get("public_id", "")
+    return kept_baskets.paid_in_grace(link, str(public_id))
+
+
 @bp.get("/pay")
 @link_required
 def basket() -> ResponseReturnValue:
-    """Show what the link may pay, grouped by matter, with the choice of method."""
+    """Show what the link may pay, grouped by matter, with the choice of method.
+
+    A fresh link sent from an expired page opens with the basket its dead link reviewed.
+    """
     checkout = baskets.checkout_for(g.link, g.firm)
-    entries = baskets.Entries.read(request.args, checkout)
-    return _basket_page(checkout, entries, FieldErrors())
+    kept = None if request.args else kept_baskets.basket_for_fresh_link(g.link)
+    data = MultiDict(kept) if kept else request.args
+    entries = baskets.Entries.read(data, checkout)
+    return _basket_page(checkout, entries, FieldErrors(), kept=bool(kept))
 
 
 @bp.post("/pay/review")
@@ -61,18 +88,18 @@ def review() -> ResponseReturnValue:
         )
     except baskets.BasketError as exc:
         return _basket_page(checkout, entries, exc.errors, status=422)
-    return _review_page(checkout, review, new_nonce(), FieldErrors())
+    return _kept_review_page(checkout, review, FieldErrors())
 
 
 @bp.post("/pay/confirm")
 @limited("RATELIMIT_PAYMENT_ATTEMPT")
-@link_required
+@link_required_or_grace(_reviewed_in_grace)
 def confirm() -> ResponseReturnValue:
-    """Start the payment reviewed on the previous page, once, and show its receipt."""
+    """Start the payment reviewed on the previous page, once, and show how it went."""
     nonce = request.form.get("nonce", "")
     key = link_idempotency_key(g.link.public_id, nonce)
     if key is not None and (done := payments.payment_by_key(g.link.firm_id, key)) is not None:
-        return _to_receipt(done.public_id)  # the second click of a double click
+        return _after(done)  # the second click of a double click
     checkout = baskets.checkout_for(g.link, g.firm)
     entries = baskets.Entries.read(request.form, checkout)
     if key is None:
@@ -118,11 +145,34 @@ def confirm() -> ResponseReturnValue:
         errors = FieldErrors()
         errors.extend(exc.errors or [{"field": "basket", "detail": exc.detail or ""}])
         return _review_again(checkout, entries, nonce, errors)
-    return _to_receipt(payment.public_id)
+    return _after(payment)
+
+
+@bp.get("/pay/authenticate/<public_id>")
+@link_required_or_grace(_paid_in_grace)
+def authenticate(public_id: str) -> ResponseReturnValue:
+    """The sandbox's test bank asks the payer to approve or fail the payment (3-D Secure)."""
+    payment = payments.payment_for_link(g.link, public_id)
+    if not payments.waiting_for_test_bank(payment):
+        return _after(payment)
+    action = url_for("payments.authenticated", public_id=public_id)
+    return render_template("payments/authenticate.html", payment=payment, action=action)
+
+
+@bp.post("/pay/authenticate/<public_id>")
+@limited("RATELIMIT_PAYMENT_ATTEMPT")
+@link_required_or_grace(_paid_in_grace)
+def authenticated(public_id: str) -> ResponseReturnValue:
+    """Hand the test bank's answer to the gateway, once, then show how the payment went."""
+    payment = payments.payment_for_link(g.link, public_id)
+    payments.answer_test_bank(
+        payment, approved=request.form.get("answer") == "approve", ip=request.remote_addr or ""
+    )
+    return _after(payment)
 
 
 @bp.get("/payments/<public_id>")
-@link_required
+@link_required_or_grace(_paid_in_grace)
 def receipt(public_id: str) -> ResponseReturnValue:
     """Show a payment of this client: each allocation, where it went, and how it stands."""
     payment = payments.payment_for_link(g.link, public_id)
@@ -142,11 +192,29 @@ def _basket_page(
     errors: FieldErrors,
     *,
     status: int = 200,
+    kept: bool = False,
 ) -> ResponseReturnValue:
     page = render_template(
-        "payments/basket.html", checkout=checkout, entries=entries, errors=errors
+        "payments/basket.html", checkout=checkout, entries=entries, errors=errors, kept=kept
     )
     return page, status
+
+
+def _kept_review_page(
+    checkout: baskets.Checkout,
+    review: reviews.Review,
+    errors: FieldErrors,
+    *,
+    status: int = 200,
+    reviewed_at: dt.datetime | None = None,
+) -> ResponseReturnValue:
+    """The review under a new nonce, its basket kept server-side under that nonce's key."""
+    nonce = new_nonce()
+    key = link_idempotency_key(g.link.public_id, nonce) or ""
+    kept_baskets.keep_review(
+        g.link, key, review.carried, review.total_minor, review.currency, reviewed_at=reviewed_at
+    )
+    return _review_page(checkout, review, nonce, errors, status=status)
 
 
 def _review_page(
@@ -187,6 +255,43 @@ def _basket_changed(
     if (done := payments.payment_by_key(g.link.firm_id, key)) is not None:
         return _to_receipt(done.public_id)
     return _basket_page(checkout, entries, errors, status=409)
+
+
+def _after(payment: Payment) -> ResponseReturnValue:
+    """Where a submitted payment goes next: the bank's step, the review again when it was
+    declined in full, else its receipt."""
+    if payments.waiting_for_test_bank(payment):
+        return redirect(url_for("payments.authenticate", public_id=payment.public_id), code=303)
+    if payment_status(payment) == "failed":
+        return _declined(payment)
+    return _to_receipt(payment.public_id)
+
+
+def _declined(payment: Payment) -> ResponseReturnValue:
+    """The review again after a decline: the same basket, empty card fields, and why."""
+    checkout = baskets.checkout_for(g.link, g.firm)
+    entries = baskets.Entries.read(MultiDict(_pairs(reviews.retry_query(payment))), checkout)
+    errors = FieldErrors()
+    errors.add("payment", reviews.decline_text(payment))
+    try:
+        review = reviews.review_basket(
+            g.link, g.firm, checkout, entries, action=baskets.ACTION_REVIEW, locale=current_locale()
+        )
+    except baskets.BasketError as exc:
+        for name, messages in exc.errors.items():
+            for message in messages:
+                errors.add(name, message)
+        return _basket_page(checkout, entries, errors, status=409)
+    reviewed_at = kept_baskets.reviewed_at(g.link, payment.idempotency_key)
+    return _kept_review_page(checkout, review, errors, status=422, reviewed_at=reviewed_at)
+
+
+def _pairs(query: dict[str, str | list[str]]) -> list[tuple[str, str]]:
+    return [
+        (name, item)
+        for name, value in query.items()
+        for item in (value if isinstance(value, list) else [value])
+    ]
 
 
 def _to_receipt(public_id: str) -> Response:

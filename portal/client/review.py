@@ -31,7 +31,7 @@ from portal.firms.services import account_label
 from portal.gateways.base import Instrument
 from portal.links.models import Link
 from portal.money import to_plain
-from portal.payments import allocation
+from portal.payments import allocation, receipts
 from portal.payments import services as payments
 from portal.payments.checkout_forms import (
     FieldErrors,
@@ -342,6 +342,35 @@ def read_order(
 
 
 # -- after paying -------------------------------------------------------------------------------
+
+#: The confirm form's fields that make up the basket (see `_carried`).
+_BASKET_NAMES = frozenset({"method", "invoice", "trust", "request"})
+_BASKET_PREFIXES = ("invoice-", "trust-", "request-")
+
+
+def basket_fields(form: MultiDict[str, str]) -> list[tuple[str, str]]:
+    """The basket a confirm form carries, as (name, value) pairs, to compare with a kept one."""
+    return [
+        (name, value)
+        for name, value in form.items(multi=True)
+        if name in _BASKET_NAMES or name.startswith(_BASKET_PREFIXES)
+    ]
+
+
+def decline_text(payment: Payment) -> str:
+    """Why a payment was declined, in the payer's words, and what they can do now."""
+    reasons = [
+        receipts.failure_text(charge.failure_code, charge.failure_message)
+        for charge in payment.charges
+        if charge.status in _RETRYABLE
+    ]
+    reason = reasons[0] if reasons else _("The payment was declined.")
+    if payment.method is PaymentMethod.ACH:
+        advice = _("Nothing was charged. Check the account details, or pay another way.")
+    else:
+        advice = _("Nothing was charged. Check the card details, or use another card.")
+    return f"{reason} {advice}"
+
 
 _RETRYABLE = frozenset({ChargeStatus.FAILED, ChargeStatus.CANCELED})
 

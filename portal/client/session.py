@@ -10,6 +10,7 @@ for the view and its templates. A dead link's page offers "email me a fresh link
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
@@ -27,11 +28,14 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError, validate_csrf
 from wtforms import ValidationError
 
-from portal import i18n, statements
+from portal import clock, i18n, statements
 from portal.db import writes
 from portal.errors import LinkExpired, LinkGone, LinkRevoked, SessionMissing
+from portal.firms.models import Firm
 from portal.limits import limited
 from portal.links import fresh, services
+from portal.links.models import Link
+from portal.payments import kept_baskets
 from portal.security import csrf
 
 #: Named "links" as before the move: templates and tests use `links.*` endpoints.
@@ -56,7 +60,10 @@ def open_link(token: str) -> ResponseReturnValue:
     session[SESSION_KEY] = link.public_id
     # 303 so the browser fetches the target with GET and the token leaves the address bar;
     # no-referrer on this response keeps the token out of every request that follows.
-    if len(link.matters) == 1:
+    if kept_baskets.basket_for_fresh_link(link) is not None:
+        # A fresh link asked for from an expired page: back to the basket it was paying.
+        target = url_for("payments.basket")
+    elif len(link.matters) == 1:
         target = url_for("billing.matter", matter_id=link.matters[0].id)
     else:
         target = url_for("billing.matters")
@@ -126,7 +133,23 @@ def link_required(view: Callable[P, R]) -> Callable[P, R]:
     No session (or one whose link no longer exists) is a 401 asking the client to open the
     link from their email; a revoked or expired link is a 410 and ends the session.
     """
+    return _guarded(view, None)
 
+
+def link_required_or_grace(
+    grace: Callable[[Link], bool],
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """As `link_required`, but an expired link still passes while `grace(link)` says so (the
+    payment a client reviewed before it expired: portal.payments.kept_baskets). The session
+    is kept and `g.in_grace` is set, for the page to say how long is left."""
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        return _guarded(view, grace)
+
+    return decorate
+
+
+def _guarded(view: Callable[P, R], grace: Callable[[Link], bool] | None) -> Callable[P, R]:
     @functools.wraps(view)
     def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
         public_id = session.get(SESSION_KEY)
@@ -138,13 +161,21 @@ def link_required(view: Callable[P, R]) -> Callable[P, R]:
             _end_session()
             raise SessionMissing()
         link, audience = found
+        g.in_grace = False
         try:
             services.check_live(link)
-        except (LinkExpired, LinkRevoked):
-            _end_session()
-            # The session proves the browser once held this link, so the error page may name
-            # the firm to ask for a new one.
-            g.firm = audience.firm
+        except LinkExpired:
+            if grace is None or not grace(link):
+                kept = kept_baskets.unpaid_basket(link) is not None
+                # Within the grace the session stays, so the review page still open in the
+                # browser can confirm its basket (its form's CSRF token lives in the session).
+                _gone(
+                    link, audience.firm, kept=kept, end=not (kept and kept_baskets.in_grace(link))
+                )
+                raise
+            g.in_grace = True
+        except LinkRevoked:
+            _gone(link, audience.firm, kept=False, end=True)
             raise
         g.link = link
         g.firm = audience.firm
@@ -153,6 +184,30 @@ def link_required(view: Callable[P, R]) -> Callable[P, R]:
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def _gone(link: Link, firm: Firm, *, kept: bool, end: bool) -> None:
+    """End the session of a dead link (when `end`). The session proves the browser once held
+    this link, so the error page may name the firm to ask for a new one, and say the basket
+    is kept."""
+    if end:
+        _end_session()
+    g.firm = firm
+    g.basket_kept = kept
+
+
+@bp.app_template_global()
+def link_minutes_left() -> int | None:
+    """Whole minutes (rounded up) the page's link still works, once under an hour; in the grace
+    after expiry, the minutes left to confirm the reviewed payment. None otherwise."""
+    link = g.get("link")
+    if link is None:
+        return None
+    ends = kept_baskets.grace_ends_at(link) if g.get("in_grace") else link.expires_at
+    left = (ends - clock.now()).total_seconds()
+    if not 0 < left < 3600:
+        return None
+    return max(1, math.ceil(left / 60))
 
 
 def _end_session(*, keep_language: bool = True) -> None:

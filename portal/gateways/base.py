@@ -150,6 +150,14 @@ class Gateway(Protocol):
         """Ask the processor where a refund stands now (a pending one settles later)."""
         ...
 
+    def authenticate(self, gateway_ref: str, *, approved: bool) -> ChargeResult:
+        """Finish a charge waiting for the payer's bank (3-D Secure) with the bank's answer.
+
+        The sandbox's test bank page gives the answer; where the processor's own browser
+        script talks to the bank (Stripe.js), this only asks where the charge stands.
+        """
+        ...
+
     def parse_event(self, body: bytes, signature: str | None) -> GatewayEvent:
         """Verify a delivered event's signature with this account's secret, then translate it.
 

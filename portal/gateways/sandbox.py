@@ -57,11 +57,12 @@ TEST_CARDS: dict[str, Outcome] = {
     "4000000000009995": Outcome("insufficient_funds", "Your card has insufficient funds."),
     "4000000000000069": Outcome("expired_card", "Your card has expired."),
     "4000000000000127": Outcome("incorrect_cvc", "Your card's security code is incorrect."),
-    "4000002500003155": Outcome(
-        "authentication_required",
-        "Your bank asks you to confirm this payment, which the sandbox cannot show here.",
-    ),
 }
+#: Stripe's test cards whose bank asks the payer to confirm (3-D Secure): the intent waits in
+#: requires_action until the sandbox's test bank page approves or fails it (`authenticate`).
+AUTHENTICATION_CARDS = frozenset({"4000002500003155", "4000002760003184", "4000000000003220"})
+#: Stripe's code when the payer's bank did not confirm a payment.
+AUTHENTICATION_FAILED = "payment_intent_authentication_failure"
 TEST_ROUTING = "110000000"
 #: Stripe's test bank accounts and how each one settles.
 TEST_BANK_ACCOUNTS: dict[str, Outcome] = {
@@ -189,6 +190,23 @@ class SandboxGateway:
     def fetch(self, gateway_ref: str) -> ChargeResult:
         return self._result(self._intent(gateway_ref))
 
+    def authenticate(self, gateway_ref: str, *, approved: bool) -> ChargeResult:
+        """The test bank's answer to a 3-D Secure step: succeed or fail a waiting intent.
+
+        The intent's row is locked until the caller commits, so two answers at once (a double
+        submit) move it once; an intent no longer waiting answers where it stands, no events.
+        """
+        intent = self._intent(gateway_ref, for_update=True)
+        if intent.status != "requires_action":
+            return self._result(intent)
+        if approved:
+            intent.status = "succeeded"
+        else:
+            intent.status, intent.failure_code = "requires_payment_method", AUTHENTICATION_FAILED
+        db.session.flush()
+        event = self._emit(intent, self._event_type(intent))
+        return replace(self._result(intent), events=(event,))
+
     def parse_event(self, body: bytes, signature: str | None) -> GatewayEvent:
         """Verify a Stripe-shaped event signed with this account's sandbox secret; translate it."""
         return translate(verify(body, signature, webhook_secret(self.merchant_account_id)))
@@ -229,13 +247,12 @@ class SandboxGateway:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _intent(self, gateway_ref: str) -> SandboxIntent:
-        intent = db.session.scalar(
-            select(SandboxIntent).where(
-                SandboxIntent.intent_id == gateway_ref,
-                SandboxIntent.merchant_account_id == self.merchant_account_id,
-            )
+    def _intent(self, gateway_ref: str, *, for_update: bool = False) -> SandboxIntent:
+        query = select(SandboxIntent).where(
+            SandboxIntent.intent_id == gateway_ref,
+            SandboxIntent.merchant_account_id == self.merchant_account_id,
         )
+        intent = db.session.scalar(query.with_for_update() if for_update else query)
         if intent is None:
             raise LookupError(f"no sandbox intent {gateway_ref}")
         return intent
@@ -243,6 +260,8 @@ class SandboxGateway:
     def _confirm_card(self, intent: SandboxIntent, instrument: Instrument) -> None:
         number = _digits(instrument.card_number)
         outcome = TEST_CARDS.get(number)
+        if outcome is None and number in AUTHENTICATION_CARDS:
+            outcome = Outcome(None, "", "visa")
         if outcome is None:
             intent.status, intent.failure_code = "requires_payment_method", "use_test_number"
             return
@@ -253,6 +272,8 @@ class SandboxGateway:
             intent.status, intent.failure_code = "requires_payment_method", "incorrect_cvc"
         elif outcome.code is not None:
             intent.status, intent.failure_code = "requires_payment_method", outcome.code
+        elif number in AUTHENTICATION_CARDS:
+            intent.status = "requires_action"
         else:
             intent.status = "succeeded"
 
@@ -274,6 +295,7 @@ class SandboxGateway:
         return {
             "succeeded": "payment_intent.succeeded",
             "processing": "payment_intent.processing",
+            "requires_action": "payment_intent.requires_action",
         }.get(intent.status, "payment_intent.payment_failed")
 
     def _fee(self, intent: SandboxIntent) -> int:
@@ -287,6 +309,8 @@ class SandboxGateway:
         status = {
             "succeeded": ChargeStatus.SUCCEEDED,
             "processing": ChargeStatus.PROCESSING,
+            # As Stripe's: nothing charged yet, the payer's bank must confirm first.
+            "requires_action": ChargeStatus.CREATED,
         }.get(intent.status, ChargeStatus.FAILED)
         message = None
         if status is ChargeStatus.FAILED:
@@ -299,6 +323,9 @@ class SandboxGateway:
             failure_code=intent.failure_code,
             failure_message=message,
             fee_minor=self._fee(intent) if status is ChargeStatus.SUCCEEDED else None,
+            client_secret=(
+                f"{intent.intent_id}_secret_sbx" if intent.status == "requires_action" else None
+            ),
         )
 
     def _stripe_object(self, intent: SandboxIntent, event_type: str) -> dict[str, Any]:
@@ -370,6 +397,8 @@ class SandboxGateway:
 def _failure_message(code: str | None) -> str:
     if code == "use_test_number":
         return TEST_NUMBER_MESSAGE
+    if code == AUTHENTICATION_FAILED:
+        return "The payer's bank did not confirm the payment (3-D Secure)."
     for outcome in (*TEST_CARDS.values(), *TEST_BANK_ACCOUNTS.values()):
         if outcome.code == code:
             return outcome.message

@@ -192,6 +192,10 @@ class StripeGateway:
         """Ask Stripe where a PaymentIntent stands now."""
         return charge_result(self._retrieve(gateway_ref))
 
+    def authenticate(self, gateway_ref: str, *, approved: bool) -> ChargeResult:
+        """Stripe.js talks to the payer's bank itself: only ask where the intent stands."""
+        return self.fetch(gateway_ref)
+
     def parse_event(self, body: bytes, signature: str | None) -> GatewayEvent:
         """Verify a Stripe-Signature with this account's endpoint secret(s), then translate.
 

@@ -22,6 +22,7 @@ neither whether the reference is an open invoice nor its balance.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from flask import current_app
@@ -221,3 +222,24 @@ def prepare(
         False,
         charged < amount_minor,
     )
+
+
+#: Words that say money is paid ahead of the work (English, Spanish, French).
+_TRUST_WORDS = re.compile(
+    r"\b(retainers?|deposits?|trust|iolta|anticipos?|dep[oó]sitos?|fideicomiso|provisions?|"
+    r"d[ée]p[oô]ts?|fiducie)\b",
+    re.IGNORECASE,
+)
+#: A matter number as firms commonly write one: a year and a sequence ("2024-0117",
+#: "2024/17"), or "M-" / "Matter" and digits. Invoice numbers ("INV-1041", "1041") do not match.
+_MATTER_NUMBER = re.compile(
+    r"^\s*(?:(?:19|20)\d{2}\s*[-/.]\s*\d{1,6}|(?:m|matter|asunto|dossier)\s*[-#:]?\s*\d+)\s*$",
+    re.IGNORECASE,
+)
+
+
+def reads_like_trust(reference: str) -> bool:
+    """True when a reference typed under "Pay your invoice" reads like a matter number or names
+    a retainer or deposit: the page then suggests a trust deposit instead. By its shape only:
+    it never looks the reference up, so it tells a stranger nothing about the firm's matters."""
+    return bool(_TRUST_WORDS.search(reference) or _MATTER_NUMBER.match(reference))

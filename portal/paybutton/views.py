@@ -192,6 +192,16 @@ def start(slug: str) -> ResponseReturnValue:
     return _start_page(firm, form, kind)
 
 
+@bp.post("/pay/<slug>/change")
+def change(slug: str) -> ResponseReturnValue:
+    """The form again, with what the payer typed (the review's "Change" button, or its
+    "Deposit to trust instead"): nothing is judged until it is reviewed again."""
+    firm = _enter(slug)
+    form = PublicPaymentForm()
+    kind = _kind(form.kind.data, firm)
+    return _start_page(firm, form, kind)
+
+
 @bp.post("/pay/<slug>/review")
 @limited("RATELIMIT_PAY_BUTTON_IP")
 @limited("RATELIMIT_PAY_BUTTON_FIRM", key=_firm_key)
@@ -276,6 +286,23 @@ def confirm(slug: str) -> ResponseReturnValue:
         )
         return _start_page(firm, form, kind, status=409)
     return _to_receipt(firm, payment)
+
+
+@bp.route("/pay/<slug>/authenticate/<public_id>", methods=["GET", "POST"])
+@limited("RATELIMIT_PAY_BUTTON_IP")
+def authenticate(slug: str, public_id: str) -> ResponseReturnValue:
+    """The sandbox's test bank for this browser's own payment (3-D Secure): its answer, once."""
+    firm = _enter(slug)
+    payment = services.public_payment(firm, public_id)
+    if payment is None or public_id not in session.get(SESSION_KEY, []):
+        raise NotFound("no such payment")
+    if request.method == "POST":
+        approved = request.form.get("answer") == "approve"
+        payments.answer_test_bank(payment, approved=approved, ip=request.remote_addr or "")
+    if not payments.waiting_for_test_bank(payment):
+        return _to_receipt(firm, payment)
+    action = url_for("paybutton.authenticate", slug=firm.slug, public_id=public_id)
+    return render_template("payments/authenticate.html", payment=payment, action=action)
 
 
 @bp.get("/pay/<slug>/receipts/<public_id>")
@@ -390,6 +417,8 @@ def _start_page(firm: Firm, form: PublicPaymentForm, kind: Kind, *, status: int 
     currency = services.currency_of(firm) or "USD"
     methods = services.methods_for(firm, kind, currency)
     form.method.choices = [c for c in form.method.choices if PaymentMethod(c.value) in methods]
+    if kind is Kind.TRUST:
+        form.reference.label.text = _("Matter number")
     page = render_template(
         "paybutton/start.html",
         form=form,
@@ -419,6 +448,9 @@ def _review_page(
         "nonce": nonce,
         "errors": errors,
         "uses_stripe": gateway == "stripe",
+        "suggest_trust": prepared.kind is Kind.INVOICE
+        and firm.public_trust_deposits
+        and services.reads_like_trust(form.reference.data or ""),
         "mandate_text": (
             # The typed amount: the capped one would tell a stranger the invoice's balance.
             mandate_text(firm, prepared.typed_minor, prepared.currency, g.locale)
@@ -436,5 +468,8 @@ def _review_page(
 def _to_receipt(firm: Firm, payment: Payment) -> ResponseReturnValue:
     remembered = [p for p in session.get(SESSION_KEY, []) if p != payment.public_id]
     session[SESSION_KEY] = [*remembered, payment.public_id][-_REMEMBERED:]
-    url = url_for("paybutton.receipt", slug=firm.slug, public_id=payment.public_id)
+    endpoint = "paybutton.receipt"
+    if payments.waiting_for_test_bank(payment):
+        endpoint = "paybutton.authenticate"  # the card's bank must confirm first
+    url = url_for(endpoint, slug=firm.slug, public_id=payment.public_id)
     return redirect(url, code=303)

@@ -12,6 +12,7 @@ import datetime as dt
 import enum
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     Date,
@@ -278,6 +279,30 @@ NOT_REFUNDING = ("failed", "canceled")
 #: The refund states the portal records; any other word from a processor (Stripe's
 #: "requires_action") is kept as "pending" and asked about again later.
 REFUND_STATES = ("pending", "succeeded", *NOT_REFUNDING)
+
+
+class ReviewedBasket(Base):
+    """A basket as its review page showed it, kept server-side (never in a URL): it lets the
+    payer confirm it within a short grace after the link expires, and a fresh link reopen it.
+    """
+
+    __tablename__ = "reviewed_baskets"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_reviewed_baskets_link_id", "link_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"))
+    #: The key the review's confirm form pays under (`checkout_forms.link_idempotency_key`).
+    idempotency_key: Mapped[str] = mapped_column(String(100))
+    #: The confirm form's basket fields, as a JSON list of [name, value] pairs in form order.
+    fields: Mapped[list[list[str]]] = mapped_column(JSON)
+    #: The total the review showed, in minor units of `currency`.
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
 
 class PaymentFlag(Base):

@@ -49,6 +49,9 @@ _FAILURES = {
     "authentication_required": lazy_gettext(
         "Your bank asked to confirm this payment, and it could not be confirmed."
     ),
+    "payment_intent_authentication_failure": lazy_gettext(
+        "Your bank did not confirm this payment."
+    ),
     "account_closed": lazy_gettext("The bank account is closed."),
     "no_account": lazy_gettext("The bank account could not be found."),
     "debit_not_authorized": lazy_gettext("The account holder did not authorize the debit."),

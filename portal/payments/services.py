@@ -13,6 +13,7 @@ keeps `from portal.payments import services as payments` working.
 from __future__ import annotations
 
 from portal.payments.attempts import TooManyAttempts, check_attempt_limits
+from portal.payments.authentication import answer_test_bank, waiting_for_test_bank
 from portal.payments.charging import record_charge_result
 from portal.payments.checkout import (
     MethodUnavailable,
@@ -44,6 +45,7 @@ __all__ = [
     "Payer",
     "RefundLine",
     "TooManyAttempts",
+    "answer_test_bank",
     "apply_gateway_event",
     "apply_gateway_events",
     "check_attempt_limits",
@@ -62,4 +64,5 @@ __all__ = [
     "submit_plan",
     "transition",
     "trust_matters",
+    "waiting_for_test_bank",
 ]

@@ -1,7 +1,8 @@
 /* MatterPay pay pages: progressive enhancement only. Every page works without this file.
  *
- * Basket (/pay): a live total, ticking a line when its amount is edited, and a preview of how
- * a typed total would be applied (oldest due date first). The figures here are a preview;
+ * Basket (/pay): a live total, ticking a line when its amount is edited, filling in a ticked
+ * line's suggested amount (and clearing it when unticked), and a preview of how a typed total
+ * would be applied (oldest due date first). The figures here are a preview;
  * the server computes the real ones on the review page.
  * Review: the Pay button is disabled after the first click (the server also refuses to charge
  * twice: the form's nonce is the payment's idempotency key).
@@ -81,6 +82,16 @@
           p.tick.checked = true;
         }
       });
+      // Ticking a line fills in what it suggests (what is owed); unticking takes back an
+      // amount nobody changed, so no unticked line shows an amount the payer did not choose.
+      var suggested = line.getAttribute("data-suggested") || "";
+      p.tick.addEventListener("change", function () {
+        if (p.tick.checked && p.amount.value.trim() === "") {
+          p.amount.value = suggested;
+        } else if (!p.tick.checked && p.amount.value.trim() === suggested) {
+          p.amount.value = "";
+        }
+      });
     });
 
     function update() {
@@ -147,7 +158,9 @@
           }
           currency = currency || line.getAttribute("data-currency");
           digits = decimals(locale, currency);
-          var minor = parseMinor(p.amount.value, digits);
+          var minor = p.amount.value.trim() === ""
+            ? parseInt(line.getAttribute("data-payable"), 10)
+            : parseMinor(p.amount.value, digits);
           if (minor === null || line.getAttribute("data-currency") !== currency) {
             readable = false;
           } else {
@@ -174,11 +187,15 @@
         }
       });
 
+      var dueFigure = form.querySelector("[data-due-figure]");
       if (readable && currency) {
         liveTotal.textContent = say(form.getAttribute("data-text-total"), formatMinor(sum, locale, currency, digits));
         liveTotal.hidden = false;
       } else {
         liveTotal.hidden = true;
+      }
+      if (dueFigure) {
+        dueFigure.hidden = !liveTotal.hidden;
       }
     }
 

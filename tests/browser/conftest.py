@@ -295,16 +295,24 @@ class Book:
 
     def link(self, *, expires_in: int | None = None) -> str:
         """Issue and commit a link to the matter; return the URL a client would be emailed."""
-        with self.server.app.app_context():
-            person = db.session.get(Client, self.client_id)
-            matter = db.session.get(Matter, self.matter_id)
-            assert person is not None
-            assert matter is not None
-            link = links.issue_link(
-                firm_id=person.firm_id, client=person, matters=[matter], expires_in=expires_in
-            )
-            db.session.commit()
-            return links.url_for_link(link)
+        return issue_link_url(self.server, self.client_id, self.matter_id, expires_in=expires_in)
+
+
+def issue_link_url(
+    server: LiveServer, client_id: int, matter_id: int, *, expires_in: int | None = None
+) -> str:
+    """Issue and commit a link to one client's matter on the live server's database; return
+    the URL a client would be emailed."""
+    with server.app.app_context():
+        person = db.session.get(Client, client_id)
+        matter = db.session.get(Matter, matter_id)
+        assert person is not None
+        assert matter is not None
+        link = links.issue_link(
+            firm_id=person.firm_id, client=person, matters=[matter], expires_in=expires_in
+        )
+        db.session.commit()
+        return links.url_for_link(link)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ PROTOCOL_METHODS = (
     "fetch",
     "find_charge",
     "fetch_refund",
+    "authenticate",
     "parse_event",
     "publishable_key",
 )

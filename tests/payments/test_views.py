@@ -318,16 +318,17 @@ def test_the_basket_lists_every_payable_invoice_by_matter(browser: Browser, book
     assert lawsuit < page.index("INV-OLD") < page.index("INV-NEW") < estate < page.index("INV-EST")
     assert "Overdue" in page[page.index("INV-OLD") : page.index("INV-NEW")]
     assert "Overdue" not in page[page.index("INV-NEW") :]
-    # prefilled with what can be paid, all ticked
+    # nothing chosen for the payer: no invoice ticked, no amount filled in on any line; what
+    # can be paid is said, and pay.js fills it in when a line is ticked
     basket = browser.form(response, "basket")
-    assert basket.value(f"invoice-{books.old.id}") == "1200.00"
-    assert sorted(basket.values("invoice")) == sorted(
-        str(i.id) for i in (books.old, books.new, books.probate)
-    )
-    # the trust line is prefilled with the shortfall below the minimum (5,000 - 2,000), unticked
-    assert basket.value(f"trust-{books.lawsuit.id}") == "3000.00"
+    assert basket.value(f"invoice-{books.old.id}") == ""
+    assert basket.values("invoice") == []
+    assert 'data-suggested="1200.00"' in response.text
+    # the trust line suggests the shortfall below the minimum (5,000 - 2,000), unticked, empty
+    assert basket.value(f"trust-{books.lawsuit.id}") == ""
     assert basket.value(f"trust-{books.estate.id}") == ""
     assert basket.values("trust") == []
+    assert "Suggested: $3,000.00" in page
     assert "$3,000.00 short of the minimum" in page
     # both methods are offered, and "pay everything due" shows the sum
     assert basket.values("method") == ["card"]
@@ -364,6 +365,12 @@ def test_a_total_is_applied_oldest_due_date_first(browser: Browser, books: Books
     # given a total typed (en-US grouping), and a trust deposit typed by hand
     basket = browser.basket()
     basket.set("total", "1,500").tick("trust", str(books.lawsuit.id))
+
+    # a trust deposit ticked with an empty box is refused: deposits are typed by hand
+    refused = basket.submit("total")
+    assert refused.status_code == 422
+    assert "Trust deposit, matter 2026-001: Enter an amount." in text_of(refused.text)
+    basket.set(f"trust-{books.lawsuit.id}", "3000.00")  # what pay.js fills in when ticked
 
     # when
     review = basket.submit("total")
@@ -503,30 +510,35 @@ def test_a_declined_card_shows_why_and_try_again_keeps_the_basket(
     review = basket.submit()
     done = browser.form(review, "confirm").fill(DECLINED).submit()
 
-    assert done.status_code == 303
-    receipt = browser.get(location(done))
-    page = text_of(receipt.text)
-    assert "Your payment did not go through" in page
-    assert "Your card was declined." in page
-    assert "Declined" in page
+    # then the review comes back, not a receipt: why in words, nothing charged, no "Paid by"
+    assert done.status_code == 422
+    page = text_of(done.text)
+    assert "Review your payment" in page
+    assert "Your card was declined. Nothing was charged." in page
+    assert "Paid by" not in page
+    assert "Print this receipt" not in page
     # the hold on the invoice is released
     assert books.old.reserved_minor == 0
 
-    # when the payer follows "Try again"
-    retry = re.search(r'<a class="button" href="([^"]+)">Try again</a>', receipt.text)
-    assert retry is not None
-    again = browser.basket(html.unescape(retry.group(1)))
-
-    # then the same lines are ticked with the same amounts
+    # the basket is kept (same lines, same amounts), under a new nonce; the card boxes are empty
+    again = browser.form(done, "confirm")
     assert again.values("invoice") == [str(books.old.id)]
     assert again.value(f"invoice-{books.old.id}") == "1000.50"
     assert again.values("trust") == [str(books.lawsuit.id)]
     assert again.value(f"trust-{books.lawsuit.id}") == "75.00"
     assert again.values("method") == ["card"]
+    assert again.value("card_number") == ""
+    assert again.value("nonce") != browser.form(review, "confirm").value("nonce")
     # and this time it goes through, as a second payment
-    done = browser.form(again.submit(), "confirm").fill(VISA).submit()
+    done = again.fill(VISA).submit()
     assert "complete" in text_of(browser.get(location(done)).text)
     assert len(payments_of(session, books)) == 2
+
+    # the declined payment's own page is still no receipt
+    declined = next(p for p in payments_of(session, books) if p.charges[0].status.value == "failed")
+    shown = text_of(browser.get(f"/payments/{declined.public_id}").text)
+    assert "Your payment did not go through" in shown
+    assert "Paid by" not in shown and "Print this receipt" not in shown
 
 
 def test_the_sixth_decline_within_the_hour_gets_a_wait_page(
@@ -535,7 +547,7 @@ def test_the_sixth_decline_within_the_hour_gets_a_wait_page(
     for _ in range(5):
         review = choose(browser.basket(), invoices={books.new.id: "10"}).submit()
         done = browser.form(review, "confirm").fill(DECLINED).submit()
-        assert done.status_code == 303
+        assert done.status_code == 422
 
     review = choose(browser.basket(), invoices={books.new.id: "10"}).submit()
     response = browser.form(review, "confirm").fill(DECLINED).submit()
@@ -604,7 +616,8 @@ def test_a_basket_paid_from_another_tab_goes_back_with_the_reason(
         ("abc", "Enter the amount as a number"),
         ("1e3", "Enter the amount as a number"),
         ("10.005", "Use at most 2 decimal places."),
-        ("", "Enter an amount."),
+        # An empty box on a ticked invoice pays it in full (test_client_flows.py); an empty
+        # trust deposit is refused (test_a_total_is_applied_oldest_due_date_first).
     ],
 )
 def test_amounts_the_rules_refuse_come_back_with_every_entry_kept(
@@ -693,7 +706,7 @@ def test_card_details_are_checked_before_anything_is_charged(
 
 
 def test_missing_csrf_token_is_refused(browser: Browser, books: Books, session) -> None:
-    basket = browser.basket()
+    basket = choose(browser.basket(), invoices={books.new.id: "10"})
     assert basket.submit(csrf=False).status_code == 400
     review = basket.submit()
     response = browser.form(review, "confirm").fill(VISA).submit(csrf=False)
@@ -785,7 +798,7 @@ def test_the_pages_render_in_spanish(client: FlaskClient, books: Books, session)
     assert browser.get(location(done)).status_code == 200
 
 
-def test_no_pay_page_has_inline_script_or_style(browser: Browser, books: Books) -> None:
+def test_no_pay_page_has_inline_script_or_style(browser: Browser, books: Books, session) -> None:
     pages = [browser.get("/pay").text]
     review = choose(browser.basket(), invoices={books.new.id: "10"}, method="ach").submit()
     pages.append(review.text)
@@ -794,7 +807,9 @@ def test_no_pay_page_has_inline_script_or_style(browser: Browser, books: Books) 
     review = choose(browser.basket(), invoices={books.new.id: "10"}).submit()
     pages.append(review.text)
     done = browser.form(review, "confirm").fill(DECLINED).submit()
-    pages.append(browser.get(location(done)).text)
+    pages.append(done.text)  # the review again, with why
+    declined = payments_of(session, books)[-1]
+    pages.append(browser.get(f"/payments/{declined.public_id}").text)
     pages.append(browser.get("/matters").text)
     pages.append(browser.get(f"/matters/{books.lawsuit.id}").text)
 
@@ -897,12 +912,16 @@ def test_the_matter_pages_offer_pay_and_show_what_is_processing(
     assert "$300.00 payment processing" in matters
     assert "$250.00 deposit processing, not in the balance yet" in matters
 
-    # the basket from the matter page ticks only that matter's invoices, and the trust line
-    # suggests what is still short once the pending deposit clears (3,000 - 250)
+    # the basket from the matter page ticks nothing for the payer; each line says what it
+    # suggests (pay.js fills it in when ticked): what is left on the invoice, and for trust
+    # what is still short once the pending deposit clears (3,000 - 250)
     basket = browser.basket(f"/pay?matter={books.lawsuit.id}")
-    assert sorted(basket.values("invoice")) == sorted([str(books.old.id), str(books.new.id)])
-    assert basket.value(f"invoice-{books.new.id}") == "500.00"
-    assert basket.value(f"trust-{books.lawsuit.id}") == "2750.00"
+    assert basket.values("invoice") == []
+    assert basket.value(f"invoice-{books.new.id}") == ""
+    assert basket.value(f"trust-{books.lawsuit.id}") == ""
+    shown = browser.seen[-1]
+    assert 'data-suggested="500.00"' in shown
+    assert 'data-suggested="2750.00"' in shown
 
     # once the bank settles, the deposit counts
     for charge in payments_of(session, books)[0].charges:
