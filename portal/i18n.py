@@ -34,7 +34,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 
 #: Every locale a page can render in. Adding one: see the README's "Languages".
-SUPPORTED_LOCALES = ("en_US", "es_US")
+SUPPORTED_LOCALES = ("en_US", "es_US", "fr_CA")
 #: The language of the source strings, and of the API.
 SOURCE_LOCALE = "en_US"
 #: Where the catalogs live (Flask-Babel reads BABEL_TRANSLATION_DIRECTORIES relative to the

@@ -37,6 +37,7 @@ def test_extraction_sees_pages_emails_and_python(fresh: Catalog) -> None:
 def test_every_supported_language_has_a_catalog() -> None:
     languages = {locale.split("_", 1)[0] for locale in SUPPORTED_LOCALES}
     assert languages <= set(catalogs.languages())
+    assert {"en", "es", "fr"} <= languages
 
 
 @pytest.mark.parametrize("language", catalogs.languages())
@@ -90,7 +91,8 @@ def test_a_missing_compiled_catalog_is_reported_at_start(
 
     assert i18n.missing_catalogs() == []  # the suite runs with compiled catalogs
     monkeypatch.setattr(i18n, "TRANSLATIONS", tmp_path)
-    assert i18n.missing_catalogs() == ["es"]
+    assert i18n.missing_catalogs() == ["es", "fr"]
     with caplog.at_level("ERROR", logger="portal.i18n"):
         i18n.init_app(Flask(__name__))
     assert "no compiled catalog for 'es'" in caplog.text
+    assert "no compiled catalog for 'fr'" in caplog.text
