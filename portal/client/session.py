@@ -52,7 +52,12 @@ def open_link(token: str) -> ResponseReturnValue:
     # Opening a link always replaces the session, even when the link turns out to be dead:
     # on a shared computer the previous person's session must not outlive a new attempt.
     _end_session(keep_language=False)
-    link = services.open_link(token)
+    try:
+        link = services.open_link(token)
+    except LinkGone as gone:
+        # A genuine link that died: its page is the firm's, in its client's language.
+        dress_for_link(gone.public_id)
+        raise
     session[SESSION_KEY] = link.public_id
     # 303 so the browser fetches the target with GET and the token leaves the address bar;
     # no-referrer on this response keeps the token out of every request that follows.
@@ -84,9 +89,25 @@ def _check_csrf_token() -> None:
 def fresh_link() -> ResponseReturnValue:
     """Email the dead link's client a fresh link if allowed; answer the same page regardless."""
     _check_csrf_token()
-    # The email, if any, waits in the outbox: the answer is the same page either way.
-    fresh.request_fresh_link(request.form.get("ref", "")[:500])
+    ref = request.form.get("ref", "")[:500]
+    # The email, if any, waits in the outbox: the answer is the same page either way, dressed
+    # as the dead link's page was (the signed ref names the link; a bad one names none).
+    fresh.request_fresh_link(ref)
+    dress_for_link(fresh.public_id_in(ref))
     return render_template("links/fresh_link.html")
+
+
+def dress_for_link(public_id: str | None) -> None:
+    """Show the rest of this request as the page of `public_id`'s link, live or dead: its
+    firm's name and colour (g.firm, g.brand) and its client's language (unless the client
+    picked one with the switcher). Nothing changes for an unknown or missing link."""
+    found = statements.link_and_audience(public_id) if public_id else None
+    if found is None:
+        return
+    _link, audience = found
+    g.firm = audience.firm
+    g.brand = audience.brand
+    i18n.use_locale(i18n.negotiate(audience.client_locale))
 
 
 @bp.app_template_global()
@@ -111,6 +132,7 @@ def check() -> ResponseReturnValue:
     if pasted is not None and pasted.strip():
         token = services.token_in(pasted)
         result = services.check_token(token) if token else services.LinkCheck("not_ours")
+        dress_for_link(result.public_id)
     response = current_app.make_response(
         render_template("links/check.html", result=result, asked=pasted is not None)
     )
@@ -143,8 +165,8 @@ def link_required(view: Callable[P, R]) -> Callable[P, R]:
         except (LinkExpired, LinkRevoked):
             _end_session()
             # The session proves the browser once held this link, so the error page may name
-            # the firm to ask for a new one.
-            g.firm = audience.firm
+            # the firm to ask for a new one, in its colour and its client's language.
+            dress_for_link(public_id)
             raise
         g.link = link
         g.firm = audience.firm

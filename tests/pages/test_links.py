@@ -134,7 +134,11 @@ def test_an_expired_link_is_a_friendly_410(
     # then
     assert response.status_code == 410
     assert "This link has expired" in response.text
-    assert "Or ask your law firm to send you a new link." in response.text
+    # the dead link's page is its firm's: named, in its colour, with no "Error 410" line
+    firm = household.client.firm.name
+    assert f"Or ask {escape(firm)} to send you a new link." in response.text
+    assert "MatterPay" not in response.text
+    assert "Error 410" not in response.text
     assert link.open_count == 0
 
 
