@@ -86,7 +86,7 @@ def test_a_revoked_links_page_and_the_fresh_link_answer_follow_the_client(
     link.revoked_at = link.created_at
     page = portal.open(link)
     assert page.status_code == 410
-    assert "<h1>Ce lien n’est plus actif</h1>" in page.text
+    assert "<h1>Ce lien n\u2019est plus actif</h1>" in page.text
 
     answer = ask(portal, form_of(page))
 
