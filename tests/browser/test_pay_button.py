@@ -105,7 +105,7 @@ def test_the_button_on_the_firms_site_pays_an_invoice_and_hears_back(
     hosted = opened.value
     hosted.set_default_timeout(10_000)
     expect(hosted.get_by_role("heading", name="Pay your invoice")).to_be_visible()
-    assert hosted.url == f"{live_server.url}/pay/{slug}"
+    assert hosted.url == f"{live_server.url}/pay/{slug}?lang=en_US"  # the site's <html lang>
     hosted.get_by_label("Your name").fill("Grace Parent")
     hosted.get_by_label("Your email (for the receipt)").fill("grace@example.com")
     hosted.get_by_label("Invoice or matter number").fill("INV-2001")
@@ -151,3 +151,23 @@ def test_a_tampered_script_is_refused_by_its_integrity_hash(
     page.goto(f"{firm_site}/index.html")
     page.wait_for_load_state("networkidle")
     expect(page.locator(".matterpay-buttons")).to_have_count(0)
+
+
+def test_a_spanish_site_opens_a_spanish_hosted_page(
+    live_server: LiveServer, firm_site: str, tmp_path: Path, page: Any
+) -> None:
+    slug = _seed(live_server, firm_site)
+    spanish = HOST_PAGE.replace('<html lang="en">', '<html lang="es">')
+    (tmp_path / "es.html").write_text(
+        spanish.format(portal=live_server.url, integrity=_integrity(), slug=slug),
+        encoding="utf-8",
+    )
+    page.goto(f"{firm_site}/es.html")
+    button = page.get_by_role("button", name="Pague su factura")
+    expect(button).to_be_visible()
+    with page.expect_popup() as opened:
+        button.click()
+    hosted = opened.value
+    expect(hosted.get_by_role("heading", name="Pague su factura")).to_be_visible()
+    expect(hosted.locator("html")).to_have_attribute("lang", "es-US")
+    assert hosted.url == f"{live_server.url}/pay/{slug}?lang=es_US"
