@@ -3,7 +3,7 @@ the payment was made on, not the invoice client's record (a third-party payer on
 site gets a Spanish receipt). Null for payments made before: their client's record decides.
 
 Revision ID: e5f8a2c4b917
-Revises: d1a7f3e5b820
+Revises: f6c3d9e5a2b7
 Create Date: 2026-12-02 10:30:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "e5f8a2c4b917"
-down_revision = "d1a7f3e5b820"
+down_revision = "f6c3d9e5a2b7"
 branch_labels = None
 depends_on = None
 
