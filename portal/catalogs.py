@@ -4,11 +4,19 @@ Used by the tests (a catalog that misses a string fails the suite), by `make mes
 lists what is left to translate) and by the test session (which compiles a .po newer than its
 .mo, so a `git pull` never runs the suite on stale translations).
 
-    python -m portal.catalogs          # list what each catalog misses; exit 1 if anything
+    python -m portal.catalogs                   # list what each catalog misses; exit 1 if so
+    python -m portal.catalogs todo fr > fr.json  # what fr still needs, as {msgid: ""} to fill
+    python -m portal.catalogs fill fr fr.json    # write the filled-in translations into fr's .po
+
+`todo` writes one JSON object: each untranslated or fuzzy message id (the singular, for plurals)
+with its English text, or a list of the plural forms; translate the values and `fill` puts them
+in the catalog (clearing the fuzzy flag). Run `make messages` first so the catalog has every
+entry, and `make translations` after.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -16,7 +24,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_keywords, parse_mapping_cfg
 from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
+from babel.messages.pofile import read_po, write_po
 
 from portal.i18n import SOURCE_LOCALE, TRANSLATIONS
 
@@ -109,7 +117,57 @@ def compile_stale() -> list[Path]:
     return written
 
 
-def main() -> int:
+def _needs_work(entry: object) -> bool:
+    strings = getattr(entry, "string", "")
+    strings = strings if isinstance(strings, tuple) else (strings,)
+    return bool(getattr(entry, "fuzzy", False)) or not all(strings)
+
+
+def todo(language: str) -> dict[str, str | list[str]]:
+    """The entries of `language`'s catalog left to translate: {msgid: source text (or forms)}."""
+    found: dict[str, str | list[str]] = {}
+    for entry in read(language):
+        if not entry.id or not _needs_work(entry):
+            continue
+        if isinstance(entry.id, str):
+            found[entry.id] = entry.id
+        else:
+            found[entry.id[0]] = list(entry.id)
+    return found
+
+
+def fill(language: str, translations: dict[str, str | list[str]]) -> int:
+    """Write `translations` ({msgid: text or plural forms}) into the catalog; return how many.
+
+    Width 100 and no line numbers, as `make messages` writes the catalogs.
+    """
+    catalog = read(language)
+    filled = 0
+    for entry in catalog:
+        if not entry.id:
+            continue
+        key = entry.id if isinstance(entry.id, str) else entry.id[0]
+        text = translations.get(key)
+        if not text:
+            continue
+        entry.string = tuple(text) if isinstance(entry.id, tuple) else str(text)
+        entry.flags.discard("fuzzy")
+        filled += 1
+    with po_path(language).open("wb") as po:
+        write_po(po, catalog, width=100, include_lineno=False)
+    return filled
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["todo"] and len(args) == 2:
+        json.dump(todo(args[1]), sys.stdout, ensure_ascii=False, indent=1)
+        return 0
+    if args[:1] == ["fill"] and len(args) == 3:
+        with open(args[2], encoding="utf-8") as source:
+            count = fill(args[1], json.load(source))
+        print(f"{count} entries filled in {po_path(args[1]).relative_to(ROOT)}")  # noqa: T201
+        return 0
     fresh = extract()
     failing = 0
     for language in languages():

@@ -35,7 +35,7 @@ from flask.typing import ResponseReturnValue
 from portal import urls
 
 #: Every locale a page can render in. Adding one: see the README's "Languages".
-SUPPORTED_LOCALES = ("en_US", "es_US")
+SUPPORTED_LOCALES = ("en_US", "es_US", "fr_CA")
 #: The language of the source strings, and of the API.
 SOURCE_LOCALE = "en_US"
 #: Where the catalogs live (Flask-Babel reads BABEL_TRANSLATION_DIRECTORIES relative to the

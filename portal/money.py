@@ -207,7 +207,10 @@ def _take_sign(text: str, loc: Locale) -> tuple[str, bool | None]:
 
 def _without_currency(text: str, currency: str, loc: Locale) -> str:
     """`text` without the currency's symbol or code before or after the number."""
-    tokens = sorted({get_currency_symbol(currency, loc), currency, "$"}, key=len, reverse=True)
+    # fr_CA writes USD as "$\xa0US"; people type a plain space, so spaces compare as one.
+    text = re.sub(f"[{_SPACE}]", " ", text)
+    symbols = {get_currency_symbol(currency, loc), currency, "$"}
+    tokens = sorted({re.sub(f"[{_SPACE}]", " ", s) for s in symbols}, key=len, reverse=True)
     for token in tokens:
         if token and text.startswith(token):
             text = text[len(token) :].strip(_SPACE)

@@ -127,6 +127,7 @@ def confirm() -> ResponseReturnValue:
                 email=client.email,
                 ip=request.remote_addr or "",
                 user_agent=request.user_agent.string,
+                locale=current_locale(),
             ),
             mandate_text=order.mandate_text,
         )

@@ -31,7 +31,6 @@ from wtforms import ValidationError
 from portal import clock, i18n, statements
 from portal.db import writes
 from portal.errors import LinkExpired, LinkGone, LinkRevoked, SessionMissing
-from portal.firms.models import Firm
 from portal.limits import limited
 from portal.links import fresh, services
 from portal.links.models import Link
@@ -56,7 +55,12 @@ def open_link(token: str) -> ResponseReturnValue:
     # Opening a link always replaces the session, even when the link turns out to be dead:
     # on a shared computer the previous person's session must not outlive a new attempt.
     _end_session(keep_language=False)
-    link = services.open_link(token)
+    try:
+        link = services.open_link(token)
+    except LinkGone as gone:
+        # A genuine link that died: its page is the firm's, in its client's language.
+        dress_for_link(gone.public_id)
+        raise
     session[SESSION_KEY] = link.public_id
     # 303 so the browser fetches the target with GET and the token leaves the address bar;
     # no-referrer on this response keeps the token out of every request that follows.
@@ -91,9 +95,25 @@ def _check_csrf_token() -> None:
 def fresh_link() -> ResponseReturnValue:
     """Email the dead link's client a fresh link if allowed; answer the same page regardless."""
     _check_csrf_token()
-    # The email, if any, waits in the outbox: the answer is the same page either way.
-    fresh.request_fresh_link(request.form.get("ref", "")[:500])
+    ref = request.form.get("ref", "")[:500]
+    # The email, if any, waits in the outbox: the answer is the same page either way, dressed
+    # as the dead link's page was (the signed ref names the link; a bad one names none).
+    fresh.request_fresh_link(ref)
+    dress_for_link(fresh.public_id_in(ref))
     return render_template("links/fresh_link.html")
+
+
+def dress_for_link(public_id: str | None) -> None:
+    """Show the rest of this request as the page of `public_id`'s link, live or dead: its
+    firm's name and colour (g.firm, g.brand) and its client's language (unless the client
+    picked one with the switcher). Nothing changes for an unknown or missing link."""
+    found = statements.link_and_audience(public_id) if public_id else None
+    if found is None:
+        return
+    _link, audience = found
+    g.firm = audience.firm
+    g.brand = audience.brand
+    i18n.use_locale(i18n.negotiate(audience.client_locale))
 
 
 @bp.app_template_global()
@@ -118,6 +138,7 @@ def check() -> ResponseReturnValue:
     if pasted is not None and pasted.strip():
         token = services.token_in(pasted)
         result = services.check_token(token) if token else services.LinkCheck("not_ours")
+        dress_for_link(result.public_id)
     response = current_app.make_response(
         render_template("links/check.html", result=result, asked=pasted is not None)
     )
@@ -169,13 +190,11 @@ def _guarded(view: Callable[P, R], grace: Callable[[Link], bool] | None) -> Call
                 kept = kept_baskets.unpaid_basket(link) is not None
                 # Within the grace the session stays, so the review page still open in the
                 # browser can confirm its basket (its form's CSRF token lives in the session).
-                _gone(
-                    link, audience.firm, kept=kept, end=not (kept and kept_baskets.in_grace(link))
-                )
+                _gone(link, audience, kept=kept, end=not (kept and kept_baskets.in_grace(link)))
                 raise
             g.in_grace = True
         except LinkRevoked:
-            _gone(link, audience.firm, kept=False, end=True)
+            _gone(link, audience, kept=False, end=True)
             raise
         g.link = link
         g.firm = audience.firm
@@ -186,13 +205,15 @@ def _guarded(view: Callable[P, R], grace: Callable[[Link], bool] | None) -> Call
     return wrapped
 
 
-def _gone(link: Link, firm: Firm, *, kept: bool, end: bool) -> None:
+def _gone(link: Link, audience: statements.Audience, *, kept: bool, end: bool) -> None:
     """End the session of a dead link (when `end`). The session proves the browser once held
-    this link, so the error page may name the firm to ask for a new one, and say the basket
-    is kept."""
+    this link, so the error page may name the firm to ask for a new one, in its colour and its
+    client's language, and say the basket is kept."""
     if end:
         _end_session()
-    g.firm = firm
+    g.firm = audience.firm
+    g.brand = audience.brand
+    i18n.use_locale(i18n.negotiate(audience.client_locale))
     g.basket_kept = kept
 
 

@@ -38,8 +38,11 @@ class IssuedKey:
 #: The labels a new firm's accounts get in each language besides English (the `label`), so a
 #: Spanish page never shows an English account name. The firm may change them.
 SEED_LABELS: Mapping[MerchantAccountKind, Mapping[str, str]] = {
-    MerchantAccountKind.OPERATING: {"es": "Cuenta operativa"},
-    MerchantAccountKind.TRUST: {"es": "Cuenta fiduciaria (IOLTA)"},
+    MerchantAccountKind.OPERATING: {"es": "Cuenta operativa", "fr": "Compte d\u2019exploitation"},
+    MerchantAccountKind.TRUST: {
+        "es": "Cuenta fiduciaria (IOLTA)",
+        "fr": "Compte en fidéicommis (IOLTA)",
+    },
 }
 
 

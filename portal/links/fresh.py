@@ -44,6 +44,11 @@ def form_ref(public_id: str | None) -> str:
     return _serializer().dumps(public_id or "")
 
 
+def public_id_in(ref: str) -> str | None:
+    """The dead link's public id a (still valid) form ref names, else None."""
+    return _public_id_from(ref)
+
+
 def _public_id_from(ref: str) -> str | None:
     try:
         public_id = _serializer().loads(ref, max_age=int(FORM_MAX_AGE.total_seconds()))

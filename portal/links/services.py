@@ -188,6 +188,8 @@ class LinkCheck:
     #: "live", "expired", "revoked", or "not_ours" (not signed by this portal, or unknown).
     verdict: str
     firm_name: str | None = None
+    #: The genuine link's public id (never shown: the page wears its firm's colours with it).
+    public_id: str | None = None
 
 
 def check_token(token: str) -> LinkCheck:
@@ -211,7 +213,7 @@ def check_token(token: str) -> LinkCheck:
     state = link.state(clock.now())
     if state == "active" and not fresh:
         state = "expired"
-    return LinkCheck("live" if state == "active" else state, firm_name)
+    return LinkCheck("live" if state == "active" else state, firm_name, public_id)
 
 
 def token_in(pasted: str) -> str | None:

@@ -51,6 +51,7 @@ from portal.payments.checkout_forms import (
     publishable_key,
     read_instrument,
 )
+from portal.payments.instruments import instrument_text
 from portal.payments.models import UNMATCHED, ChargeStatus, Payment, PaymentMethod
 from portal.payments.services import MethodUnavailable, Origin, Payer, TooManyAttempts
 from portal.templating import locale_scope
@@ -91,11 +92,14 @@ def embed_config(slug: str) -> ResponseReturnValue:
         response.status_code = 403
         response.headers["Vary"] = "Origin"
         return response
+    # The hosted page opens in the language the site's page is in (its <html lang>), when the
+    # portal speaks it; otherwise the payer's browser decides there.
+    lang = {"lang": asked} if (asked := i18n.closest_supported(request.args.get("lang"))) else {}
     with locale_scope(locale):
         body: dict[str, Any] = {
             "firm": firm.name,
             "pay": {
-                "url": public_url("paybutton.start", slug=firm.slug),
+                "url": public_url("paybutton.start", slug=firm.slug, **lang),
                 "label": _("Pay your invoice"),
             },
             "trust": None,
@@ -103,7 +107,7 @@ def embed_config(slug: str) -> ResponseReturnValue:
         }
         if firm.public_trust_deposits:
             body["trust"] = {
-                "url": public_url("paybutton.start", slug=firm.slug, kind="trust"),
+                "url": public_url("paybutton.start", slug=firm.slug, kind="trust", **lang),
                 "label": _("Deposit to trust"),
             }
     response = jsonify(body)
@@ -157,7 +161,12 @@ def _enter(slug: str) -> Firm:
     firm = _firm(slug)
     g.firm = firm
     g.brand = brand_hex(firm.brand_colour)
-    g.locale = _page_locale()
+    asked = i18n.closest_supported(request.args.get("lang")) if request.method == "GET" else None
+    if asked is not None:
+        # The button's site asked for its own language (?lang=): the review, the receipt and
+        # the receipt email follow it, as if the payer had picked it with the switcher.
+        session[i18n.SESSION_KEY] = asked
+    g.locale = _page_locale(asked)
     i18n.use_locale(g.locale)
     return firm
 
@@ -249,6 +258,7 @@ def confirm(slug: str) -> ResponseReturnValue:
         email=(form.email.data or "").strip(),
         ip=request.remote_addr or "",
         user_agent=request.user_agent.string,
+        locale=g.locale,
     )
     flags = []
     if prepared.unmatched:
@@ -318,7 +328,7 @@ def receipt(slug: str, public_id: str) -> ResponseReturnValue:
     first = payment.charges[0]
     instrument = ""
     if first.instrument_last4:
-        instrument = f"{(first.instrument_brand or '').strip()} •••• {first.instrument_last4}"
+        instrument = instrument_text(first.instrument_brand, first.instrument_last4)
     failure = next(
         (c.failure_message for c in payment.charges if c.status is ChargeStatus.FAILED), None
     )

@@ -63,6 +63,8 @@ class Payer:
     email: str | None
     ip: str
     user_agent: str
+    #: The locale of the page they paid on: their receipt emails follow it.
+    locale: str | None = None
 
 
 def _public_id() -> str:
@@ -398,6 +400,7 @@ def _record_submission(
         total_minor=plan.total_minor,
         payer_name=payer.name[:200],
         payer_email=payer.email,
+        payer_locale=payer.locale,
         ar_note=origin.ar_note,
         created_at=now,
     )

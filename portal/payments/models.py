@@ -106,6 +106,9 @@ class Payment(Base):
     total_minor: Mapped[int] = mapped_column(BigInteger)
     payer_name: Mapped[str] = mapped_column(String(200), default="")
     payer_email: Mapped[str | None] = mapped_column(String(254))
+    #: The locale of the page the payer paid on ("es_US"): their receipt emails are in it.
+    #: None for payments made before it was kept: the client's record decides.
+    payer_locale: Mapped[str | None] = mapped_column(String(16))
     #: ACH authorization (NACHA mandate): when, from where, and which text was accepted.
     mandate_accepted_at: Mapped[dt.datetime | None]
     mandate_ip: Mapped[str | None] = mapped_column(String(64))

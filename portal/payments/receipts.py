@@ -18,6 +18,7 @@ from portal.firms import identity
 from portal.firms.models import Firm
 from portal.firms.services import firm_by_id, label_in
 from portal.mail import send_after_commit
+from portal.payments.instruments import instrument_text
 from portal.payments.models import (
     AllocationKind,
     ChargeStatus,
@@ -199,8 +200,7 @@ def receipt_for(payment: Payment) -> Receipt:
             )
         }
     first = payment.charges[0]
-    brand = (first.instrument_brand or "").strip()
-    instrument = f"{brand} •••• {first.instrument_last4}" if first.instrument_last4 else brand
+    instrument = instrument_text(first.instrument_brand, first.instrument_last4)
     charges = []
     for charge in payment.charges:
         charges.append(
@@ -254,14 +254,19 @@ def receipt_for(payment: Payment) -> Receipt:
 def queue_receipt_email(payment: Payment, kind: str) -> None:
     """Queue the receipt ("receipt"), or the ACH outcome ("settled" / "failed"), for sending.
 
-    The email goes in the client's language once the current transaction commits.
+    The email goes once the current transaction commits, in the language of the page the
+    payment was made on (a third party paying a client's invoice on a Spanish site reads
+    Spanish), else, for payments from before that was kept, in the client's.
     """
     if not payment.payer_email:
         return
-    locale = db.session.scalar(select(Client.locale).where(Client.id == payment.client_id))
-    receipt = receipt_for(payment)
-    if payment.payer_typed_minor is not None and receipt.status not in _TAKEN:
-        receipt = receipt.as_typed(payment.payer_typed_minor)
+    locale = payment.payer_locale or db.session.scalar(
+        select(Client.locale).where(Client.id == payment.client_id)
+    )
+    with locale_scope(locale):
+        receipt = receipt_for(payment)  # in the email's language: it names the bank
+        if payment.payer_typed_minor is not None and receipt.status not in _TAKEN:
+            receipt = receipt.as_typed(payment.payer_typed_minor)
     message = identity.compose_email(
         firm_by_id(payment.firm_id),
         "receipt",

@@ -31,6 +31,7 @@ from portal.db import db
 from portal.errors import NotFound, ValidationFailed
 from portal.gateways.base import RefundResult
 from portal.ids import new_public_id
+from portal.ledger import descriptions
 from portal.ledger import services as ledger
 from portal.payments.events import take_gateway_events
 from portal.payments.models import (
@@ -323,6 +324,6 @@ def record_refund_result(refund: Refund, result: RefundResult, *, reason: str) -
     if line.kind is AllocationKind.INVOICE and line.invoice_id is not None:
         balances.reopen(line.invoice_id, refund.amount_minor)
     else:
-        append_trust(charge, line.matter_id, -refund.amount_minor, "Refund")
+        append_trust(charge, line.matter_id, -refund.amount_minor, descriptions.REFUND)
     take_gateway_events(charge.merchant_account, result.events)
     return True

@@ -16,6 +16,7 @@ from portal import clock
 from portal.billing import balances
 from portal.db import db
 from portal.firms.services import firm_by_id, firm_today
+from portal.ledger import descriptions
 from portal.ledger import services as ledger
 from portal.links import services as links
 from portal.payments import postings, receipts, trust_money
@@ -73,7 +74,14 @@ def transition(
     elif to in (S.FAILED, S.CANCELED):
         _release(charge)
     elif to in (S.RETURNED, S.DISPUTED):
-        _reverse(charge, why="ACH return" if to is S.RETURNED else "dispute")
+        _reverse(
+            charge,
+            kind=(
+                descriptions.REVERSAL_ACH_RETURN
+                if to is S.RETURNED
+                else descriptions.REVERSAL_DISPUTE
+            ),
+        )
     db.session.flush()
     # The posting is written in this same transaction: the back office can never miss a
     # change, nor hear of one that was rolled back.
@@ -132,7 +140,7 @@ def _settle(charge: Charge, *, redeposit: bool) -> None:
                 charge,
                 line.matter_id,
                 amount,
-                "Deposit restored: dispute won" if redeposit else "Portal deposit",
+                descriptions.DEPOSIT_RESTORED if redeposit else descriptions.PORTAL_DEPOSIT,
             )
 
 
@@ -153,7 +161,7 @@ def _release(charge: Charge) -> None:
             balances.release(line.invoice_id, line.amount_minor)
 
 
-def _reverse(charge: Charge, *, why: str) -> None:
+def _reverse(charge: Charge, *, kind: str) -> None:
     """Money went back out (return or dispute): reopen invoices, append trust reversals.
 
     The matters' trust ledgers are held first, as a refund holds them: two reversals (or a
@@ -172,17 +180,20 @@ def _reverse(charge: Charge, *, why: str) -> None:
         if line.kind is AllocationKind.INVOICE and line.invoice_id is not None:
             balances.reopen(line.invoice_id, amount)
         else:
-            append_trust(charge, line.matter_id, -amount, f"Reversal: {why}")
+            append_trust(charge, line.matter_id, -amount, kind)
 
 
-def append_trust(charge: Charge, matter_id: int, amount_minor: int, description: str) -> None:
-    """Append a portal entry to a matter's trust ledger; flag loudly if it goes below zero."""
+def append_trust(charge: Charge, matter_id: int, amount_minor: int, kind: str) -> None:
+    """Append a portal entry to a matter's trust ledger; flag loudly if it goes below zero.
+
+    `kind` is one of portal.ledger.descriptions' constants: pages translate it when shown.
+    """
     ledger.append_portal_entry(
         firm_id=charge.firm_id,
         matter_id=matter_id,
         amount_minor=amount_minor,
         currency=charge.currency,
-        description=f"{description} ({charge.payment.public_id})",
+        description=descriptions.stored(kind, charge.payment.public_id),
         charge_id=charge.id,
     )
     if amount_minor < 0 and (balance := ledger.trust_balance(matter_id)) < 0:

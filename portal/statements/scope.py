@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 
 from portal.billing.models import Invoice, Matter
+from portal.ledger import descriptions
 from portal.ledger.models import TrustEntry
 from portal.links.models import Link, link_matters
 from portal.payments.models import IN_FLIGHT, Allocation, AllocationKind, Charge
@@ -51,11 +52,20 @@ class TrustLine:
     """One trust ledger entry with the matter's trust balance just after it."""
 
     posted_on: dt.date
-    description: str
+    #: As stored: the back office's words, or the portal's own in English (see `description`).
+    recorded: str
     currency: str
     #: Signed: deposits positive, disbursements negative.
     amount_minor: int
     balance_after_minor: int
+    #: Who wrote the entry: "back_office" or "portal".
+    source: str = "back_office"
+
+    @property
+    def description(self) -> str:
+        """The entry's words in the language being rendered (statements are shared by every
+        language, so this is decided at render time, not when the line is built)."""
+        return descriptions.shown(self.recorded, self.source)
 
 
 _matters = Matter.__table__
@@ -123,6 +133,7 @@ _TRUST_LINES = (
         _trust.c.description,
         _trust.c.currency,
         _trust.c.amount_minor,
+        _trust.c.source,
         cast(
             func.sum(_trust.c.amount_minor).over(
                 order_by=(_trust.c.posted_on, _trust.c.id), rows=(None, 0)
@@ -142,12 +153,13 @@ def _trust_lines(rows: Sequence[Any]) -> tuple[TrustLine, ...]:
     return tuple(
         TrustLine(
             posted_on=posted_on,
-            description=description,
+            recorded=description,
             currency=line_currency,
             amount_minor=amount_minor,
             balance_after_minor=balance_after_minor,
+            source=source,
         )
-        for posted_on, description, line_currency, amount_minor, balance_after_minor, _ in (
+        for posted_on, description, line_currency, amount_minor, source, balance_after_minor, _ in (
             tuple(row) for row in rows
         )
     )

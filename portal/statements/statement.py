@@ -235,7 +235,7 @@ def trust_history(link: Link, matter_id: int, page: int) -> TrustHistory:
             "offset": (page - 1) * TRUST_HISTORY_PAGE,
         },
     ).all()
-    total = rows[0][5] if rows else 0
+    total = rows[0][-1] if rows else 0
     if not rows and page > 1:
         raise NotFound("page")
     return TrustHistory(
@@ -381,7 +381,7 @@ def _statement(
         trust_minimum=minimum,
         trust_shortfall=shortfall,
         trust_lines=trust_lines,
-        trust_entry_count=trust_rows[0][5] if trust_rows else 0,
+        trust_entry_count=trust_rows[0][-1] if trust_rows else 0,
         pending_trust_minor=pending_trust_minor,
         trust_requests=trust_requests,
     )

@@ -47,7 +47,7 @@ def test_the_list_shows_both_accounts_with_public_ids_and_spanish_labels(
         "kind": "operating",
         "currency": "USD",
         "label": "Operating account",
-        "labels": {"es": "Cuenta operativa"},
+        "labels": {"es": "Cuenta operativa", "fr": "Compte d\u2019exploitation"},
         "ledger_code": "1000",
         "transaction_type": "Payment",
         "bank_account_code": "OPERATING",
@@ -57,7 +57,10 @@ def test_the_list_shows_both_accounts_with_public_ids_and_spanish_labels(
         "stripe_account": None,
         "stripe_webhook_url": f"http://localhost/hooks/stripe/{operating['id']}",
     }
-    assert found["trust"]["labels"] == {"es": "Cuenta fiduciaria (IOLTA)"}
+    assert found["trust"]["labels"] == {
+        "es": "Cuenta fiduciaria (IOLTA)",
+        "fr": "Compte en fidéicommis (IOLTA)",
+    }
     assert api.get(f"{BASE}/{operating['id']}").get_json() == operating
 
 
@@ -96,7 +99,7 @@ def test_patch_sets_what_is_sent_and_audits_each_change(api: APIClient, firm, se
     assert changed == {
         "label": ("Trust account (IOLTA)", "Client trust"),
         "labels": (
-            {"es": "Cuenta fiduciaria (IOLTA)"},
+            {"es": "Cuenta fiduciaria (IOLTA)", "fr": "Compte en fidéicommis (IOLTA)"},
             {"en": "Client trust", "es": "Fideicomiso"},
         ),
         "ledger_code": ("1010", "1020"),
@@ -119,7 +122,8 @@ def test_a_client_sees_the_label_in_their_language(firm) -> None:
     operating = next(a for a in firm.firm.merchant_accounts if a.kind.value == "operating")
     assert account_label(operating, "es_US") == "Cuenta operativa"
     assert account_label(operating, "en_US") == "Operating account"
-    assert account_label(operating, "fr_FR") == "Operating account"
+    assert account_label(operating, "fr_FR") == "Compte d\u2019exploitation"  # seeded
+    assert account_label(operating, "de_DE") == "Operating account"
 
 
 def test_another_firms_account_is_not_found(api: APIClient, other_api: APIClient) -> None:

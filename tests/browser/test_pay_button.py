@@ -83,15 +83,23 @@ def _seed(live_server: LiveServer, site: str) -> str:
         return firm.slug
 
 
+def _open_site(
+    page: Any, live_server: LiveServer, site: str, folder: Path, *, lang: str = "en"
+) -> str:
+    """Seed the firm, put the button on its site's page (in `lang`), open it; the firm's slug."""
+    slug = _seed(live_server, site)
+    html = HOST_PAGE.replace('<html lang="en">', f'<html lang="{lang}">')
+    (folder / f"{lang}.html").write_text(
+        html.format(portal=live_server.url, integrity=_integrity(), slug=slug), encoding="utf-8"
+    )
+    page.goto(f"{site}/{lang}.html")
+    return slug
+
+
 def test_the_button_on_the_firms_site_pays_an_invoice_and_hears_back(
     live_server: LiveServer, firm_site: str, tmp_path: Path, page: Any
 ) -> None:
-    slug = _seed(live_server, firm_site)
-    (tmp_path / "index.html").write_text(
-        HOST_PAGE.format(portal=live_server.url, integrity=_integrity(), slug=slug),
-        encoding="utf-8",
-    )
-    page.goto(f"{firm_site}/index.html")
+    slug = _open_site(page, live_server, firm_site, tmp_path)
     button = page.get_by_role("button", name="Pay your invoice")
     expect(button).to_be_visible()
     # No trust button unless the firm offers deposits, and never a frame on the firm's page.
@@ -105,7 +113,7 @@ def test_the_button_on_the_firms_site_pays_an_invoice_and_hears_back(
     hosted = opened.value
     hosted.set_default_timeout(10_000)
     expect(hosted.get_by_role("heading", name="Pay your invoice")).to_be_visible()
-    assert hosted.url == f"{live_server.url}/pay/{slug}"
+    assert hosted.url == f"{live_server.url}/pay/{slug}?lang=en_US"  # the site's <html lang>
     hosted.get_by_label("Your name").fill("Grace Parent")
     hosted.get_by_label("Your email (for the receipt)").fill("grace@example.com")
     hosted.get_by_label("Invoice or matter number").fill("INV-2001")
@@ -151,3 +159,17 @@ def test_a_tampered_script_is_refused_by_its_integrity_hash(
     page.goto(f"{firm_site}/index.html")
     page.wait_for_load_state("networkidle")
     expect(page.locator(".matterpay-buttons")).to_have_count(0)
+
+
+def test_a_spanish_site_opens_a_spanish_hosted_page(
+    live_server: LiveServer, firm_site: str, tmp_path: Path, page: Any
+) -> None:
+    slug = _open_site(page, live_server, firm_site, tmp_path, lang="es")
+    button = page.get_by_role("button", name="Pague su factura")
+    expect(button).to_be_visible()
+    with page.expect_popup() as opened:
+        button.click()
+    hosted = opened.value
+    expect(hosted.get_by_role("heading", name="Pague su factura")).to_be_visible()
+    expect(hosted.locator("html")).to_have_attribute("lang", "es-US")
+    assert hosted.url == f"{live_server.url}/pay/{slug}?lang=es_US"

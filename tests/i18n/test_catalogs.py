@@ -37,6 +37,7 @@ def test_extraction_sees_pages_emails_and_python(fresh: Catalog) -> None:
 def test_every_supported_language_has_a_catalog() -> None:
     languages = {locale.split("_", 1)[0] for locale in SUPPORTED_LOCALES}
     assert languages <= set(catalogs.languages())
+    assert {"en", "es", "fr"} <= languages
 
 
 @pytest.mark.parametrize("language", catalogs.languages())
@@ -90,7 +91,66 @@ def test_a_missing_compiled_catalog_is_reported_at_start(
 
     assert i18n.missing_catalogs() == []  # the suite runs with compiled catalogs
     monkeypatch.setattr(i18n, "TRANSLATIONS", tmp_path)
-    assert i18n.missing_catalogs() == ["es"]
+    assert i18n.missing_catalogs() == ["es", "fr"]
     with caplog.at_level("ERROR", logger="portal.i18n"):
         i18n.init_app(Flask(__name__))
     assert "no compiled catalog for 'es'" in caplog.text
+    assert "no compiled catalog for 'fr'" in caplog.text
+
+
+SPANISH_PO = r"""msgid ""
+msgstr ""
+"Language: es\n"
+"Plural-Forms: nplurals=2; plural=(n != 1);\n"
+"Content-Type: text/plain; charset=utf-8\n"
+
+msgid "Pay"
+msgstr "Pagar"
+
+#, fuzzy
+msgid "Total"
+msgstr "Totall"
+
+#, python-format
+msgid "Hi %(name)s"
+msgstr ""
+
+#, python-format
+msgid "%(n)s item"
+msgid_plural "%(n)s items"
+msgstr[0] ""
+msgstr[1] ""
+"""
+
+
+def test_todo_lists_what_is_left_and_fill_writes_it_back(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    # given: a catalog with one translated, one fuzzy, one empty entry and an empty plural
+    monkeypatch.setattr(catalogs, "TRANSLATIONS", tmp_path)
+    catalogs.po_path("es").parent.mkdir(parents=True)
+    catalogs.po_path("es").write_text(SPANISH_PO, encoding="utf-8")
+
+    # when
+    todo = catalogs.todo("es")
+
+    # then
+    assert todo == {
+        "Total": "Total",
+        "Hi %(name)s": "Hi %(name)s",
+        "%(n)s item": ["%(n)s item", "%(n)s items"],
+    }
+    filled = catalogs.fill(
+        "es",
+        {
+            "Total": "Total",
+            "Hi %(name)s": "Hola %(name)s",
+            "%(n)s item": ["%(n)s artículo", "%(n)s artículos"],
+        },
+    )
+    assert filled == 3
+    assert catalogs.todo("es") == {}
+    fresh = Catalog()
+    for msgid in ("Pay", "Total", "Hi %(name)s", ("%(n)s item", "%(n)s items")):
+        fresh.add(msgid, locations=[("templates/x.html", 1)])
+    assert catalogs.problems("es", fresh) == []

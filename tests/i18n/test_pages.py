@@ -135,10 +135,13 @@ def test_without_record_or_header_the_default_applies(client, books: Books, app:
     [
         ("es", "es_US"),
         ("es-ES", "es_US"),
-        ("fr-FR, es;q=0.8, en;q=0.5", "es_US"),
-        ("fr-FR, en;q=0.8, es;q=0.5", "en_US"),
+        ("de-DE, es;q=0.8, en;q=0.5", "es_US"),
+        ("de-DE, en;q=0.8, es;q=0.5", "en_US"),
         ("en-US;q=0.4, es-US;q=0.9", "es_US"),
-        ("de, fr", "en_US"),  # nothing we speak: the default
+        ("fr-FR, en;q=0.8", "fr_CA"),  # French reads fr_CA, France's or Canada's
+        ("fr-CA", "fr_CA"),
+        ("de, fr;q=0.5", "fr_CA"),
+        ("de, it", "en_US"),  # nothing we speak: the default
         ("*", "en_US"),
         ("es;q=0, en;q=0.1", "en_US"),
         ("", "en_US"),

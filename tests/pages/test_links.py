@@ -122,7 +122,7 @@ def test_a_bad_token_is_a_bare_404(portal: Portal, household: Household, make_to
 
 
 def test_an_expired_link_is_a_friendly_410(
-    portal: Portal, household: Household, frozen_clock: Clock
+    portal: Portal, household: Household, frozen_clock: Clock, firm: factories.FirmWithKey
 ) -> None:
     # given
     link = factories.link(household.client, expires_in=3600)
@@ -134,7 +134,10 @@ def test_an_expired_link_is_a_friendly_410(
     # then
     assert response.status_code == 410
     assert "This link has expired" in response.text
-    assert "Or ask your law firm to send you a new link." in response.text
+    # the dead link's page is its firm's: named, in its colour, with no "Error 410" line
+    assert f"Or ask {escape(firm.firm.name)} to send you a new link." in response.text
+    assert "MatterPay" not in response.text
+    assert "Error 410" not in response.text
     assert link.open_count == 0
 
 
@@ -251,7 +254,9 @@ def test_a_session_for_a_deleted_link_is_asked_to_open_the_link_again(
         ("es_US", "es_US"),
         ("es-US", "es_US"),
         ("es_MX", "es_US"),
-        ("fr_CA", "en_US"),
+        ("fr_CA", "fr_CA"),
+        ("fr-FR", "fr_CA"),
+        ("de_DE", "en_US"),
         (None, "en_US"),
         ("", "en_US"),
     ],

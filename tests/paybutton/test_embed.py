@@ -85,3 +85,20 @@ def test_the_trust_button_appears_when_the_firm_offers_deposits(client, api, reg
 
 def test_an_unknown_firm_has_no_configuration(client):
     assert client.get("/embed/v1/no-such-firm.json", headers={"Origin": SITE}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("lang", "query", "label"),
+    [
+        ("es", "?lang=es_US", "Pague su factura"),
+        ("fr-CA", "?lang=fr_CA", "Payer votre facture"),
+        ("de", "", "Pay your invoice"),  # a language the portal does not speak: not passed on
+        ("", "", "Pay your invoice"),
+    ],
+)
+def test_the_button_opens_the_hosted_page_in_the_sites_language(
+    client, registered, lang: str, query: str, label: str
+):
+    path = f"/embed/v1/{registered.slug}.json" + (f"?lang={lang}" if lang else "")
+    body = client.get(path, headers={"Origin": SITE}).get_json()
+    assert body["pay"] == {"url": f"http://localhost/pay/{registered.slug}{query}", "label": label}

@@ -613,3 +613,45 @@ def test_a_processing_bank_payment_emails_only_what_was_typed(browser, books, sm
     text, html = parts(message)
     assert "$999,999.00" in text and "$999,999.00" in html
     assert "$500.00" not in text + html and "Invoice INV-1001" not in text + html
+
+
+def test_a_page_opened_in_the_sites_language_keeps_it_to_the_receipt_email(
+    browser, books, session, smtp
+):
+    # given: the invoice's client reads English; the payer came from the firm's Spanish site
+    books["client"].locale = "en_US"
+    session.flush()
+    page = browser.get(f"/pay/{books['firm'].slug}?lang=es_US")
+    assert '<html lang="es-US">' in page.text and "Pague su factura" in page.text
+
+    # when
+    form = browser.form(page, "public-pay").fill(
+        {**PAYER, "reference": "INV-1001", "amount": "20", "method": "card"}
+    )
+    reviewed = form.submit()
+    assert '<html lang="es-US">' in reviewed.text
+    browser.form(reviewed, "confirm").fill(VISA).submit()
+
+    # then: the payment keeps the page's language, and the receipt email is in it
+    (payment,) = payments_of(books["firm"].id)
+    assert payment.payer_locale == "es_US"
+    (message,) = smtp.messages
+    text, html = parts(message)
+    assert "Gracias por su pago." in text
+    assert '<html lang="es">' in html
+
+
+def test_a_french_page_reads_french_amounts(browser, books, session):
+    page = browser.get(f"/pay/{books['firm'].slug}?lang=fr_CA")
+    assert '<html lang="fr-CA">' in page.text
+    form = browser.form(page, "public-pay").fill(
+        {**PAYER, "reference": "INV-1001", "amount": "1\u202f2,50 $ US", "method": "card"}
+    )
+    refused = form.submit()
+    assert refused.status_code == 422  # a group of one digit is not how French writes amounts
+    form = browser.form(browser.get(f"/pay/{books['firm'].slug}"), "public-pay").fill(
+        {**PAYER, "reference": "INV-1001", "amount": "12,50 $ US", "method": "card"}
+    )
+    reviewed = form.submit()
+    assert reviewed.status_code == 200, text_of(reviewed.text)
+    assert "12,50\xa0$\xa0US" in reviewed.text

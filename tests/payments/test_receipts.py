@@ -24,7 +24,7 @@ def test_card_receipt_lists_each_allocation_and_destination(session, book: Book,
         assert "INV-OLD" in body and "$1,200.00" in body
         assert "Operating account" in body and "Trust account (IOLTA)" in body
         assert "$500.00" in body and "$1,700.00" in body
-        assert "visa •••• 4242" in body
+        assert "Visa •••• 4242" in body
         assert "4242424242424242" not in body and "4242 4242" not in body
 
 
@@ -50,7 +50,7 @@ def test_ach_receipt_says_processing_then_a_second_email_on_settlement(
     # one email when the whole payment has settled, not one per charge
     assert len(smtp.messages) == 2
     assert "went through" in smtp.messages[1]["Subject"]
-    assert "STRIPE TEST BANK •••• 6789" in parts(smtp.messages[1])[0]
+    assert "Test bank •••• 6789" in parts(smtp.messages[1])[0]
 
 
 def test_ach_failure_email(session, book: Book, smtp) -> None:
@@ -115,5 +115,5 @@ def test_without_a_mail_server_messages_go_to_the_outbox(session, book: Book, ap
 
 def test_receipt_data_shows_brand_and_last_four_only(session, book: Book) -> None:
     receipt = receipt_for(pay(book, invoices={book.old.id: 120_000}))
-    assert receipt.instrument == "visa •••• 4242"
+    assert receipt.instrument == "Visa •••• 4242"
     assert receipt.status == "succeeded" and receipt.paid_minor == 120_000

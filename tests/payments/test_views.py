@@ -438,7 +438,7 @@ def test_ach_with_the_mandate_is_processing(browser: Browser, books: Books, sess
     receipt = text_of(browser.get(location(done)).text)
     assert "Your payment is processing" in receipt
     assert "Processing: we will email you when it clears." in receipt
-    assert "Stripe Test Bank •••• 6789" in receipt
+    assert "Test bank •••• 6789" in receipt
     (payment,) = payments_of(session, books)
     assert payment.method is PaymentMethod.ACH
     assert [c.status for c in payment.charges] == [S.PROCESSING, S.PROCESSING]
