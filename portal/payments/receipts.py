@@ -26,7 +26,7 @@ from portal.payments.models import (
     PaymentMethod,
     payment_status,
 )
-from portal.templating import current_locale
+from portal.templating import current_locale, locale_scope
 from portal.trust_requests.models import TrustRequest
 
 #: What a failure code tells the payer, in their language. The processor's own message (stored
