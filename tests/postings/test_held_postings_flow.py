@@ -15,8 +15,8 @@ from flask import Flask
 
 from portal.payments.models import Payment
 from tests import factories
-from tests.clocks import freeze
 from tests.api.payment_books import make_book
+from tests.clocks import freeze
 from tests.conftest import APIClient
 from tests.payments.conftest import pay
 from tests.postings.conftest import Receiver, deliver_all
