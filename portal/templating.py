@@ -1,4 +1,5 @@
-"""Jinja filters and globals: |money, |local_date, |percent, and the locale every page renders in.
+"""Jinja filters and globals: |money, |local_date, |zoned_datetime, |percent, and the locale every
+page renders in.
 
 Which locale that is, and the language switcher, live in portal.i18n.
 """
@@ -12,7 +13,7 @@ from decimal import Decimal
 from functools import lru_cache
 from types import CodeType
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_time, get_datetime_format
 from babel.numbers import format_percent
 from babel.support import Translations
 from flask import Flask, current_app, g, render_template, request
@@ -24,7 +25,15 @@ from markupsafe import Markup
 from portal import i18n, money, security
 from portal.i18n import SUPPORTED_LOCALES, current_locale
 
-__all__ = ["SUPPORTED_LOCALES", "current_locale", "init_app", "locale_scope", "render_page"]
+__all__ = [
+    "SUPPORTED_LOCALES",
+    "current_locale",
+    "day_text",
+    "init_app",
+    "locale_scope",
+    "render_page",
+    "zoned_datetime",
+]
 
 
 def _translations() -> Translations:
@@ -92,6 +101,31 @@ def _local_datetime(context: Context, value: dt.datetime | None, style: str = "m
     if value is None:
         return ""
     return format_datetime(value, format=style, locale=_locale_of(context))
+
+
+def day_text(value: dt.date, locale: str, style: str = "medium") -> str:
+    """A calendar date for `locale` ("Dec 1, 2026"), as |local_date writes it."""
+    return _date_text(value, style, locale)
+
+
+def zoned_datetime(value: dt.datetime, zone: dt.tzinfo, locale: str) -> str:
+    """`value` as the wall-clock time in `zone`, with the zone's abbreviation where the locale
+    has one ("Dec 1, 2026, 10:39 PM EST"; "1 dic 2026, 10:39 p.m. EST"), else its offset."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)  # stored instants are UTC
+    local = value.astimezone(zone)
+    day = format_date(local, format="medium", locale=locale)
+    time = format_time(local, format="short", locale=locale)
+    abbreviation = format_datetime(local, "zzz", tzinfo=zone, locale=locale)
+    pattern = str(get_datetime_format("medium", locale=locale))
+    return pattern.replace("{1}", day).replace("{0}", f"{time} {abbreviation}")
+
+
+@pass_context
+def _zoned_datetime(context: Context, value: dt.datetime | None, zone: dt.tzinfo) -> str:
+    if value is None:
+        return ""
+    return zoned_datetime(value, zone, _locale_of(context))
 
 
 @pass_context
@@ -199,6 +233,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = _money
     app.jinja_env.filters["local_date"] = _local_date
     app.jinja_env.filters["local_datetime"] = _local_datetime
+    app.jinja_env.filters["zoned_datetime"] = _zoned_datetime
     app.jinja_env.filters["percent"] = _percent
     app.jinja_env.filters["cached"] = _cached
     app.jinja_env.globals["current_locale"] = current_locale

@@ -3,7 +3,8 @@
 GET /pay shows what the link may pay; POST /pay/review checks the basket with the payment
 rules and charges nothing; POST /pay/confirm starts the payment with the review's nonce as the
 idempotency key, so a double click or a resubmitted form is one payment; GET
-/payments/<public_id> is the receipt. Every page works without JavaScript.
+/payments/<public_id> is the receipt (and .../receipt.pdf its PDF); GET /payments lists the
+payments the link may see. Every page works without JavaScript.
 """
 
 from __future__ import annotations
@@ -18,10 +19,14 @@ from werkzeug.wrappers import Response
 from portal import security
 from portal.client import checkout as baskets
 from portal.client import review as reviews
+from portal.client.downloads import pdf_download
 from portal.client.session import link_required
 from portal.errors import ValidationFailed
+from portal.firms.services import firm_zone
 from portal.i18n import current_locale
 from portal.limits import limited
+from portal.payments import history as payment_history
+from portal.payments import receipt_pdf as receipt_pdfs
 from portal.payments import receipts
 from portal.payments import services as payments
 from portal.payments.allocation import AllocationError
@@ -130,6 +135,25 @@ def receipt(public_id: str) -> ResponseReturnValue:
         "payments/receipt.html",
         receipt=receipts.receipt_for(payment),
         retry_query=reviews.retry_query(payment),
+    )
+
+
+@bp.get("/payments/<public_id>/receipt.pdf")
+@link_required
+def receipt_pdf(public_id: str) -> ResponseReturnValue:
+    """The same receipt as a PDF, in the page's language."""
+    receipt = receipts.receipt_for(payments.payment_for_link(g.link, public_id))
+    return pdf_download(receipt_pdfs.receipt_pdf(receipt), receipt_pdfs.receipt_filename(receipt))
+
+
+@bp.get("/payments")
+@link_required
+def history() -> ResponseReturnValue:
+    """The client's payments this link may see, newest first, each with its receipt and PDF."""
+    return render_template(
+        "payments/history.html",
+        payments=payment_history.payments_for_link(g.link),
+        zone=firm_zone(g.firm),
     )
 
 

@@ -74,6 +74,8 @@ class PaymentFilters:
     #: True: only pay-button payments whose reference matched nothing (flagged `unmatched`);
     #: False: only the others.
     unmatched: bool | None = None
+    #: The payment number, as stored (portal.payments.numbers.read_payment_number).
+    number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -288,6 +290,8 @@ def _conditions(firm_id: int, filters: PaymentFilters) -> list[ColumnElement[boo
             .where(Charge.payment_id == Payment.id, Allocation.charge_id == Charge.id)
             .where(Allocation.matter_id == matter_id)
         )
+    if filters.number is not None:
+        conditions.append(Payment.number == filters.number)
     if filters.unmatched is not None:
         flagged = exists().where(
             PaymentFlag.payment_id == Payment.id, PaymentFlag.code == UNMATCHED

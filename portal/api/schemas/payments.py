@@ -37,6 +37,7 @@ from portal.payments.models import (
     PaymentMethod,
     Refund,
 )
+from portal.payments.numbers import read_payment_number
 from portal.payments.queries import PaymentFilters, PaymentStatus, PaymentView, StatusFilter
 
 
@@ -49,6 +50,17 @@ def _not_before_created_from(value: dt.date | None, info: ValidationInfo) -> dt.
             {"start": start.isoformat()},
         )
     return value
+
+
+def _payment_number(value: str | None) -> str | None:
+    if value is None:
+        return None
+    number = read_payment_number(value)
+    if number is None:
+        raise PydanticCustomError(
+            "payment_number", "must be a payment number such as P-7K3Q-9M2X", {}
+        )
+    return number
 
 
 class PaymentListQuery(ListQuery):
@@ -76,6 +88,15 @@ class PaymentListQuery(ListQuery):
         "nothing (taken unapplied and flagged `unmatched`, for the firm to apply); false: "
         "only the others.",
     )
+    number: Annotated[
+        str | None,
+        StringConstraints(max_length=40),
+        AfterValidator(_payment_number),
+    ] = Field(
+        default=None,
+        description="The payment with this payment number (as the receipt shows it, "
+        'e.g. "P-7K3Q-9M2X"; case, spaces and dashes do not matter).',
+    )
 
     def filters(self) -> PaymentFilters:
         return PaymentFilters(
@@ -85,6 +106,7 @@ class PaymentListQuery(ListQuery):
             matter=self.matter,
             client=self.client,
             unmatched=self.unmatched,
+            number=self.number,
         )
 
 
@@ -262,6 +284,10 @@ class PaymentOut(Output):
     """One submission by a payer, with its charges, allocations, history and flags."""
 
     id: str
+    number: str = Field(
+        description='The payment number the receipt shows first ("P-7K3Q-9M2X"): short, '
+        "random and unique within the firm; quote it to the client."
+    )
     status: PaymentStatus = Field(
         description="One word for the whole payment, from its charges' statuses."
     )
@@ -293,6 +319,7 @@ class PaymentOut(Output):
         charges = {charge.id: charge.public_id for charge in payment.charges}
         return cls(
             id=payment.public_id,
+            number=payment.number,
             status=view.status,  # type: ignore[arg-type]  # a PaymentStatus word
             method=payment.method,
             currency=payment.currency,
