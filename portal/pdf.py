@@ -50,11 +50,12 @@ class Document:
         pdf.set_font(_FAMILY, "B", 14)
         pdf.cell(0, 12, f"  {firm_name}", fill=True, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.set_text_color(0, 0, 0)
+        pdf.set_fill_color(255, 255, 255)  # fpdf2 keeps the fill for every cell after
         pdf.ln(5)
 
     def heading(self, text: str, *, size: int = 16) -> None:
         self._pdf.set_font(_FAMILY, "B", size)
-        self._pdf.multi_cell(0, size * 0.5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self._pdf.multi_cell(0, size * 0.5, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self._pdf.ln(2)
 
     def paragraph(self, text: str, *, muted: bool = False) -> None:
@@ -62,7 +63,7 @@ class Document:
         pdf.set_font(_FAMILY, "", 10)
         if muted:
             pdf.set_text_color(*_MUTED)
-        pdf.multi_cell(0, 5, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 5, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.set_text_color(0, 0, 0)
         pdf.ln(1)
 
@@ -73,7 +74,7 @@ class Document:
             pdf.set_font(_FAMILY, "B", 10)
             pdf.cell(52, 6, label)
             pdf.set_font(_FAMILY, "", 10)
-            pdf.multi_cell(0, 6, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            pdf.multi_cell(0, 6, value, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.ln(3)
 
     def table(

@@ -37,7 +37,8 @@ def list_payments(query: PaymentListQuery) -> PaymentPage:
     """Oldest first; follow `next_cursor` until it is null. Every filter given must hold:
     `status` is the payment's status word (or "canceled": a payment with a canceled charge),
     `created_from`/`created_to` are UTC dates and both inclusive, `matter` and `client` are
-    external ids (one of another firm matches nothing)."""
+    external ids (one of another firm matches nothing), `number` is the payment number the
+    client's receipt shows."""
     page = queries.payments_page(
         firm_id=g.firm_id,
         filters=query.filters(),

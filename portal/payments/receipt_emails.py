@@ -28,6 +28,8 @@ def queue_receipt_email(payment: Payment, kind: str, *, refunded_minor: int = 0)
         return
     locale = db.session.scalar(select(Client.locale).where(Client.id == payment.client_id))
     receipt = receipts.receipt_for(payment)
+    if payment.payer_reference is not None:  # the public pay page: maybe not the client
+        receipt = receipt.for_public_payer()
     if payment.payer_typed_minor is not None and receipt.status not in receipts.TAKEN:
         receipt = receipt.as_typed(payment.payer_typed_minor)
     with locale_scope(locale):

@@ -63,7 +63,7 @@ def receipt_pdf(receipt: Receipt) -> bytes:
         rows = [
             (
                 _item(line),
-                f"{line.matter_title} ({line.matter_number})",
+                f"{line.matter_title} ({line.matter_number})" if line.matter_number else "",
                 money(line.amount_minor),
                 "" if line.still_owed_minor is None else money(line.still_owed_minor),
             )

@@ -194,6 +194,24 @@ class Receipt:
             ),
         )
 
+    def for_public_payer(self) -> Receipt:
+        """This receipt as a payer on the firm's public pay page may see it: the lines they
+        paid, by the number they typed, and nothing of the matter behind them (its title and
+        number) or of what is still owed on it; the payer need not be the client."""
+        return replace(
+            self,
+            charges=tuple(
+                replace(
+                    charge,
+                    lines=tuple(
+                        replace(line, matter_title="", matter_number="", still_owed_minor=None)
+                        for line in charge.lines
+                    ),
+                )
+                for charge in self.charges
+            ),
+        )
+
     @property
     def paid_minor(self) -> int:
         ok = {"succeeded", "partially_refunded", "refunded", "disputed"}

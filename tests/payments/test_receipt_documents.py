@@ -5,13 +5,11 @@ history within a link's scope."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from email.message import Message
 
 import pytest
 from flask.testing import FlaskClient
-from pypdf import PdfReader
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
@@ -24,17 +22,12 @@ from portal.payments.receipts import receipt_for
 from tests import factories
 from tests.mailbox import parts
 from tests.payments.conftest import DECLINED, Book, pay
+from tests.pdfs import pdf_text
 
 BASE_URL = "https://localhost"
 NUMBER = re.compile(r"^P-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{4}-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{4}$")
 #: 03:39 UTC on 2 December is 10:39 PM on 1 December in New York (EST).
 PAID_AT = dt.datetime(2026, 12, 2, 3, 39, 55, tzinfo=dt.UTC)
-
-
-def pdf_text(body: bytes) -> str:
-    """The PDF's text as a reader extracts it, whitespace folded."""
-    reader = PdfReader(io.BytesIO(body))
-    return " ".join(" ".join(page.extract_text().split()) for page in reader.pages)
 
 
 def open_link(client: FlaskClient, link: Link) -> None:
@@ -157,7 +150,7 @@ def test_a_refund_changes_the_heading_and_figures_and_sends_an_email(
         lines=None,
         idempotency_key="refund-1",
     )
-    receipt, refund_email = smtp.messages
+    _receipt, refund_email = smtp.messages
     assert "refunded $200.00 of your payment " + payment.number in refund_email["Subject"]
     text, html = parts(refund_email)
     for body in (text, html):
@@ -184,9 +177,7 @@ def test_the_receipt_email_carries_the_pdf(session, book: Book, smtp, new_york) 
     assert "$200.00" in text and "INV-OLD" in text and "EST" in text
 
 
-def test_the_receipt_pdf_download(
-    session, book: Book, client: FlaskClient, smtp, new_york
-) -> None:
+def test_the_receipt_pdf_download(session, book: Book, client: FlaskClient, smtp, new_york) -> None:
     book.client.name = "Zoë Łukasiewicz-Ωmega"
     payment = _at(pay(book, invoices={book.old.id: 20_000}), session)
     payment.payer_name = book.client.name
@@ -241,7 +232,9 @@ def test_the_history_lists_this_clients_payments_with_receipts_and_pdfs(
     for payment in (first, second):
         assert f"/payments/{payment.public_id}/receipt.pdf" in page
     matters_page = get(client, "/matters").get_data(as_text=True)
-    assert "/payments" in matters_page and f"/matters/{book.matter.id}/statement.pdf" in matters_page
+    assert (
+        "/payments" in matters_page and f"/matters/{book.matter.id}/statement.pdf" in matters_page
+    )
 
 
 def test_a_link_scoped_to_one_matter_lists_only_that_matters_payments(

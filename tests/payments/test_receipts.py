@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from email.header import decode_header, make_header
-
 import datetime as dt
+from email.header import decode_header, make_header
 
 from portal.money import format_money
 from portal.payments.models import PaymentMethod
