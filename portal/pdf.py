@@ -27,10 +27,14 @@ _MUTED = (85, 85, 85)
 class Document:
     """One PDF being written, top to bottom, on US Letter paper."""
 
-    def __init__(self, *, title: str, author: str, accent: str | None = None) -> None:
+    def __init__(
+        self, *, title: str, firm_name: str, heading: str, accent: str | None = None
+    ) -> None:
+        """Start the document: `title` in its properties, then the firm's banner in its colour
+        (`accent`, "#rrggbb") and the `heading` at the top of the first page."""
         pdf = FPDF(format="Letter", unit="mm")
         pdf.set_title(title)
-        pdf.set_author(author)
+        pdf.set_author(firm_name)
         pdf.set_creator("MatterPay")
         pdf.add_font(_FAMILY, "", _FONTS / "DejaVuSans.ttf")
         pdf.add_font(_FAMILY, "B", _FONTS / "DejaVuSans-Bold.ttf")
@@ -41,8 +45,10 @@ class Document:
         six = brand_hex(accent) or brand_hex(_DEFAULT_ACCENT) or "1f3a5f"
         self._accent: RGB = parse_hex(six) or (31, 58, 95)
         self._ink: RGB = parse_hex(ink_on(six)) or (255, 255, 255)
+        self._banner(firm_name)
+        self.heading(heading)
 
-    def banner(self, firm_name: str) -> None:
+    def _banner(self, firm_name: str) -> None:
         """The firm's name on its colour (in the ink that reads on it), across the page."""
         pdf = self._pdf
         pdf.set_fill_color(*self._accent)

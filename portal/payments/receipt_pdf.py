@@ -38,11 +38,10 @@ def receipt_pdf(receipt: Receipt) -> bytes:
 
     doc = Document(
         title=gettext("Receipt %(number)s", number=receipt.number),
-        author=receipt.firm_name,
+        firm_name=receipt.firm_name,
+        heading=gettext("Receipt"),
         accent=receipt.brand_colour,
     )
-    doc.banner(receipt.firm_name)
-    doc.heading(gettext("Receipt"))
     doc.paragraph(receipt.heading)
     pairs = [
         (gettext("Payment number"), receipt.number),

@@ -42,11 +42,10 @@ def statement_pdf(link: Link, firm: Firm, matter_id: int) -> tuple[str, bytes]:
 
     doc = Document(
         title=gettext("Statement for matter %(number)s", number=statement.number),
-        author=firm.name,
+        firm_name=firm.name,
+        heading=gettext("Statement"),
         accent=firm.brand_colour,
     )
-    doc.banner(firm.name)
-    doc.heading(gettext("Statement"))
     due = statement.balance_due
     doc.pairs(
         [

@@ -16,12 +16,11 @@ from werkzeug.test import TestResponse
 from portal.links import services as links
 from portal.links.models import Link
 from portal.payments import numbers
-from portal.payments import services as payments
 from portal.payments.models import Payment
 from portal.payments.receipts import receipt_for
 from tests import factories
 from tests.mailbox import parts
-from tests.payments.conftest import DECLINED, Book, pay
+from tests.payments.conftest import DECLINED, Book, pay, refund_all
 from tests.pdfs import pdf_text
 
 BASE_URL = "https://localhost"
@@ -144,12 +143,7 @@ def test_a_refund_changes_the_heading_and_figures_and_sends_an_email(
     session, book: Book, client: FlaskClient, smtp
 ) -> None:
     payment = pay(book, invoices={book.old.id: 20_000})
-    payments.refund_payment(
-        firm_id=book.client.firm_id,
-        payment_public_id=payment.public_id,
-        lines=None,
-        idempotency_key="refund-1",
-    )
+    refund_all(book, payment, "refund-1")
     _receipt, refund_email = smtp.messages
     assert "refunded $200.00 of your payment " + payment.number in refund_email["Subject"]
     text, html = parts(refund_email)
