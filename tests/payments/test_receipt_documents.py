@@ -124,7 +124,7 @@ def test_the_receipt_shows_the_number_first_local_time_and_what_is_still_owed(
     assert "Thank you: your payment is complete" in text
     assert "Paid by Visa •••• 4242" in text
     assert "A copy was emailed to ada@example.com." in text
-    assert "Still owed" in text and "$1,000.00" in text  # INV-OLD: $1,200.00 less $200.00
+    assert "Still owed on it: $1,000.00" in text  # INV-OLD: $1,200.00 less $200.00
     assert "Download the PDF" in text
 
 
