@@ -6,9 +6,9 @@ numbers drawn as portal.payments.numbers draws them (a collision within a firm d
 then made NOT NULL and unique. The data step sits in this revision because the column cannot
 be NOT NULL before it is filled, and no release ever runs with it half made.
 
-Revision ID: e5b2c8d4f1a6
+Revision ID: b77c93183aeb
 Revises: d1a7f3e5b820
-Create Date: 2026-12-02 10:10:00
+Create Date: 2026-12-02 10:40:00
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import secrets
 import sqlalchemy as sa
 from alembic import op
 
-revision = "e5b2c8d4f1a6"
+revision = "b77c93183aeb"
 down_revision = "d1a7f3e5b820"
 branch_labels = None
 depends_on = None
