@@ -9,5 +9,5 @@ def pdf_download(body: bytes, filename: str) -> Response:
     """A PDF for the browser to save, kept by no cache (it is the client's own data)."""
     response = Response(body, mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Cache-Control"] = "no-store"
     return response
