@@ -1,5 +1,5 @@
-"""Jinja filters and globals: |money, |local_date, |local_datetime, |percent, and the locale
-every page renders in.
+"""Jinja filters and globals: |money, |local_date, |local_datetime, |zoned_datetime, |percent,
+and the locale every page renders in.
 
 `|local_datetime(zone)` shows a stored UTC instant as wall-clock time in `zone` (a tzinfo or an
 IANA name) with the zone's abbreviation ("Dec 2, 2026, 11:30 PM EST"); without `zone` it uses
@@ -32,10 +32,12 @@ from portal.i18n import SUPPORTED_LOCALES, current_locale
 __all__ = [
     "SUPPORTED_LOCALES",
     "current_locale",
+    "day_text",
     "format_local_datetime",
     "init_app",
     "locale_scope",
     "render_page",
+    "zoned_datetime",
 ]
 
 
@@ -133,6 +135,25 @@ def _local_datetime(
         return ""
     chosen = _zone(zone if zone is not None else context.parent.get("page_zone"))
     return format_local_datetime(value, chosen, _locale_of(context), style)
+
+
+def day_text(value: dt.date, locale: str, style: str = "medium") -> str:
+    """A calendar date for `locale` ("Dec 1, 2026"), as |local_date writes it."""
+    return _date_text(value, style, locale)
+
+
+def zoned_datetime(value: dt.datetime, zone: dt.tzinfo, locale: str) -> str:
+    """`value` as the wall-clock time in `zone`, with the zone's abbreviation where the locale
+    has one ("Dec 1, 2026, 10:39 PM EST"; "1 dic 2026, 10:39 p.m. EST"), else its offset: the
+    receipts' name for `format_local_datetime` in the medium style."""
+    return format_local_datetime(value, zone, locale)
+
+
+@pass_context
+def _zoned_datetime(context: Context, value: dt.datetime | None, zone: dt.tzinfo) -> str:
+    if value is None:
+        return ""
+    return zoned_datetime(value, zone, _locale_of(context))
 
 
 @pass_context
@@ -253,6 +274,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["money"] = _money
     app.jinja_env.filters["local_date"] = _local_date
     app.jinja_env.filters["local_datetime"] = _local_datetime
+    app.jinja_env.filters["zoned_datetime"] = _zoned_datetime
     app.jinja_env.filters["percent"] = _percent
     app.jinja_env.filters["cached"] = _cached
     app.jinja_env.globals["current_locale"] = current_locale

@@ -69,7 +69,8 @@ def list_payments(query: PaymentListQuery) -> PaymentPage | Response:
     filter given must hold: `status` is the payment's status word (or "canceled": a payment
     with a canceled charge), `created_from`/`created_to` are days in the firm's time zone and
     both inclusive, `matter`, `client` and `invoice` are external ids (one of another firm
-    matches nothing), `amount_min`/`amount_max` bound the total in minor units, and
+    matches nothing), `number` is the payment number the client's receipt shows,
+    `amount_min`/`amount_max` bound the total in minor units, and
     `declines=false` leaves declined payments out. With `format=csv` or `Accept: text/csv`,
     the same payments in the same order as text/csv, one row each."""
     zone = firm_zone(firm_by_id(g.firm_id))

@@ -6,7 +6,9 @@ from flask import Blueprint, g, render_template, request
 from flask.typing import ResponseReturnValue
 
 from portal import colors, statements
+from portal.client.downloads import pdf_download
 from portal.client.session import link_required
+from portal.statements import statement_pdf as statement_pdfs
 from portal.templating import render_page
 
 #: Named "billing" as before the move: templates and tests use `billing.*` endpoints.
@@ -31,6 +33,14 @@ def matter(matter_id: int) -> ResponseReturnValue:
     # The page shows the statement and nothing else of this request but what render_page
     # keys on: an unchanged statement is not rendered again.
     return render_page("billing/matter.html", statement, statement=statement)
+
+
+@bp.get("/matters/<int:matter_id>/statement.pdf")
+@link_required
+def statement_pdf(matter_id: int) -> ResponseReturnValue:
+    """The matter's statement as a PDF: open invoices, recent payments, the trust ledger."""
+    number, body = statement_pdfs.statement_pdf(g.link, g.firm, matter_id)
+    return pdf_download(body, statement_pdfs.statement_filename(number))
 
 
 @bp.get("/matters/<int:matter_id>/trust")

@@ -5,7 +5,8 @@ rules, charges nothing and keeps the basket server-side; POST /pay/confirm start
 with the review's nonce as the idempotency key, so a double click or a resubmitted form is one
 payment. A declined payment comes back to the review (basket kept, card fields empty, the
 reason in words); a card whose bank must confirm goes through /pay/authenticate/<public_id>
-(the sandbox's test bank). GET /payments/<public_id> is the receipt. The confirm, the bank
+(the sandbox's test bank). GET /payments/<public_id> is the receipt (and .../receipt.pdf its
+PDF); GET /payments lists the payments the link may see. The confirm, the bank
 step and the receipt still work for `kept_baskets.GRACE` after the link expires, for the basket
 reviewed before it did. Every page works without JavaScript.
 """
@@ -24,12 +25,16 @@ from werkzeug.wrappers import Response
 from portal import security
 from portal.client import checkout as baskets
 from portal.client import review as reviews
+from portal.client.downloads import pdf_download
 from portal.client.session import link_required, link_required_or_grace
 from portal.errors import ValidationFailed
+from portal.firms.services import firm_zone
 from portal.i18n import current_locale
 from portal.limits import limited
 from portal.links.models import Link
+from portal.payments import history as payment_history
 from portal.payments import kept_baskets, receipts
+from portal.payments import receipt_pdf as receipt_pdfs
 from portal.payments import services as payments
 from portal.payments.allocation import AllocationError
 from portal.payments.checkout_forms import FieldErrors, link_idempotency_key, new_nonce
@@ -181,6 +186,25 @@ def receipt(public_id: str) -> ResponseReturnValue:
         "payments/receipt.html",
         receipt=receipts.receipt_for(payment),
         retry_query=reviews.retry_query(payment),
+    )
+
+
+@bp.get("/payments/<public_id>/receipt.pdf")
+@link_required
+def receipt_pdf(public_id: str) -> ResponseReturnValue:
+    """The same receipt as a PDF, in the page's language."""
+    receipt = receipts.receipt_for(payments.payment_for_link(g.link, public_id))
+    return pdf_download(receipt_pdfs.receipt_pdf(receipt), receipt_pdfs.receipt_filename(receipt))
+
+
+@bp.get("/payments")
+@link_required
+def history() -> ResponseReturnValue:
+    """The client's payments this link may see, newest first, each with its receipt and PDF."""
+    return render_template(
+        "payments/history.html",
+        payments=payment_history.payments_for_link(g.link),
+        zone=firm_zone(g.firm),
     )
 
 

@@ -34,6 +34,7 @@ from portal.errors import NotFound, ValidationFailed
 from portal.firms import branding
 from portal.firms.embed import EMBED_FILES, public_url
 from portal.firms.models import Firm, MerchantAccount
+from portal.firms.services import firm_zone
 from portal.gateways.base import Instrument
 from portal.limits import limited
 from portal.money import format_money, to_plain
@@ -351,6 +352,7 @@ def receipt(slug: str, public_id: str) -> ResponseReturnValue:
         kind="trust" if first.account_kind.value == "trust" else "invoice",
         origins=" ".join(firm.website_origins or []),
         message=message,
+        zone=firm_zone(firm),
     )
 
 

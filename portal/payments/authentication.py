@@ -14,7 +14,7 @@ import logging
 
 from portal import gateways
 from portal.db import db
-from portal.payments import receipts
+from portal.payments import receipt_emails
 from portal.payments.charging import apply_charge_result
 from portal.payments.models import Charge, ChargeStatus, Payment
 
@@ -57,6 +57,6 @@ def answer_test_bank(payment: Payment, *, approved: bool, ip: str) -> Payment:
         apply_charge_result(charge, result, ip=ip)
         db.session.commit()
     if moved and any(c.status is ChargeStatus.SUCCEEDED for c in payment.charges):
-        receipts.queue_receipt_email(payment, "receipt")
+        receipt_emails.queue_receipt_email(payment, "receipt")
         db.session.commit()
     return payment

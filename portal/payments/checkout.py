@@ -31,7 +31,7 @@ from portal.gateways.base import Instrument
 from portal.ids import new_public_id
 from portal.links import services as links
 from portal.links.models import Link
-from portal.payments import allocation, charging, receipts
+from portal.payments import allocation, charging, receipt_emails
 from portal.payments.attempts import check_attempt_limits
 from portal.payments.models import (
     Allocation,
@@ -65,6 +65,12 @@ class Payer:
     user_agent: str
     #: The locale of the page they paid on: their receipt emails follow it.
     locale: str | None = None
+
+
+#: Payment numbers drawn before giving up: even in a firm with a million payments, two
+#: collisions in a row come about once in 4*10**11 payments (portal.payments.numbers), so a
+#: third means something else is wrong.
+NUMBER_DRAWS = 3
 
 
 def _public_id() -> str:
@@ -320,24 +326,31 @@ def submit_plan(
                 else f"{account_label(account)} does not take bank payments."
             )
 
-    try:
-        with db.session.begin_nested():  # a lost race rolls back only this savepoint
-            payment = _record_submission(
-                origin, plan, accounts, method, idempotency_key, payer, mandate_text
-            )
-            for code, detail in flags:
-                payment.flags.append(
-                    PaymentFlag(
-                        firm_id=origin.firm_id, code=code, detail=detail, created_at=clock.now()
-                    )
+    for attempt in range(NUMBER_DRAWS):
+        try:
+            with db.session.begin_nested():  # a lost race rolls back only this savepoint
+                payment = _record_submission(
+                    origin, plan, accounts, method, idempotency_key, payer, mandate_text
                 )
-            db.session.flush()
-    except IntegrityError:
-        # The same key arrived twice at once (double click, two tabs): the other one won.
-        existing = payment_by_key(origin.firm_id, idempotency_key)
-        if existing is None:
-            raise
-        return existing
+                for code, detail in flags:
+                    payment.flags.append(
+                        PaymentFlag(
+                            firm_id=origin.firm_id,
+                            code=code,
+                            detail=detail,
+                            created_at=clock.now(),
+                        )
+                    )
+                db.session.flush()
+            break
+        except IntegrityError:
+            # The same key arrived twice at once (double click, two tabs): the other one won.
+            existing = payment_by_key(origin.firm_id, idempotency_key)
+            if existing is not None:
+                return existing
+            # Otherwise the payment number drawn was the firm's already: draw again.
+            if attempt == NUMBER_DRAWS - 1:
+                raise
     db.session.commit()  # our record exists before any money moves
 
     for charge in payment.charges:
@@ -355,7 +368,7 @@ def submit_plan(
         charging.apply_charge_result(charge, result, ip=payer.ip)
         db.session.commit()
     if any(charge.status in (S.SUCCEEDED, S.PROCESSING) for charge in payment.charges):
-        receipts.queue_receipt_email(payment, "receipt")
+        receipt_emails.queue_receipt_email(payment, "receipt")
         db.session.commit()
     return payment
 

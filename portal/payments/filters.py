@@ -111,6 +111,8 @@ class PaymentFilters:
     #: Declined payments (every charge failed or was canceled) are listed only on request.
     #: The API asks for them unless told `declines=false`, as it always listed them.
     declines: bool = False
+    #: The payment number, as stored (portal.payments.numbers.read_payment_number).
+    number: str | None = None
 
 
 def conditions(firm_id: int, filters: PaymentFilters) -> list[ColumnElement[bool]]:
@@ -120,6 +122,8 @@ def conditions(firm_id: int, filters: PaymentFilters) -> list[ColumnElement[bool
         found.append(status_condition(filters.status))
     if not filters.declines:
         found.append(~status_condition("failed"))
+    if filters.number is not None:
+        found.append(Payment.number == filters.number)
     if filters.created_from is not None:
         found.append(Payment.created_at >= clock.day_bounds(filters.created_from, filters.zone)[0])
     if filters.created_to is not None:

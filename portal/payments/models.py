@@ -32,6 +32,7 @@ from portal.firms.models import MerchantAccount, MerchantAccountKind
 from portal.gateways.base import IN_FLIGHT as IN_FLIGHT
 from portal.gateways.base import SETTLED as SETTLED
 from portal.gateways.base import ChargeStatus as ChargeStatus
+from portal.payments import numbers
 
 
 class PaymentMethod(enum.StrEnum):
@@ -76,14 +77,20 @@ class Payment(Base):
     __table_args__ = (
         # A double click, a second tab or a retried post carries the same key: one payment.
         UniqueConstraint("firm_id", "idempotency_key"),
+        # The number people read is unique per firm (portal.payments.numbers draws again).
+        UniqueConstraint("firm_id", "number"),
         Index("ix_payments_firm_created", "firm_id", "created_at"),
         Index("ix_payments_client_id", "client_id"),
         Index("ix_payments_firm_source", "firm_id", "source"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: Random public reference shown on receipts and in the API.
+    #: Random public id: the receipt's address and the API's id.
     public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    #: The payment number people read ("P-7K3Q-9M2X"), random and unique within the firm
+    #: (portal.payments.numbers); shown first on receipts, with the processor's references
+    #: after it.
+    number: Mapped[str] = mapped_column(String(16), default=lambda: numbers.new_payment_number())
     firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
     #: None for a payment through the firm's public pay page whose reference matched nothing.
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))

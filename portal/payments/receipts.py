@@ -12,21 +12,20 @@ from dataclasses import dataclass, replace
 from flask_babel import gettext, lazy_gettext
 from sqlalchemy import select
 
-from portal.billing.models import Client, Invoice, Matter
+from portal.billing.models import Invoice, Matter
 from portal.db import db
-from portal.firms import identity
 from portal.firms.models import Firm
-from portal.firms.services import firm_by_id, label_in
-from portal.mail import send_after_commit
+from portal.firms.services import firm_zone, label_in
+from portal.mail import EmailStatus, latest_for
 from portal.payments.instruments import instrument_text
 from portal.payments.models import (
+    Allocation,
     AllocationKind,
     ChargeStatus,
     Payment,
-    PaymentMethod,
     payment_status,
 )
-from portal.templating import current_locale, locale_scope
+from portal.templating import current_locale
 from portal.trust_requests.models import TrustRequest
 
 #: What a failure code tells the payer, in their language. The processor's own message (stored
@@ -84,11 +83,16 @@ class ReceiptLine:
     amount_minor: int
     #: For a deposit that pays a trust request: the request's memo ("" when it has none).
     request_memo: str | None = None
+    #: For an invoice: what is still owed on it now, once payments in flight are counted
+    #: (balance due less what they hold); None for a deposit.
+    still_owed_minor: int | None = None
 
 
 @dataclass(frozen=True)
 class ReceiptCharge:
-    reference: str
+    #: The processor's own id for this charge (a PaymentIntent id), when it has one: what the
+    #: firm quotes to the processor, shown after the payment number as "Processor reference".
+    processor_reference: str | None
     #: The account's label, and its label per language (read in `account_label`).
     account_name: str
     account_names: tuple[tuple[str, str], ...]
@@ -99,6 +103,8 @@ class ReceiptCharge:
     failure_code: str | None
     failure_message: str | None
     lines: tuple[ReceiptLine, ...]
+    #: What has been given back of this charge.
+    refunded_minor: int = 0
 
     @property
     def account_label(self) -> str:
@@ -115,9 +121,45 @@ class ReceiptCharge:
         return failure_text(self.failure_code, self.failure_message)
 
 
+#: The receipt's heading for each payment status (page, email and PDF).
+_HEADINGS = {
+    "created": lazy_gettext("Your payment is processing"),
+    "processing": lazy_gettext("Your payment is processing"),
+    "succeeded": lazy_gettext("Thank you: your payment is complete"),
+    "failed": lazy_gettext("Your payment did not go through"),
+    "partially_failed": lazy_gettext("Part of your payment did not go through"),
+    "refunded": lazy_gettext("This payment was refunded"),
+    "partially_refunded": lazy_gettext("Part of this payment was refunded"),
+    "returned": lazy_gettext("Your bank returned this payment"),
+    "disputed": lazy_gettext("This payment is disputed"),
+}
+
+#: A charge's status in the payer's words (templates/payments/_status.html says the same).
+STATUS_WORDS = {
+    "created": lazy_gettext("Processing"),
+    "processing": lazy_gettext("Processing"),
+    "succeeded": lazy_gettext("Paid"),
+    "failed": lazy_gettext("Declined"),
+    "canceled": lazy_gettext("Canceled"),
+    "partially_refunded": lazy_gettext("Partly refunded"),
+    "refunded": lazy_gettext("Refunded"),
+    "returned": lazy_gettext("Returned by the bank"),
+    "disputed": lazy_gettext("Disputed"),
+    # A payment's word only (never a charge's): one of its charges went through.
+    "partially_failed": lazy_gettext("Partly declined"),
+}
+
+#: Payment states in which the payer's instrument was (or is being) charged: only these say
+#: "Paid by" (a declined card paid nothing; a refund says where the money went back).
+_PAID_BY = frozenset({"created", "processing", "succeeded", "partially_failed", "disputed"})
+
+
 @dataclass(frozen=True)
 class Receipt:
-    reference: str
+    #: The payment number people read ("P-7K3Q-9M2X"), shown first.
+    number: str
+    #: The payment's public id: the receipt page's address, never shown as a reference.
+    public_id: str
     firm_name: str
     payer_name: str
     method: str  # "card" or "ach"
@@ -127,12 +169,30 @@ class Receipt:
     created_at: dt.datetime
     status: str
     charges: tuple[ReceiptCharge, ...]
+    #: The firm's time zone: every time on the receipt is shown in it, with its abbreviation.
+    zone: dt.tzinfo = dt.UTC
     #: The firm's brand colour ("#rrggbb") for the email's header; None for the portal's own.
     brand_colour: str | None = None
+    #: Where the receipt email went (queued or sent), None when none was or it failed.
+    emailed_to: str | None = None
 
     @property
     def is_processing(self) -> bool:
         return any(c.status in ("created", "processing") for c in self.charges)
+
+    @property
+    def heading(self) -> str:
+        """What happened, in a few words, in the language being rendered."""
+        return str(_HEADINGS.get(self.status, _HEADINGS["succeeded"]))
+
+    @property
+    def says_paid_by(self) -> bool:
+        """Whether the instrument is shown as what paid (not on a declined or refunded one)."""
+        return self.status in _PAID_BY
+
+    @property
+    def refunded_minor(self) -> int:
+        return sum(charge.refunded_minor for charge in self.charges)
 
     def as_typed(self, typed_minor: int) -> Receipt:
         """This receipt as a stranger on the public pay page may see it before the money was
@@ -146,6 +206,24 @@ class Receipt:
             ),
         )
 
+    def for_public_payer(self) -> Receipt:
+        """This receipt as a payer on the firm's public pay page may see it: the lines they
+        paid, by the number they typed, and nothing of the matter behind them (its title and
+        number) or of what is still owed on it; the payer need not be the client."""
+        return replace(
+            self,
+            charges=tuple(
+                replace(
+                    charge,
+                    lines=tuple(
+                        replace(line, matter_title="", matter_number="", still_owed_minor=None)
+                        for line in charge.lines
+                    ),
+                )
+                for charge in self.charges
+            ),
+        )
+
     @property
     def paid_minor(self) -> int:
         ok = {"succeeded", "partially_refunded", "refunded", "disputed"}
@@ -153,7 +231,7 @@ class Receipt:
 
 
 #: Payment states in which the money was taken (a public payer's receipt then shows it all).
-_TAKEN = frozenset({"succeeded", "partially_refunded", "refunded", "disputed"})
+TAKEN = frozenset({"succeeded", "partially_refunded", "refunded", "disputed"})
 
 
 def amount_shown_to_payer(payment: Payment, status: str) -> int:
@@ -163,21 +241,26 @@ def amount_shown_to_payer(payment: Payment, status: str) -> int:
     processing): then what the payer typed, since the charged amount may be an invoice's
     balance (capped) and a stranger probing with a declining card must not learn it.
     """
-    if status in _TAKEN or payment.payer_typed_minor is None:
+    if status in TAKEN or payment.payer_typed_minor is None:
         return payment.total_minor
     return payment.payer_typed_minor
 
 
 def receipt_for(payment: Payment) -> Receipt:
-    """Gather everything a receipt shows, in three queries whatever the basket's size."""
+    """Gather everything a receipt shows, in five queries whatever the basket's size."""
     lines = [line for charge in payment.charges for line in charge.allocations]
-    invoice_numbers = dict(
-        db.session.execute(
-            select(Invoice.id, Invoice.number).where(
+    invoices = {
+        row.id: row
+        for row in db.session.execute(
+            select(
+                Invoice.id,
+                Invoice.number,
+                (Invoice.balance_due_minor - Invoice.reserved_minor).label("owed"),
+            ).where(
                 Invoice.id.in_([line.invoice_id for line in lines if line.invoice_id is not None])
             )
-        ).all()
-    )
+        )
+    }
     matters = {
         row.id: row
         for row in db.session.execute(
@@ -186,10 +269,7 @@ def receipt_for(payment: Payment) -> Receipt:
             )
         )
     }
-    firm_row = db.session.execute(
-        select(Firm.name, Firm.brand_colour).where(Firm.id == payment.firm_id)
-    ).first()
-    firm_name, brand_colour = (firm_row[0], firm_row[1]) if firm_row else ("", None)
+    firm = db.session.get(Firm, payment.firm_id)
     request_ids = [line.trust_request_id for line in lines if line.trust_request_id is not None]
     memos: dict[int, str] = {}
     if request_ids:  # no query for the usual payment, which pays no request
@@ -201,44 +281,44 @@ def receipt_for(payment: Payment) -> Receipt:
         }
     first = payment.charges[0]
     instrument = instrument_text(first.instrument_brand, first.instrument_last4)
-    charges = []
-    for charge in payment.charges:
-        charges.append(
-            ReceiptCharge(
-                reference=charge.public_id,
-                account_name=charge.merchant_account.label,
-                account_names=tuple(sorted((charge.merchant_account.labels or {}).items())),
-                account_kind=charge.account_kind.value,
-                amount_minor=charge.amount_minor,
-                status=charge.status.value,
-                failure_code=charge.failure_code if charge.status is ChargeStatus.FAILED else None,
-                failure_message=charge.failure_message
-                if charge.status is ChargeStatus.FAILED
-                else None,
-                lines=tuple(
-                    ReceiptLine(
-                        kind=line.kind.value,
-                        label=(
-                            invoice_numbers.get(line.invoice_id, "")
-                            if line.kind is AllocationKind.INVOICE and line.invoice_id is not None
-                            else matters[line.matter_id].number
-                        ),
-                        matter_number=matters[line.matter_id].number,
-                        matter_title=matters[line.matter_id].title,
-                        amount_minor=line.amount_minor,
-                        request_memo=(
-                            None
-                            if line.trust_request_id is None
-                            else memos.get(line.trust_request_id, "")
-                        ),
-                    )
-                    for line in charge.allocations
-                ),
-            )
+
+    def receipt_line(line: Allocation) -> ReceiptLine:
+        matter = matters[line.matter_id]
+        invoice = invoices.get(line.invoice_id) if line.kind is AllocationKind.INVOICE else None
+        return ReceiptLine(
+            kind=line.kind.value,
+            label=matter.number if invoice is None else invoice.number,
+            matter_number=matter.number,
+            matter_title=matter.title,
+            amount_minor=line.amount_minor,
+            request_memo=(
+                None if line.trust_request_id is None else memos.get(line.trust_request_id, "")
+            ),
+            still_owed_minor=None if invoice is None else max(int(invoice.owed), 0),
         )
+
+    charges = tuple(
+        ReceiptCharge(
+            processor_reference=charge.gateway_ref,
+            account_name=charge.merchant_account.label,
+            account_names=tuple(sorted((charge.merchant_account.labels or {}).items())),
+            account_kind=charge.account_kind.value,
+            amount_minor=charge.amount_minor,
+            status=charge.status.value,
+            failure_code=charge.failure_code if charge.status is ChargeStatus.FAILED else None,
+            failure_message=(
+                charge.failure_message if charge.status is ChargeStatus.FAILED else None
+            ),
+            lines=tuple(receipt_line(line) for line in charge.allocations),
+            refunded_minor=charge.refunded_minor,
+        )
+        for charge in payment.charges
+    )
+    email = latest_for(RECEIPT_EMAIL, payment.public_id)
     return Receipt(
-        reference=payment.public_id,
-        firm_name=firm_name,
+        number=payment.number,
+        public_id=payment.public_id,
+        firm_name=firm.name if firm else "",
         payer_name=payment.payer_name,
         method=payment.method.value,
         instrument=instrument,
@@ -246,34 +326,19 @@ def receipt_for(payment: Payment) -> Receipt:
         total_minor=payment.total_minor,
         created_at=payment.created_at,
         status=payment_status(payment),
-        charges=tuple(charges),
-        brand_colour=brand_colour,
+        charges=charges,
+        zone=firm_zone(firm) if firm else dt.UTC,
+        brand_colour=firm.brand_colour if firm else None,
+        emailed_to=(
+            payment.payer_email
+            if email is not None and email.status is not EmailStatus.FAILED
+            else None
+        ),
     )
 
 
-def queue_receipt_email(payment: Payment, kind: str) -> None:
-    """Queue the receipt ("receipt"), or the ACH outcome ("settled" / "failed"), for sending.
-
-    The email goes once the current transaction commits, in the language of the page the
-    payment was made on (a third party paying a client's invoice on a Spanish site reads
-    Spanish), else, for payments from before that was kept, in the client's.
-    """
-    if not payment.payer_email:
-        return
-    locale = payment.payer_locale or db.session.scalar(
-        select(Client.locale).where(Client.id == payment.client_id)
-    )
-    with locale_scope(locale):
-        receipt = receipt_for(payment)  # in the email's language: it names the bank
-        if payment.payer_typed_minor is not None and receipt.status not in _TAKEN:
-            receipt = receipt.as_typed(payment.payer_typed_minor)
-    message = identity.compose_email(
-        firm_by_id(payment.firm_id),
-        "receipt",
-        to=payment.payer_email,
-        locale=locale,
-        receipt=receipt,
-        kind=kind,
-        is_ach=payment.method is PaymentMethod.ACH,
-    )
-    send_after_commit(message)
+#: The outbox kind of every email about one payment (receipt, ACH outcome), with the
+#: payment's public id as its ref: `receipt_for` reads where the receipt went from it.
+RECEIPT_EMAIL = "receipt"
+#: The outbox kind of the email that says a refund went through.
+REFUND_EMAIL = "refund"

@@ -4,7 +4,8 @@ Commits: `refund_payment` is the use case and owns the transaction. It records t
 under the request's idempotency key and commits before the processor hears of them; then, for
 each refund, it calls the gateway with no transaction open, records the answer (lowering what
 the allocation holds, reopening the invoice through billing or appending the trust reversal
-through the ledger, then taking the events the gateway handed back) and commits again.
+through the ledger, then taking the events the gateway handed back) and commits again. When
+any went through, it queues one refund email to the payer and commits that too.
 Nothing else here commits.
 
 Concurrency: two refunds of one payment, or of two payments into one matter's trust, may
@@ -33,6 +34,7 @@ from portal.gateways.base import RefundResult
 from portal.ids import new_public_id
 from portal.ledger import descriptions
 from portal.ledger import services as ledger
+from portal.payments import receipt_emails
 from portal.payments.events import take_gateway_events
 from portal.payments.models import (
     NOT_REFUNDING,
@@ -240,6 +242,13 @@ def refund_payment(
             db.session.rollback()
             continue
         record_refund_result(refund, result, reason=reason)
+        db.session.commit()
+    given_back = sum(refund.amount_minor for refund in refunds if refund.status == "succeeded")
+    if given_back:
+        # One email for the whole request, once the processor has answered every refund in
+        # it, with the receipt as it now stands (partly or wholly refunded).
+        db.session.refresh(payment)
+        receipt_emails.queue_receipt_email(payment, "refund", refunded_minor=given_back)
         db.session.commit()
     return refunds
 

@@ -19,7 +19,7 @@ from portal.firms.services import firm_by_id, firm_today
 from portal.ledger import descriptions
 from portal.ledger import services as ledger
 from portal.links import services as links
-from portal.payments import postings, receipts, trust_money
+from portal.payments import postings, receipt_emails, trust_money
 from portal.payments.models import (
     ALLOWED,
     IN_FLIGHT,
@@ -117,7 +117,7 @@ def _tell_payer_when_settled(payment: Payment) -> None:
     if any(charge.status in IN_FLIGHT for charge in payment.charges):
         return
     failed = any(charge.status is S.FAILED for charge in payment.charges)
-    receipts.queue_receipt_email(payment, "failed" if failed else "settled")
+    receipt_emails.queue_receipt_email(payment, "failed" if failed else "settled")
 
 
 def _settle(charge: Charge, *, redeposit: bool) -> None:

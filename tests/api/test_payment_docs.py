@@ -85,6 +85,7 @@ def test_the_list_documents_its_filters(document: dict[str, Any]) -> None:
         "declines",
         "sort",
         "format",
+        "number",
     }
     assert all(p["in"] == "query" and not p["required"] for p in parameters.values())
     words = parameters["status"]["schema"]["anyOf"][0]["enum"]

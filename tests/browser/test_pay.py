@@ -127,7 +127,7 @@ def test_card_pays_two_invoices_and_a_trust_deposit(phone_page: Any, book: Book)
     # then the receipt lists both destinations, paid
     expect(page.get_by_role("heading", level=1)).to_have_text("Thank you: your payment is complete")
     assert re.fullmatch(r"/payments/[\w-]+", book.server.path(page.url))
-    expect(page.locator('dt:text-is("Total") + dd')).to_have_text(TOTAL)
+    expect(page.locator('dt:text-is("Total paid") + dd')).to_have_text(TOTAL)
     expect(page.locator('dt:text-is("Paid by") + dd')).to_contain_text("4242")
     expect_receipt(portal, status="Paid")
     assert fits_phone(page)

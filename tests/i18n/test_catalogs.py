@@ -27,7 +27,7 @@ def fresh() -> Catalog:
 def test_extraction_sees_pages_emails_and_python(fresh: Catalog) -> None:
     ids = {message.id for message in fresh}
     assert "Skip to main content" in ids  # templates/base.html
-    assert "Receipt for your payment to %(firm)s" in ids  # an email subject
+    assert "Receipt %(number)s for your payment to %(firm)s" in ids  # an email subject
     assert "Enter an amount above zero." in ids  # portal/payments/allocation.py
     assert "Your card was declined." in ids  # a lazy_gettext in portal/payments/receipts.py
     assert "Enter your name." in ids  # a form field's lazy_gettext in portal/paybutton/forms.py

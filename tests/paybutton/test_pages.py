@@ -22,6 +22,7 @@ from portal.postings.models import OutboundMessage
 from tests import factories
 from tests.mailbox import parts
 from tests.payments.test_views import BANK, BASE_URL, DECLINED, VISA, Browser, location, text_of
+from tests.pdfs import pdf_text
 
 S = ChargeStatus
 PAYER = {"name": "Grace Parent", "email": "grace@example.com"}
@@ -244,6 +245,7 @@ def _same_page(text: str, *typed: str) -> str:
     text = re.sub(r'name="(csrf_token|nonce)" (type="hidden" )?value="[^"]*"', "token", text)
     text = re.sub(r'value="[^"]{20,}"', "token", text)
     text = re.sub(r"nonce-[\w-]+|nonce=\"[^\"]*\"", "nonce", text)
+    text = re.sub(r"P-[0-9A-Z]{4}-[0-9A-Z]{4}", "number", text)  # the payment number
     # the receipt's time of day: the two payments are seconds apart
     return re.sub(r"\d{1,2}:\d{2}(:\d{2})?\s?[AP]M", "time", text)
 
@@ -493,6 +495,10 @@ def test_the_payer_gets_a_receipt_email_in_the_firms_name_and_colour(browser, bo
     assert "Okafor & Lindqvist LLP" in text and "$20.00" in text
     assert "background: #5a1f3a; color: #ffffff;" in html
     assert "Northside" not in text + html and "$480.00" not in text + html
+    (pdf,) = [p for p in message.walk() if p.get_content_type() == "application/pdf"]
+    document = pdf_text(pdf.get_payload(decode=True))
+    assert "$20.00" in document and "INV-1001" in document
+    assert "Northside" not in document and "$480.00" not in document and "2026-001" not in document
 
 
 def test_the_stripe_variant_uses_stripe_js_on_the_hosted_page(browser, books, app):

@@ -88,3 +88,13 @@ def pay(
         ),
         mandate_text=MANDATE if method is PaymentMethod.ACH else None,
     )
+
+
+def refund_all(book: Book, payment: Payment, key: str) -> None:
+    """Refund everything left on `payment` through the firm's refund use case."""
+    payments.refund_payment(
+        firm_id=book.link.firm_id,
+        payment_public_id=payment.public_id,
+        lines=None,
+        idempotency_key=key,
+    )

@@ -8,7 +8,7 @@ from email.header import decode_header, make_header
 from portal.money import format_money
 from portal.payments.models import PaymentMethod
 from portal.payments.receipts import receipt_for
-from portal.templating import format_local_datetime
+from portal.templating import zoned_datetime
 from tests.mailbox import parts
 from tests.payments.conftest import ACH_CLOSED, ACH_OK, DECLINED, Book, pay, settle_ach
 
@@ -18,9 +18,10 @@ def test_card_receipt_lists_each_allocation_and_destination(session, book: Book,
     (message,) = smtp.messages
     text, html = parts(message)
     assert message["To"] == "ada@example.com"
-    assert "Receipt for your payment" in message["Subject"]
+    assert f"Receipt {payment.number} for your payment" in message["Subject"]
     for body in (text, html):
-        assert payment.public_id in body
+        assert payment.number in body
+        assert payment.public_id not in body
         assert "INV-OLD" in body and "$1,200.00" in body
         assert "Operating account" in body and "Trust account (IOLTA)" in body
         assert "$500.00" in body and "$1,700.00" in body
@@ -68,8 +69,8 @@ def test_receipt_is_in_the_clients_language(session, book: Book, smtp) -> None:
     payment = pay(book, invoices={book.old.id: 120_000})
     (message,) = smtp.messages
     text, html = parts(message)
-    assert message["Subject"].startswith("Recibo de su pago a ")
-    when = format_local_datetime(payment.created_at, dt.UTC, "es_US")  # no zone set: UTC
+    assert message["Subject"].startswith(f"Recibo {payment.number} de su pago a ")
+    when = zoned_datetime(payment.created_at, dt.UTC, "es_US")
     for body in (text, html):
         assert "Gracias por su pago." in body
         assert "Factura INV-OLD" in body
@@ -110,7 +111,7 @@ def test_without_a_mail_server_messages_go_to_the_outbox(session, book: Book, ap
     app.instance_path = str(tmp_path)
     pay(book, invoices={book.old.id: 120_000})
     (eml,) = (tmp_path / "outbox").glob("*.eml")
-    assert b"Receipt for your payment" in eml.read_bytes()
+    assert b"for your payment" in eml.read_bytes()
 
 
 def test_receipt_data_shows_brand_and_last_four_only(session, book: Book) -> None:

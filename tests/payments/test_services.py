@@ -28,6 +28,7 @@ from tests.payments.conftest import (
     DECLINED,
     Book,
     pay,
+    refund_all,
     settle_ach,
 )
 
@@ -253,12 +254,7 @@ def test_refund_of_a_trust_deposit_is_capped_at_the_matter_balance(session, book
 
 def test_full_refund_of_an_invoice_payment_reopens_it(session, book: Book) -> None:
     payment = pay(book, invoices={book.new.id: 80_000})
-    payments.refund_payment(
-        firm_id=book.link.firm_id,
-        payment_public_id=payment.public_id,
-        lines=None,
-        idempotency_key="r-all",
-    )
+    refund_all(book, payment, "r-all")
     (charge,) = payment.charges
     assert charge.status is S.REFUNDED
     assert book.new.balance_due_minor == 80_000 and book.new.status is InvoiceStatus.OPEN
@@ -355,12 +351,7 @@ def test_the_sandbox_hands_its_events_back_and_changes_nothing_of_ours(session, 
 
 def test_a_sandbox_refund_is_confirmed_by_its_event_not_flagged(session, book: Book) -> None:
     payment = pay(book, invoices={book.new.id: 80_000})
-    payments.refund_payment(
-        firm_id=book.link.firm_id,
-        payment_public_id=payment.public_id,
-        lines=None,
-        idempotency_key="r-event",
-    )
+    refund_all(book, payment, "r-event")
     inbox = session.scalars(select(InboundEvent).order_by(InboundEvent.id)).all()
     assert [(e.type, e.outcome) for e in inbox] == [
         ("payment_intent.succeeded", "ignored: succeeded cannot become succeeded"),

@@ -306,7 +306,7 @@ def test_two_invoices_and_a_trust_deposit_become_two_charges(
     assert all(c.status is S.SUCCEEDED for c in payment.charges)
     assert payment.payer_name == "Ada Client"
     assert payment.payer_email == "ada@example.com"
-    assert payment.public_id in page
+    assert payment.number in page
 
 
 def test_the_basket_lists_every_payable_invoice_by_matter(browser: Browser, books: Books) -> None:

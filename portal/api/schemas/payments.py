@@ -40,6 +40,7 @@ from portal.payments.models import (
     PaymentSource,
     Refund,
 )
+from portal.payments.numbers import read_payment_number
 from portal.payments.queries import PaymentFilters, PaymentStatus, PaymentView, StatusFilter
 
 
@@ -65,6 +66,17 @@ def _not_below_amount_min(value: int | None, info: ValidationInfo) -> int | None
 
 #: A query-string amount in minor units (text in the URL, so not strict).
 QueryAmount = Annotated[int, Field(ge=0, le=MAX_MINOR)]
+
+
+def _payment_number(value: str | None) -> str | None:
+    if value is None:
+        return None
+    number = read_payment_number(value)
+    if number is None:
+        raise PydanticCustomError(
+            "payment_number", "must be a payment number such as P-7K3Q-9M2X", {}
+        )
+    return number
 
 
 class PaymentListQuery(ListQuery):
@@ -127,6 +139,15 @@ class PaymentListQuery(ListQuery):
         description='"csv" for text/csv (as does `Accept: text/csv`): the same payments in the '
         "same order, one row each; JSON otherwise.",
     )
+    number: Annotated[
+        str | None,
+        StringConstraints(max_length=40),
+        AfterValidator(_payment_number),
+    ] = Field(
+        default=None,
+        description="The payment with this payment number (as the receipt shows it, "
+        'e.g. "P-7K3Q-9M2X"; case, spaces and dashes do not matter).',
+    )
 
     def filters(self, zone: dt.tzinfo) -> PaymentFilters:
         """The conditions, with dates read as days of `zone` (the firm's time zone)."""
@@ -145,6 +166,7 @@ class PaymentListQuery(ListQuery):
             amount_min=self.amount_min,
             amount_max=self.amount_max,
             declines=self.declines,
+            number=self.number,
         )
 
 
@@ -328,6 +350,10 @@ class PaymentOut(Output):
     """One submission by a payer, with its charges, allocations, history and flags."""
 
     id: str
+    number: str = Field(
+        description='The payment number the receipt shows first ("P-7K3Q-9M2X"): short, '
+        "random and unique within the firm; quote it to the client."
+    )
     status: PaymentStatus = Field(
         description="One word for the whole payment, from its charges' statuses."
     )
@@ -362,6 +388,7 @@ class PaymentOut(Output):
         charges = {charge.id: charge.public_id for charge in payment.charges}
         return cls(
             id=payment.public_id,
+            number=payment.number,
             status=view.status,  # type: ignore[arg-type]  # a PaymentStatus word
             method=payment.method,
             source=payment.source,

@@ -1,0 +1,58 @@
+"""The emails about one payment: the receipt, the ACH outcome and a refund, each with the
+receipt PDF attached, queued in the caller's transaction (portal.mail's outbox).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from portal.billing.models import Client
+from portal.db import db
+from portal.firms import identity
+from portal.firms.services import firm_by_id
+from portal.mail import send_after_commit
+from portal.payments import receipts
+from portal.payments.models import Payment, PaymentMethod
+from portal.payments.receipt_pdf import receipt_filename, receipt_pdf
+from portal.templating import locale_scope
+
+
+def queue_receipt_email(payment: Payment, kind: str, *, refunded_minor: int = 0) -> None:
+    """Queue the receipt ("receipt"), the ACH outcome ("settled" / "failed") or a refund
+    ("refund", for `refunded_minor` given back just now) for sending, with the receipt PDF.
+
+    The email goes once the current transaction commits, from the firm's sender identity, in
+    the language of the page the payment was made on (a third party paying a client's invoice
+    on a Spanish site reads Spanish), else, for payments from before that was kept, in the
+    client's.
+    """
+    if not payment.payer_email:
+        return
+    locale = payment.payer_locale or db.session.scalar(
+        select(Client.locale).where(Client.id == payment.client_id)
+    )
+    with locale_scope(locale):
+        receipt = receipts.receipt_for(payment)  # in the email's language: it names the bank
+        if payment.payer_reference is not None:  # the public pay page: maybe not the client
+            receipt = receipt.for_public_payer()
+        if payment.payer_typed_minor is not None and receipt.status not in receipts.TAKEN:
+            receipt = receipt.as_typed(payment.payer_typed_minor)
+        pdf = receipt_pdf(receipt)
+    message = identity.compose_email(
+        firm_by_id(payment.firm_id),
+        "receipt",
+        to=payment.payer_email,
+        locale=locale,
+        receipt=receipt,
+        kind=kind,
+        refunded_minor=refunded_minor,
+        is_ach=payment.method is PaymentMethod.ACH,
+    )
+    message.add_attachment(
+        pdf, maintype="application", subtype="pdf", filename=receipt_filename(receipt)
+    )
+    send_after_commit(
+        message,
+        kind=receipts.REFUND_EMAIL if kind == "refund" else receipts.RECEIPT_EMAIL,
+        ref=payment.public_id,
+    )
