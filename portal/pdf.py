@@ -9,6 +9,7 @@ in text already translated and formatted (amounts, dates); nothing here formats 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from fpdf import FPDF, FontFace
 from fpdf.enums import TableBordersLayout, XPos, YPos
 
 from portal.colors import RGB, brand_hex, ink_on, parse_hex
+
+#: fontTools logs each font subset at INFO ("cmap pruned"...): noise in the portal's log.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 _FONTS = Path(__file__).resolve().parent.parent / "static" / "fonts"
 _FAMILY = "DejaVu"

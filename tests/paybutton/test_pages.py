@@ -644,7 +644,7 @@ def test_a_page_opened_in_the_sites_language_keeps_it_to_the_receipt_email(
     (message,) = smtp.messages
     text, html = parts(message)
     assert "Gracias por su pago." in text
-    assert '<html lang="es">' in html
+    assert '<html lang="es-US">' in html
 
 
 def test_a_french_page_reads_french_amounts(browser, books, session):

@@ -80,6 +80,7 @@ from portal.api.schemas.merchant_accounts import (
     StripeOnboardingIn,
     StripeOnboardingOut,
 )
+from portal.api.schemas.payment_list import PaymentListQuery
 from portal.api.schemas.payments import (
     AllocationOut,
     ApplyIn,
@@ -90,7 +91,6 @@ from portal.api.schemas.payments import (
     MandateOut,
     MerchantAccountOut,
     PaymentFlagOut,
-    PaymentListQuery,
     PaymentOut,
     PaymentPage,
     PaymentPath,
