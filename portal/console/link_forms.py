@@ -85,7 +85,7 @@ class TrustRequestForm(FlaskForm):
     )
     amount = StringField(
         lazy_gettext("Amount"),
-        validators=[DataRequired(lazy_gettext("Enter an amount.")), Length(max=40)],
+        validators=[DataRequired(lazy_gettext("Enter an amount.")), Length(max=40), FormText()],
         render_kw={"inputmode": "decimal"},
     )
     #: Its choices are set per firm (`currency_choices`) before the form is shown or judged.

@@ -28,6 +28,7 @@ from portal.firms.services import firm_zone
 from portal.links import issuing
 from portal.links import services as links
 from portal.money import MoneyError, parse_money
+from portal.text import unstorable
 from portal.trust_requests import services as trust
 from portal.trust_requests.models import TrustRequestKind
 
@@ -39,7 +40,7 @@ _EXPIRED_FORM = "The form had expired. Please send it again."
 
 def _client_filter() -> str | None:
     value = (request.values.get("client") or "").strip()
-    return value[:100] or None
+    return None if unstorable(value) else value[:100] or None
 
 
 def _page(
@@ -153,8 +154,10 @@ def revoke_link(link_id: str) -> ResponseReturnValue:
 def revoke_client_links() -> ResponseReturnValue:
     """Revoke every active link of the client named in the form (each through issuing.revoke)."""
     client = _client_filter()
-    if not ActionForm().validate_on_submit() or client is None:
+    if not ActionForm().validate_on_submit():
         return _page(status=422, problems=[gettext(_EXPIRED_FORM)])
+    if client is None:
+        return _page(status=422, problems=[gettext("Enter the client's id.")])
     found = links.links_page(
         firm_id=g.staff.firm_id,
         filters=links.LinkFilters(client=client, state="active"),

@@ -28,6 +28,7 @@ from portal.payments.postings import payment_public_ids
 from portal.postings import endpoints, log, outbox
 from portal.postings.models import MessageStatus
 from portal.postings.network import UnsafeTarget
+from portal.text import FormText, unstorable
 
 #: How many held or failed postings the page lists at once (oldest first).
 PAGE = 100
@@ -36,9 +37,13 @@ PAGE = 100
 class EndpointForm(FlaskForm):
     url = URLField(
         lazy_gettext("URL"),
-        validators=[DataRequired(lazy_gettext("Enter the endpoint's URL.")), Length(max=2000)],
+        validators=[
+            DataRequired(lazy_gettext("Enter the endpoint's URL.")),
+            Length(max=2000),
+            FormText(),
+        ],
     )
-    description = StringField(lazy_gettext("Description"), validators=[Length(max=300)])
+    description = StringField(lazy_gettext("Description"), validators=[Length(max=300), FormText()])
 
 
 def _actor() -> Actor:
@@ -96,7 +101,8 @@ def release_postings() -> ResponseReturnValue:
     """Release the ticked held postings, or every one with the "Release all" button."""
     if not _csrf_ok():
         return _page(status=422, problems=[gettext("The form had expired. Please send it again.")])
-    chosen = None if request.form.get("all") else request.form.getlist("message")
+    ticked = [m for m in request.form.getlist("message") if not unstorable(m)][:PAGE]
+    chosen = None if request.form.get("all") else ticked
     if chosen is not None and not chosen:
         return _page(status=422, problems=[gettext("Tick at least one posting to release.")])
     released = outbox.release_held(firm_id=g.staff.firm_id, message_ids=chosen)

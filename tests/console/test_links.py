@@ -100,6 +100,11 @@ def test_revoking_one_and_all_links(console: Console, staffer: Person, book: Boo
     db.session.refresh(second)
     assert second.revoked_at is not None
     assert "1 link(s) of C-1 revoked." in console.get(PAGE).get_data(as_text=True)
+    # no client (or a NUL in it): the page says so
+    for client in ("", "C-\x00"):
+        refused = console.post(f"{PAGE}/revoke-all", {"client": client}, form_page=PAGE)
+        assert refused.status_code == 422
+        assert "Enter the client" in refused.get_data(as_text=True)
 
 
 def test_creating_emailing_and_canceling_a_trust_request(

@@ -95,6 +95,9 @@ def test_releasing_the_ticked_postings(console: Console, staffer: Person, held_b
     nothing = console.post(f"{PAGE}/release", {}, form_page=PAGE)
     assert nothing.status_code == 422
     assert "Tick at least one posting" in nothing.get_data(as_text=True)
+    # a NUL in an id is "nothing ticked", never a database error
+    nul = console.post(f"{PAGE}/release", {"message": "msg_\x00"}, form_page=PAGE)
+    assert nul.status_code == 422
     # release all
     assert console.post(f"{PAGE}/release", {"all": "1"}, form_page=PAGE).status_code == 303
     db.session.refresh(second)
