@@ -68,6 +68,7 @@ def _page(
             now=clock.now(),
             requests=requests,
             matters=trust.matter_external_ids(requests),
+            unpaid=trust.unpaid_report(firm_id),
             link_form=link_form,
             request_form=request_form,
             action=ActionForm(),

@@ -48,6 +48,8 @@ def test_the_page_lists_links_and_trust_requests(
     html = page.get_data(as_text=True)
     assert book.link.public_id in html and "Active" in html
     assert request.public_id in html and "$2,500.00" in html
+    # the unpaid report lists it with its client and age
+    assert 'id="unpaid"' in html and "<td>C-1</td>" in html
     assert "Revoke all of this client" in html
 
 
