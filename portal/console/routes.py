@@ -1,6 +1,14 @@
 """The console's blueprint with every page registered on it (what `create_app` imports)."""
 
-from portal.console import pages, signin, users
+from portal.console import pages, payment_list, payment_page, signin, unmatched, users
 from portal.console.auth import bp
 
-__all__ = ["bp", "pages", "signin", "users"]
+__all__ = [
+    "bp",
+    "pages",
+    "payment_list",
+    "payment_page",
+    "signin",
+    "unmatched",
+    "users",
+]
