@@ -8,6 +8,7 @@ import csv
 import io
 import re
 
+import flask_babel
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -279,3 +280,34 @@ def test_another_firms_payments_are_not_found_nor_listed(
         answer = console.post(f"/console/payments/{target}/{action}", data, form_page=own)
         assert answer.status_code == 404, action
     assert _refunds(session, paid[0]) == []
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("fr", ("Rembourser tout ce qui reste", "Argent reçu", "Exporter en CSV")),
+        ("es", ("Reembolsar todo lo que queda", "Dinero recibido", "Exportar CSV")),
+    ],
+)
+def test_the_money_pages_speak_the_browsers_language(
+    console: Console, admin: Person, paid: list[Payment], language: str, words: tuple[str, ...]
+) -> None:
+    _signed_in(console, admin)
+
+    def page(path: str) -> str:
+        # The tests' app context outlives each request: drop Flask-Babel's cached catalog.
+        flask_babel.refresh()
+        headers = {"Accept-Language": language}
+        return console.client.get(path, base_url=BASE_URL, headers=headers).get_data(as_text=True)
+
+    pages = "".join(
+        page(path)
+        for path in (
+            f"/console/payments/{paid[0].public_id}",
+            "/console/",
+            "/console/payments",
+            "/console/unmatched",
+        )
+    )
+    for word in words:
+        assert word in pages
