@@ -45,6 +45,8 @@ COMMITTERS: dict[str, set[str]] = {
     # The review page keeps the basket it shows (grace after expiry, the fresh link's basket).
     "portal.payments.kept_baskets": {"keep_review"},
     "portal.payments.refunds": {"refund_payment"},
+    # The console's "Resend the receipt": the email is queued in the outbox, then committed.
+    "portal.payments.receipt_emails": {"resend_receipt"},
     "portal.payments.unanswered": {
         "_waiting",
         "settle_pending_refunds",

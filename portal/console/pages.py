@@ -14,6 +14,7 @@ from flask import g, render_template
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext
 
+from portal.backoffice import dashboard as figures
 from portal.console.auth import admin_required, bp, staff_required
 
 
@@ -54,8 +55,8 @@ def _console_context() -> dict[str, Any]:
 @bp.get("/")
 @staff_required
 def dashboard() -> ResponseReturnValue:
-    """What needs a person today (figures come with the dashboard's own issue)."""
-    return render_template("console/dashboard.html")
+    """Money received per merchant account and what needs a person (as `GET /dashboard`)."""
+    return render_template("console/dashboard.html", board=figures.dashboard(g.staff.firm_id))
 
 
 def _placeholder(section: Section) -> Any:
@@ -68,7 +69,14 @@ def _placeholder(section: Section) -> Any:
 
 
 #: Sections with pages of their own (in this package) rather than a placeholder.
-BUILT = {"console.dashboard", "console.links", "console.postings", "console.users"}
+BUILT = {
+    "console.dashboard",
+    "console.links",
+    "console.payments",
+    "console.postings",
+    "console.unmatched",
+    "console.users",
+}
 
 for _section in NAV:
     if _section.endpoint not in BUILT:

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from portal.billing.models import Client
 from portal.db import db
+from portal.errors import NotFound
 from portal.firms import identity
 from portal.firms.services import firm_by_id
 from portal.mail import send_after_commit
@@ -56,3 +57,21 @@ def queue_receipt_email(payment: Payment, kind: str, *, refunded_minor: int = 0)
         kind=receipts.REFUND_EMAIL if kind == "refund" else receipts.RECEIPT_EMAIL,
         ref=payment.public_id,
     )
+
+
+def resend_receipt(firm_id: int, public_id: str) -> bool:
+    """Queue the firm's payment `public_id`'s receipt again, to the payer (commits).
+
+    The console's "Resend the receipt". False when the payment has no payer email (nothing
+    queued); NotFound for another firm's payment.
+    """
+    with db.transaction():
+        payment = db.session.scalar(
+            select(Payment).where(Payment.firm_id == firm_id, Payment.public_id == public_id)
+        )
+        if payment is None:
+            raise NotFound("No payment of this firm has this id.")
+        if not payment.payer_email:
+            return False
+        queue_receipt_email(payment, "receipt")
+    return True
