@@ -68,7 +68,13 @@ def _placeholder(section: Section) -> Any:
 
 
 #: Sections with pages of their own (in this package) rather than a placeholder.
-BUILT = {"console.dashboard", "console.users"}
+BUILT = {
+    "console.api_keys",
+    "console.audit",
+    "console.dashboard",
+    "console.settings",
+    "console.users",
+}
 
 for _section in NAV:
     if _section.endpoint not in BUILT:
