@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext, lazy_gettext
+from flask_babel import gettext, lazy_gettext, ngettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Length
@@ -237,10 +237,12 @@ def update_settings() -> ResponseReturnValue:
         held = held_count(firm.id)
         if held:
             flash(
-                gettext(
-                    "%(count)s postings are still held: automatic posting sends only new "
-                    "ones. Release the held ones from Postings.",
-                    count=held,
+                ngettext(
+                    "%(num)s posting is still held: automatic posting sends only new ones. "
+                    "Release the held one from Postings.",
+                    "%(num)s postings are still held: automatic posting sends only new ones. "
+                    "Release the held ones from Postings.",
+                    held,
                 ),
                 "warn",
             )
