@@ -33,6 +33,8 @@ from portal.staff import accounts
 #: Events per page, and most events in one CSV.
 PAGE_SIZE = 50
 CSV_MAX = 10_000
+#: The query parameters that filter (the page's links and its CSV keep them).
+FILTERS = ("entity", "field", "actor", "since", "until")
 
 
 class AuditFilterForm(FlaskForm):
@@ -136,7 +138,8 @@ def audit() -> ResponseReturnValue:
     found, next_after = events_page(
         g.staff.firm_id, _filters(form, zone), after_id=form.after.data, limit=PAGE_SIZE
     )
-    query = {k: v for k, v in request.args.items() if k != "after" and v}
+    # Only the filters (never url_for's own `_external`, `_scheme`...) go into the links.
+    query = {k: v for k, v in request.args.items() if k in FILTERS and v}
     return render_template(
         "console/audit.html",
         form=form,

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from babel import Locale
 from flask import flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext, lazy_gettext, ngettext
+from flask_babel import get_locale, gettext, lazy_gettext, ngettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, Field, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Length
@@ -88,6 +89,11 @@ def _languages() -> list[str]:
     return [lang for lang in firms.supported_languages() if lang != "en"]
 
 
+def _language_name(lang: str) -> str:
+    """`lang` ("es") named in the page's language ("Spanish", "español")."""
+    return str(Locale.parse(lang).get_display_name(str(get_locale() or "en")))
+
+
 def account_form(
     account: MerchantAccount, lists: Mapping[str, list[dict[str, str]] | None], formdata: Any
 ) -> FlaskForm:
@@ -103,7 +109,8 @@ def account_form(
             AccountForm,
             f"labels_{lang}",
             StringField(
-                lazy_gettext("Label in %(language)s", language=lang), validators=[Length(max=400)]
+                lazy_gettext("Label in %(language)s", language=_language_name(lang)),
+                validators=[Length(max=400)],
             ),
         )
     names = {

@@ -8,6 +8,7 @@ import csv
 import io
 import re
 
+from flask_babel import refresh
 from sqlalchemy import select
 
 from portal.audit.models import AuditEvent
@@ -339,3 +340,24 @@ def test_admin_pages_are_admins_only(console: Console, staffer: Person, firm: Fi
         form_page="/console/",
     )
     assert forbidden.status_code == 403
+
+
+def test_the_admin_pages_speak_french_and_spanish(console: Console, admin: Person) -> None:
+    console.sign_in_as(admin)
+    console.client.get("/language/fr_CA?next=/console/settings", base_url="https://localhost")
+    refresh()  # Flask-Babel caches the catalog on the app context the test client keeps
+    settings = console.get("/console/settings").get_data(as_text=True)
+    assert "Fuseau horaire" in settings and "Libellé en espagnol" in settings
+    assert "Créer la clé" in console.get("/console/api-keys").get_data(as_text=True)
+    console.client.get("/language/es_US?next=/console/audit", base_url="https://localhost")
+    refresh()
+    audit = console.get("/console/audit").get_data(as_text=True)
+    assert "Descargar como CSV" in audit
+
+
+def test_the_audit_links_keep_only_the_filters(console: Console, admin: Person) -> None:
+    console.sign_in_as(admin)
+    response = console.get("/console/audit?entity=firm&_external=1&_scheme=ftp")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'href="/console/audit.csv?entity=firm"' in html
