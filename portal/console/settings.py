@@ -80,7 +80,6 @@ def firm_form(firm: Firm, formdata: Any = None) -> FirmSettingsForm:
     if formdata is not None:
         return FirmSettingsForm(formdata=formdata)
     data = {name: getattr(firm, name) for name in RULES}
-    data["time_zone"] = firm.time_zone or firms.default_time_zone()
     return FirmSettingsForm(formdata=None, data=data)
 
 
@@ -213,6 +212,7 @@ def _page(
         account_forms=forms,
         languages=_languages(),
         synced={field: lists[name] is not None for name, field in LISTS.items()},
+        default_zone=firms.default_time_zone(),
     ), status
 
 

@@ -361,3 +361,22 @@ def test_the_audit_links_keep_only_the_filters(console: Console, admin: Person) 
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert 'href="/console/audit.csv?entity=firm"' in html
+
+
+def test_saving_untouched_settings_records_nothing(
+    console: Console, admin: Person, firm: FirmWithKey
+) -> None:
+    console.sign_in_as(admin)
+    page = console.get("/console/settings").get_data(as_text=True)
+    assert re.search(r'<input[^>]*name="time_zone"[^>]*value=""', page)
+    untouched = {
+        **SETTINGS,
+        "auto_post": "y",
+        "ar_message": "",
+        "notify_email": "",
+        "time_zone": "",
+    }
+    for name in ("contact_phone", "postal_address", "website"):
+        untouched[name] = ""
+    assert console.post("/console/settings", untouched).status_code == 303
+    assert db.session.scalars(select(AuditEvent).where(AuditEvent.entity == "firm")).all() == []
