@@ -29,6 +29,8 @@ COMMITTERS: dict[str, set[str]] = {
     # The firm's settings and API keys (the API calls these; the console will).
     "portal.firms.branding": {"remove_logo", "set_branding", "set_logo", "set_origins"},
     "portal.firms.services": {"record_key_use"},
+    # The console's API keys: create (shown once) and revoke, each its own unit of work.
+    "portal.firms.keys": {"create_key", "revoke_key"},
     "portal.firms.settings": {"update_firm_settings"},
     # The back office's sync: one batch, one unit of work (retried on an insert race).
     "portal.backoffice.services": {"sync"},

@@ -84,6 +84,7 @@ SAMPLES = {
     "version": "=v1",
     "digest": "=0123456789abcdef",
     "user_id": "=1",  # a console user: the console answers sign-in or not found
+    "key_id": "=1",  # an API key: the console answers sign-in or not found
 }
 EXTERNAL_IDS = {
     "api.get_client": "client_external_id",

@@ -70,10 +70,13 @@ def _placeholder(section: Section) -> Any:
 
 #: Sections with pages of their own (in this package) rather than a placeholder.
 BUILT = {
+    "console.api_keys",
+    "console.audit",
     "console.dashboard",
     "console.links",
     "console.payments",
     "console.postings",
+    "console.settings",
     "console.unmatched",
     "console.users",
 }

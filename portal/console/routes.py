@@ -1,11 +1,14 @@
 """The console's blueprint with every page registered on it (what `create_app` imports)."""
 
 from portal.console import (
+    api_keys,
+    audit,
     links,
     pages,
     payment_list,
     payment_page,
     postings,
+    settings,
     signin,
     unmatched,
     users,
@@ -13,12 +16,15 @@ from portal.console import (
 from portal.console.auth import bp
 
 __all__ = [
+    "api_keys",
+    "audit",
     "bp",
     "links",
     "pages",
     "payment_list",
     "payment_page",
     "postings",
+    "settings",
     "signin",
     "unmatched",
     "users",
