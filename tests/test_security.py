@@ -85,6 +85,11 @@ SAMPLES = {
     "digest": "=0123456789abcdef",
     "user_id": "=1",  # a console user: the console answers sign-in or not found
     "key_id": "=1",  # an API key: the console answers sign-in or not found
+    # The console's links, webhook endpoints and messages, and trust requests: sign-in or not found.
+    "link_id": "=lnk_x",
+    "endpoint_id": "=1",
+    "message_id": "=msg_x",
+    "request_id": "=tr_x",
 }
 EXTERNAL_IDS = {
     "api.get_client": "client_external_id",
