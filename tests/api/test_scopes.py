@@ -51,13 +51,15 @@ def test_every_api_route_declares_a_scope_or_is_public(app: Flask) -> None:
     assert {op.scope for op in OPERATIONS if not op.public} == set(SCOPES)
 
 
-@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: f"{op.method} {op.rule}")
+@pytest.mark.parametrize(
+    "operation",
+    [op for op in OPERATIONS if not op.public],  # a public route has no scope to refuse
+    ids=lambda op: f"{op.method} {op.rule}",
+)
 def test_a_key_without_the_scope_gets_403_naming_it(
     client: FlaskClient, session: Session, firm: factories.FirmWithKey, operation: Operation
 ) -> None:
     # given: a key with every scope but this route's
-    if operation.public:
-        pytest.skip("public")
     others = [scope for scope in SCOPES if scope != operation.scope]
 
     # when
