@@ -22,6 +22,8 @@ where that is a failure.
 from __future__ import annotations
 
 import argparse
+import email
+import email.policy
 import html.parser
 import json
 import os
@@ -171,6 +173,17 @@ def flask(*args: str, env: dict[str, str]) -> str:
     if done.returncode != 0:
         raise LayoutError(f"flask {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
     return done.stdout
+
+
+def _readable(raw: bytes) -> str:
+    """An email's subject and text parts, decoded (the parts travel base64 or
+    quoted-printable beside the receipt's PDF)."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    found = [str(message["Subject"] or "")]
+    for part in message.walk():
+        if part.get_content_maintype() == "text" and not part.is_attachment():
+            found.append(str(part.get_content()))
+    return "\n".join(found)
 
 
 @dataclass
@@ -399,12 +412,12 @@ class MailInbox:
         self.port = self.controller.port
 
     def wait_for(self, text: str) -> bytes:
-        """The first message containing `text`."""
+        """The first message whose subject or text parts (decoded) contain `text`."""
         deadline = time.monotonic() + DELIVERY_SECONDS
         with self.arrived:
             while True:
                 for message in self.received:
-                    if text.encode() in message:
+                    if text in _readable(message):
                         return message
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -539,7 +552,15 @@ def _pay_through(
     pids = {str(p.popen.pid) for p in layout.processes[1:]}
     if delivered_by.rsplit(":", 1)[-1] not in pids:
         raise LayoutError(f"delivered by {delivered_by}, not a delivery worker")
-    inbox.wait_for(payment_id)
+    # The receipt email names the payment by its number, the one a client quotes.
+    number = _first_value(
+        db_name,
+        "SELECT number FROM payments WHERE public_id = %s",
+        (payment_id,),
+        missing="the payment has no number",
+        wait_seconds=5.0,
+    )
+    inbox.wait_for(number)
     emailed_by = _emailed_by(db_name)
     if emailed_by.rsplit(":", 1)[-1] not in pids:
         raise LayoutError(f"the receipt email was sent by {emailed_by}, not a delivery worker")
