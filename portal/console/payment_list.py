@@ -9,20 +9,19 @@ amounts typed as money in the firm's currency; the rows come from
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, g, render_template, request
+from flask import g, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale, lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, SelectField, StringField
 from wtforms.validators import Length, Optional, ValidationError
 
+from portal import csvfiles
 from portal.console.auth import bp, staff_required
 from portal.firms.models import MerchantAccountKind
 from portal.firms.services import firm_currencies, firm_zone
@@ -226,38 +225,6 @@ def payments_csv() -> ResponseReturnValue:
     listed = _list()
     if listed.page is None:
         return payments()
-    return csv_attachment(
+    return csvfiles.attachment(
         export.HEADER, export.rows(listed.page.items, listed.zone), "payments.csv"
-    )
-
-
-def cell(value: object) -> str:
-    """One CSV cell: None empty, booleans true/false, times in UTC with Z, dates ISO, enums by
-    their value; a text a spreadsheet would read as a formula is prefixed with '."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    text = str(getattr(value, "value", value))
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not text.lstrip("-").isdigit():
-        return "'" + text
-    return text
-
-
-def csv_attachment(
-    header: Sequence[str], rows: Iterable[Iterable[object]], filename: str
-) -> Response:
-    """RFC 4180 CSV (CRLF line ends) as a download."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows([cell(value) for value in row] for row in rows)
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
