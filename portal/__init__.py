@@ -48,6 +48,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from portal.db import db
     from portal.firms import identity
     from portal.hooks.views import bp as hooks_bp
+    from portal.notifications import listeners as notification_listeners
     from portal.paybutton.views import bp as paybutton_bp
 
     app = Flask(
@@ -76,6 +77,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     text.init_app(app)
     security.init_app(app)
+    # Staff emails about what postings announces (it sits beside staff and cannot import it).
+    notification_listeners.init_app(app)
     for blueprint in (
         ops.bp,
         links_bp,

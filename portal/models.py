@@ -8,6 +8,7 @@ from portal.gateways.models import InboundEvent, SandboxIntent
 from portal.ledger.models import TrustEntry
 from portal.links.models import Link, LinkDelivery, link_matters
 from portal.mail.models import OutgoingEmail
+from portal.notifications.models import NotificationChoice, NotifiedEvent
 from portal.payments.models import (
     Allocation,
     Charge,
@@ -42,6 +43,8 @@ __all__ = [
     "Matter",
     "MerchantAccount",
     "MerchantAccountKind",
+    "NotificationChoice",
+    "NotifiedEvent",
     "OutboundMessage",
     "OutgoingEmail",
     "Payment",

@@ -87,6 +87,8 @@ COMMITTERS: dict[str, set[str]] = {
         "sign_in",
     },
     "portal.staff.sessions": {"end_session", "resume", "sign_out_everywhere"},
+    # A staff user saves their own notification choices, audited, in one unit of work.
+    "portal.notifications.choices": {"save_choices"},
     # The email worker: lease, then (after SMTP) record; and its retention purge.
     "portal.mail.delivery": {"claim", "purge_finished", "record"},
 }

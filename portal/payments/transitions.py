@@ -19,7 +19,7 @@ from portal.firms.services import firm_by_id, firm_today
 from portal.ledger import descriptions
 from portal.ledger import services as ledger
 from portal.links import services as links
-from portal.payments import postings, receipt_emails, trust_money
+from portal.payments import notices, postings, receipt_emails, trust_money
 from portal.payments.models import (
     ALLOWED,
     IN_FLIGHT,
@@ -97,6 +97,8 @@ def transition(
     trust_money.recompute_for_charge(charge)
     if before is S.PROCESSING and to in (S.SUCCEEDED, S.FAILED):
         _tell_payer_when_settled(charge.payment)
+    # The firm's staff who asked to hear of it (portal.notifications), keyed on this event.
+    notices.after_transition(charge, before, charge.events[-1], source_ref=source_ref)
     return True
 
 
@@ -197,19 +199,20 @@ def append_trust(charge: Charge, matter_id: int, amount_minor: int, kind: str) -
         charge_id=charge.id,
     )
     if amount_minor < 0 and (balance := ledger.trust_balance(matter_id)) < 0:
-        db.session.add(
-            PaymentFlag(
-                firm_id=charge.firm_id,
-                payment_id=charge.payment_id,
-                charge_id=charge.id,
-                matter_id=matter_id,
-                code="trust_below_zero",
-                detail=(
-                    f"This reversal took the matter's trust balance to {balance} minor units "
-                    f"of {charge.currency}. No other matter or client was touched; the firm "
-                    "must cover the shortfall from its own funds."
-                ),
-                created_at=clock.now(),
-            )
+        flag = PaymentFlag(
+            firm_id=charge.firm_id,
+            payment_id=charge.payment_id,
+            charge_id=charge.id,
+            matter_id=matter_id,
+            code="trust_below_zero",
+            detail=(
+                f"This reversal took the matter's trust balance to {balance} minor units "
+                f"of {charge.currency}. No other matter or client was touched; the firm "
+                "must cover the shortfall from its own funds."
+            ),
+            created_at=clock.now(),
         )
+        db.session.add(flag)
+        db.session.flush()
         postings.enqueue_trust_shortfall(charge, matter_id=matter_id, balance_minor=balance)
+        notices.trust_shortfall(charge, flag, balance)

@@ -24,7 +24,7 @@ from portal.errors import NotFound, ValidationFailed
 from portal.firms import identity
 from portal.firms.models import Firm
 from portal.mail import send_after_commit
-from portal.postings import network, outbox, payloads, signing
+from portal.postings import network, outbox, payloads, signals, signing
 from portal.postings.endpoint_audit import (
     endpoint_settings,
     record_endpoint,
@@ -145,6 +145,7 @@ def disable_endpoint(endpoint: WebhookEndpoint, *, reason: str) -> None:
             "disabled_at": payloads.iso_instant(now),
         },
     )
+    signals.endpoint_disabled.send(endpoint, reason=endpoint.disabled_reason or "")
 
 
 def _queue_disabled_email(firm: Firm, endpoint: WebhookEndpoint) -> None:

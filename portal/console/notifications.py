@@ -1,0 +1,68 @@
+"""Notifications (every staff user, each their own): which events they are emailed about.
+
+The choices are the signed-in user's only: the page reads and saves `g.staff`'s, never
+another user's, so it takes no user id. Saving calls `notifications.choices.save_choices`
+with the user as the audit actor. There is no API route: an API key acts for the firm, and no
+key owns a staff user whose inbox it could choose for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, g, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext, lazy_gettext
+from flask_wtf import FlaskForm
+from wtforms import BooleanField
+
+from portal.audit.services import Actor
+from portal.console.auth import bp, staff_required
+from portal.notifications.choices import Kind, choices_of, save_choices
+
+#: What each kind reads as on the page, in the order of `Kind`.
+LABELS: dict[Kind, Any] = {
+    Kind.PAYMENT_SUCCEEDED: lazy_gettext("A payment succeeds"),
+    Kind.PAYMENT_FAILED: lazy_gettext("A payment fails"),
+    Kind.PAYMENT_REFUNDED: lazy_gettext("A payment is refunded"),
+    Kind.PAYMENT_DISPUTED: lazy_gettext("A payment is disputed"),
+    Kind.PAYMENT_RETURNED: lazy_gettext("A bank payment is returned"),
+    Kind.TRUST_SHORTFALL: lazy_gettext("A matter's trust balance falls below zero"),
+    Kind.ENDPOINT_DISABLED: lazy_gettext("A webhook endpoint is disabled"),
+    Kind.UNMATCHED_PAYMENT: lazy_gettext("An unmatched payment arrives"),
+}
+
+
+class NotificationsForm(FlaskForm):
+    """One checkbox per kind (a field named by the kind's value)."""
+
+
+for _kind in Kind:
+    setattr(NotificationsForm, _kind.value, BooleanField(LABELS[_kind]))
+
+
+def _page(form: NotificationsForm, status: int = 200) -> ResponseReturnValue:
+    fields = [form[kind.value] for kind in Kind]
+    return render_template("console/notifications.html", form=form, fields=fields), status
+
+
+@bp.get("/notifications")
+@staff_required
+def notifications() -> ResponseReturnValue:
+    current = choices_of(g.staff)
+    return _page(NotificationsForm(data={kind.value: on for kind, on in current.items()}))
+
+
+@bp.post("/notifications")
+@staff_required
+def save_notifications() -> ResponseReturnValue:
+    form = NotificationsForm()
+    if not form.validate_on_submit():
+        return _page(form, 422)
+    wanted = {kind: bool(form[kind.value].data) for kind in Kind}
+    changed = save_choices(g.staff, wanted, Actor.staff(g.staff.id))
+    flash(
+        gettext("Your notifications are saved.") if changed else gettext("Nothing changed."),
+        "info",
+    )
+    return redirect(url_for("console.notifications"), code=303)

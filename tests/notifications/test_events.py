@@ -1,0 +1,129 @@
+"""Each event emails once, to the firm's active staff who chose its kind, and to nobody else:
+not another firm's staff, not a deactivated or never-activated user; the same event again (a
+processor's re-delivery) emails nobody a second time."""
+
+from __future__ import annotations
+
+from portal import clock
+from portal.db import db
+from portal.gateways.base import GatewayEvent
+from portal.mail.models import OutgoingEmail
+from portal.notifications.choices import Kind
+from portal.notifications.sending import Notice, notify
+from portal.payments import services as payments
+from portal.payments.models import ChargeStatus, PaymentMethod
+from portal.postings import endpoints
+from tests import factories
+from tests.api.unmatched_books import public_payment
+from tests.notifications.conftest import Staff, notified
+from tests.payments.conftest import (
+    ACH_RETURNED,
+    DECLINED,
+    Book,
+    pay,
+    refund_all,
+    settle_ach,
+)
+from tests.postings.conftest import Receiver, add_endpoint
+
+ADA, SAM = "ada@okafor.example", "sam@okafor.example"
+
+
+def _to(*people: str) -> list[str]:
+    return sorted(people)
+
+
+def _recipients(subject_start: str) -> list[str]:
+    return sorted(to for to, subject in notified() if subject.startswith(subject_start))
+
+
+def test_a_payment_that_succeeds_emails_only_who_chose_success(book: Book, staff: Staff) -> None:
+    # given an admin on the defaults (no success emails) and a staff user who chose them
+    # when a card payment split between an invoice and trust succeeds
+    payment = pay(book, invoices={book.new.id: 80_000}, trust={book.matter.id: 10_000})
+    assert len(payment.charges) == 2
+    # then one email, for the payment (not one per charge), to the one who chose it
+    assert notified() == [(SAM, f"A payment succeeded ({payment.number})")]
+
+
+def test_a_declined_payment_emails_the_admin_and_who_chose_it(book: Book, staff: Staff) -> None:
+    payment = pay(book, invoices={book.new.id: 80_000}, instrument=DECLINED)
+    assert payment.charges[0].status is ChargeStatus.FAILED
+    assert _recipients("A payment failed") == _to(ADA, SAM)
+    assert len(notified()) == 2
+
+
+def test_a_refund_emails_each_chooser_once_per_refund(book: Book, staff: Staff) -> None:
+    payment = pay(book, invoices={book.new.id: 80_000})
+    refund_all(book, payment, "r-1")
+    refund_all(book, payment, "r-1")  # the same request again: the same refund
+    assert _recipients("A payment was refunded") == _to(ADA, SAM)
+
+
+def test_a_dispute_delivered_twice_emails_once(book: Book, staff: Staff) -> None:
+    payment = pay(book, trust={book.matter.id: 10_000})
+    (charge,) = payment.charges
+    dispute = GatewayEvent(
+        "evt_dispute_1", "dispute", None, charge.public_id, ChargeStatus.DISPUTED, clock.now()
+    )
+    # when the processor delivers the dispute, then delivers it again
+    assert payments.apply_gateway_events(charge.merchant_account_id, [dispute]) == ["applied"]
+    assert payments.apply_gateway_events(charge.merchant_account_id, [dispute]) == ["duplicate"]
+    # then each one who chose disputes heard once
+    assert _recipients("A payment was disputed") == _to(ADA, SAM)
+
+
+def test_the_same_event_key_never_emails_twice(session, firm, staff: Staff) -> None:
+    notice = Notice(
+        firm_id=firm.id, kind=Kind.PAYMENT_DISPUTED, key="ch_1:evt_1", console_path="/console"
+    )
+    assert notify(notice) == 2
+    assert notify(notice) == 0
+    # another event of the same charge is news again
+    assert notify(Notice(**{**notice.__dict__, "key": "ch_1:evt_2"})) == 2
+
+
+def test_an_ach_return_that_empties_trust_emails_the_return_and_the_shortfall(
+    book: Book, staff: Staff
+) -> None:
+    # given an ACH trust deposit, and the firm spending trust money meanwhile
+    payment = pay(
+        book, trust={book.matter.id: 100_000}, method=PaymentMethod.ACH, instrument=ACH_RETURNED
+    )
+    (charge,) = payment.charges
+    factories.trust_entry(book.matter, -250_000)
+    # when the deposit comes back
+    settle_ach(charge.merchant_account_id)
+    assert charge.status is ChargeStatus.RETURNED
+    # then the return and the shortfall (by 50.00) each reach who chose them
+    assert _recipients("A bank payment was returned") == _to(ADA, SAM)
+    assert _recipients("A matter's trust balance fell below zero") == _to(ADA, SAM)
+    # (and, before it came back, its settling reached who chose successes)
+    assert len(notified()) == 5 and _recipients("A payment succeeded") == [SAM]
+
+
+def test_an_unmatched_payment_emails_its_arrival(session, firm, staff: Staff) -> None:
+    payment = public_payment(firm.firm, "NO-SUCH-INVOICE", 5_000)
+    assert _recipients("An unmatched payment arrived") == _to(ADA, SAM)
+    # and its success reaches who chose success too, separately
+    assert notified().count((SAM, f"A payment succeeded ({payment.number})")) == 1
+
+
+def test_a_disabled_endpoint_emails_who_chose_it_without_its_query(
+    session, firm, staff: Staff, receiver: Receiver, webhook_settings
+) -> None:
+    endpoint = add_endpoint(firm.firm, receiver)
+    endpoint.url = receiver.url + "?token=s3cret"
+    db.session.flush()
+    endpoints.disable_endpoint(endpoint, reason="The receiver answered 410 Gone.")
+    db.session.commit()
+    assert _recipients("A webhook endpoint was disabled") == _to(ADA, SAM)
+    assert all(b"s3cret" not in row for row in _messages())
+    # disabling it again (already disabled) says nothing more
+    endpoints.disable_endpoint(endpoint, reason="Again.")
+    db.session.commit()
+    assert len(notified()) == 2
+
+
+def _messages() -> list[bytes]:
+    return [row.message for row in db.session.query(OutgoingEmail).all()]
