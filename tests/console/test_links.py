@@ -13,9 +13,9 @@ from portal.mail.models import OutgoingEmail
 from portal.trust_requests import services as trust
 from portal.trust_requests.models import TrustRequest, TrustRequestKind, TrustRequestStatus
 from tests import factories
-from tests.conftest import APIClient
 from tests.api.payment_books import make_book
 from tests.clocks import Clock
+from tests.conftest import APIClient
 from tests.console.conftest import Console, Person, make_person
 from tests.payments.conftest import Book
 

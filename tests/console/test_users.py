@@ -189,7 +189,9 @@ def test_reactivating_lets_the_person_sign_in_again(
 
 
 def test_someone_who_never_accepted_is_invited_again_instead(
-    console: Console, admin: Person, firm  # type: ignore[no-untyped-def]
+    console: Console,
+    admin: Person,
+    firm,  # type: ignore[no-untyped-def]
 ) -> None:
     invited = make_person(firm, "ivy@okafor.example", role="staff")
     invited.user.activated_at = None
@@ -209,7 +211,10 @@ def test_someone_who_never_accepted_is_invited_again_instead(
 
 
 def test_reactivating_is_for_admins_and_this_firms_users(
-    console: Console, staffer: Person, admin: Person, other_firm  # type: ignore[no-untyped-def]
+    console: Console,
+    staffer: Person,
+    admin: Person,
+    other_firm,  # type: ignore[no-untyped-def]
 ) -> None:
     stranger = make_person(other_firm, "zed@elsewhere.example", role="staff")
     stranger.user.deactivated_at = stranger.user.created_at

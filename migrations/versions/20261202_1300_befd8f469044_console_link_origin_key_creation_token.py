@@ -1,5 +1,7 @@
 """A link delivery may come from the console (`link_deliveries.origin` = console): the check
-constraint on the column learns the new value.
+constraint on the column learns the new value. An API key keeps the one-time token of the
+console form that created it (`api_keys.creation_token`, unique), so the form sent again makes
+no second key.
 
 Revision ID: befd8f469044
 Revises: b77c93183aeb
@@ -8,6 +10,7 @@ Create Date: 2026-12-02 13:00:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "befd8f469044"
@@ -27,8 +30,16 @@ def _allow(values: tuple[str, ...]) -> None:
 
 def upgrade() -> None:
     _allow(("api", "fresh_link", "console"))
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("creation_token", sa.String(length=64), nullable=True))
+        batch_op.create_unique_constraint(
+            batch_op.f("uq_api_keys_creation_token"), ["creation_token"]
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("uq_api_keys_creation_token"), type_="unique")
+        batch_op.drop_column("creation_token")
     op.execute("UPDATE link_deliveries SET origin = 'api' WHERE origin = 'console'")
     _allow(("api", "fresh_link"))
