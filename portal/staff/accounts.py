@@ -1,5 +1,6 @@
 """What an admin (or the CLI, for a firm's first admin) does to staff accounts: invite, change
-role, deactivate, reactivate, reset the authenticator. Each is one unit of work with its audit events.
+role, deactivate, reactivate, reset the authenticator. Each is one unit of work with its audit
+events.
 
 A firm always keeps one active admin: the last one can be neither demoted nor deactivated.
 """
