@@ -76,6 +76,7 @@ BUILT = {
     "console.links",
     "console.payments",
     "console.postings",
+    "console.reports",
     "console.settings",
     "console.unmatched",
     "console.users",
