@@ -91,9 +91,10 @@ class PeriodForm(FlaskForm):
     account = SelectField(lazy_gettext("Account"), choices=_account_choices, default="")
 
     def period(self, today: dt.date) -> tuple[dt.date, dt.date] | None:
-        """The days asked for (an empty box: the start of this month, or today, or the first
-        day if that is later); None when they are out of order or too many (the field says)."""
-        start = self.start.data or today.replace(day=1)
+        """The days asked for (an empty first box: the start of the last day's month, or of
+        this month; an empty last box: today, or the first day if that is later); None when
+        they are out of order or too many (the field says)."""
+        start = self.start.data or (self.end.data or today).replace(day=1)
         end = self.end.data or max(today, start)
         if end < start:
             self.end.errors = [
