@@ -10,6 +10,7 @@ import io
 import re
 
 import pytest
+from flask_babel import refresh
 from sqlalchemy.orm import Session
 
 from portal import clock
@@ -223,3 +224,18 @@ def test_signed_out_visitors_go_to_sign_in_and_staff_may_read(
     assert answer.headers["Location"].startswith("/console/sign-in")
     console.sign_in_as(make_person(firm, "sam@okafor.example", role="staff"))
     assert console.get(PAGE + path).status_code == 200
+
+
+def test_the_page_speaks_spanish_and_french(console: Console, staffer: Person) -> None:
+    console.sign_in_as(staffer)
+    console.client.get(f"/language/es_US?next={PAGE}", base_url="https://localhost")
+    refresh()  # Flask-Babel caches the catalog on the app context the test client keeps
+    spanish = console.get(f"{PAGE}?start=2026-03-10&end=2026-03-01")
+    html = spanish.get_data(as_text=True)
+    assert spanish.status_code == 422
+    assert "Conciliación" in html and "Solicitudes de fideicomiso sin pagar" in html
+    assert "Este día es anterior al primer día." in html
+    console.client.get(f"/language/fr_CA?next={PAGE}", base_url="https://localhost")
+    refresh()
+    french = console.get(PAGE).get_data(as_text=True)
+    assert "Rapprochement" in french and "Comptes de fidéicommis" in french
