@@ -75,7 +75,7 @@ COMMITTERS: dict[str, set[str]] = {
     "portal.postings.recording": {"_record_as_failed", "record_batch"},
     # Staff accounts: what an admin (or the CLI) does to users, what a person does to get in
     # (a failed sign-in commits its count before refusing), and the console's sessions.
-    "portal.staff.accounts": {"change_role", "deactivate", "invite", "reset_mfa"},
+    "portal.staff.accounts": {"change_role", "deactivate", "invite", "reactivate", "reset_mfa"},
     "portal.staff.signin": {
         "_fail",
         "accept_invitation",

@@ -7,7 +7,6 @@ query and answer models (which the OpenAPI document shows), and writes the CSV f
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from flask import Response, g
@@ -19,9 +18,10 @@ from portal.api.schemas import IsoDate, Output
 from portal.api.views import api
 from portal.firms import scopes
 from portal.firms.models import MerchantAccountKind
-from portal.payments import reconciliation
+from portal.payments import reconciliation, reconciliation_export
 from portal.payments.models import ChargeStatus
 from portal.payments.queries import PaymentStatus
+from portal.payments.reconciliation_export import CSV_HEADER
 
 
 def _period(value: dt.date, info: ValidationInfo) -> dt.date:
@@ -52,6 +52,13 @@ class ReconciliationQuery(BaseModel):
     to: Annotated[IsoDate, AfterValidator(_period)] = Field(
         description="Last day of the report (YYYY-MM-DD, the firm's time zone), inclusive: "
         "not before `from`, at most 366 days in all."
+    )
+    account: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Only this merchant account (its id): its lines and total, and the "
+        "payments with activity on it (a trust charge's fee counts on operating). 404 if the "
+        "firm has no such account.",
     )
     format: Literal["json", "csv"] | None = Field(
         default=None,
@@ -197,29 +204,6 @@ class ReconciliationOut(Output):
         )
 
 
-CSV_HEADER = (
-    "record",
-    "kind",
-    "label",
-    "currency",
-    "day",
-    "gross",
-    "fees",
-    "refunds",
-    "returns",
-    "disputes",
-    "net",
-    "payment",
-    "payment_status",
-    "charge",
-    "charge_status",
-    "amount",
-    "fee",
-    "refunded",
-    "reversed",
-)
-
-
 #: How the document describes the text/csv form of the answer.
 CSV_CONTENT = {
     "schema": {
@@ -246,6 +230,7 @@ CSV_CONTENT = {
     query=ReconciliationQuery,
     responses={200: ReconciliationOut},
     alternatives={200: {csvout.CSV_TYPE: CSV_CONTENT}},
+    errors=(404,),
 )
 def get_reconciliation(query: ReconciliationQuery) -> ReconciliationOut | Response:
     """Per merchant account and day (the firm's time zone) from `from` to `to` (both inclusive,
@@ -254,56 +239,11 @@ def get_reconciliation(query: ReconciliationQuery) -> ReconciliationOut | Respon
     per account; and the payments involved, with each charge's amount, fee and refund. With
     `format=csv` or `Accept: text/csv`, the same as text/csv: one row per line ("day"), per
     account total ("total") and per charge ("charge"), under one header row."""
-    report = reconciliation.report(g.firm_id, query.start, query.to)
+    report = reconciliation.report(g.firm_id, query.start, query.to, query.account)
     if csvout.wants_csv(query.format):
         return csvout.attachment(
             CSV_HEADER,
-            _csv_rows(report),
+            reconciliation_export.rows(report),
             f"reconciliation-{query.start.isoformat()}-{query.to.isoformat()}.csv",
         )
     return ReconciliationOut.of(report)
-
-
-def _csv_rows(report: reconciliation.Report) -> Iterator[list[object]]:
-    """The CSV rows under CSV_HEADER: each day, each account's total, each charge."""
-    blank_charge = [""] * 8
-
-    def figures(amounts: reconciliation.Amounts) -> list[object]:
-        return [
-            amounts.gross,
-            amounts.fees,
-            amounts.refunds,
-            amounts.returns,
-            amounts.disputes,
-            amounts.net,
-        ]
-
-    for line in report.lines:
-        account = line.account
-        row: list[object] = [
-            "day",
-            account.kind.value,
-            account.label,
-            account.currency,
-            line.day.isoformat(),
-        ]
-        yield row + figures(line.amounts) + blank_charge
-    for total in report.totals:
-        account = total.account
-        row = ["total", account.kind.value, account.label, account.currency, ""]
-        yield row + figures(total.amounts) + blank_charge
-    for payment in report.payments:
-        for charge in payment.charges:
-            cells: list[object] = ["charge", charge.kind.value, "", payment.currency, ""]
-            cells += [""] * 6
-            cells += [
-                payment.public_id,
-                payment.status,
-                charge.public_id,
-                charge.status.value,
-                charge.amount,
-                charge.fee,
-                charge.refunded,
-                charge.reversed,
-            ]
-            yield cells

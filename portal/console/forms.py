@@ -26,6 +26,9 @@ MESSAGES: Mapping[str, Any] = {
     "email-taken": lazy_gettext("This address already has a console account."),
     "role-invalid": lazy_gettext("Choose admin or staff."),
     "last-admin": lazy_gettext("The firm's last admin cannot be demoted or deactivated."),
+    "never-activated": lazy_gettext(
+        "They never accepted their invitation: invite them again instead."
+    ),
 }
 
 

@@ -27,6 +27,7 @@ from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.firms.services import firm_zone
 from portal.links import issuing
 from portal.links import services as links
+from portal.links.models import DeliveryOrigin
 from portal.money import MoneyError, parse_money
 from portal.text import unstorable
 from portal.trust_requests import services as trust
@@ -128,6 +129,7 @@ def create_link() -> ResponseReturnValue:
             matters=form.matter_ids(),
             expires_in=form.expires_in_seconds(),
             send=send,
+            origin=DeliveryOrigin.CONSOLE,
         )
     except ValidationFailed as exc:
         _put_problems(

@@ -78,6 +78,7 @@ BUILT = {
     "console.notifications",
     "console.payments",
     "console.postings",
+    "console.reports",
     "console.settings",
     "console.unmatched",
     "console.users",

@@ -2,6 +2,10 @@
 history as a timeline and its flags; refund it (whole or per allocation) and resend its
 receipt.
 
+Its postings are listed with each delivery and every attempt (`postings.log.payment_messages`);
+a failed one has a replay button calling `postings.outbox.replay_message`, as the Postings page
+and `POST /api/v1/webhook-messages/{id}/replay` do.
+
 A refund is asked in two steps: the amounts (each allocation's box, or "everything left"),
 then a confirmation page that shows what goes back from trust and from operating and carries
 a fresh idempotency key in a hidden field. Confirming calls
@@ -24,7 +28,7 @@ from wtforms.validators import Length
 
 from portal.console.auth import bp, staff_required
 from portal.console.payment_list import SOURCE_LABELS, STATUS_LABELS
-from portal.errors import Conflict, ValidationFailed
+from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.firms.models import MerchantAccountKind
 from portal.firms.services import firm_zone
 from portal.money import MoneyError, format_money, parse_money
@@ -32,6 +36,8 @@ from portal.payments import queries, receipt_emails, refund_requests
 from portal.payments.models import Allocation, Charge
 from portal.payments.queries import PaymentView
 from portal.payments.refunds import RefundLine
+from portal.postings import log, outbox
+from portal.postings.models import MessageStatus
 
 #: Refunds are only possible from a charge whose money arrived.
 REFUNDABLE = {"succeeded", "partially_refunded"}
@@ -110,6 +116,8 @@ def _page(
         status_labels=STATUS_LABELS,
         source_labels=SOURCE_LABELS,
         kind_text=KIND_TEXT,
+        postings=log.payment_messages(g.staff.firm_id, view.payment.id),
+        message_status=MessageStatus,
     ), status
 
 
@@ -238,6 +246,33 @@ def resend_receipt(public_id: str) -> ResponseReturnValue:
     else:
         flash(gettext("This payment has no payer email address to send the receipt to."), "warn")
     return redirect(url_for("console.payment", public_id=public_id), code=303)
+
+
+@bp.post("/payments/<public_id>/postings/<message_id>/replay")
+@staff_required
+def replay_payment_posting(public_id: str, message_id: str) -> ResponseReturnValue:
+    """Send one of this payment's postings again, then come back to the payment's page."""
+    view = queries.payment_for_firm(g.staff.firm_id, public_id)
+    message = outbox.message_for_firm(g.staff.firm_id, message_id)
+    if message.payment_id != view.payment.id:
+        raise NotFound("No webhook message with this id for this payment.")
+    if not RefundForm().validate_on_submit():
+        return _page(
+            view, problems=[gettext("The form had expired. Please send it again.")], status=422
+        )
+    try:
+        resent = outbox.replay_message(firm_id=g.staff.firm_id, public_id=message.public_id)
+    except Conflict as exc:
+        return _page(view, problems=[str(exc)], status=409)
+    flash(
+        gettext(
+            "%(message)s queued again for %(count)s endpoint(s).",
+            message=resent.message.public_id,
+            count=len(resent.endpoints),
+        ),
+        "info",
+    )
+    return redirect(url_for("console.payment", public_id=public_id) + "#postings", code=303)
 
 
 def _money(minor: int, currency: str) -> str:

@@ -1,4 +1,5 @@
-"""Users (admins only): invite someone, change a role, deactivate, reset an authenticator.
+"""Users (admins only): invite someone, change a role, deactivate, reactivate, reset an
+authenticator.
 
 Each action calls one use case in portal.staff.accounts with the acting admin as the audit
 actor; a user id from another firm is 404 there. Changing a role asks for the password again
@@ -88,6 +89,18 @@ def deactivate(user_id: int) -> ResponseReturnValue:
     return _act(
         lambda: accounts.deactivate(g.staff.firm_id, user.id, _actor()),
         gettext("%(email)s can no longer sign in.", email=user.email),
+    )
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+@admin_required
+def reactivate(user_id: int) -> ResponseReturnValue:
+    user = accounts.user_in_firm(g.staff.firm_id, user_id)
+    if not ActionForm().validate_on_submit():
+        return _page(status=422)
+    return _act(
+        lambda: accounts.reactivate(g.staff.firm_id, user.id, _actor()),
+        gettext("%(email)s can sign in again.", email=user.email),
     )
 
 

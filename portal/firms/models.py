@@ -162,6 +162,9 @@ class APIKey(Base):
     #: The scopes this key may use (`portal.firms.scopes.SCOPES`); None is every scope, as
     #: keys issued before scopes existed keep.
     scopes: Mapped[list[str] | None] = mapped_column(JSON)
+    #: The one-time token of the console form that created the key: that form sent again (a
+    #: reload, a double click) finds this key instead of making another. Not a secret.
+    creation_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     firm: Mapped[Firm] = relationship()
 

@@ -30,12 +30,14 @@ def create_link(
     expires_in: int | None,
     send: SendRequest | None = None,
     ar_note: str | None = None,
+    origin: DeliveryOrigin = DeliveryOrigin.API,
 ) -> Link:
     """Issue a link for the firm's client `client`, limited to `matters` if any (commits).
 
     With `send`, the link, its delivery record and the email commit together; the outbox then
     sends it and records the answer on the delivery: a refused email still leaves a working
-    link (and tells the firm with a `link.delivery_failed` posting).
+    link (and tells the firm with a `link.delivery_failed` posting). `origin` says who asked
+    for the email: the API (the default) or a staff user in the console.
     """
     owner = billing.referenced_client(firm_id=firm_id, external_id=client, pointer="/client")
     scope = billing.referenced_matters(client=owner, external_ids=matters, pointer="/matters")
@@ -45,7 +47,7 @@ def create_link(
             firm_id=firm_id, client=owner, matters=scope, expires_in=expires_in, ar_note=ar_note
         )
         if send is not None and to is not None:
-            sending.queue_link_email(link, to=to, message=send.message, origin=DeliveryOrigin.API)
+            sending.queue_link_email(link, to=to, message=send.message, origin=origin)
     return link
 
 

@@ -78,6 +78,8 @@ class DeliveryOrigin(enum.StrEnum):
     API = "api"
     #: The client asked for a fresh link from a dead link's page.
     FRESH_LINK = "fresh_link"
+    #: A staff user created and sent it from the console's Links page.
+    CONSOLE = "console"
 
 
 class LinkDelivery(Base):

@@ -15,7 +15,9 @@ For each merchant account and each day with activity:
   A dispute won (disputed -> succeeded) gives it back: a negative dispute that day;
 - net = gross - fees - refunds - returns - disputes.
 
-All sums are integers of minor units. The payments listed are those with a charge that has
+All sums are integers of minor units. `account` (a merchant account's public id) keeps that
+account's lines and total, and the payments with activity on it (a trust charge's fee counts
+as activity on operating, where it is shown). The payments listed are those with a charge that has
 activity in the period; when all of their activity falls in the period, the sum of the lines'
 net equals the sum over their charges of amount - fee - refunded - what a return or dispute
 still holds back.
@@ -33,6 +35,7 @@ from sqlalchemy.orm import selectinload
 
 from portal import clock
 from portal.db import db
+from portal.errors import NotFound
 from portal.firms.models import MerchantAccount, MerchantAccountKind
 from portal.firms.services import firm_by_id, firm_period, firm_zone
 from portal.payments.models import (
@@ -65,6 +68,8 @@ class Account:
     kind: MerchantAccountKind
     label: str
     currency: str
+    #: The merchant account's public id (None for the stand-in operating line of a fee).
+    public_id: str | None = None
 
 
 @dataclass
@@ -140,29 +145,37 @@ def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
         yield ordered[start : start + CHUNK]
 
 
-def report(firm_id: int, start: dt.date, end: dt.date) -> Report:
+def report(firm_id: int, start: dt.date, end: dt.date, account: str | None = None) -> Report:
     """The firm's reconciliation from `start` to `end`, both inclusive: days as the firm
-    counts them, in its time zone (midnight to midnight there, 23 or 25 hours at DST)."""
+    counts them, in its time zone (midnight to midnight there, 23 or 25 hours at DST); only
+    the merchant account whose public id is `account` if given (NotFound if the firm has no
+    such account)."""
     if end < start:
         raise ValueError("end before start")
     zone = firm_zone(firm_by_id(firm_id))
     _day = _day_in(zone)
     low, high = firm_period(firm_id, start, end)
     accounts = {
-        account.id: Account(account.id, account.kind, account.label, account.currency)
-        for account in db.session.scalars(
+        row.id: Account(row.id, row.kind, row.label, row.currency, row.public_id)
+        for row in db.session.scalars(
             select(MerchantAccount)
             .where(MerchantAccount.firm_id == firm_id)
             .order_by(MerchantAccount.id)
         )
     }
+    only = None
+    if account is not None:
+        only = next((a for a in accounts.values() if a.public_id == account), None)
+        if only is None:
+            raise NotFound("No merchant account with this id.")
     operating: dict[str, Account] = {}
-    for account in accounts.values():
-        if account.kind is MerchantAccountKind.OPERATING:
-            operating.setdefault(account.currency, account)
+    for each in accounts.values():
+        if each.kind is MerchantAccountKind.OPERATING:
+            operating.setdefault(each.currency, each)
 
     cells: dict[tuple[Account, dt.date], Amounts] = defaultdict(Amounts)
-    active: set[int] = set()
+    #: The payments with activity on each account.
+    active: dict[Account, set[int]] = defaultdict(set)
 
     # Gross and fees, on the day each charge succeeded.
     received = db.session.scalars(
@@ -177,12 +190,14 @@ def report(firm_id: int, start: dt.date, end: dt.date) -> Report:
         if charge.succeeded_at is None:  # not for the statuses selected; for the type checker
             continue
         day = _day(charge.succeeded_at)
-        account = accounts[charge.merchant_account_id]
-        cells[account, day].gross += charge.amount_minor
+        target = accounts[charge.merchant_account_id]
+        cells[target, day].gross += charge.amount_minor
+        active[target].add(charge.payment_id)
         fee = charge.fee_minor or 0
         if fee:
-            cells[_fee_account(account, operating), day].fees += fee
-        active.add(charge.payment_id)
+            bearer = _fee_account(target, operating)
+            cells[bearer, day].fees += fee
+            active[bearer].add(charge.payment_id)
 
     # Refunds, on the day they were recorded.
     refunds = db.session.execute(
@@ -199,7 +214,7 @@ def report(firm_id: int, start: dt.date, end: dt.date) -> Report:
     )
     for amount, created_at, account_id, payment_id in refunds:
         cells[accounts[account_id], _day(created_at)].refunds += amount
-        active.add(payment_id)
+        active[accounts[account_id]].add(payment_id)
 
     # Returns and disputes (and disputes won), from the charges' histories.
     moves = list(
@@ -228,19 +243,20 @@ def report(firm_id: int, start: dt.date, end: dt.date) -> Report:
             cell.disputes += held
         else:
             cell.disputes -= held
-        active.add(charge.payment_id)
+        active[accounts[charge.merchant_account_id]].add(charge.payment_id)
 
     result = Report(start=start, end=end, time_zone=str(zone))
     order = {account: n for n, account in enumerate(accounts.values())}
-    order_of = lambda account: (order.get(account, len(order)), account.label)  # noqa: E731
+    order_of = lambda each: (order.get(each, len(order)), each.label)  # noqa: E731
     totals: dict[Account, Amounts] = {}
-    for (account, day), amounts in sorted(
-        cells.items(), key=lambda i: (order_of(i[0][0]), i[0][1])
-    ):
-        result.lines.append(Line(account, day, amounts))
-        totals.setdefault(account, Amounts()).add(amounts)
-    result.totals = [AccountTotal(account, amounts) for account, amounts in totals.items()]
-    result.payments = _payments(firm_id, active)
+    for (each, day), amounts in sorted(cells.items(), key=lambda i: (order_of(i[0][0]), i[0][1])):
+        if only is not None and each != only:
+            continue
+        result.lines.append(Line(each, day, amounts))
+        totals.setdefault(each, Amounts()).add(amounts)
+    result.totals = [AccountTotal(each, amounts) for each, amounts in totals.items()]
+    wanted: set[int] = active[only] if only is not None else set[int]().union(*active.values())
+    result.payments = _payments(firm_id, wanted)
     return result
 
 

@@ -1,7 +1,8 @@
-"""An endpoint's recent delivery log, as the console shows it under each endpoint.
+"""Delivery logs as the console shows them: an endpoint's recent deliveries (under each
+endpoint on Postings) and a payment's messages (on the payment's page).
 
-Read-only: the newest deliveries to one of the firm's endpoints, with their message and
-every attempt (the same rows GET /api/v1/webhook-messages/{id} shows per message).
+Read-only: messages with their deliveries and every attempt (the same rows
+GET /api/v1/webhook-messages/{id} shows per message).
 """
 
 from __future__ import annotations
@@ -26,5 +27,21 @@ def recent_deliveries(endpoint: WebhookEndpoint, limit: int = 10) -> list[Delive
             .options(selectinload(Delivery.message), selectinload(Delivery.attempt_log))
             .order_by(Delivery.id.desc())
             .limit(limit)
+        )
+    )
+
+
+def payment_messages(firm_id: int, payment_id: int) -> list[OutboundMessage]:
+    """Every message about one of the firm's payments, oldest first, each with its deliveries
+    (and their endpoints) and every attempt: what a payment's console page shows."""
+    return list(
+        db.session.scalars(
+            select(OutboundMessage)
+            .where(OutboundMessage.firm_id == firm_id, OutboundMessage.payment_id == payment_id)
+            .options(
+                selectinload(OutboundMessage.deliveries).selectinload(Delivery.endpoint),
+                selectinload(OutboundMessage.deliveries).selectinload(Delivery.attempt_log),
+            )
+            .order_by(OutboundMessage.id)
         )
     )

@@ -1,5 +1,6 @@
 """What an admin (or the CLI, for a firm's first admin) does to staff accounts: invite, change
-role, deactivate, reset the authenticator. Each is one unit of work with its audit events.
+role, deactivate, reactivate, reset the authenticator. Each is one unit of work with its audit
+events.
 
 A firm always keeps one active admin: the last one can be neither demoted nor deactivated.
 """
@@ -187,6 +188,41 @@ def deactivate(firm_id: int, user_id: int, actor: Actor) -> StaffUser:
             field="deactivated",
             before=False,
             after=True,
+        )
+    return user
+
+
+def reactivate(firm_id: int, user_id: int, actor: Actor) -> StaffUser:
+    """Let a deactivated user sign in again, with the password and authenticator they had
+    (their sessions and emailed links ended at deactivation and stay ended). Someone who never
+    accepted their invitation is invited again instead: they have no password to come back to.
+    """
+    with db.transaction():
+        user = user_in_firm(firm_id, user_id)
+        if user.deactivated_at is None:
+            return user
+        if user.activated_at is None:
+            raise ValidationFailed(
+                errors=[
+                    ValidationProblem(
+                        "never-activated",
+                        "user",
+                        "They never accepted their invitation: invite them again instead.",
+                    )
+                ]
+            )
+        user.deactivated_at = None
+        user.failed_attempts = 0
+        user.locked_until = None
+        record(
+            firm_id,
+            actor,
+            action="staff_user.reactivated",
+            entity=ENTITY,
+            entity_id=user.id,
+            field="deactivated",
+            before=True,
+            after=False,
         )
     return user
 

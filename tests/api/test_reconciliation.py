@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from portal import clock
+from portal.firms import services as firms
 from portal.payments.models import PaymentMethod
 from tests import factories
 from tests.api.payment_books import make_book, settle_ach
@@ -235,3 +236,33 @@ def test_the_document_describes_both_forms_and_the_csv_it_describes_is_what_is_s
     assert example[0] == sent[0]
     assert {len(row) for row in example} == {len(row) for row in sent} == {len(sent[0])}
     assert ", ".join(sent[0]) in described["schema"]["description"]
+
+
+def test_one_account_only(api: APIClient, book: Book, firm: factories.FirmWithKey) -> None:
+    made = _history(api, book)
+    card, ach = made["card"], made["ach"]
+    accounts = {a.kind.value: a.public_id for a in firms.merchant_accounts_of(firm.id)}
+
+    trust = _report(api, account=accounts["trust"]).get_json()
+    operating = _report(api, account=accounts["operating"]).get_json()
+
+    assert [line["kind"] for line in trust["lines"]] == ["trust"]
+    assert [total["kind"] for total in trust["totals"]] == ["trust"]
+    assert [payment["id"] for payment in trust["payments"]] == [card.public_id]
+    assert [line["kind"] for line in operating["lines"]] == ["operating"]
+    assert {p["id"] for p in operating["payments"]} == {card.public_id, ach.public_id}
+    whole = _report(api).get_json()
+    assert whole["lines"] == operating["lines"] + trust["lines"]
+    # the CSV keeps to the account too
+    rows = list(csv.reader(io.StringIO(_report(api, account=accounts["trust"], format="csv").text)))
+    assert {row[1] for row in rows[1:] if row[0] != "charge"} == {"trust"}
+
+
+def test_an_unknown_or_another_firms_account_is_404(
+    api: APIClient, other_firm: factories.FirmWithKey
+) -> None:
+    theirs = firms.merchant_accounts_of(other_firm.id)[0].public_id
+    for account in ("ma_nothing", theirs):
+        response = _report(api, account=account)
+        assert response.status_code == 404
+        assert response.content_type == "application/problem+json"

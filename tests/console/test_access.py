@@ -30,6 +30,7 @@ def test_every_page_sends_a_signed_out_visitor_to_sign_in(console: Console, path
         ("post", "/console/users/invite"),
         ("post", "/console/users/1/role"),
         ("post", "/console/users/1/deactivate"),
+        ("post", "/console/users/1/reactivate"),
         ("post", "/console/users/1/reset-mfa"),
         ("post", "/console/sign-out-everywhere"),
         ("get", "/console/confirm-password"),
@@ -73,7 +74,7 @@ def test_admins_see_every_entry(console: Console, admin: Person) -> None:
         assert console.get(f"/console{section.path}").status_code == 200
 
 
-@pytest.mark.parametrize("action", ["role", "deactivate", "reset-mfa"])
+@pytest.mark.parametrize("action", ["role", "deactivate", "reactivate", "reset-mfa"])
 def test_another_firms_users_are_not_found(
     console: Console, admin: Person, other_firm: FirmWithKey, action: str
 ) -> None:

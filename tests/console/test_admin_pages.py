@@ -19,6 +19,7 @@ from portal.firms.models import APIKey, Firm
 from portal.postings.models import MessageStatus, OutboundMessage
 from tests.clocks import Clock
 from tests.console.conftest import PASSWORD, Console, Person
+from tests.console.test_api_key_once import once
 from tests.factories import FirmWithKey
 
 SETTINGS = {
@@ -186,6 +187,7 @@ def test_a_key_is_created_with_scopes_shown_once_then_listed_by_prefix(
             "csrf_token": console.csrf("/console/api-keys"),
             "label": "Back office sync",
             "scopes": ["sync", "links"],
+            "once": once(console),
         },
         base_url="https://localhost",
         headers={"Referer": "https://localhost/console/api-keys"},
@@ -213,14 +215,21 @@ def test_a_key_is_created_with_scopes_shown_once_then_listed_by_prefix(
 def test_a_bad_key_form_comes_back_with_the_errors(console: Console, admin: Person) -> None:
     console.sign_in_as(admin)
     response = console.post(
-        "/console/api-keys", {"label": "Reports"}, form_page="/console/api-keys"
+        "/console/api-keys",
+        {"label": "Reports", "once": once(console)},
+        form_page="/console/api-keys",
     )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "Choose at least one scope." in html and 'value="Reports"' in html
     empty = console.client.post(
         "/console/api-keys",
-        data={"csrf_token": console.csrf("/console/api-keys"), "label": "", "scopes": "sync"},
+        data={
+            "csrf_token": console.csrf("/console/api-keys"),
+            "label": "",
+            "scopes": "sync",
+            "once": once(console),
+        },
         base_url="https://localhost",
         headers={"Referer": "https://localhost/console/api-keys"},
     )
@@ -248,7 +257,9 @@ def test_creating_a_key_asks_for_the_password_again(
     )
     assert confirmed.status_code == 303
     again = console.post(
-        "/console/api-keys", {"label": "Late", "scopes": "sync"}, form_page="/console/api-keys"
+        "/console/api-keys",
+        {"label": "Late", "scopes": "sync", "once": once(console)},
+        form_page="/console/api-keys",
     )
     assert again.status_code == 201
 

@@ -8,13 +8,14 @@ import pytest
 from sqlalchemy import select
 
 from portal.db import db
-from portal.links.models import Link
+from portal.links.models import DeliveryOrigin, Link, LinkDelivery
 from portal.mail.models import OutgoingEmail
 from portal.trust_requests import services as trust
 from portal.trust_requests.models import TrustRequest, TrustRequestKind, TrustRequestStatus
 from tests import factories
 from tests.api.payment_books import make_book
 from tests.clocks import Clock
+from tests.conftest import APIClient
 from tests.console.conftest import Console, Person, make_person
 from tests.payments.conftest import Book
 
@@ -53,7 +54,9 @@ def test_the_page_lists_links_and_trust_requests(
     assert "Revoke all of this client" in html
 
 
-def test_creating_and_sending_a_link(console: Console, staffer: Person, book: Book) -> None:
+def test_creating_and_sending_a_link(
+    console: Console, staffer: Person, book: Book, api: APIClient
+) -> None:
     console.sign_in_as(staffer)
 
     response = console.post(
@@ -71,6 +74,11 @@ def test_creating_and_sending_a_link(console: Console, staffer: Person, book: Bo
     assert db.session.scalar(
         select(OutgoingEmail).where(OutgoingEmail.recipients == book.client.email)
     )
+    # the delivery says the console sent it (the API's own sends stay "api")
+    (delivery,) = db.session.scalars(select(LinkDelivery).where(LinkDelivery.link_id == link.id))
+    assert delivery.origin is DeliveryOrigin.CONSOLE
+    listed = api.get(f"/api/v1/links/{link.public_id}").get_json()
+    assert [d["origin"] for d in listed["deliveries"]] == ["console"]
     # the address is not shown again
     assert "It is being emailed to" not in console.get(PAGE).get_data(as_text=True)
 

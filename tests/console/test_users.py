@@ -157,3 +157,79 @@ def test_a_second_admin_may_be_demoted(console: Console, admin: Person, firm) ->
         form_page="/console/users",
     )
     assert done.status_code == 303
+
+
+def test_reactivating_lets_the_person_sign_in_again(
+    app: Flask, console: Console, admin: Person, staffer: Person
+) -> None:
+    console.sign_in_as(admin)
+    console.post(f"/console/users/{staffer.user.id}/deactivate", {}, form_page="/console/users")
+    page = console.get("/console/users").get_data(as_text=True)
+    assert f"/console/users/{staffer.user.id}/reactivate" in page
+
+    done = console.post(
+        f"/console/users/{staffer.user.id}/reactivate", {}, form_page="/console/users"
+    )
+
+    assert done.status_code == 303
+    user = db.session.get(StaffUser, staffer.user.id)
+    assert user is not None and user.deactivated_at is None
+    assert staffer.email in console.get("/console/users").get_data(as_text=True)
+    theirs = Console(app.test_client())
+    assert theirs.sign_in(staffer.email, PASSWORD, staffer.code()).status_code == 303
+    (event,) = _events("staff_user.reactivated")
+    assert (event.field, event.before, event.after) == ("deactivated", True, False)
+    assert event.actor_id == str(admin.user.id)
+    # reactivating someone active changes nothing and records nothing more
+    again = console.post(
+        f"/console/users/{staffer.user.id}/reactivate", {}, form_page="/console/users"
+    )
+    assert again.status_code == 303
+    assert len(_events("staff_user.reactivated")) == 1
+
+
+def test_someone_who_never_accepted_is_invited_again_instead(
+    console: Console,
+    admin: Person,
+    firm,  # type: ignore[no-untyped-def]
+) -> None:
+    invited = make_person(firm, "ivy@okafor.example", role="staff")
+    invited.user.activated_at = None
+    console.sign_in_as(admin)
+    console.post(f"/console/users/{invited.user.id}/deactivate", {}, form_page="/console/users")
+    assert "Never accepted the invitation" in console.get("/console/users").get_data(as_text=True)
+
+    refused = console.post(
+        f"/console/users/{invited.user.id}/reactivate", {}, form_page="/console/users"
+    )
+
+    assert refused.status_code == 422
+    assert "invite them again" in refused.get_data(as_text=True)
+    user = db.session.get(StaffUser, invited.user.id)
+    assert user is not None and user.deactivated_at is not None
+    assert not _events("staff_user.reactivated")
+
+
+def test_reactivating_is_for_admins_and_this_firms_users(
+    console: Console,
+    staffer: Person,
+    admin: Person,
+    other_firm,  # type: ignore[no-untyped-def]
+) -> None:
+    stranger = make_person(other_firm, "zed@elsewhere.example", role="staff")
+    stranger.user.deactivated_at = stranger.user.created_at
+    console.sign_in_as(admin)
+    db.session.flush()
+    other = console.post(
+        f"/console/users/{stranger.user.id}/reactivate", {}, form_page="/console/users"
+    )
+    assert other.status_code == 404
+    assert stranger.user.deactivated_at is not None
+
+    staff_browser = Console(console.client.application.test_client())
+    staff_browser.sign_in_as(staffer)
+    refused = staff_browser.post(
+        f"/console/users/{admin.user.id}/reactivate", {}, form_page="/console/"
+    )
+    assert refused.status_code == 403
+    assert not _events("staff_user.reactivated")

@@ -100,9 +100,10 @@ class LinkDeliveryOut(Output):
     """One email that carried the link, and how far it got."""
 
     id: str
-    origin: Literal["api", "fresh_link"] = Field(
-        description="api: sent at the firm's request; fresh_link: the client asked for a fresh "
-        "link from an expired or revoked link's page."
+    origin: Literal["api", "console", "fresh_link"] = Field(
+        description="api: sent at the firm's request through the API; console: sent by a staff "
+        "user from the console; fresh_link: the client asked for a fresh link from an expired "
+        "or revoked link's page."
     )
     to: str
     state: Literal["queued", "sent", "failed", "opened", "paid"] = Field(
