@@ -1,0 +1,28 @@
+"""The firm's refund re-authentication threshold (`firms.refund_reauth_above_minor`): refunds of
+more than this many minor units ask the console's staff user for their password again. Null
+(every firm until it sets one) means never.
+
+Revision ID: c4a81e2f7d35
+Revises: b77c93183aeb
+Create Date: 2026-12-02 13:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "c4a81e2f7d35"
+down_revision = "b77c93183aeb"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("firms", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("refund_reauth_above_minor", sa.BigInteger(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("firms", schema=None) as batch_op:
+        batch_op.drop_column("refund_reauth_above_minor")
