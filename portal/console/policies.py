@@ -15,11 +15,12 @@ from flask_babel import gettext
 
 from portal.console.auth import admin_required, bp
 from portal.console.settings import actor, settings_page
-from portal.console.settings_forms import AMOUNT_MESSAGE, PREFIXES, EvergreenForm, RefundsForm
+from portal.console.settings_forms import PREFIXES, EvergreenForm, RefundsForm
 from portal.errors import ValidationFailed
 from portal.firms.models import EvergreenMode
 from portal.firms.services import firm_currency
 from portal.firms.settings import update_firm_settings
+from portal.payments.checkout_forms import MESSAGES
 from portal.trust_requests import services as trust_requests
 
 
@@ -47,7 +48,7 @@ def update_refunds() -> ResponseReturnValue:
     try:
         update_firm_settings(firm.id, {"refund_reauth_above_minor": minor}, actor())
     except ValidationFailed:
-        form.refund_reauth_above.errors = [*form.refund_reauth_above.errors, AMOUNT_MESSAGE]
+        form.refund_reauth_above.errors = [MESSAGES["amount_invalid"]({})]
         return settings_page(section=("refunds", form), status=422)
     flash(gettext("Refund settings saved."), "info")
     return redirect(url_for("console.settings") + "#refunds", code=303)

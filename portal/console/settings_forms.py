@@ -21,6 +21,7 @@ from portal.firms.models import EvergreenMode, Firm
 from portal.firms.services import firm_currency
 from portal.i18n import current_locale
 from portal.money import MoneyError, format_money, parse_money
+from portal.payments.checkout_forms import money_message
 
 #: What a refused branding value reads as, by the service's problem code.
 BRANDING_MESSAGES: Mapping[str, Any] = {
@@ -45,13 +46,6 @@ BRANDING_MESSAGES: Mapping[str, Any] = {
     ),
     "origins_too_many": lazy_gettext("A firm may have at most %(most)s website origins."),
 }
-#: What a refused amount reads as, by `parse_money`'s code.
-AMOUNT_MESSAGES: Mapping[str, Any] = {
-    "amount_negative": lazy_gettext("Enter zero or more."),
-    "amount_too_large": lazy_gettext("The amount is too large."),
-    "amount_too_precise": lazy_gettext("Use at most %(places)s decimal places."),
-}
-AMOUNT_MESSAGE = lazy_gettext("Enter an amount, like 1,250.00.")
 
 
 def branding_message(name: str, problem: Mapping[str, Any]) -> Any:
@@ -126,9 +120,8 @@ class RefundsForm(FlaskForm):
         try:
             minor = parse_money(text, currency, locale, allow_zero=True)
         except MoneyError as exc:
-            message = AMOUNT_MESSAGES.get(exc.code, AMOUNT_MESSAGE)
-            if exc.code == "amount_too_precise":
-                message = message % {"places": exc.params.get("places", 0)}
+            # The pay pages' own words for what parse_money refused, in the user's language.
+            message = money_message(exc)
             self.refund_reauth_above.errors = [*self.refund_reauth_above.errors, message]
             return False, None
         return True, minor

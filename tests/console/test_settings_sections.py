@@ -255,8 +255,8 @@ def test_the_refund_threshold_is_typed_as_money_saved_and_audited(
 @pytest.mark.parametrize(
     ("typed", "message"),
     [
-        ("-5.00", "Enter zero or more."),
-        ("lots", "Enter an amount, like 1,250.00."),
+        ("-5.00", "The amount cannot be negative."),
+        ("lots", "Enter the amount as a number, for example 1250.00."),
         ("1.005", "Use at most 2 decimal places."),
     ],
 )
