@@ -283,6 +283,30 @@ def test_the_refund_threshold_is_read_in_the_staff_users_language(
     assert _firm(firm).refund_reauth_above_minor == 150_025
 
 
+SECTION_ROUTES = [
+    "/console/settings/branding",
+    "/console/settings/logo",
+    "/console/settings/logo/remove",
+    "/console/settings/origins",
+    "/console/settings/origins/remove",
+    "/console/settings/trust-deposits",
+    "/console/settings/evergreen",
+    "/console/settings/refunds",
+]
+
+
+@pytest.mark.parametrize("path", SECTION_ROUTES)
+def test_a_signed_out_visitor_is_sent_to_sign_in(
+    console: Console, firm: FirmWithKey, path: str
+) -> None:
+    response = console.post(
+        path, {"refunds-refund_reauth_above": "0"}, form_page="/console/sign-in"
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/console/sign-in")
+    assert _firm(firm).refund_reauth_above_minor is None
+
+
 @pytest.mark.parametrize(
     "path",
     [
