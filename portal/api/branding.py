@@ -16,7 +16,7 @@ from portal.api.auth import actor
 from portal.api.schemas import Input, Output
 from portal.api.views import api
 from portal.firms import branding, scopes
-from portal.firms.embed import embed_integrity, public_url
+from portal.firms.embed import embed_snippet, logo_url, public_url
 from portal.firms.models import Firm
 from portal.firms.services import firm_by_id
 from portal.text import pydantic_text
@@ -62,23 +62,15 @@ def _firm() -> Firm:
 
 
 def _out(firm: Firm) -> FirmBrandingOut:
-    script = public_url("paybutton.embed_script", version="v1")
-    snippet = (
-        f'<script src="{script}" integrity="{embed_integrity()}" crossorigin="anonymous" '
-        f'data-firm="{firm.slug}" defer></script>'
-    )
-    logo = None
-    if firm.logo_digest:
-        logo = public_url("paybutton.logo", slug=firm.slug, digest=firm.logo_digest)
     return FirmBrandingOut(
         slug=firm.slug,
         name=firm.name,
         brand_colour=firm.brand_colour,
         public_trust_deposits=firm.public_trust_deposits,
-        logo_url=logo,
+        logo_url=logo_url(firm),
         website_origins=list(firm.website_origins or []),
         pay_url=public_url("paybutton.start", slug=firm.slug),
-        embed_snippet=snippet,
+        embed_snippet=embed_snippet(firm),
     )
 
 

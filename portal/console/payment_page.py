@@ -8,7 +8,11 @@ and `POST /api/v1/webhook-messages/{id}/replay` do.
 
 A refund is asked in two steps: the amounts (each allocation's box, or "everything left"),
 then a confirmation page that shows what goes back from trust and from operating and carries
-a fresh idempotency key in a hidden field. Confirming calls
+a fresh idempotency key in a hidden field. A refund of more than the firm's
+`refund_reauth_above_minor` (`portal.firms.settings.refund_needs_reauth`) also asks there for
+the staff user's password, unless it was typed in the last five minutes
+(`portal.staff.signin.confirm_password`, the helper behind `recent_auth_required`); confirming
+checks it again, so a form sent without it refunds nothing. Confirming calls
 `portal.payments.refund_requests.refund_by_key` (as `POST /api/v1/payments/{id}/refunds`
 does) with that key, so a double click (or the browser sending the form again) refunds once.
 """
@@ -23,14 +27,16 @@ from flask import flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale, gettext, lazy_gettext
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField
+from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import Length
 
+from portal import clock
 from portal.console.auth import bp, staff_required
 from portal.console.payment_list import SOURCE_LABELS, STATUS_LABELS
 from portal.errors import Conflict, NotFound, ValidationFailed
 from portal.firms.models import MerchantAccountKind
-from portal.firms.services import firm_zone
+from portal.firms.services import firm_currency, firm_zone
+from portal.firms.settings import refund_needs_reauth
 from portal.money import MoneyError, format_money, parse_money
 from portal.payments import queries, receipt_emails, refund_requests
 from portal.payments.models import Allocation, Charge
@@ -38,6 +44,8 @@ from portal.payments.queries import PaymentView
 from portal.payments.refunds import RefundLine
 from portal.postings import log, outbox
 from portal.postings.models import MessageStatus
+from portal.staff import sessions, signin
+from portal.staff.signin import SignInFailed
 
 #: Refunds are only possible from a charge whose money arrived.
 REFUNDABLE = {"succeeded", "partially_refunded"}
@@ -58,6 +66,12 @@ class ConfirmRefundForm(FlaskForm):
     key = HiddenField()
     whole = HiddenField()
     reason = HiddenField(validators=[Length(max=300)])
+    #: Asked only when the refund is above the firm's threshold (and no recent password).
+    password = PasswordField(
+        lazy_gettext("Your password"),
+        validators=[Length(max=200)],
+        render_kw={"autocomplete": "current-password"},
+    )
 
 
 @dataclass(frozen=True)
@@ -169,15 +183,34 @@ def review_refund(public_id: str) -> ResponseReturnValue:
             problems=[gettext("Enter an amount to refund, or refund everything left.")],
             status=422,
         )
-    totals = {kind.value: 0 for kind in MerchantAccountKind}
-    for line, minor in asked:
-        totals[line.kind] += minor
     confirm = ConfirmRefundForm(
         formdata=None,
         key=secrets.token_urlsafe(24),
         whole="1" if whole else "",
         reason=form.reason.data,
     )
+    return _confirm_page(view, asked, confirm)
+
+
+def _needs_password(view: PaymentView, asked: list[tuple[Line, int]]) -> bool:
+    """Whether refunding `asked` needs the password typed again now."""
+    total = sum(minor for _, minor in asked)
+    if not refund_needs_reauth(g.staff.firm, total, view.payment.currency):
+        return False
+    return not sessions.has_recent_auth(g.console_session)
+
+
+def _confirm_page(
+    view: PaymentView,
+    asked: list[tuple[Line, int]],
+    confirm: ConfirmRefundForm,
+    status: int = 200,
+) -> ResponseReturnValue:
+    totals = {kind.value: 0 for kind in MerchantAccountKind}
+    for line, minor in asked:
+        totals[line.kind] += minor
+    firm = g.staff.firm
+    threshold = firm.refund_reauth_above_minor
     return render_template(
         "console/refund_confirm.html",
         payment=view.payment,
@@ -186,7 +219,22 @@ def review_refund(public_id: str) -> ResponseReturnValue:
         currency=view.payment.currency,
         confirm=confirm,
         kind_text=KIND_TEXT,
-    )
+        needs_password=_needs_password(view, asked),
+        threshold=None if threshold is None else _money(threshold, firm_currency(firm.id)),
+    ), status
+
+
+def _asked_again(
+    view: PaymentView, whole: bool, lines: list[RefundLine] | None
+) -> list[tuple[Line, int]]:
+    """What the confirmation form asks to refund, as the review showed it."""
+    shown = _lines(view)
+    if whole or lines is None:
+        return [(line, line.left_minor) for line in shown if line.left_minor > 0]
+    by_id = {line.allocation.id: line for line in shown}
+    return [
+        (by_id[one.allocation_id], one.amount_minor) for one in lines if one.allocation_id in by_id
+    ]
 
 
 @bp.post("/payments/<public_id>/refund/confirm")
@@ -210,6 +258,20 @@ def confirm_refund(public_id: str) -> ResponseReturnValue:
                 problems=[gettext("Enter an amount to refund, or refund everything left.")],
                 status=422,
             )
+    asked = _asked_again(view, bool(form.whole.data), lines)
+    if _needs_password(view, asked):
+        typed = form.password.data or ""
+        if not typed:
+            form.password.errors = [gettext("Enter your password to refund this much.")]
+            return _confirm_page(view, asked, form, status=422)
+        try:
+            signin.confirm_password(g.console_session, typed)
+        except SignInFailed:
+            if not sessions.is_live(g.console_session, clock.now()):
+                # Five failures lock the account and end its sessions: sign in again.
+                return redirect(url_for("console.sign_in"), code=303)
+            form.password.errors = [gettext("The password is wrong.")]
+            return _confirm_page(view, asked, form, status=401)
     try:
         outcome = refund_requests.refund_by_key(
             firm_id=g.staff.firm_id,

@@ -9,6 +9,7 @@ synced, are the dropdowns of the account codes they govern.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -22,11 +23,15 @@ from wtforms.validators import Length
 
 from portal.audit.services import Actor
 from portal.console.auth import admin_required, bp
+from portal.console.settings_forms import section_forms
 from portal.errors import Conflict, ValidationFailed
 from portal.firms import services as firms
 from portal.firms.account_lists import LISTS, lists_of
+from portal.firms.branding import MIN_CONTRAST, contrast_with_white
+from portal.firms.embed import embed_snippet, logo_url, public_url
 from portal.firms.models import Firm, MerchantAccount
-from portal.firms.settings import RULES, update_firm_settings
+from portal.firms.services import firm_currency
+from portal.firms.settings import update_firm_settings
 from portal.payments import account_settings
 from portal.postings.holding import held_count
 
@@ -50,6 +55,22 @@ ACCOUNT_MESSAGES: Mapping[str, Any] = {
 }
 
 
+#: The settings of the first form (the others have their own sections: settings_forms).
+FIRM_FIELDS = (
+    "auto_post",
+    "use_posted_date",
+    "ar_message",
+    "notify_email",
+    "time_zone",
+    "contact_email",
+    "contact_phone",
+    "postal_address",
+    "website",
+    "email_message",
+    "email_signature",
+)
+
+
 class FirmSettingsForm(FlaskForm):
     auto_post = BooleanField(lazy_gettext("Post payments to the back office automatically"))
     use_posted_date = BooleanField(lazy_gettext("Use the posted date as the transaction date"))
@@ -70,7 +91,7 @@ class FirmSettingsForm(FlaskForm):
     def changes(self) -> dict[str, Any]:
         """Every setting as the use case takes it (a blank text clears its setting)."""
         values: dict[str, Any] = {}
-        for name in RULES:
+        for name in FIRM_FIELDS:
             value = getattr(self, name).data
             values[name] = bool(value) if isinstance(value, bool) else (value or None)
         return values
@@ -79,7 +100,7 @@ class FirmSettingsForm(FlaskForm):
 def firm_form(firm: Firm, formdata: Any = None) -> FirmSettingsForm:
     if formdata is not None:
         return FirmSettingsForm(formdata=formdata)
-    data = {name: getattr(firm, name) for name in RULES}
+    data = {name: getattr(firm, name) for name in FIRM_FIELDS}
     return FirmSettingsForm(formdata=None, data=data)
 
 
@@ -189,11 +210,14 @@ def _account_message(name: str, problem: Mapping[str, Any]) -> Any:
     return ACCOUNT_MESSAGES.get(str(problem.get("code")), problem.get("detail", ""))
 
 
-def _page(
+def settings_page(
     firm_settings: FirmSettingsForm | None = None,
     edited: tuple[str, FlaskForm] | None = None,
     status: int = 200,
+    section: tuple[str, FlaskForm] | None = None,
 ) -> ResponseReturnValue:
+    """The Settings page; `firm_settings`, `edited` (an account's) or `section` (one of
+    settings_forms') is a form that came back refused, shown as it was sent."""
     firm = g.staff.firm
     lists = lists_of(firm.id)
     accounts = firms.merchant_accounts_of(firm.id)
@@ -205,8 +229,19 @@ def _page(
         )
         for account in accounts
     }
+    sections = section_forms(firm)
+    if section is not None:
+        sections[section[0]] = section[1]
     return render_template(
         "console/settings.html",
+        sections=sections,
+        contrast=brand_contrast(firm.brand_colour),
+        minimum_contrast=MIN_CONTRAST,
+        logo_url=logo_url(firm),
+        origins=list(firm.website_origins or []),
+        snippet=embed_snippet(firm),
+        pay_url=public_url("paybutton.start", slug=firm.slug),
+        currency=firm_currency(firm.id),
         firm_settings=firm_settings or firm_form(firm),
         accounts=accounts,
         account_forms=forms,
@@ -216,14 +251,27 @@ def _page(
     ), status
 
 
-def _actor() -> Actor:
+def brand_contrast(colour: str | None) -> str | None:
+    """White text's contrast on `colour` as the page shows it ("7.10"), or None."""
+    if not colour:
+        return None
+    try:
+        ratio = contrast_with_white(colour)
+    except ValueError:
+        return None
+    # Rounded down, as static/js/brand-contrast.js shows it: 4.499 never reads as 4.50.
+    return f"{math.floor(ratio * 100) / 100:.2f}"
+
+
+def actor() -> Actor:
+    """The signed-in admin, as the audit log names them."""
     return Actor.staff(g.staff.id)
 
 
 @bp.get("/settings")
 @admin_required
 def settings() -> ResponseReturnValue:
-    return _page()
+    return settings_page()
 
 
 @bp.post("/settings")
@@ -232,13 +280,13 @@ def update_settings() -> ResponseReturnValue:
     firm = g.staff.firm
     form = firm_form(firm, request.form)
     if not form.validate_on_submit():
-        return _page(form, status=422)
+        return settings_page(form, status=422)
     was_auto = firm.auto_post
     try:
-        updated = update_firm_settings(firm.id, form.changes(), _actor())
+        updated = update_firm_settings(firm.id, form.changes(), actor())
     except ValidationFailed as exc:
         place_problems(form, exc.errors, _setting_message)
-        return _page(form, status=422)
+        return settings_page(form, status=422)
     flash(gettext("Settings saved."), "info")
     if updated.auto_post and not was_auto:
         held = held_count(firm.id)
@@ -263,16 +311,16 @@ def update_account(public_id: str) -> ResponseReturnValue:
     account = firms.merchant_account_for_firm(firm_id, public_id)  # another firm's: 404
     form = account_form(account, lists_of(firm_id), request.form)
     if not form.validate_on_submit():
-        return _page(edited=(public_id, form), status=422)
+        return settings_page(edited=(public_id, form), status=422)
     try:
         account_settings.update_merchant_account(
-            firm_id, public_id, _account_changes(form), actor=_actor()
+            firm_id, public_id, _account_changes(form), actor=actor()
         )
     except ValidationFailed as exc:
         place_problems(form, exc.errors, _account_message)
-        return _page(edited=(public_id, form), status=422)
+        return settings_page(edited=(public_id, form), status=422)
     except (Conflict, account_settings.ProcessorUnavailable) as exc:
         form.form_errors.append(str(exc.detail or exc))
-        return _page(edited=(public_id, form), status=exc.status)
+        return settings_page(edited=(public_id, form), status=exc.status)
     flash(gettext("Account %(label)s saved.", label=form.label.data), "info")
     return redirect(url_for("console.settings") + f"#account-{public_id}", code=303)

@@ -62,7 +62,13 @@ def checked_colour(colour: str) -> str:
     if not match:
         raise ValidationFailed(
             "brand_colour must be a colour written #rrggbb",
-            errors=[{"pointer": "/brand_colour", "detail": "brand_colour must be #rrggbb"}],
+            errors=[
+                {
+                    "pointer": "/brand_colour",
+                    "detail": "brand_colour must be #rrggbb",
+                    "code": "colour_format",
+                }
+            ],
         )
     normal = "#" + match.group(1).lower()
     ratio = contrast_with_white(normal)
@@ -71,7 +77,13 @@ def checked_colour(colour: str) -> str:
             f"brand_colour {normal} gives white text a contrast of {ratio:.2f}:1; "
             f"at least {MIN_CONTRAST}:1 is needed (choose a darker colour)"
         )
-        raise ValidationFailed(detail, errors=[{"pointer": "/brand_colour", "detail": detail}])
+        problem = {
+            "pointer": "/brand_colour",
+            "detail": detail,
+            "code": "colour_contrast",
+            "params": {"ratio": round(ratio, 2), "minimum": MIN_CONTRAST},
+        }
+        raise ValidationFailed(detail, errors=[problem])
     return normal
 
 
@@ -130,7 +142,14 @@ def set_origins(firm: Firm, origins: Sequence[str], *, actor: Actor) -> list[str
     if len(origins) > MAX_ORIGINS:
         raise ValidationFailed(
             f"at most {MAX_ORIGINS} origins",
-            errors=[{"pointer": "/origins", "detail": f"origins may hold at most {MAX_ORIGINS}"}],
+            errors=[
+                {
+                    "pointer": "/origins",
+                    "detail": f"origins may hold at most {MAX_ORIGINS}",
+                    "code": "origins_too_many",
+                    "params": {"most": MAX_ORIGINS},
+                }
+            ],
         )
     normal: list[str] = []
     problems = []
@@ -138,7 +157,9 @@ def set_origins(firm: Firm, origins: Sequence[str], *, actor: Actor) -> list[str
         try:
             origin = checked_origin(text)
         except ValueError as exc:
-            problems.append({"pointer": f"/origins/{n}", "detail": f"origins[{n}] {exc}"})
+            problems.append(
+                {"pointer": f"/origins/{n}", "detail": f"origins[{n}] {exc}", "code": "origin"}
+            )
             continue
         if origin not in normal:
             normal.append(origin)
@@ -159,19 +180,20 @@ class CheckedLogo:
     height: int
 
 
-def _logo_problem(detail: str) -> ValidationFailed:
-    return ValidationFailed(detail, errors=[{"pointer": "", "detail": detail}])
+def _logo_problem(detail: str, code: str, **params: object) -> ValidationFailed:
+    problem = {"pointer": "", "detail": detail, "code": code, "params": params}
+    return ValidationFailed(detail, errors=[problem])
 
 
 def checked_logo(data: bytes) -> CheckedLogo:
     """Accept a PNG or JPEG of at most 1 MB whose bytes decode to a sensible size."""
     if not data:
-        raise _logo_problem("The body is empty: send the PNG or JPEG file itself.")
+        raise _logo_problem("The body is empty: send the PNG or JPEG file itself.", "logo_empty")
     if len(data) > MAX_LOGO_BYTES:
-        raise _logo_problem("The logo is larger than 1 MB.")
+        raise _logo_problem("The logo is larger than 1 MB.", "logo_too_large")
     kind = next(((ct, fmt) for magic, (ct, fmt) in _MAGIC.items() if data.startswith(magic)), None)
     if kind is None:
-        raise _logo_problem("The logo must be a PNG or JPEG file.")
+        raise _logo_problem("The logo must be a PNG or JPEG file.", "logo_type")
     content_type, expected = kind
     try:
         with warnings.catch_warnings():
@@ -179,7 +201,7 @@ def checked_logo(data: bytes) -> CheckedLogo:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 if image.format != expected:
-                    raise _logo_problem("The logo must be a PNG or JPEG file.")
+                    raise _logo_problem("The logo must be a PNG or JPEG file.", "logo_type")
                 width, height = image.size
                 if not (
                     MIN_LOGO_SIDE <= width <= MAX_LOGO_SIDE
@@ -187,7 +209,10 @@ def checked_logo(data: bytes) -> CheckedLogo:
                 ):
                     raise _logo_problem(
                         f"The logo must be between {MIN_LOGO_SIDE} and {MAX_LOGO_SIDE} pixels "
-                        f"on each side; this one is {width}x{height}."
+                        f"on each side; this one is {width}x{height}.",
+                        "logo_sides",
+                        width=width,
+                        height=height,
                     )
                 image.load()  # decode every pixel: a truncated or corrupt file fails here
     except ValidationFailed:
@@ -200,7 +225,7 @@ def checked_logo(data: bytes) -> CheckedLogo:
         Image.DecompressionBombError,
         Image.DecompressionBombWarning,
     ):
-        raise _logo_problem("The logo could not be read as an image.") from None
+        raise _logo_problem("The logo could not be read as an image.", "logo_unreadable") from None
     return CheckedLogo(content_type=content_type, width=width, height=height)
 
 

@@ -7,6 +7,7 @@ import enum
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -86,6 +87,10 @@ class Firm(Base):
     email_message: Mapped[str | None] = mapped_column(Text)
     #: Plain-text signature closing every link email (name, phone, address); None for none.
     email_signature: Mapped[str | None] = mapped_column(Text)
+    #: Refunds of more than this many minor units (of the firm's currency,
+    #: `firms.services.firm_currency`) ask the staff user for their password again in the
+    #: console; None: never. A refund in another currency always asks while it is set.
+    refund_reauth_above_minor: Mapped[int | None] = mapped_column(BigInteger)
     #: IANA time zone (e.g. "America/New_York") in which the firm's days and times are shown
     #: and counted; None means the PORTAL_DEFAULT_TIME_ZONE setting. Stored times stay UTC.
     time_zone: Mapped[str | None] = mapped_column(String(64))

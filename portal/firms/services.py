@@ -151,6 +151,19 @@ def firm_currencies(firm_id: int) -> set[str]:
     )
 
 
+def firm_currency(firm_id: int) -> str:
+    """The firm's own currency: its operating account's (the first by code), else any of its
+    accounts', else USD (a firm with no account yet, as `create_firm`'s default)."""
+    rows = db.session.execute(
+        select(MerchantAccount.kind, MerchantAccount.currency).where(
+            MerchantAccount.firm_id == firm_id
+        )
+    ).all()
+    operating = sorted(c for kind, c in rows if kind == MerchantAccountKind.OPERATING)
+    others = sorted(c for _, c in rows)
+    return (operating or others or ["USD"])[0]
+
+
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 

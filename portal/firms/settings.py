@@ -24,7 +24,8 @@ from portal.db import db
 from portal.errors import ValidationFailed, ValidationProblem
 from portal.firms.branding import checked_host
 from portal.firms.models import Firm
-from portal.firms.services import firm_by_id, record_firm_changes
+from portal.firms.services import firm_by_id, firm_currency, record_firm_changes
+from portal.money import MAX_MINOR
 from portal.text import text_problem
 
 #: Longest A/R message (the column's size).
@@ -148,6 +149,19 @@ def _website(value: object) -> str | None:
     return urlunsplit((scheme, host + port, parts.path or "/", parts.query, ""))
 
 
+def _minor_amount(value: object) -> int | None:
+    """An amount in minor units: a whole number from 0 up; None (never) stays None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingProblem("must be a whole number of minor units (cents), or null")
+    if value < 0:
+        raise SettingProblem("must be zero or more")
+    if value > MAX_MINOR:
+        raise SettingProblem(f"must be at most {MAX_MINOR}")
+    return value
+
+
 #: Every setting `update_firm_settings` takes, with its rule: the value as stored, or
 #: SettingProblem. None clears a nullable setting (its default then applies).
 RULES: dict[str, Callable[[object], Any]] = {
@@ -162,6 +176,7 @@ RULES: dict[str, Callable[[object], Any]] = {
     "website": _website,
     "email_message": lambda value: _text(value, max_length=MAX_EMAIL_MESSAGE, multiline=True),
     "email_signature": lambda value: _text(value, max_length=MAX_EMAIL_SIGNATURE, multiline=True),
+    "refund_reauth_above_minor": _minor_amount,
 }
 
 
@@ -202,6 +217,21 @@ def update_firm_settings(
     with db.transaction():
         record_firm_changes(firm, values, actor, reason=reason)
     return firm
+
+
+def refund_needs_reauth(firm: Firm, amount_minor: int, currency: str) -> bool:
+    """Whether refunding `amount_minor` of `currency` asks for the password again.
+
+    Only above the firm's `refund_reauth_above_minor` (never while it is None). The threshold
+    is in the firm's currency; a refund in any other currency asks whenever one is set, since
+    the two amounts cannot be compared.
+    """
+    threshold = firm.refund_reauth_above_minor
+    if threshold is None:
+        return False
+    if currency != firm_currency(firm.id):
+        return True
+    return amount_minor > threshold
 
 
 def default_ar_message() -> str:

@@ -52,6 +52,8 @@ def test_get_shows_every_setting_with_the_defaults_in_force(api: APIClient) -> N
         "website": None,
         "email_message": None,
         "email_signature": None,
+        "refund_reauth_above_minor": None,
+        "refund_reauth_currency": "USD",
         "held_postings": 0,
         "held_notice": None,
     }
@@ -271,3 +273,31 @@ def test_the_document_describes_the_settings(api: APIClient) -> None:
         schema["properties"]
     )
     assert schema["additionalProperties"] is False
+
+
+def test_the_refund_password_threshold_is_set_audited_and_cleared(
+    api: APIClient, session: Session, firm: factories.FirmWithKey
+) -> None:
+    # given no threshold, when one is set
+    response = patch(api, {"refund_reauth_above_minor": 500_000})
+    # then it is stored, shown with its currency, and audited under the key
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert (body["refund_reauth_above_minor"], body["refund_reauth_currency"]) == (500_000, "USD")
+    event = _events(session, firm)[-1]
+    assert (event.field, event.after) == ("refund_reauth_above_minor", 500_000)
+    assert event.actor_kind == "api_key"
+    # and null clears it
+    cleared = patch(api, {"refund_reauth_above_minor": None}).get_json()
+    assert cleared["refund_reauth_above_minor"] is None
+
+
+@pytest.mark.parametrize("sent", [-1, 1.5, "5000", True, 10**12])
+def test_a_bad_refund_threshold_is_refused_and_nothing_saved(
+    api: APIClient, session: Session, firm: factories.FirmWithKey, sent: object
+) -> None:
+    response = patch(api, {"refund_reauth_above_minor": sent, "ar_message": "Kept out"})
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]
+    assert [e["pointer"] for e in errors] == ["/refund_reauth_above_minor"]
+    assert api.get(FIRM).get_json()["ar_message"] != "Kept out"

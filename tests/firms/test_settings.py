@@ -8,9 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.audit.models import AuditEvent
-from portal.audit.services import Actor
+from portal.audit.services import CLI, Actor
 from portal.errors import ValidationFailed
-from portal.firms.settings import RULES, update_firm_settings
+from portal.firms.settings import RULES, refund_needs_reauth, update_firm_settings
 from tests import factories
 
 STAFF = Actor.staff(3)
@@ -70,3 +70,22 @@ def test_every_rule_takes_null_or_refuses_it_by_name() -> None:
                 rule(None)
         else:
             assert rule(None) is None, name
+
+
+@pytest.mark.parametrize(
+    ("threshold", "amount", "currency", "asks"),
+    [
+        (None, 10**9, "USD", False),  # no threshold: never
+        (1_500, 1_500, "USD", False),  # at it: not above
+        (1_500, 1_501, "USD", True),
+        (0, 1, "USD", True),  # 0: every refund
+        (1_500, 1, "EUR", True),  # another currency cannot be compared: asks
+    ],
+)
+def test_a_refund_asks_for_the_password_only_above_the_threshold(
+    firm: factories.FirmWithKey, threshold: int | None, amount: int, currency: str, asks: bool
+) -> None:
+    # given the firm's threshold (its accounts take USD)
+    update_firm_settings(firm.id, {"refund_reauth_above_minor": threshold}, CLI)
+    # then
+    assert refund_needs_reauth(firm.firm, amount, currency) is asks

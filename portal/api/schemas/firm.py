@@ -10,7 +10,8 @@ from pydantic_core import PydanticCustomError
 from portal.api.schemas.common import Input, Output
 from portal.firms import settings
 from portal.firms.models import Firm
-from portal.firms.services import default_time_zone
+from portal.firms.services import default_time_zone, firm_currency
+from portal.money import MAX_MINOR
 
 
 def _rule(name: str) -> AfterValidator:
@@ -37,6 +38,7 @@ PostalAddress = Annotated[str, _limit(settings.MAX_ADDRESS), _rule("postal_addre
 Website = Annotated[str, _limit(settings.MAX_WEBSITE), _rule("website")]
 EmailText = Annotated[str, _limit(settings.MAX_EMAIL_MESSAGE), _rule("email_message")]
 Signature = Annotated[str, _limit(settings.MAX_EMAIL_SIGNATURE), _rule("email_signature")]
+RefundThreshold = Annotated[int, Field(ge=0, le=MAX_MINOR), _rule("refund_reauth_above_minor")]
 
 
 class FirmPatchIn(Input):
@@ -100,6 +102,15 @@ class FirmPatchIn(Input):
         default=None,
         description="Plain text closing every link email. Null or empty means the firm's name.",
     )
+    refund_reauth_above_minor: RefundThreshold | None = Field(
+        default=None,
+        description="Refunds of more than this amount (integer minor units of the firm's "
+        "currency, that of its operating account) ask the console's staff user for their "
+        "password again; 0 asks for every refund; null never asks. A refund in another "
+        "currency asks whenever this is set. API keys with the payments:refund scope are not "
+        "asked.",
+        examples=[500000],
+    )
 
     def changes(self) -> dict[str, Any]:
         """The settings sent, by name."""
@@ -126,6 +137,13 @@ class FirmOut(Output):
     website: str | None
     email_message: str | None
     email_signature: str | None
+    refund_reauth_above_minor: int | None = Field(
+        description="Refunds above this many minor units ask for the password again in the "
+        "console; null: never."
+    )
+    refund_reauth_currency: str = Field(
+        description="The currency of refund_reauth_above_minor (the firm's own)."
+    )
     held_postings: int = Field(
         description="Payment postings held until released (POST /postings/release)."
     )
@@ -151,6 +169,8 @@ class FirmOut(Output):
             website=firm.website,
             email_message=firm.email_message,
             email_signature=firm.email_signature,
+            refund_reauth_above_minor=firm.refund_reauth_above_minor,
+            refund_reauth_currency=firm_currency(firm.id),
             held_postings=held_postings,
             held_notice=_held_notice(firm, held_postings),
         )
