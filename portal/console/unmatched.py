@@ -55,6 +55,16 @@ class ApplyForm(FlaskForm):
     )
 
 
+def form_prefix(public_id: str) -> str:
+    """The payment's form's field prefix, its separator included.
+
+    WTForms adds "-" only to a prefix that does not already end in "-", "_" and the like, and
+    a public id ends in "-" or "_" one time in 32: without its own separator the field names
+    would depend on the id's last character.
+    """
+    return f"p-{public_id}-"
+
+
 def _refusal(exc: ApplyRefused, to: str) -> str:
     """What the page says for a refusal, by its code (the service's detail is English)."""
     if isinstance(exc, WrongAccount):
@@ -98,7 +108,7 @@ def _queue(
     forms = forms or {}
     shown: dict[str, Any] = {
         view.payment.public_id: forms.get(view.payment.public_id)
-        or ApplyForm(formdata=None, prefix=f"p-{view.payment.public_id}")
+        or ApplyForm(formdata=None, prefix=form_prefix(view.payment.public_id))
         for view in page.items
     }
     return render_template(
@@ -120,7 +130,7 @@ def unmatched() -> ResponseReturnValue:
 @staff_required
 def apply_payment(public_id: str) -> ResponseReturnValue:
     view = queries.payment_for_firm(g.staff.firm_id, public_id)  # another firm's: 404
-    form = ApplyForm(prefix=f"p-{public_id}")
+    form = ApplyForm(prefix=form_prefix(public_id))
     if not form.validate_on_submit():
         return _queue({public_id: form}, status=422)
     reference = (form.reference.data or "").strip()
