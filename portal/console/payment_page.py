@@ -32,6 +32,7 @@ from portal.payments import queries, receipt_emails, refund_requests
 from portal.payments.models import Allocation, Charge
 from portal.payments.queries import PaymentView
 from portal.payments.refunds import RefundLine
+from portal.text import FormText
 
 #: Refunds are only possible from a charge whose money arrived.
 REFUNDABLE = {"succeeded", "partially_refunded"}
@@ -45,13 +46,15 @@ KIND_TEXT: dict[str, Any] = {
 class RefundForm(FlaskForm):
     """The amounts are read from `amount-<allocation id>` boxes; this carries the rest."""
 
-    reason = StringField(lazy_gettext("Reason (optional)"), validators=[Length(max=300)])
+    reason = StringField(
+        lazy_gettext("Reason (optional)"), validators=[Length(max=300), FormText()]
+    )
 
 
 class ConfirmRefundForm(FlaskForm):
     key = HiddenField()
     whole = HiddenField()
-    reason = HiddenField(validators=[Length(max=300)])
+    reason = HiddenField(validators=[Length(max=300), FormText()])
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from portal.payments.unmatched import (
     WrongAccount,
     apply_unmatched,
 )
+from portal.text import FormText
 
 #: Most payments the queue shows at once (oldest first).
 QUEUE_SIZE = 100
@@ -51,6 +52,7 @@ class ApplyForm(FlaskForm):
         validators=[
             DataRequired(lazy_gettext("Enter the invoice's or the matter's id.")),
             Length(max=64),
+            FormText(),
         ],
     )
 
