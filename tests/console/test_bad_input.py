@@ -74,8 +74,8 @@ def _body(form: Form | None, value: str) -> dict[str, str]:
 
 def _check(response, where: str, form: Form | None, variant: str, *, kept: bool = True) -> None:  # type: ignore[no-untyped-def]
     assert response.status_code < 500, where
-    if response.status_code not in (400, 404, 409, 422):
-        return  # done (303), or sent back to a page (302) that says why
+    if response.status_code not in (409, 422):
+        return  # done (303), sent back (302), refused (400, 401) or gone (404)
     text = response.get_data(as_text=True)
     if response.mimetype != "text/html" or form is None:
         return

@@ -129,7 +129,7 @@ def build_estate(firm: factories.FirmWithKey, staff_user_id: int) -> Estate:
         "stray": stray.public_id,
         "account": account.public_id,
         "link": book.link.public_id,
-        "endpoint": str(endpoint.id),
+        "endpoint": endpoint.public_id,
         "message": message.public_id,
         "trust_request": request.public_id,
         "user": str(staff_user_id),
@@ -145,6 +145,8 @@ def build_estate(firm: factories.FirmWithKey, staff_user_id: int) -> Estate:
         book.link.public_id,
         message.public_id,
         request.public_id,
+        endpoint.public_id,
+        "quartermaine-hooks",
     ]
     return Estate(book=book, ids=ids, secrets=secrets)
 
