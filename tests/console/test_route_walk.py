@@ -32,7 +32,7 @@ def estate(
     return build_estate(firm, staffer.user.id)
 
 
-def _send(console: Console, method: str, path: str, data: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def _send(console: Console, method: str, path: str, data: dict[str, str] | None = None):
     if method == "GET":
         return console.get(path)
     assert method == "POST", f"{method} {path}: the walk knows GET and POST only"
