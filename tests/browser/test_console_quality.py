@@ -16,10 +16,12 @@ from typing import Any
 import pyotp
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from portal.console.pages import NAV
 from portal.db import db
 from portal.postings import endpoints
+from portal.staff.models import StaffUser
 from tests import factories
 from tests.api.payment_books import make_book
 from tests.api.unmatched_books import public_payment
@@ -211,3 +213,6 @@ def test_five_failures_lock_the_account_with_one_message(page: Any, quartermaine
     sign_in(page, quartermaine, opens=False)
     expect(page.get_by_role("alert")).to_have_text(messages[0])
     expect(page.get_by_role("heading", level=1)).to_have_text("Sign in to the console")
+    with quartermaine.server.app.app_context():
+        user = db.session.scalar(select(StaffUser).where(StaffUser.email == quartermaine.email))
+        assert user is not None and user.locked_until is not None  # locked, not merely refused
