@@ -27,6 +27,7 @@ from portal.errors import ValidationFailed
 from portal.firms import keys
 from portal.firms import services as firms
 from portal.firms.scopes import SCOPES
+from portal.text import FormText
 
 #: What each scope opens, in the console's words.
 SCOPE_LABELS: dict[str, Any] = {
@@ -51,7 +52,7 @@ def scope_choices() -> list[SelectChoice]:
 
 
 class NewKeyForm(FlaskForm):
-    label = StringField(lazy_gettext("Label"), validators=[Length(max=400)])
+    label = StringField(lazy_gettext("Label"), validators=[Length(max=400), FormText()])
     scopes = SelectMultipleField(
         lazy_gettext("Scopes"),
         choices=scope_choices,

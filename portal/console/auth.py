@@ -30,6 +30,10 @@ bp = Blueprint("console", __name__, url_prefix="/console")
 COOKIE = "matterpay_console"
 COOKIE_PATH = "/console"
 
+#: The attribute the guards leave on a view: "staff" (any signed-in role) or "admin". Tests
+#: walk `app.url_map` and read it to know which pages answer a `staff` user 403.
+GUARD = "console_guard"
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -108,6 +112,8 @@ def staff_required(view: Callable[P, R]) -> Callable[P, R | Response]:
         g.staff = row.user
         return view(*args, **kwargs)
 
+    if getattr(wrapped, GUARD, None) is None:  # admin_required's mark, copied by wraps
+        setattr(wrapped, GUARD, "staff")
     # It may note the request on the session row: SQLite should lock for writing up front.
     return writes(wrapped)
 
@@ -121,6 +127,7 @@ def admin_required(view: Callable[P, R]) -> Callable[P, R | Response]:
             abort(403)
         return view(*args, **kwargs)
 
+    setattr(wrapped, GUARD, "admin")
     return staff_required(wrapped)
 
 

@@ -12,6 +12,7 @@ from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from portal.staff.models import StaffRole
+from portal.text import FormText
 
 #: What a service's problem codes read as on the console's pages (translated by code).
 MESSAGES: Mapping[str, Any] = {
@@ -64,13 +65,17 @@ def _password(label: Any, *, autocomplete: str) -> PasswordField:
 class SignInForm(FlaskForm):
     email = EmailField(
         lazy_gettext("Email"),
-        validators=[DataRequired(lazy_gettext("Enter your email address.")), Length(max=254)],
+        validators=[
+            DataRequired(lazy_gettext("Enter your email address.")),
+            Length(max=254),
+            FormText(),
+        ],
         render_kw={"autocomplete": "username"},
     )
     password = _password(lazy_gettext("Password"), autocomplete="current-password")
     code = StringField(
         lazy_gettext("Code from your authenticator app, or a recovery code"),
-        validators=[Length(max=40)],
+        validators=[Length(max=40), FormText()],
         render_kw={"autocomplete": "one-time-code", "inputmode": "text"},
     )
 
@@ -83,7 +88,7 @@ class NewPasswordForm(FlaskForm):
 class ResetPasswordForm(NewPasswordForm):
     code = StringField(
         lazy_gettext("Code from your authenticator app, or a recovery code"),
-        validators=[Length(max=40)],
+        validators=[Length(max=40), FormText()],
         render_kw={"autocomplete": "one-time-code"},
     )
 
@@ -91,7 +96,7 @@ class ResetPasswordForm(NewPasswordForm):
 class EnrolForm(FlaskForm):
     code = StringField(
         lazy_gettext("The 6-digit code your app shows"),
-        validators=[DataRequired(lazy_gettext("Enter the code.")), Length(max=20)],
+        validators=[DataRequired(lazy_gettext("Enter the code.")), Length(max=20), FormText()],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
 
@@ -99,7 +104,11 @@ class EnrolForm(FlaskForm):
 class ForgotPasswordForm(FlaskForm):
     email = EmailField(
         lazy_gettext("Email"),
-        validators=[DataRequired(lazy_gettext("Enter your email address.")), Length(max=254)],
+        validators=[
+            DataRequired(lazy_gettext("Enter your email address.")),
+            Length(max=254),
+            FormText(),
+        ],
         render_kw={"autocomplete": "username"},
     )
 
@@ -111,7 +120,11 @@ class ConfirmPasswordForm(FlaskForm):
 class InviteForm(FlaskForm):
     email = EmailField(
         lazy_gettext("Email"),
-        validators=[DataRequired(lazy_gettext("Enter an email address.")), Length(max=254)],
+        validators=[
+            DataRequired(lazy_gettext("Enter an email address.")),
+            Length(max=254),
+            FormText(),
+        ],
     )
     role = SelectField(lazy_gettext("Role"), choices=role_choices, default="staff")
 

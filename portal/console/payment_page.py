@@ -46,6 +46,7 @@ from portal.postings import log, outbox
 from portal.postings.models import MessageStatus
 from portal.staff import sessions, signin
 from portal.staff.signin import SignInFailed
+from portal.text import FormText
 
 #: Refunds are only possible from a charge whose money arrived.
 REFUNDABLE = {"succeeded", "partially_refunded"}
@@ -59,13 +60,15 @@ KIND_TEXT: dict[str, Any] = {
 class RefundForm(FlaskForm):
     """The amounts are read from `amount-<allocation id>` boxes; this carries the rest."""
 
-    reason = StringField(lazy_gettext("Reason (optional)"), validators=[Length(max=300)])
+    reason = StringField(
+        lazy_gettext("Reason (optional)"), validators=[Length(max=300), FormText()]
+    )
 
 
 class ConfirmRefundForm(FlaskForm):
     key = HiddenField()
     whole = HiddenField()
-    reason = HiddenField(validators=[Length(max=300)])
+    reason = HiddenField(validators=[Length(max=300), FormText()])
     #: Asked only when the refund is above the firm's threshold (and no recent password).
     password = PasswordField(
         lazy_gettext("Your password"),

@@ -156,7 +156,9 @@ def account_form(
                 choices.append(SelectChoice(current, current))
             field = SelectField(label, choices=choices, validate_choice=False)
         setattr(AccountForm, code_field, field)
-    prefix = f"acct-{account.public_id}"
+    # Its own separator: WTForms adds "-" only when the prefix does not end in "-" or "_",
+    # and a public id ends in one of them one time in 32 (see console.unmatched.form_prefix).
+    prefix = f"acct-{account.public_id}-"
     if formdata is not None:
         return AccountForm(formdata=formdata, prefix=prefix)
     data: dict[str, Any] = {

@@ -31,6 +31,7 @@ from portal.payments.unmatched import (
     WrongAccount,
     apply_unmatched,
 )
+from portal.text import FormText
 
 #: Most payments the queue shows at once (oldest first).
 QUEUE_SIZE = 100
@@ -51,8 +52,19 @@ class ApplyForm(FlaskForm):
         validators=[
             DataRequired(lazy_gettext("Enter the invoice's or the matter's id.")),
             Length(max=64),
+            FormText(),
         ],
     )
+
+
+def form_prefix(public_id: str) -> str:
+    """The payment's form's field prefix, its separator included.
+
+    WTForms adds "-" only to a prefix that does not already end in "-", "_" and the like, and
+    a public id ends in "-" or "_" one time in 32: without its own separator the field names
+    would depend on the id's last character.
+    """
+    return f"p-{public_id}-"
 
 
 def _refusal(exc: ApplyRefused, to: str) -> str:
@@ -98,7 +110,7 @@ def _queue(
     forms = forms or {}
     shown: dict[str, Any] = {
         view.payment.public_id: forms.get(view.payment.public_id)
-        or ApplyForm(formdata=None, prefix=f"p-{view.payment.public_id}")
+        or ApplyForm(formdata=None, prefix=form_prefix(view.payment.public_id))
         for view in page.items
     }
     return render_template(
@@ -120,7 +132,7 @@ def unmatched() -> ResponseReturnValue:
 @staff_required
 def apply_payment(public_id: str) -> ResponseReturnValue:
     view = queries.payment_for_firm(g.staff.firm_id, public_id)  # another firm's: 404
-    form = ApplyForm(prefix=f"p-{public_id}")
+    form = ApplyForm(prefix=form_prefix(public_id))
     if not form.validate_on_submit():
         return _queue({public_id: form}, status=422)
     reference = (form.reference.data or "").strip()

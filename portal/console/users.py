@@ -21,9 +21,17 @@ from portal.errors import ValidationFailed
 from portal.staff import accounts
 
 
-def _page(invite: InviteForm | None = None, status: int = 200, **extra: Any) -> ResponseReturnValue:
+def _page(
+    invite: InviteForm | None = None,
+    status: int = 200,
+    refused: tuple[int, RoleForm] | None = None,
+    **extra: Any,
+) -> ResponseReturnValue:
+    """The users page; `refused` is a role form sent back with its error next to it."""
     users = accounts.users_of(g.staff.firm_id)
     forms = {user.id: RoleForm(prefix=f"u{user.id}", role=user.role.value) for user in users}
+    if refused is not None:
+        forms[refused[0]] = refused[1]
     return render_template(
         "console/users.html",
         users=users,
@@ -73,7 +81,13 @@ def change_role(user_id: int) -> ResponseReturnValue:
     user = accounts.user_in_firm(g.staff.firm_id, user_id)
     form = RoleForm(prefix=f"u{user.id}")
     if not form.validate_on_submit():
-        return _page(status=422)
+        # A deactivated person's row shows no role form: say it at the top instead.
+        hidden = user.deactivated_at is not None
+        shown = [
+            f"{gettext('Role of %(email)s', email=user.email)}: {message}"
+            for message in form.role.errors
+        ]
+        return _page(status=422, refused=(user.id, form), problems=shown if hidden else [])
     return _act(
         lambda: accounts.change_role(g.staff.firm_id, user.id, form.role.data or "", _actor()),
         gettext("Role changed for %(email)s.", email=user.email),

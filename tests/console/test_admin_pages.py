@@ -136,6 +136,25 @@ def test_an_account_is_changed_with_the_back_office_lists_as_dropdowns(
     assert "ledger_code" in audit and admin.email in audit
 
 
+def test_an_account_id_ending_in_a_separator_names_the_same_fields(
+    console: Console, admin: Person, firm: FirmWithKey
+) -> None:
+    # One public id in 32 ends in "-" or "_", after which WTForms added no separator of its own.
+    account = firms.merchant_account_for_firm(firm.id, _account(firm))
+    account.public_id = account.public_id[:-1] + "_"
+    db.session.flush()
+    console.sign_in_as(admin)
+    response = console.post(
+        f"/console/settings/accounts/{account.public_id}",
+        _account_form(account.public_id, label="Operating (renamed)"),
+        form_page="/console/settings",
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    assert firms.merchant_account_for_firm(firm.id, account.public_id).label == (
+        "Operating (renamed)"
+    )
+
+
 def test_bad_account_fields_come_back_next_to_their_field(
     console: Console, admin: Person, firm: FirmWithKey
 ) -> None:

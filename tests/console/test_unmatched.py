@@ -112,3 +112,18 @@ def test_another_firms_payment_is_not_found(
     assert f'id="u-{stray.public_id}"' not in console.get(QUEUE).get_data(as_text=True)
     status, _ = _apply(console, stray, "invoice", "INV-OLD")
     assert status == 404
+
+
+@pytest.mark.parametrize("last", ["-", "_"])
+def test_a_payment_id_ending_in_a_separator_names_the_same_fields(
+    console: Console, staffer: Person, book: Book, stray: Payment, session: Session, last: str
+) -> None:
+    # Public ids are URL-safe base64: one in 32 ends in "-" or "_", after which WTForms used
+    # to add no separator of its own, and the posted field names no longer matched the form's.
+    stray.public_id = stray.public_id[:-1] + last
+    session.flush()
+    console.sign_in_as(staffer)
+    page = console.get(QUEUE).get_data(as_text=True)
+    assert f'name="p-{stray.public_id}-reference"' in page
+    status, _ = _apply(console, stray, "invoice", "INV-OLD")
+    assert status == 303
