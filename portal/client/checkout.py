@@ -29,7 +29,7 @@ from portal.trust_requests import holds as trust_requests
 #: What the basket page's buttons ask for.
 ACTION_REVIEW = "review"  # the ticked lines, or the total when one is typed
 ACTION_ALL = "all"  # every payable invoice in full
-ACTION_TOTAL = "total"  # the typed total, auto-applied oldest due date first
+ACTION_TOTAL = "total"  # the typed total, auto-applied in the firm's order
 
 # -- what the basket page offers ---------------------------------------------------------------
 

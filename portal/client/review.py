@@ -149,7 +149,11 @@ def review_basket(
             errors.add("total", _("There is no single amount due to apply a total to."))
         elif (total := read_amount(entries.total, currency, locale, "total", errors)) is not None:
             try:
-                invoices = allocation.auto_apply(list(checkout.payable.values()), total)
+                invoices = allocation.auto_apply(
+                    list(checkout.payable.values()),
+                    total,
+                    payments.firm_rules(link.firm_id).order,
+                )
             except allocation.AllocationError as exc:
                 errors.extend(exc.errors)
     else:

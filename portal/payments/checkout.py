@@ -26,7 +26,7 @@ from portal.billing.models import Invoice, InvoiceStatus, Matter
 from portal.db import db
 from portal.errors import NotFound, PortalError, ValidationFailed, ValidationProblem
 from portal.firms.models import MerchantAccount, MerchantAccountKind
-from portal.firms.services import account_label
+from portal.firms.services import account_label, firm_by_id
 from portal.gateways.base import Instrument
 from portal.ids import new_public_id
 from portal.links import services as links
@@ -109,7 +109,7 @@ def payable_invoices(link: Link) -> list[allocation.PayableInvoice]:
         select_payable_invoices(link.firm_id, Invoice.matter_id.in_(matter_ids))
     ).all()
     invoices = [allocation.PayableInvoice(*row) for row in rows]
-    return sorted(invoices, key=allocation.apply_order)
+    return allocation.in_apply_order(invoices, firm_rules(link.firm_id).order)
 
 
 def trust_matters(link: Link) -> dict[int, str]:
@@ -139,10 +139,12 @@ def payable_requests(link: Link) -> dict[int, allocation.PayableRequest]:
 
 
 def firm_rules(firm_id: int) -> allocation.Rules:
-    """The firm's payment rules (firm-level settings arrive with the firm settings issue)."""
+    """The firm's payment rules: partial payments and the minimum from the portal's settings,
+    the auto-apply order from the firm's own (`auto_apply_order`)."""
     return allocation.Rules(
         allow_partial=bool(current_app.config["PAYMENTS_ALLOW_PARTIAL"]),
         minimum_minor=int(current_app.config["PAYMENTS_MINIMUM_MINOR"]),
+        order=firm_by_id(firm_id).auto_apply_order,
     )
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from portal.api.schemas.common import Input, Output
 from portal.firms import settings
-from portal.firms.models import Firm
+from portal.firms.models import AutoApplyOrder, Firm
 from portal.firms.services import default_time_zone
 
 
@@ -60,6 +60,14 @@ class FirmPatchIn(Input):
         default=None,
         description="The A/R message on every posting, one line of at most 200 characters. "
         "null (or blank) restores the portal's default (setting WEBHOOK_DEFAULT_AR_MESSAGE).",
+    )
+    auto_apply_order: Literal["oldest_due", "oldest_issued", "smallest_first"] = Field(  # type: ignore[assignment]  # as auto_post
+        default=None,
+        description='The order in which a total typed by a client ("pay a total") or by '
+        "staff (Make a payment, step 3) is applied to open invoices: `oldest_due` (oldest due "
+        "date first, no due date last; the default), `oldest_issued` (oldest issue date "
+        "first) or `smallest_first` (smallest amount payable first). Trust deposits are never "
+        "auto-applied.",
     )
     notify_email: EmailAddress | None = Field(
         default=None,
@@ -115,6 +123,7 @@ class FirmOut(Output):
     ar_message_is_default: bool = Field(
         description="true when the firm has none of its own and the portal's default applies."
     )
+    auto_apply_order: AutoApplyOrder
     notify_email: str | None
     time_zone: str = Field(description="The zone the firm's days and times are counted in now.")
     time_zone_is_default: bool = Field(
@@ -142,6 +151,7 @@ class FirmOut(Output):
             use_posted_date=firm.use_posted_date,
             ar_message=firm.ar_message or settings.default_ar_message(),
             ar_message_is_default=firm.ar_message is None,
+            auto_apply_order=firm.auto_apply_order,
             notify_email=firm.notify_email,
             time_zone=firm.time_zone or default_time_zone(),
             time_zone_is_default=firm.time_zone is None,
