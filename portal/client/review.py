@@ -162,14 +162,23 @@ def review_basket(
     deposits = read_deposits(entries, checkout, locale, errors)
     requests = read_requests(entries, checkout, locale, errors)
     basket = allocation.Basket(invoices=invoices, trust_deposits=deposits, trust_requests=requests)
+    rules = payments.firm_rules(link.firm_id)
     try:
         plan = allocation.plan(
             basket,
             invoices=checkout.payable,
             trust_matters=checkout.trust_matters,
-            rules=payments.firm_rules(link.firm_id),
+            rules=rules,
             requests=checkout.requests,
         )
+        if checkout.carried:
+            allocation.check_carried(
+                basket,
+                invoices=checkout.carried.invoices,
+                deposits=checkout.carried.deposits,
+                rules=rules,
+                currency=plan.currency,
+            )
     except allocation.AllocationError as exc:
         # What could not be read is already explained; "choose something" would only confuse.
         errors.extend([e for e in exc.errors if not (errors and e.get("field") == "basket")])

@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, T
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
-from portal.billing.models import Client, Matter
+from portal.billing.models import Client, Invoice, Matter
 from portal.db import Base, str_enum
 
 #: The matters a link is limited to; a link with none here sees all the client's matters.
@@ -78,6 +78,8 @@ class LinkLine(Base):
     amount_minor: Mapped[int] = mapped_column(BigInteger)
 
     link: Mapped[Link] = relationship(back_populates="lines")
+    invoice: Mapped[Invoice | None] = relationship()
+    matter: Mapped[Matter] = relationship()
 
 
 class DeliveryState(enum.StrEnum):

@@ -313,3 +313,58 @@ def plan(
             errors=[ValidationProblem("total_too_large", "basket", "That total is too large.")]
         )
     return Plan(currency=currency, charges=tuple(charges))
+
+
+def check_carried(
+    basket: Basket,
+    *,
+    invoices: Mapping[int, int],
+    deposits: Mapping[int, int],
+    rules: Rules,
+    currency: str,
+) -> None:
+    """Refuse a basket that strays from the allocation a link carries (send for payment):
+    a line it does not carry, more than a line's amount, or less where the firm takes no
+    partial payments (then every line must be paid in full)."""
+    errors: list[ValidationProblem] = []
+    for prefix, asked, carried in (
+        ("invoice", basket.invoices, invoices),
+        ("trust", basket.trust_deposits, deposits),
+        ("request", basket.trust_requests, {}),
+    ):
+        for item_id, amount in asked.items():
+            name = f"{prefix}-{item_id}"
+            cap = carried.get(item_id)
+            if cap is None:
+                errors.append(
+                    ValidationProblem(
+                        "line_not_carried", name, "This line is not part of the payment asked for."
+                    )
+                )
+            elif amount > cap:
+                errors.append(
+                    ValidationProblem(
+                        "line_over_carried",
+                        name,
+                        f"The firm asked for {_money(cap, currency)} at most on this line.",
+                        {"most_minor": cap, "currency": currency},
+                    )
+                )
+            elif amount < cap and not rules.allow_partial:
+                errors.append(
+                    ValidationProblem(
+                        "line_partial_not_allowed", name, "This line must be paid in full."
+                    )
+                )
+        if not rules.allow_partial:
+            for item_id in carried:
+                if item_id not in asked:
+                    errors.append(
+                        ValidationProblem(
+                            "line_partial_not_allowed",
+                            f"{prefix}-{item_id}",
+                            "This line must be paid in full.",
+                        )
+                    )
+    if errors:
+        raise AllocationError(errors=errors)

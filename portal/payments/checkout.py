@@ -29,6 +29,7 @@ from portal.firms.models import MerchantAccount, MerchantAccountKind
 from portal.firms.services import account_label, firm_by_id
 from portal.gateways.base import Instrument
 from portal.ids import new_public_id
+from portal.links import lines as link_lines
 from portal.links import services as links
 from portal.links.models import Link
 from portal.payments import allocation, charging, receipt_emails
@@ -105,16 +106,20 @@ def select_payable_invoices(
 def payable_invoices(link: Link) -> list[allocation.PayableInvoice]:
     """Open invoices the link may pay, with what is left once in-flight charges are held."""
     matter_ids = links.visible_matter_ids(link)
-    rows = db.session.execute(
-        select_payable_invoices(link.firm_id, Invoice.matter_id.in_(matter_ids))
-    ).all()
+    where = [Invoice.matter_id.in_(matter_ids)]
+    if carried := link_lines.carried_lines(link):
+        where.append(Invoice.id.in_(list(carried.invoices)))
+    rows = db.session.execute(select_payable_invoices(link.firm_id, *where)).all()
     invoices = [allocation.PayableInvoice(*row) for row in rows]
     return allocation.in_apply_order(invoices, firm_rules(link.firm_id).order)
 
 
 def trust_matters(link: Link) -> dict[int, str]:
-    """The matters this link may deposit into trust for, with their currency."""
+    """The matters this link may deposit into trust for, with their currency (for a link
+    that carries lines, only its deposit lines' matters)."""
     matter_ids = links.visible_matter_ids(link)
+    if carried := link_lines.carried_lines(link):
+        matter_ids = [m for m in matter_ids if m in carried.deposits]
     return dict(
         db.session.execute(
             select(Matter.id, Matter.currency).where(
@@ -125,7 +130,10 @@ def trust_matters(link: Link) -> dict[int, str]:
 
 
 def payable_requests(link: Link) -> dict[int, allocation.PayableRequest]:
-    """The open trust requests this link may pay, by id, with what is left on each."""
+    """The open trust requests this link may pay, by id, with what is left on each (none for a
+    link that carries lines: it pays those)."""
+    if link_lines.carried_lines(link):
+        return {}
     return {
         request.id: allocation.PayableRequest(
             id=request.id,
@@ -247,13 +255,22 @@ def start_payment(
             ],
         )
     invoices = {invoice.id: invoice for invoice in payable_invoices(link)}
+    rules = firm_rules(link.firm_id)
     plan = allocation.plan(
         basket,
         invoices=invoices,
         trust_matters=trust_matters(link),
-        rules=firm_rules(link.firm_id),
+        rules=rules,
         requests=payable_requests(link) if basket.trust_requests else {},
     )
+    if carried := link_lines.carried_lines(link):
+        allocation.check_carried(
+            basket,
+            invoices=carried.invoices,
+            deposits=carried.deposits,
+            rules=rules,
+            currency=plan.currency,
+        )
     return submit_plan(
         Origin(
             firm_id=link.firm_id, client_id=link.client_id, link_id=link.id, ar_note=link.ar_note

@@ -17,6 +17,7 @@ from portal.payments.allocation import (
     Rules,
     apply_order,
     auto_apply,
+    check_carried,
     plan,
 )
 from portal.payments.models import ALLOWED, AllocationKind, ChargeStatus
@@ -268,3 +269,33 @@ def test_a_total_is_applied_in_the_firms_order(
         _invoice(3, issued=5, due=None, payable=50_00),  # smallest, no due date
     ]
     assert auto_apply(invoices, 100_00, order) == applied
+
+
+@pytest.mark.parametrize(
+    ("invoices", "deposits", "allow_partial", "codes"),
+    [
+        ({1: 500}, {7: 300}, True, []),
+        ({1: 400}, {}, True, []),  # lowered, a line left out: partial payments allowed
+        ({1: 400}, {7: 300}, False, ["line_partial_not_allowed"]),
+        ({1: 500}, {}, False, ["line_partial_not_allowed"]),
+        ({1: 501}, {7: 300}, True, ["line_over_carried"]),
+        ({1: 500, 2: 100}, {7: 300}, True, ["line_not_carried"]),
+        ({1: 500}, {7: 300, 8: 100}, True, ["line_not_carried"]),
+    ],
+)
+def test_a_basket_stays_within_the_lines_a_link_carries(
+    invoices: dict[int, int], deposits: dict[int, int], allow_partial: bool, codes: list[str]
+) -> None:
+    basket = Basket(invoices=invoices, trust_deposits=deposits)
+    try:
+        check_carried(
+            basket,
+            invoices={1: 500},
+            deposits={7: 300},
+            rules=Rules(allow_partial=allow_partial),
+            currency="USD",
+        )
+    except AllocationError as exc:
+        assert [e["code"] for e in exc.errors] == codes
+    else:
+        assert codes == []
