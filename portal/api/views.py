@@ -51,8 +51,8 @@ from portal.billing.models import Matter
 from portal.firms import scopes
 from portal.firms.services import firm_currencies
 from portal.links import issuing
-from portal.links.lines import LineRequest
 from portal.links import services as links
+from portal.links.lines import LineRequest
 
 
 def _validation_context() -> Mapping[str, Any]:

@@ -97,9 +97,7 @@ def check_lines(client: Client, requested: Sequence[LineRequest]) -> list[Checke
             else:
                 seen.add(("invoice", invoice.id))
                 currencies.add(invoice.currency)
-                matter = db.session.get(Matter, invoice.matter_id)
-                assert matter is not None  # an invoice's matter is its foreign key
-                checked.append(CheckedLine(matter, invoice, amount))
+                checked.append(CheckedLine(invoice.matter, invoice, amount))
             continue
         matter_found = _client_matter(client, line.matter or "")
         deposit = line.trust_amount_minor

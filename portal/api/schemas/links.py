@@ -17,9 +17,9 @@ from portal.api.schemas.common import (
     link_lifetime,
 )
 from portal.config import MAX_LINK_SECONDS
-from portal.money import MAX_MINOR
 from portal.links.models import Link, LinkDelivery, LinkLine
 from portal.links.services import LinkFilters
+from portal.money import MAX_MINOR
 from portal.text import pydantic_text
 
 
