@@ -299,6 +299,8 @@ class Origin:
     ar_note: str | None = None
     #: Where it was started; None says "link" with a link and "pay_button" without one.
     source: PaymentSource | None = None
+    #: The staff user who took it in the console (source "staff").
+    staff_user_id: int | None = None
 
     @property
     def payment_source(self) -> PaymentSource:
@@ -372,9 +374,11 @@ def submit_plan(
                 raise
     db.session.commit()  # our record exists before any money moves
 
+    # Staff type the receipt addresses: our receipt goes there, the processor sends none.
+    gateway_email = None if origin.payment_source is PaymentSource.STAFF else payer.email
     for charge in payment.charges:
         request = charging.charge_request(
-            charge, instrument, email=payer.email, ip=payer.ip, user_agent=payer.user_agent
+            charge, instrument, email=gateway_email, ip=payer.ip, user_agent=payer.user_agent
         )
         try:
             result = charging.ask_gateway(charge, request)
@@ -434,6 +438,7 @@ def _record_submission(
         payer_email=payer.email,
         payer_locale=payer.locale,
         ar_note=origin.ar_note,
+        staff_user_id=origin.staff_user_id,
         created_at=now,
     )
     if method is PaymentMethod.ACH:
