@@ -78,7 +78,7 @@ def _flag(value: object) -> bool:
 
 def _auto_apply_order(value: object) -> AutoApplyOrder:
     try:
-        return AutoApplyOrder(value)
+        return AutoApplyOrder(str(value) if isinstance(value, str) else "")
     except ValueError:
         names = ", ".join(order.value for order in AutoApplyOrder)
         raise SettingProblem(f"must be one of {names}") from None

@@ -68,12 +68,6 @@ def save_criteria(
     return draft
 
 
-def forget_criteria(staff_user_id: int, firm_id: int) -> None:
-    """Stop skipping step 1 ("change criteria"); commits."""
-    with db.transaction():
-        _stored(staff_user_id, firm_id).criteria_saved = False
-
-
 def update_ticks(
     staff_user_id: int, firm_id: int, shown: Iterable[Item], ticked: Iterable[Item]
 ) -> list[Item]:

@@ -61,8 +61,8 @@ class FirmPatchIn(Input):
         description="The A/R message on every posting, one line of at most 200 characters. "
         "null (or blank) restores the portal's default (setting WEBHOOK_DEFAULT_AR_MESSAGE).",
     )
-    auto_apply_order: Literal["oldest_due", "oldest_issued", "smallest_first"] = Field(  # type: ignore[assignment]  # as auto_post
-        default=None,
+    auto_apply_order: Literal["oldest_due", "oldest_issued", "smallest_first"] = Field(
+        default=None,  # type: ignore[arg-type]  # as auto_post: left out is None, null a 422
         description='The order in which a total typed by a client ("pay a total") or by '
         "staff (Make a payment, step 3) is applied to open invoices: `oldest_due` (oldest due "
         "date first, no due date last; the default), `oldest_issued` (oldest issue date "
