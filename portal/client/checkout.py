@@ -128,6 +128,8 @@ class Checkout:
     requests: Mapping[int, allocation.PayableRequest] = field(default_factory=dict)
     #: The allocation the link carries (send for payment); empty for an ordinary link.
     carried: CarriedLines = field(default_factory=CarriedLines)
+    #: The firm's auto-apply order (`auto_apply_order`), for the words about a total.
+    order: str = "oldest_due"
 
     @property
     def currency(self) -> str | None:
@@ -221,6 +223,7 @@ def checkout_for(link: Link, firm: Firm) -> Checkout:
             for request in open_requests
         },
         carried=carried,
+        order=payments.firm_rules(link.firm_id).order.value,
     )
 
 

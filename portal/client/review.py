@@ -81,7 +81,7 @@ class Review:
     method: PaymentMethod
     total_minor: int
     charges: tuple[ReviewCharge, ...]
-    #: True when the lines came from a typed total, applied oldest due date first.
+    #: True when the lines came from a typed total, applied in the firm's order.
     is_auto_applied: bool
     #: What the invoice lines come to (the typed total, when it was auto-applied).
     invoices_minor: int
@@ -94,6 +94,8 @@ class Review:
     #: "stripe" when a charge goes through Stripe (the page then uses Stripe.js), else the
     #: offline "sandbox".
     gateway: str
+    #: The firm's auto-apply order (`auto_apply_order`), for the sentence about a total.
+    order: str = "oldest_due"
 
     @property
     def uses_stripe(self) -> bool:
@@ -209,6 +211,7 @@ def review_basket(
             else None
         ),
         gateway="stripe" if any(c.gateway == "stripe" for c in charges) else "sandbox",
+        order=rules.order.value,
     )
 
 
