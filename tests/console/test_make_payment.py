@@ -9,12 +9,14 @@ import datetime as dt
 import re
 
 import pytest
+from flask import g
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from portal import clock
 from portal.db import db
 from portal.firms.models import AutoApplyOrder
+from portal.links import services as links
 from portal.links.models import DeliveryOrigin, Link
 from portal.mail.models import OutgoingEmail
 from portal.payments.models import Payment, PaymentSource
@@ -24,6 +26,7 @@ from tests.api.payment_books import make_book
 from tests.clocks import Clock
 from tests.console.conftest import Console, Person
 from tests.payments.conftest import Book
+from tests.payments.test_views import VISA, Browser
 
 MP = "/console/make-payment"
 CARD = {
@@ -268,3 +271,57 @@ def test_send_for_payment_emails_a_link_carrying_the_allocation(
     (delivery,) = link.deliveries
     assert delivery.origin is DeliveryOrigin.CONSOLE
     assert delivery.recipient == book.client.email
+
+
+def test_a_bank_debit_by_phone_records_how_it_was_authorized(
+    console: Console, staffer: Person, book: Book, firm: factories.FirmWithKey
+) -> None:
+    console.sign_in_as(staffer)
+    _tick(console, _search(console, client="C-1"), [f"invoice-{book.old.id}"])
+    carried = _carried(_preview(console, {f"invoice-{book.old.id}": "1200.00"}), "pay")
+    carried.pop("csrf_token")
+    bank = {
+        **carried,
+        "payer_name": "Ada Client",
+        "method": "ach",
+        "account_holder": "Ada Client",
+        "routing_number": "110000000",
+        "account_number": "000123456789",
+        "account_type": "checking",
+    }
+    unsaid = console.post(f"{MP}/pay", bank, form_page=f"{MP}/allocate")
+    assert unsaid.status_code == 422
+    assert "recorded call or in writing" in unsaid.get_data(as_text=True)
+    done = console.post(
+        f"{MP}/pay", {**bank, "authorised_by": "recorded_call"}, form_page=f"{MP}/allocate"
+    )
+    assert done.status_code == 303, done.get_data(as_text=True)
+    (payment,) = db.session.scalars(select(Payment).where(Payment.firm_id == firm.id)).all()
+    assert payment.mandate_text is not None
+    assert "recorded telephone call" in payment.mandate_text
+    assert staffer.email in payment.mandate_text
+    assert {c.status.value for c in payment.charges} == {"processing"}
+
+
+def test_the_client_pays_exactly_what_staff_sent(
+    console: Console, staffer: Person, book: Book, client
+) -> None:
+
+    console.sign_in_as(staffer)
+    _tick(console, _search(console, client="C-1"), [f"invoice-{book.old.id}"])
+    carried = _carried(_preview(console, {f"invoice-{book.old.id}": "250.00"}), "send-form")
+    carried.pop("csrf_token")
+    assert console.post(f"{MP}/send", carried, form_page=f"{MP}/allocate").status_code == 200
+    link = db.session.scalars(select(Link).where(Link.lines.any())).one()
+    g.pop("csrf_token", None)  # the tests' app context keeps the console's token on g
+    payer = Browser(client)
+    payer.client.get(f"/l/{links.token_for(link)}", base_url="https://localhost")
+    basket = payer.basket()
+    assert basket.values("invoice") == [str(book.old.id)]
+    raised = payer.basket().set(f"invoice-{book.old.id}", "300.00").set("method", "card")
+    assert raised.submit().status_code == 422
+    review = basket.set("method", "card").submit()
+    assert review.status_code == 200
+    assert payer.form(review, "confirm").fill(VISA).submit().status_code == 303
+    paid = db.session.scalars(select(Payment).where(Payment.link_id == link.id)).one()
+    assert paid.total_minor == 25_000
