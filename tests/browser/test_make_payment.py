@@ -27,7 +27,11 @@ def _press(page: Any, locator: Any, key: str = "Enter") -> None:
     page.keyboard.press(key)
 
 
-def test_the_four_steps_by_keyboard(page: Any, live_server: LiveServer, book: Book) -> None:
+def test_the_four_steps_by_keyboard(
+    make_page: Any, live_server: LiveServer, book: Book, axe: Any
+) -> None:
+    # CSP bypassed only so that axe (the accessibility checker) can be injected.
+    page = make_page(bypass_csp=True)
     with live_server.app.app_context():
         firm = db.session.scalars(select(Firm)).one()
         make_person(firm, "sam@okafor.example", role="staff", mfa=False)
@@ -55,6 +59,7 @@ def test_the_four_steps_by_keyboard(page: Any, live_server: LiveServer, book: Bo
     expect(page.get_by_label("INV-1041")).to_be_checked()
     _press(page, page.get_by_label("INV-1057"), "Space")
     _press(page, page.get_by_label("2024-0117 Mensah v. Harbour Holdings"), "Space")
+    assert axe(page) == []
     _press(page, page.get_by_role("button", name="Allocate the selected lines"))
 
     # step 3: a total over both invoices, oldest due first, and a deposit typed by hand
@@ -69,6 +74,8 @@ def test_the_four_steps_by_keyboard(page: Any, live_server: LiveServer, book: Bo
     expect(rows.nth(0)).to_contain_text("$1,200.50")
     expect(rows.nth(1)).to_contain_text("$299.50")  # INV-1057 gets the rest
     expect(rows.nth(1)).to_contain_text("$340.50")  # and that much stays owed
+
+    assert axe(page) == []
 
     # step 4a: a card by phone, the receipt to a typed address, a note for the back office
     _type(page, "#payer_name", "Ada Mensah")
