@@ -28,7 +28,15 @@ from portal.links.lines import LineRequest
 from portal.links.models import DeliveryOrigin, Link
 from portal.money import format_money
 from portal.payments import allocation, drafts
-from portal.payments.checkout import Origin, Payer, firm_rules, payment_by_key, submit_plan
+from portal.payments.checkout import (
+    MethodUnavailable,
+    Origin,
+    Payer,
+    firm_rules,
+    merchant_account,
+    payment_by_key,
+    submit_plan,
+)
 from portal.payments.models import Payment, PaymentMethod, PaymentSource
 from portal.payments.staff_search import InvoiceRow, MatterRow, invoices_by_id, matters_by_id
 
@@ -169,6 +177,13 @@ def take_payment(
     The same key returns the first payment and charges nothing (a double click)."""
     if (existing := payment_by_key(firm_id, idempotency_key)) is not None:
         return existing
+    for planned in staged.plan.charges:
+        # Stripe takes card details only in its Payment Element (a MOTO payment from the
+        # console is not built yet): typed numbers must never reach it, nor our server for it.
+        if merchant_account(firm_id, planned.account_kind, staged.plan.currency).gateway != (
+            "sandbox"
+        ):
+            raise MethodUnavailable("Staff can take typed payments on sandbox accounts only.")
     mandate = None
     if method is PaymentMethod.ACH and authorised_by in AUTHORISATIONS:
         mandate = mandate_for(firm_id, staged, payer_name, authorised_by or "", taker)

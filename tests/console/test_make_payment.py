@@ -325,3 +325,18 @@ def test_the_client_pays_exactly_what_staff_sent(
     assert payer.form(review, "confirm").fill(VISA).submit().status_code == 303
     paid = db.session.scalars(select(Payment).where(Payment.link_id == link.id)).one()
     assert paid.total_minor == 25_000
+
+
+def test_typed_card_numbers_never_go_to_a_stripe_account(
+    console: Console, staffer: Person, book: Book, firm: factories.FirmWithKey
+) -> None:
+    for account in firm.firm.merchant_accounts:
+        account.gateway = "stripe"
+    console.sign_in_as(staffer)
+    _tick(console, _search(console, client="C-1"), [f"invoice-{book.old.id}"])
+    carried = _carried(_preview(console, {f"invoice-{book.old.id}": "100.00"}), "pay")
+    carried.pop("csrf_token")
+    answer = console.post(f"{MP}/pay", {**carried, **CARD}, form_page=f"{MP}/allocate")
+    assert answer.status_code == 422
+    assert "not available for this payment" in answer.get_data(as_text=True)
+    assert not db.session.scalars(select(Payment).where(Payment.firm_id == firm.id)).all()
