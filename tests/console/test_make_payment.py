@@ -340,3 +340,21 @@ def test_typed_card_numbers_never_go_to_a_stripe_account(
     assert answer.status_code == 422
     assert "not available for this payment" in answer.get_data(as_text=True)
     assert not db.session.scalars(select(Payment).where(Payment.firm_id == firm.id)).all()
+
+
+def test_one_payment_pays_one_clients_lines(
+    console: Console, staffer: Person, book: Book, firm: factories.FirmWithKey
+) -> None:
+    someone = factories.client(firm, name="Bea Other")
+    theirs = factories.invoice(factories.matter(someone), number="INV-BEA")
+    console.sign_in_as(staffer)
+    _tick(
+        console,
+        _search(console, invoice="INV-"),
+        [f"invoice-{book.old.id}", f"invoice-{theirs.id}"],
+    )
+    answer = console.post(
+        f"{MP}/allocate", {f"invoice-{book.old.id}": "10.00", f"invoice-{theirs.id}": "10.00"}
+    )
+    assert answer.status_code == 422
+    assert "one client at a time" in answer.get_data(as_text=True)
