@@ -42,7 +42,11 @@ class QuickstartCredentials:
 
 
 def seed() -> Firm:
-    """Create the demo firm with two clients, three matters, invoices and trust history."""
+    """Create the demo firm with two clients, three matters, invoices and trust history.
+
+    María's matter 2024-001 has two invoices open past due (INV-1041, INV-1042) and sits below
+    its trust minimum: the console's Make a payment takes a phone payment for both invoices and
+    a trust deposit in one search, one allocation and one pay step."""
     firm = firms.create_firm(DEMO_FIRM)
     firm.brand_colour = "#1d4f91"
     today = clock.today()

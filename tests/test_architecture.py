@@ -46,6 +46,9 @@ COMMITTERS: dict[str, set[str]] = {
     "portal.payments.authentication": {"answer_test_bank"},
     # The review page keeps the basket it shows (grace after expiry, the fresh link's basket).
     "portal.payments.kept_baskets": {"keep_review"},
+    # Make a payment in the console: each staff user's criteria and ticks, kept between pages
+    # (the console's steps 1 and 2 call these; paying or sending clears the ticks).
+    "portal.payments.drafts": {"clear_selection", "save_criteria", "update_ticks"},
     "portal.payments.refunds": {"refund_payment"},
     # The console's "Resend the receipt": the email is queued in the outbox, then committed.
     "portal.payments.receipt_emails": {"resend_receipt"},

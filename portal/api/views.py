@@ -52,6 +52,7 @@ from portal.firms import scopes
 from portal.firms.services import firm_currencies
 from portal.links import issuing
 from portal.links import services as links
+from portal.links.lines import LineRequest
 
 
 def _validation_context() -> Mapping[str, Any]:
@@ -368,6 +369,16 @@ def create_link(body: LinkIn) -> tuple[LinkCreatedOut, int]:
         expires_in=body.expires_in,
         send=send,
         ar_note=body.ar_note,
+        lines=[
+            LineRequest(
+                index=i,
+                invoice=line.invoice,
+                amount_minor=line.amount,
+                matter=line.matter,
+                trust_amount_minor=line.trust_amount,
+            )
+            for i, line in enumerate(body.lines)
+        ],
     )
     return LinkCreatedOut.of_new(link, links.url_for_link(link)), 201
 

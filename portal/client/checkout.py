@@ -18,6 +18,7 @@ from werkzeug.datastructures import MultiDict
 from portal import statements
 from portal.firms.models import Firm, MerchantAccount, MerchantAccountKind
 from portal.firms.services import firm_today
+from portal.links.lines import CarriedLines, carried_lines
 from portal.links.models import Link
 from portal.money import Money, to_plain
 from portal.payments import allocation
@@ -29,7 +30,7 @@ from portal.trust_requests import holds as trust_requests
 #: What the basket page's buttons ask for.
 ACTION_REVIEW = "review"  # the ticked lines, or the total when one is typed
 ACTION_ALL = "all"  # every payable invoice in full
-ACTION_TOTAL = "total"  # the typed total, auto-applied oldest due date first
+ACTION_TOTAL = "total"  # the typed total, auto-applied in the firm's order
 
 # -- what the basket page offers ---------------------------------------------------------------
 
@@ -125,6 +126,10 @@ class Checkout:
     accounts: Mapping[tuple[MerchantAccountKind, str], MerchantAccount]
     #: The trust requests the link may pay now, by id (the same ones `start_payment` accepts).
     requests: Mapping[int, allocation.PayableRequest] = field(default_factory=dict)
+    #: The allocation the link carries (send for payment); empty for an ordinary link.
+    carried: CarriedLines = field(default_factory=CarriedLines)
+    #: The firm's auto-apply order (`auto_apply_order`), for the words about a total.
+    order: str = "oldest_due"
 
     @property
     def currency(self) -> str | None:
@@ -140,7 +145,10 @@ def checkout_for(link: Link, firm: Firm) -> Checkout:
     payable = payments.payable_invoices(link)  # already in auto-apply order
     trust_matters = payments.trust_matters(link)
     today = firm_today(firm)  # "overdue" flips at the firm's midnight, not UTC's
-    open_requests = [r for r in trust_requests.payable_for_link(link) if r.payable_minor > 0]
+    carried = carried_lines(link)
+    open_requests = [
+        r for r in trust_requests.payable_for_link(link) if r.payable_minor > 0 and not carried
+    ]
     requests_by_matter: dict[int, list[RequestChoice]] = {}
     for request in open_requests:
         requests_by_matter.setdefault(request.matter_id, []).append(
@@ -214,6 +222,8 @@ def checkout_for(link: Link, firm: Firm) -> Checkout:
             )
             for request in open_requests
         },
+        carried=carried,
+        order=payments.firm_rules(link.firm_id).order.value,
     )
 
 
@@ -311,6 +321,15 @@ class Entries:
         button chooses no invoice."""
         del only_matter
         entries = cls(method=checkout.methods[0].value if checkout.methods else "")
+        # A link that carries an allocation opens with exactly its lines and amounts.
+        for invoice_id, amount in checkout.carried.invoices.items():
+            if (invoice := checkout.payable.get(invoice_id)) is not None:
+                entries.invoices.append(str(invoice_id))
+                entries.invoice_amounts[invoice_id] = to_plain(amount, invoice.currency)
+        for matter_id, amount in checkout.carried.deposits.items():
+            if (currency := checkout.trust_matters.get(matter_id)) is not None:
+                entries.deposits.append(str(matter_id))
+                entries.deposit_amounts[matter_id] = to_plain(amount, currency)
         for matter in checkout.matters:
             for request in matter.requests:
                 if only_request == request.id:

@@ -81,7 +81,7 @@ class Review:
     method: PaymentMethod
     total_minor: int
     charges: tuple[ReviewCharge, ...]
-    #: True when the lines came from a typed total, applied oldest due date first.
+    #: True when the lines came from a typed total, applied in the firm's order.
     is_auto_applied: bool
     #: What the invoice lines come to (the typed total, when it was auto-applied).
     invoices_minor: int
@@ -94,6 +94,8 @@ class Review:
     #: "stripe" when a charge goes through Stripe (the page then uses Stripe.js), else the
     #: offline "sandbox".
     gateway: str
+    #: The firm's auto-apply order (`auto_apply_order`), for the sentence about a total.
+    order: str = "oldest_due"
 
     @property
     def uses_stripe(self) -> bool:
@@ -149,7 +151,11 @@ def review_basket(
             errors.add("total", _("There is no single amount due to apply a total to."))
         elif (total := read_amount(entries.total, currency, locale, "total", errors)) is not None:
             try:
-                invoices = allocation.auto_apply(list(checkout.payable.values()), total)
+                invoices = allocation.auto_apply(
+                    list(checkout.payable.values()),
+                    total,
+                    payments.firm_rules(link.firm_id).order,
+                )
             except allocation.AllocationError as exc:
                 errors.extend(exc.errors)
     else:
@@ -158,14 +164,23 @@ def review_basket(
     deposits = read_deposits(entries, checkout, locale, errors)
     requests = read_requests(entries, checkout, locale, errors)
     basket = allocation.Basket(invoices=invoices, trust_deposits=deposits, trust_requests=requests)
+    rules = payments.firm_rules(link.firm_id)
     try:
         plan = allocation.plan(
             basket,
             invoices=checkout.payable,
             trust_matters=checkout.trust_matters,
-            rules=payments.firm_rules(link.firm_id),
+            rules=rules,
             requests=checkout.requests,
         )
+        if checkout.carried:
+            allocation.check_carried(
+                basket,
+                invoices=checkout.carried.invoices,
+                deposits=checkout.carried.deposits,
+                rules=rules,
+                currency=plan.currency,
+            )
     except allocation.AllocationError as exc:
         # What could not be read is already explained; "choose something" would only confuse.
         errors.extend([e for e in exc.errors if not (errors and e.get("field") == "basket")])
@@ -196,6 +211,7 @@ def review_basket(
             else None
         ),
         gateway="stripe" if any(c.gateway == "stripe" for c in charges) else "sandbox",
+        order=rules.order.value,
     )
 
 

@@ -28,6 +28,7 @@ class Section:
 
 NAV: tuple[Section, ...] = (
     Section("console.dashboard", "/", lazy_gettext("Dashboard")),
+    Section("console.make_payment", "/make-payment", lazy_gettext("Make a payment")),
     Section("console.payments", "/payments", lazy_gettext("Payments")),
     Section("console.unmatched", "/unmatched", lazy_gettext("Unmatched")),
     Section("console.postings", "/postings", lazy_gettext("Postings")),
@@ -75,6 +76,7 @@ BUILT = {
     "console.audit",
     "console.dashboard",
     "console.links",
+    "console.make_payment",
     "console.notifications",
     "console.payments",
     "console.postings",

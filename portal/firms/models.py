@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -29,6 +30,17 @@ from portal.ids import new_public_id
 class MerchantAccountKind(enum.StrEnum):
     OPERATING = "operating"
     TRUST = "trust"
+
+
+class AutoApplyOrder(enum.StrEnum):
+    """The order in which a typed total is applied to open invoices (console and client)."""
+
+    #: Oldest due date first (no due date last), then oldest issued.
+    OLDEST_DUE = "oldest_due"
+    #: Oldest issue date first.
+    OLDEST_ISSUED = "oldest_issued"
+    #: Smallest amount payable first, so as many invoices as possible are paid off.
+    SMALLEST_FIRST = "smallest_first"
 
 
 class EvergreenMode(enum.StrEnum):
@@ -100,6 +112,20 @@ class Firm(Base):
     contact_phone: Mapped[str | None] = mapped_column(String(40))
     postal_address: Mapped[str | None] = mapped_column(Text)
     website: Mapped[str | None] = mapped_column(String(300))
+    #: How a typed total is applied to open invoices (console's step 3, client's "pay a total").
+    #: No CHECK constraint (adding one would rebuild `firms` on SQLite under the audit
+    #: triggers); the setting's rule (portal.firms.settings) is the only writer.
+    auto_apply_order: Mapped[AutoApplyOrder] = mapped_column(
+        Enum(
+            AutoApplyOrder,
+            native_enum=False,
+            create_constraint=False,
+            length=24,
+            values_callable=lambda members: [m.value for m in members],
+        ),
+        default=AutoApplyOrder.OLDEST_DUE,
+        server_default=AutoApplyOrder.OLDEST_DUE.value,
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     merchant_accounts: Mapped[list[MerchantAccount]] = relationship(

@@ -23,7 +23,7 @@ from portal.audit.services import Actor
 from portal.db import db
 from portal.errors import ValidationFailed, ValidationProblem
 from portal.firms.branding import checked_host
-from portal.firms.models import Firm
+from portal.firms.models import AutoApplyOrder, Firm
 from portal.firms.services import firm_by_id, firm_currency, record_firm_changes
 from portal.money import MAX_MINOR
 from portal.text import text_problem
@@ -75,6 +75,14 @@ def _flag(value: object) -> bool:
     if not isinstance(value, bool):
         raise SettingProblem("must be true or false")
     return value
+
+
+def _auto_apply_order(value: object) -> AutoApplyOrder:
+    try:
+        return AutoApplyOrder(str(value) if isinstance(value, str) else "")
+    except ValueError:
+        names = ", ".join(order.value for order in AutoApplyOrder)
+        raise SettingProblem(f"must be one of {names}") from None
 
 
 def _ar_message(value: object) -> str | None:
@@ -168,6 +176,7 @@ RULES: dict[str, Callable[[object], Any]] = {
     "auto_post": _flag,
     "use_posted_date": _flag,
     "ar_message": _ar_message,
+    "auto_apply_order": _auto_apply_order,
     "notify_email": _email,
     "time_zone": _time_zone,
     "contact_email": _email,

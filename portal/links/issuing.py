@@ -11,6 +11,7 @@ from portal.billing import services as billing
 from portal.db import db
 from portal.links import sending
 from portal.links import services as links
+from portal.links.lines import LineRequest, attach_lines, check_lines
 from portal.links.models import DeliveryOrigin, Link
 
 
@@ -30,9 +31,13 @@ def create_link(
     expires_in: int | None,
     send: SendRequest | None = None,
     ar_note: str | None = None,
+    lines: Sequence[LineRequest] = (),
     origin: DeliveryOrigin = DeliveryOrigin.API,
 ) -> Link:
     """Issue a link for the firm's client `client`, limited to `matters` if any (commits).
+
+    With `lines` the link carries that allocation (portal.links.lines): the client pays those
+    lines and nothing else, and the link sees their matters (and `matters`, if any).
 
     With `send`, the link, its delivery record and the email commit together; the outbox then
     sends it and records the answer on the delivery: a refused email still leaves a working
@@ -41,11 +46,15 @@ def create_link(
     """
     owner = billing.referenced_client(firm_id=firm_id, external_id=client, pointer="/client")
     scope = billing.referenced_matters(client=owner, external_ids=matters, pointer="/matters")
+    checked = check_lines(owner, lines) if lines else []
     to = sending.recipient_for(owner.email, send.email) if send is not None else None
     with db.transaction():
         link = links.issue_link(
             firm_id=firm_id, client=owner, matters=scope, expires_in=expires_in, ar_note=ar_note
         )
+        if checked:
+            attach_lines(link, checked)
+            link.matters = list({m.id: m for m in [*scope, *link.matters]}.values())
         if send is not None and to is not None:
             sending.queue_link_email(link, to=to, message=send.message, origin=origin)
     return link

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal import clock
-from portal.billing.models import Client, Matter
+from portal.billing.models import Client, Invoice, Matter
 from portal.db import Base, str_enum
 
 #: The matters a link is limited to; a link with none here sees all the client's matters.
@@ -48,6 +48,11 @@ class Link(Base):
     deliveries: Mapped[list[LinkDelivery]] = relationship(
         foreign_keys="LinkDelivery.link_id", back_populates="link", order_by="LinkDelivery.id"
     )
+    #: The allocation the link carries (send for payment): when there are lines, the client
+    #: may pay those and nothing else, never more than each line says.
+    lines: Mapped[list[LinkLine]] = relationship(
+        back_populates="link", order_by="LinkLine.id", cascade="all, delete-orphan"
+    )
 
     def state(self, at: dt.datetime) -> str:
         """ "revoked", "expired" or "active" at the instant `at`."""
@@ -56,6 +61,25 @@ class Link(Base):
         if self.expires_at <= at:
             return "expired"
         return "active"
+
+
+class LinkLine(Base):
+    """One line of the allocation a link carries: an invoice, or a matter's trust deposit."""
+
+    __tablename__ = "link_lines"
+    __table_args__ = (Index("ix_link_lines_link_id", "link_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("links.id", ondelete="CASCADE"))
+    #: The invoice this line pays; None for a trust deposit into `matter_id`.
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    matter_id: Mapped[int] = mapped_column(ForeignKey("matters.id", ondelete="CASCADE"))
+    #: At most this much (minor units of the invoice's or matter's currency).
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+
+    link: Mapped[Link] = relationship(back_populates="lines")
+    invoice: Mapped[Invoice | None] = relationship()
+    matter: Mapped[Matter] = relationship()
 
 
 class DeliveryState(enum.StrEnum):
@@ -78,7 +102,7 @@ class DeliveryOrigin(enum.StrEnum):
     API = "api"
     #: The client asked for a fresh link from a dead link's page.
     FRESH_LINK = "fresh_link"
-    #: A staff user created and sent it from the console's Links page.
+    #: A staff user sent it from the console (Links, or Make a payment's "send for payment").
     CONSOLE = "console"
 
 

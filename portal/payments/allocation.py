@@ -2,20 +2,21 @@
 
 Pure functions over plain data, so every rule here is tested without a database: nothing over
 a balance due, nothing zero or negative, the firm's minimum, partial payments only where the
-firm allows them, auto-apply oldest due date first, trust deposits always typed by hand, and
+firm allows them, auto-apply in the firm's order (oldest due date first unless it chose
+another), trust deposits always typed by hand, and
 invoices routed to operating while deposits go to trust, never mixed in one charge.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 # AllocationError lives in portal.errors (trust requests raise it too); re-exported here.
 from portal.errors import AllocationError as AllocationError
 from portal.errors import ValidationProblem
-from portal.firms.models import MerchantAccountKind
+from portal.firms.models import AutoApplyOrder, MerchantAccountKind
 from portal.money import MAX_MINOR, format_money
 from portal.payments.models import AllocationKind
 
@@ -62,6 +63,8 @@ class Rules:
     allow_partial: bool = True
     #: No single line or charge below this, in minor units (processors refuse tiny charges).
     minimum_minor: int = 100
+    #: The order a typed total is applied to open invoices in (the firm's setting).
+    order: AutoApplyOrder = AutoApplyOrder.OLDEST_DUE
 
 
 @dataclass(frozen=True)
@@ -104,12 +107,39 @@ def _money(minor: int, currency: str) -> str:
 
 
 def apply_order(invoice: PayableInvoice) -> tuple[dt.date, dt.date, str]:
-    """Auto-apply order: oldest due date first (no due date last), then issue date, then number."""
+    """Oldest due first: oldest due date (no due date last), then issue date, then number."""
     return (invoice.due_on or dt.date.max, invoice.issued_on, invoice.number)
 
 
-def auto_apply(invoices: Sequence[PayableInvoice], total_minor: int) -> dict[int, int]:
-    """Spread `total_minor` over `invoices` in apply order; refuse more than is due in all."""
+def _oldest_issued(invoice: PayableInvoice) -> tuple[dt.date, dt.date, str]:
+    return (invoice.issued_on, invoice.due_on or dt.date.max, invoice.number)
+
+
+def _smallest_first(invoice: PayableInvoice) -> tuple[int, dt.date, dt.date, str]:
+    return (invoice.payable_minor, *apply_order(invoice))
+
+
+_ORDERS: dict[AutoApplyOrder, Callable[[PayableInvoice], tuple[object, ...]]] = {
+    AutoApplyOrder.OLDEST_DUE: apply_order,
+    AutoApplyOrder.OLDEST_ISSUED: _oldest_issued,
+    AutoApplyOrder.SMALLEST_FIRST: _smallest_first,
+}
+
+
+def in_apply_order(
+    invoices: Iterable[PayableInvoice], order: AutoApplyOrder = AutoApplyOrder.OLDEST_DUE
+) -> list[PayableInvoice]:
+    """`invoices` in the order a total is applied to them (ties broken by due date, issue date
+    and number, so the order never depends on how the rows were read)."""
+    return sorted(invoices, key=_ORDERS[order])
+
+
+def auto_apply(
+    invoices: Sequence[PayableInvoice],
+    total_minor: int,
+    order: AutoApplyOrder = AutoApplyOrder.OLDEST_DUE,
+) -> dict[int, int]:
+    """Spread `total_minor` over `invoices` in the firm's `order`; refuse more than is due."""
     if total_minor <= 0:
         raise AllocationError(
             errors=[ValidationProblem("total_not_positive", "total", "Enter an amount above zero.")]
@@ -128,7 +158,7 @@ def auto_apply(invoices: Sequence[PayableInvoice], total_minor: int) -> dict[int
             ]
         )
     remaining, applied = total_minor, {}
-    for invoice in sorted(invoices, key=apply_order):
+    for invoice in in_apply_order(invoices, order):
         if remaining == 0:
             break
         part = min(invoice.payable_minor, remaining)
@@ -283,3 +313,58 @@ def plan(
             errors=[ValidationProblem("total_too_large", "basket", "That total is too large.")]
         )
     return Plan(currency=currency, charges=tuple(charges))
+
+
+def check_carried(
+    basket: Basket,
+    *,
+    invoices: Mapping[int, int],
+    deposits: Mapping[int, int],
+    rules: Rules,
+    currency: str,
+) -> None:
+    """Refuse a basket that strays from the allocation a link carries (send for payment):
+    a line it does not carry, more than a line's amount, or less where the firm takes no
+    partial payments (then every line must be paid in full)."""
+    errors: list[ValidationProblem] = []
+    for prefix, asked, carried in (
+        ("invoice", basket.invoices, invoices),
+        ("trust", basket.trust_deposits, deposits),
+        ("request", basket.trust_requests, {}),
+    ):
+        for item_id, amount in asked.items():
+            name = f"{prefix}-{item_id}"
+            cap = carried.get(item_id)
+            if cap is None:
+                errors.append(
+                    ValidationProblem(
+                        "line_not_carried", name, "This line is not part of the payment asked for."
+                    )
+                )
+            elif amount > cap:
+                errors.append(
+                    ValidationProblem(
+                        "line_over_carried",
+                        name,
+                        f"The firm asked for {_money(cap, currency)} at most on this line.",
+                        {"most_minor": cap, "currency": currency},
+                    )
+                )
+            elif amount < cap and not rules.allow_partial:
+                errors.append(
+                    ValidationProblem(
+                        "line_partial_not_allowed", name, "This line must be paid in full."
+                    )
+                )
+        if not rules.allow_partial:
+            for item_id in carried:
+                if item_id not in asked:
+                    errors.append(
+                        ValidationProblem(
+                            "line_partial_not_allowed",
+                            f"{prefix}-{item_id}",
+                            "This line must be paid in full.",
+                        )
+                    )
+    if errors:
+        raise AllocationError(errors=errors)

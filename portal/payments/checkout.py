@@ -26,9 +26,10 @@ from portal.billing.models import Invoice, InvoiceStatus, Matter
 from portal.db import db
 from portal.errors import NotFound, PortalError, ValidationFailed, ValidationProblem
 from portal.firms.models import MerchantAccount, MerchantAccountKind
-from portal.firms.services import account_label
+from portal.firms.services import account_label, firm_by_id
 from portal.gateways.base import Instrument
 from portal.ids import new_public_id
+from portal.links import lines as link_lines
 from portal.links import services as links
 from portal.links.models import Link
 from portal.payments import allocation, charging, receipt_emails
@@ -105,16 +106,20 @@ def select_payable_invoices(
 def payable_invoices(link: Link) -> list[allocation.PayableInvoice]:
     """Open invoices the link may pay, with what is left once in-flight charges are held."""
     matter_ids = links.visible_matter_ids(link)
-    rows = db.session.execute(
-        select_payable_invoices(link.firm_id, Invoice.matter_id.in_(matter_ids))
-    ).all()
+    where = [Invoice.matter_id.in_(matter_ids)]
+    if carried := link_lines.carried_lines(link):
+        where.append(Invoice.id.in_(list(carried.invoices)))
+    rows = db.session.execute(select_payable_invoices(link.firm_id, *where)).all()
     invoices = [allocation.PayableInvoice(*row) for row in rows]
-    return sorted(invoices, key=allocation.apply_order)
+    return allocation.in_apply_order(invoices, firm_rules(link.firm_id).order)
 
 
 def trust_matters(link: Link) -> dict[int, str]:
-    """The matters this link may deposit into trust for, with their currency."""
+    """The matters this link may deposit into trust for, with their currency (for a link
+    that carries lines, only its deposit lines' matters)."""
     matter_ids = links.visible_matter_ids(link)
+    if carried := link_lines.carried_lines(link):
+        matter_ids = [m for m in matter_ids if m in carried.deposits]
     return dict(
         db.session.execute(
             select(Matter.id, Matter.currency).where(
@@ -125,7 +130,10 @@ def trust_matters(link: Link) -> dict[int, str]:
 
 
 def payable_requests(link: Link) -> dict[int, allocation.PayableRequest]:
-    """The open trust requests this link may pay, by id, with what is left on each."""
+    """The open trust requests this link may pay, by id, with what is left on each (none for a
+    link that carries lines: it pays those)."""
+    if link_lines.carried_lines(link):
+        return {}
     return {
         request.id: allocation.PayableRequest(
             id=request.id,
@@ -139,10 +147,12 @@ def payable_requests(link: Link) -> dict[int, allocation.PayableRequest]:
 
 
 def firm_rules(firm_id: int) -> allocation.Rules:
-    """The firm's payment rules (firm-level settings arrive with the firm settings issue)."""
+    """The firm's payment rules: partial payments and the minimum from the portal's settings,
+    the auto-apply order from the firm's own (`auto_apply_order`)."""
     return allocation.Rules(
         allow_partial=bool(current_app.config["PAYMENTS_ALLOW_PARTIAL"]),
         minimum_minor=int(current_app.config["PAYMENTS_MINIMUM_MINOR"]),
+        order=firm_by_id(firm_id).auto_apply_order,
     )
 
 
@@ -245,13 +255,22 @@ def start_payment(
             ],
         )
     invoices = {invoice.id: invoice for invoice in payable_invoices(link)}
+    rules = firm_rules(link.firm_id)
     plan = allocation.plan(
         basket,
         invoices=invoices,
         trust_matters=trust_matters(link),
-        rules=firm_rules(link.firm_id),
+        rules=rules,
         requests=payable_requests(link) if basket.trust_requests else {},
     )
+    if carried := link_lines.carried_lines(link):
+        allocation.check_carried(
+            basket,
+            invoices=carried.invoices,
+            deposits=carried.deposits,
+            rules=rules,
+            currency=plan.currency,
+        )
     return submit_plan(
         Origin(
             firm_id=link.firm_id, client_id=link.client_id, link_id=link.id, ar_note=link.ar_note
@@ -280,6 +299,8 @@ class Origin:
     ar_note: str | None = None
     #: Where it was started; None says "link" with a link and "pay_button" without one.
     source: PaymentSource | None = None
+    #: The staff user who took it in the console (source "staff").
+    staff_user_id: int | None = None
 
     @property
     def payment_source(self) -> PaymentSource:
@@ -353,9 +374,11 @@ def submit_plan(
                 raise
     db.session.commit()  # our record exists before any money moves
 
+    # Staff type the receipt addresses: our receipt goes there, the processor sends none.
+    gateway_email = None if origin.payment_source is PaymentSource.STAFF else payer.email
     for charge in payment.charges:
         request = charging.charge_request(
-            charge, instrument, email=payer.email, ip=payer.ip, user_agent=payer.user_agent
+            charge, instrument, email=gateway_email, ip=payer.ip, user_agent=payer.user_agent
         )
         try:
             result = charging.ask_gateway(charge, request)
@@ -415,6 +438,7 @@ def _record_submission(
         payer_email=payer.email,
         payer_locale=payer.locale,
         ar_note=origin.ar_note,
+        staff_user_id=origin.staff_user_id,
         created_at=now,
     )
     if method is PaymentMethod.ACH:

@@ -96,6 +96,14 @@ MESSAGES: Mapping[str, Callable[[Mapping[str, Any]], str]] = {
     "request_over_payable": lambda p: _(
         "This trust request has %(amount)s left to pay.", amount=_amount(p, "left_minor")
     ),
+    # ... a link that carries an allocation (send for payment)
+    "line_not_carried": lambda _p: _("This line is not part of the payment asked for."),
+    "line_over_carried": lambda p: _(
+        "The firm asked for %(amount)s at most on this line.", amount=_amount(p, "most_minor")
+    ),
+    "line_partial_not_allowed": lambda _p: _("This line must be paid in full."),
+    # portal.payments.staff_payments: the console's Make a payment
+    "one_client": lambda _p: _("A payment pays the lines of one client at a time."),
     # ... the basket as a whole
     "basket_empty": lambda _p: _("Choose at least one invoice or enter a trust deposit."),
     "basket_mixed_currencies": lambda _p: _("Pay amounts in one currency at a time."),

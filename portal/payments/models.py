@@ -14,6 +14,7 @@ import enum
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -124,6 +126,11 @@ class Payment(Base):
     #: The A/R note for this payment's postings, copied from its link when it started (so
     #: later edits of the link do not change it); back office only, never shown to the payer.
     ar_note: Mapped[str | None] = mapped_column(String(200))
+    #: The staff user who took the payment in the console (source "staff"); None otherwise,
+    #: and once that user is removed.
+    staff_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL")
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
 
     charges: Mapped[list[Charge]] = relationship(
@@ -370,3 +377,23 @@ def payment_status(payment: Payment) -> str:
     if len(statuses) == 1:
         return next(iter(statuses)).value
     return "succeeded"
+
+
+class StaffPaymentDraft(Base):
+    """One staff user's Make a payment in progress (portal.payments.drafts): the search
+    criteria, whether to start from them every time, and the ticked lines, kept across
+    searches and sign-ins until the payment is taken or sent."""
+
+    __tablename__ = "staff_payment_drafts"
+
+    staff_user_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True
+    )
+    firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
+    #: The last search's criteria (a JSON object of strings, as typed).
+    criteria: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    #: "Use this every time": step 1 is skipped and these criteria searched at once.
+    criteria_saved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The ticked lines: ["invoice", id] and ["matter", id] pairs, in the order ticked.
+    selected: Mapped[list[list[str | int]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=clock.now)

@@ -39,24 +39,28 @@ def queue_receipt_email(payment: Payment, kind: str, *, refunded_minor: int = 0)
         if payment.payer_typed_minor is not None and receipt.status not in receipts.TAKEN:
             receipt = receipt.as_typed(payment.payer_typed_minor)
         pdf = receipt_pdf(receipt)
-    message = identity.compose_email(
-        firm_by_id(payment.firm_id),
-        "receipt",
-        to=payment.payer_email,
-        locale=locale,
-        receipt=receipt,
-        kind=kind,
-        refunded_minor=refunded_minor,
-        is_ach=payment.method is PaymentMethod.ACH,
-    )
-    message.add_attachment(
-        pdf, maintype="application", subtype="pdf", filename=receipt_filename(receipt)
-    )
-    send_after_commit(
-        message,
-        kind=receipts.REFUND_EMAIL if kind == "refund" else receipts.RECEIPT_EMAIL,
-        ref=payment.public_id,
-    )
+    # Staff may type several receipt addresses (comma-separated): one email to each.
+    for address in (part.strip() for part in payment.payer_email.split(",")):
+        if not address:
+            continue
+        message = identity.compose_email(
+            firm_by_id(payment.firm_id),
+            "receipt",
+            to=address,
+            locale=locale,
+            receipt=receipt,
+            kind=kind,
+            refunded_minor=refunded_minor,
+            is_ach=payment.method is PaymentMethod.ACH,
+        )
+        message.add_attachment(
+            pdf, maintype="application", subtype="pdf", filename=receipt_filename(receipt)
+        )
+        send_after_commit(
+            message,
+            kind=receipts.REFUND_EMAIL if kind == "refund" else receipts.RECEIPT_EMAIL,
+            ref=payment.public_id,
+        )
 
 
 def resend_receipt(firm_id: int, public_id: str) -> bool:

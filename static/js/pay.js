@@ -2,7 +2,7 @@
  *
  * Basket (/pay): a live total, ticking a line when its amount is edited, filling in a ticked
  * line's suggested amount (and clearing it when unticked), and a preview of how a typed total
- * would be applied (oldest due date first). The figures here are a preview;
+ * would be applied (in the firm's order: each invoice carries its rank). The figures here are a preview;
  * the server computes the real ones on the review page.
  * Review: the Pay button is disabled after the first click (the server also refuses to charge
  * twice: the form's nonce is the payment's idempotency key).

@@ -43,6 +43,7 @@ def test_get_shows_every_setting_with_the_defaults_in_force(api: APIClient) -> N
         "use_posted_date": False,
         "ar_message": "Portal payment",
         "ar_message_is_default": True,
+        "auto_apply_order": "oldest_due",
         "notify_email": None,
         "time_zone": "UTC",
         "time_zone_is_default": True,
@@ -70,6 +71,8 @@ def test_the_default_zone_comes_from_the_portal_setting(app: Flask, api: APIClie
     [
         ("auto_post", False, False),
         ("use_posted_date", True, True),
+        ("auto_apply_order", "smallest_first", "smallest_first"),
+        ("auto_apply_order", "oldest_issued", "oldest_issued"),
         ("ar_message", "  Paid through the portal ", "Paid through the portal"),
         ("ar_message", "x" * 200, "x" * 200),
         ("notify_email", "alerts@okafor.example", "alerts@okafor.example"),
@@ -156,6 +159,8 @@ def test_each_setting_is_stored_normalised_and_audited(
         ({"website": "https://" + "a" * 300 + ".example/"}, "/website"),
         ({"email_message": "x" * 2001}, "/email_message"),
         ({"email_signature": "x" * 1001}, "/email_signature"),
+        ({"auto_apply_order": "newest_first"}, "/auto_apply_order"),
+        ({"auto_apply_order": None}, "/auto_apply_order"),
     ],
 )
 def test_a_bad_field_is_a_422_naming_it_and_nothing_is_saved(

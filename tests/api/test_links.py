@@ -70,6 +70,7 @@ def test_get_shows_state_but_never_the_url(api: APIClient, a_matter: Matter) -> 
         "last_opened_at",
         "open_count",
         "deliveries",
+        "lines",
         "replaces",
     }
     assert body["deliveries"] == []

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal.firms.models import MerchantAccountKind
+from portal.firms.models import AutoApplyOrder, MerchantAccountKind
 from portal.money import MAX_MINOR
 from portal.payments.allocation import (
     AllocationError,
@@ -17,6 +17,7 @@ from portal.payments.allocation import (
     Rules,
     apply_order,
     auto_apply,
+    check_carried,
     plan,
 )
 from portal.payments.models import ALLOWED, AllocationKind, ChargeStatus
@@ -237,3 +238,66 @@ def test_money_goes_back_only_after_it_arrived() -> None:
     for status in (ChargeStatus.REFUNDED, ChargeStatus.RETURNED, ChargeStatus.DISPUTED):
         for source in (ChargeStatus.CREATED, ChargeStatus.PROCESSING):
             assert status not in ALLOWED[source]
+
+
+def _invoice(n: int, *, issued: int, due: int | None, payable: int) -> PayableInvoice:
+    return PayableInvoice(
+        id=n,
+        matter_id=1,
+        number=f"INV-{n}",
+        issued_on=BASE + dt.timedelta(issued),
+        due_on=None if due is None else BASE + dt.timedelta(due),
+        currency="USD",
+        payable_minor=payable,
+    )
+
+
+@pytest.mark.parametrize(
+    ("order", "applied"),
+    [
+        (AutoApplyOrder.OLDEST_DUE, {2: 100_00}),
+        (AutoApplyOrder.OLDEST_ISSUED, {1: 100_00}),
+        (AutoApplyOrder.SMALLEST_FIRST, {3: 50_00, 1: 50_00}),
+    ],
+)
+def test_a_total_is_applied_in_the_firms_order(
+    order: AutoApplyOrder, applied: dict[int, int]
+) -> None:
+    invoices = [
+        _invoice(1, issued=0, due=40, payable=200_00),  # issued first
+        _invoice(2, issued=10, due=20, payable=300_00),  # due first
+        _invoice(3, issued=5, due=None, payable=50_00),  # smallest, no due date
+    ]
+    assert auto_apply(invoices, 100_00, order) == applied
+
+
+@pytest.mark.parametrize(
+    ("invoices", "deposits", "allow_partial", "codes"),
+    [
+        ({1: 500}, {7: 300}, True, []),
+        ({1: 400}, {}, True, []),  # lowered, a line left out: partial payments allowed
+        ({1: 400}, {7: 300}, False, ["line_partial_not_allowed"]),
+        ({1: 500}, {}, False, ["line_partial_not_allowed"]),
+        ({1: 501}, {7: 300}, True, ["line_over_carried"]),
+        ({1: 500, 2: 100}, {7: 300}, True, ["line_not_carried"]),
+        ({1: 500}, {7: 300, 8: 100}, True, ["line_not_carried"]),
+    ],
+)
+def test_a_basket_stays_within_the_lines_a_link_carries(
+    invoices: dict[int, int], deposits: dict[int, int], allow_partial: bool, codes: list[str]
+) -> None:
+    def check() -> None:
+        check_carried(
+            Basket(invoices=invoices, trust_deposits=deposits),
+            invoices={1: 500},
+            deposits={7: 300},
+            rules=Rules(allow_partial=allow_partial),
+            currency="USD",
+        )
+
+    if not codes:
+        check()
+        return
+    with pytest.raises(AllocationError) as caught:
+        check()
+    assert [e["code"] for e in caught.value.errors] == codes

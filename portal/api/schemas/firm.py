@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from portal.api.schemas.common import Input, Output
 from portal.firms import settings
-from portal.firms.models import Firm
+from portal.firms.models import AutoApplyOrder, Firm
 from portal.firms.services import default_time_zone, firm_currency
 from portal.money import MAX_MINOR
 
@@ -62,6 +62,14 @@ class FirmPatchIn(Input):
         default=None,
         description="The A/R message on every posting, one line of at most 200 characters. "
         "null (or blank) restores the portal's default (setting WEBHOOK_DEFAULT_AR_MESSAGE).",
+    )
+    auto_apply_order: Literal["oldest_due", "oldest_issued", "smallest_first"] = Field(
+        default=None,  # type: ignore[arg-type]  # as auto_post: left out is None, null a 422
+        description='The order in which a total typed by a client ("pay a total") or by '
+        "staff (Make a payment, step 3) is applied to open invoices: `oldest_due` (oldest due "
+        "date first, no due date last; the default), `oldest_issued` (oldest issue date "
+        "first) or `smallest_first` (smallest amount payable first). Trust deposits are never "
+        "auto-applied.",
     )
     notify_email: EmailAddress | None = Field(
         default=None,
@@ -126,6 +134,7 @@ class FirmOut(Output):
     ar_message_is_default: bool = Field(
         description="true when the firm has none of its own and the portal's default applies."
     )
+    auto_apply_order: AutoApplyOrder
     notify_email: str | None
     time_zone: str = Field(description="The zone the firm's days and times are counted in now.")
     time_zone_is_default: bool = Field(
@@ -160,6 +169,7 @@ class FirmOut(Output):
             use_posted_date=firm.use_posted_date,
             ar_message=firm.ar_message or settings.default_ar_message(),
             ar_message_is_default=firm.ar_message is None,
+            auto_apply_order=firm.auto_apply_order,
             notify_email=firm.notify_email,
             time_zone=firm.time_zone or default_time_zone(),
             time_zone_is_default=firm.time_zone is None,

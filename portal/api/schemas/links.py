@@ -17,8 +17,9 @@ from portal.api.schemas.common import (
     link_lifetime,
 )
 from portal.config import MAX_LINK_SECONDS
-from portal.links.models import Link, LinkDelivery
+from portal.links.models import Link, LinkDelivery, LinkLine
 from portal.links.services import LinkFilters
+from portal.money import MAX_MINOR
 from portal.text import pydantic_text
 
 
@@ -56,6 +57,28 @@ class LinkSendIn(Input):
     )
 
 
+MinorAmount = Annotated[int, Field(strict=True, ge=1, le=MAX_MINOR)]
+
+
+class LinkLineIn(Input):
+    """One line of the allocation the link carries: an invoice and the amount to pay on it,
+    or a matter and a trust deposit into it."""
+
+    invoice: ExternalId | None = Field(
+        default=None, description="External id of one of the client's open invoices."
+    )
+    amount: MinorAmount | None = Field(
+        default=None,
+        description="With `invoice`: what to pay on it, in minor units, at most what is left.",
+    )
+    matter: ExternalId | None = Field(
+        default=None, description="External id of one of the client's matters."
+    )
+    trust_amount: MinorAmount | None = Field(
+        default=None, description="With `matter`: the trust deposit, in minor units."
+    )
+
+
 class LinkIn(Input):
     """A request for a client link."""
 
@@ -85,6 +108,18 @@ class LinkIn(Input):
         "link is saved; `deliveries` in the answer says whether the mail server took it.",
     )
 
+    lines: list[LinkLineIn] = Field(
+        default=[],
+        max_length=500,
+        description="Send for payment: the allocation the link carries, e.g. "
+        '`[{"invoice": "INV-1", "amount": 25000}, {"matter": "M-1", "trust_amount": 50000}]`. '
+        "The client's pay page opens with exactly these lines and amounts; the client may "
+        "lower an amount only where the firm allows partial payments, never raise one or add "
+        "a line. Each invoice must be the client's, open, and the amount at most what is left "
+        "on it; each line names an invoice or a matter, once; all in one currency. A bad "
+        "line is a 422 naming it (`/lines/<i>/...`). The link is limited to the lines' "
+        "matters (and `matters`, if any).",
+    )
     ar_note: (
         Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), pydantic_text()]
         | None
@@ -133,6 +168,23 @@ class LinkDeliveryOut(Output):
         )
 
 
+class LinkLineOut(Output):
+    invoice: str | None = Field(description="The invoice's external id; null for a deposit.")
+    amount: int | None = Field(description="What to pay on the invoice, in minor units.")
+    matter: str = Field(description="The matter's external id (the invoice's, or the deposit's).")
+    trust_amount: int | None = Field(description="The trust deposit, in minor units.")
+
+    @classmethod
+    def of(cls, line: LinkLine) -> LinkLineOut:
+        invoice = line.invoice
+        return cls(
+            invoice=invoice.external_id if invoice is not None else None,
+            amount=line.amount_minor if invoice is not None else None,
+            matter=line.matter.external_id,
+            trust_amount=None if invoice is not None else line.amount_minor,
+        )
+
+
 class LinkOut(Output):
     id: str = Field(description="The link's public id; the token is never shown again.")
     state: Literal["active", "expired", "revoked"]
@@ -145,6 +197,9 @@ class LinkOut(Output):
     last_opened_at: dt.datetime | None
     open_count: int
     deliveries: list[LinkDeliveryOut] = Field(description="Emails that carried this link.")
+    lines: list[LinkLineOut] = Field(
+        description="The allocation the link carries (send for payment); empty for none."
+    )
     replaces: str | None = Field(
         description="For a fresh link the client asked for: the id of the expired or revoked "
         "link it replaces."
@@ -164,6 +219,7 @@ class LinkOut(Output):
             "last_opened_at": link.last_opened_at,
             "open_count": link.open_count,
             "deliveries": [LinkDeliveryOut.of(d) for d in link.deliveries],
+            "lines": [LinkLineOut.of(line) for line in link.lines],
             "replaces": next(
                 (d.replaces.public_id for d in link.deliveries if d.replaces is not None), None
             ),

@@ -1,0 +1,88 @@
+"""Make a payment in progress, kept per staff user (`staff_payment_drafts`): the criteria of the
+last search, "use this every time", and the ticked lines, so ticks survive further searches,
+changed criteria and a new page. Each change commits (the console's use cases)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from portal import clock
+from portal.db import db
+from portal.payments.models import StaffPaymentDraft
+
+#: What a ticked line is: ("invoice", invoice id) or ("matter", matter id, for trust).
+Item = tuple[str, int]
+KINDS = ("invoice", "matter")
+#: The most lines one payment may gather.
+MAX_SELECTED = 200
+
+
+def draft_for(staff_user_id: int, firm_id: int) -> StaffPaymentDraft:
+    """The user's draft, or a fresh unsaved one (nothing ticked, no criteria)."""
+    draft = db.session.get(StaffPaymentDraft, staff_user_id)
+    if draft is None or draft.firm_id != firm_id:
+        return StaffPaymentDraft(
+            staff_user_id=staff_user_id,
+            firm_id=firm_id,
+            criteria={},
+            criteria_saved=False,
+            selected=[],
+        )
+    return draft
+
+
+def selected_items(draft: StaffPaymentDraft) -> list[Item]:
+    return [
+        (str(kind), int(item_id))
+        for kind, item_id in (draft.selected or [])
+        if kind in KINDS and isinstance(item_id, int)
+    ]
+
+
+def _stored(staff_user_id: int, firm_id: int) -> StaffPaymentDraft:
+    draft = db.session.get(StaffPaymentDraft, staff_user_id)
+    if draft is None:
+        draft = StaffPaymentDraft(
+            staff_user_id=staff_user_id,
+            firm_id=firm_id,
+            criteria={},
+            criteria_saved=False,
+            selected=[],
+        )
+        db.session.add(draft)
+    elif draft.firm_id != firm_id:  # a user never changes firm; start afresh if one did
+        draft.firm_id, draft.criteria, draft.selected = firm_id, {}, []
+    draft.updated_at = clock.now()
+    return draft
+
+
+def save_criteria(
+    staff_user_id: int, firm_id: int, criteria: Mapping[str, str], *, every_time: bool
+) -> StaffPaymentDraft:
+    """Keep the criteria of this search (and whether step 1 is skipped from now on); commits.
+    The ticks are left as they are."""
+    with db.transaction():
+        draft = _stored(staff_user_id, firm_id)
+        draft.criteria = {str(k): str(v) for k, v in criteria.items()}
+        draft.criteria_saved = every_time
+    return draft
+
+
+def update_ticks(
+    staff_user_id: int, firm_id: int, shown: Iterable[Item], ticked: Iterable[Item]
+) -> list[Item]:
+    """Of the lines `shown` on the page, keep ticked exactly those in `ticked`; lines not shown
+    keep their ticks. Commits; returns the selection in the order ticked."""
+    shown_set, ticked_list = set(shown), list(dict.fromkeys(ticked))
+    with db.transaction():
+        draft = _stored(staff_user_id, firm_id)
+        kept = [item for item in selected_items(draft) if item not in shown_set]
+        kept += [item for item in ticked_list if item in shown_set and item not in kept]
+        draft.selected = [[kind, item_id] for kind, item_id in kept[:MAX_SELECTED]]
+    return kept[:MAX_SELECTED]
+
+
+def clear_selection(staff_user_id: int, firm_id: int) -> None:
+    """Untick everything (after a payment is taken or sent); commits."""
+    with db.transaction():
+        _stored(staff_user_id, firm_id).selected = []

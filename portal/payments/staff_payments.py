@@ -1,0 +1,258 @@
+"""Make a payment from the console: steps 3 and 4 as use cases.
+
+`selection` reads the ticked lines as they stand now (only the firm's, only what is still
+payable); `plan_for` checks an allocation exactly as a client's basket is checked
+(portal.payments.allocation: typed amounts, or a total auto-applied in the firm's order over
+the selected invoices; trust deposits by hand only; one client per payment). `take_payment`
+charges a card or bank account typed by staff through `checkout.submit_plan` (source "staff",
+the staff user, the custom A/R note; the receipt only to the addresses typed), and
+`send_for_payment` issues a link carrying exactly the allocation (portal.links.issuing) and
+emails it. Both then clear the user's ticks; both commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from portal.billing.models import Client, Invoice, Matter
+from portal.db import db
+from portal.errors import ValidationProblem
+from portal.firms.services import firm_by_id
+from portal.gateways.base import Instrument
+from portal.links import issuing
+from portal.links.lines import LineRequest
+from portal.links.models import DeliveryOrigin, Link
+from portal.money import format_money
+from portal.payments import allocation, drafts
+from portal.payments.checkout import (
+    MethodUnavailable,
+    Origin,
+    Payer,
+    firm_rules,
+    merchant_account,
+    payment_by_key,
+    submit_plan,
+)
+from portal.payments.models import Payment, PaymentMethod, PaymentSource
+from portal.payments.staff_search import InvoiceRow, MatterRow, invoices_by_id, matters_by_id
+
+#: How a bank debit taken by staff was authorised (NACHA: a recorded call or a written one).
+AUTHORISATIONS = ("recorded_call", "written")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The ticked lines as they stand now: invoices still payable (in the firm's apply
+    order), and matters for trust deposits."""
+
+    invoices: tuple[InvoiceRow, ...]
+    matters: tuple[MatterRow, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.invoices or self.matters)
+
+
+def selection(firm_id: int, items: Sequence[drafts.Item], today: dt.date) -> Selection:
+    invoice_ids = [item_id for kind, item_id in items if kind == "invoice"]
+    matter_ids = [item_id for kind, item_id in items if kind == "matter"]
+    invoices = invoices_by_id(firm_id, invoice_ids, today)
+    matters = matters_by_id(firm_id, matter_ids)
+    order = allocation.in_apply_order(
+        [_payable(row) for row in invoices.values()], firm_rules(firm_id).order
+    )
+    return Selection(
+        invoices=tuple(invoices[invoice.id] for invoice in order),
+        matters=tuple(matters[m] for m in matter_ids if m in matters),
+    )
+
+
+def _payable(row: InvoiceRow) -> allocation.PayableInvoice:
+    return allocation.PayableInvoice(
+        id=row.id,
+        matter_id=row.matter_id,
+        number=row.number,
+        issued_on=row.issued_on,
+        due_on=row.due_on,
+        currency=row.currency,
+        payable_minor=row.payable_minor,
+    )
+
+
+@dataclass(frozen=True)
+class StaffPlan:
+    """A checked allocation: the plan, what each invoice gets and keeps owing, the client."""
+
+    plan: allocation.Plan
+    client_id: int
+    invoices: Mapping[int, int]
+    deposits: Mapping[int, int]
+    #: What stays owed on each selected invoice after this payment.
+    stays_owed: Mapping[int, int]
+    auto_applied: bool
+
+
+def plan_for(
+    firm_id: int,
+    chosen: Selection,
+    *,
+    invoices: Mapping[int, int],
+    deposits: Mapping[int, int],
+    total_minor: int | None = None,
+) -> StaffPlan:
+    """Check the allocation as a client's basket is checked (AllocationError naming each bad
+    line); with `total_minor`, the total is applied over the selected invoices in the firm's
+    order and typed invoice amounts are ignored. Deposits are always as typed."""
+    rules = firm_rules(firm_id)
+    payable = {row.id: _payable(row) for row in chosen.invoices}
+    applied = dict(invoices)
+    if total_minor is not None:
+        applied = allocation.auto_apply(list(payable.values()), total_minor, rules.order)
+    plan = allocation.plan(
+        allocation.Basket(invoices=applied, trust_deposits=dict(deposits)),
+        invoices=payable,
+        trust_matters={row.id: row.currency for row in chosen.matters},
+        rules=rules,
+    )
+    clients = {row.client_id for row in chosen.invoices if row.id in applied}
+    clients |= {row.client_id for row in chosen.matters if row.id in deposits}
+    if len(clients) != 1:
+        raise allocation.AllocationError(
+            errors=[
+                ValidationProblem(
+                    "one_client", "basket", "A payment pays the lines of one client at a time."
+                )
+            ]
+        )
+    return StaffPlan(
+        plan=plan,
+        client_id=clients.pop(),
+        invoices=applied,
+        deposits=dict(deposits),
+        stays_owed={row.id: row.payable_minor - applied.get(row.id, 0) for row in chosen.invoices},
+        auto_applied=total_minor is not None,
+    )
+
+
+@dataclass(frozen=True)
+class Taker:
+    """The staff user taking the payment, and the request it came in."""
+
+    staff_user_id: int
+    staff_email: str
+    ip: str
+    user_agent: str
+    locale: str | None
+
+
+def mandate_for(firm_id: int, staged: StaffPlan, payer_name: str, how: str, taker: Taker) -> str:
+    """The ACH authorisation recorded for a bank debit taken by staff (in English: a record)."""
+    firm = firm_by_id(firm_id)
+    amount = format_money(staged.plan.total_minor, staged.plan.currency)
+    means = "a recorded telephone call" if how == "recorded_call" else "a written authorization"
+    return (
+        f"{payer_name} authorized {firm.name} by {means} to debit {amount} once from the bank "
+        f"account given. Taken in the console by {taker.staff_email}."
+    )
+
+
+def take_payment(
+    *,
+    firm_id: int,
+    staged: StaffPlan,
+    method: PaymentMethod,
+    instrument: Instrument,
+    payer_name: str,
+    receipts: Sequence[str],
+    ar_note: str | None,
+    idempotency_key: str,
+    taker: Taker,
+    authorised_by: str | None = None,
+) -> Payment:
+    """Charge the plan to a card or bank account typed by staff (commits; see the module).
+
+    The same key returns the first payment and charges nothing (a double click)."""
+    if (existing := payment_by_key(firm_id, idempotency_key)) is not None:
+        return existing
+    for planned in staged.plan.charges:
+        # Stripe takes card details only in its Payment Element (a MOTO payment from the
+        # console is not built yet): typed numbers must never reach it, nor our server for it.
+        if merchant_account(firm_id, planned.account_kind, staged.plan.currency).gateway != (
+            "sandbox"
+        ):
+            raise MethodUnavailable("Staff can take typed payments on sandbox accounts only.")
+    mandate = None
+    if method is PaymentMethod.ACH and authorised_by in AUTHORISATIONS:
+        mandate = mandate_for(firm_id, staged, payer_name, authorised_by or "", taker)
+    payment = submit_plan(
+        Origin(
+            firm_id=firm_id,
+            client_id=staged.client_id,
+            link_id=None,
+            ar_note=ar_note,
+            source=PaymentSource.STAFF,
+            staff_user_id=taker.staff_user_id,
+        ),
+        staged.plan,
+        method=method,
+        instrument=instrument,
+        idempotency_key=idempotency_key,
+        payer=Payer(
+            name=payer_name,
+            email=", ".join(receipts) or None,
+            ip=taker.ip,
+            user_agent=taker.user_agent,
+            locale=taker.locale,
+        ),
+        mandate_text=mandate,
+    )
+    drafts.clear_selection(taker.staff_user_id, firm_id)
+    return payment
+
+
+def send_for_payment(
+    *,
+    firm_id: int,
+    staged: StaffPlan,
+    email: str | None,
+    message: str | None,
+    ar_note: str | None,
+    staff_user_id: int,
+) -> Link:
+    """Issue a link (24 hours) carrying exactly this allocation and email it (commits)."""
+    client = db.session.get(Client, staged.client_id)
+    if client is None or client.firm_id != firm_id:  # a plan is built from the firm's rows
+        raise LookupError("no such client")
+    invoice_ids = dict(
+        db.session.execute(
+            select(Invoice.id, Invoice.external_id).where(Invoice.id.in_(list(staged.invoices)))
+        ).all()
+    )
+    matter_ids = dict(
+        db.session.execute(
+            select(Matter.id, Matter.external_id).where(Matter.id.in_(list(staged.deposits)))
+        ).all()
+    )
+    lines = [
+        LineRequest(i, invoice=invoice_ids[invoice_id], amount_minor=amount)
+        for i, (invoice_id, amount) in enumerate(staged.invoices.items())
+    ]
+    lines += [
+        LineRequest(len(lines) + i, matter=matter_ids[matter_id], trust_amount_minor=amount)
+        for i, (matter_id, amount) in enumerate(staged.deposits.items())
+    ]
+    link = issuing.create_link(
+        firm_id=firm_id,
+        client=client.external_id,
+        matters=[],
+        expires_in=None,
+        send=issuing.SendRequest(email=email, message=message),
+        ar_note=ar_note,
+        lines=lines,
+        origin=DeliveryOrigin.CONSOLE,
+    )
+    drafts.clear_selection(staff_user_id, firm_id)
+    return link
