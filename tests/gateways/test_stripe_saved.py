@@ -147,7 +147,7 @@ def test_off_session_authentication_required_is_a_clean_failure(operating) -> No
 def test_a_method_saved_at_another_account_is_not_sent(operating) -> None:
     fake = FakeStripe()
     ref = SavedRef(operating.id + 1000, "cus_1", "pm_1")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not saved at this merchant account"):
         StripeGateway(operating, http_client=fake).charge(
             saved_charge(operating, ref, off_session=True), idempotency_key="k-x"
         )
