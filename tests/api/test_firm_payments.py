@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from portal.audit.services import SYSTEM
+from portal.firms import services as firms
 from portal.gateways.models import SandboxIntent, SandboxSavedMethod
 from portal.links.models import Link, LinkDelivery
 from portal.mail.models import OutgoingEmail
@@ -17,7 +19,7 @@ from portal.payments.models import Charge, Payment, PaymentSource
 from tests import factories
 from tests.api.payment_books import make_book
 from tests.conftest import APIClient
-from tests.payers.helpers import ALWAYS_3DS, SETUP_3DS, saved_for
+from tests.payers.helpers import ALWAYS_3DS, SETUP_3DS, save, saved_for
 from tests.payments.conftest import Book
 
 
@@ -139,8 +141,6 @@ def test_another_clients_method_cannot_pay_unless_its_payer_is_attached(
     # given: a parent who pays for a second client
     sibling = factories.client(firm, external_id="C-2")
     parent = payers.add_payer(firm_id=firm.firm.id, client=sibling, name="Pat Parent", email=None)
-    from tests.payers.helpers import save
-
     method = save(parent)
 
     # when
@@ -273,9 +273,6 @@ def test_a_key_without_the_charge_scope_may_list_but_not_charge(
     client: Any, book: Book, firm: factories.FirmWithKey
 ) -> None:
     # given
-    from portal.audit.services import SYSTEM
-    from portal.firms import services as firms
-
     key = firms.issue_api_key(
         firm.firm, label="reader", actor=SYSTEM, scopes=["payments:read"]
     ).secret

@@ -10,10 +10,12 @@ from flask import g
 from sqlalchemy import func, select
 
 from portal import clock
+from portal.gateways.base import Instrument
 from portal.gateways.models import SandboxSavedMethod
 from portal.payers.models import Consent, ConsentHow, ConsentScope, SavedMethod
 from portal.payments.models import ChargeStatus
 from tests import factories
+from tests.payers.helpers import saved_for
 from tests.payments import test_views
 from tests.payments.test_views import (
     DECLINED,
@@ -109,8 +111,6 @@ def test_a_saved_card_of_another_client_cannot_be_chosen(
     browser: Browser, books: Books, session, firm
 ) -> None:
     # given another client's saved card
-    from tests.payers.helpers import saved_for
-
     theirs = saved_for(factories.client(firm, name="Someone Else"))
     review = _review(browser, books)
 
@@ -138,8 +138,6 @@ def test_a_card_expiring_within_30_days_is_flagged(
     browser: Browser, books: Books, session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given a card expiring at the end of this month
-    from portal.gateways.base import Instrument
-    from tests.payers.helpers import saved_for
 
     today = clock.today()
     expiry = f"{today.month:02d}/{today.year % 100:02d}"
@@ -160,8 +158,6 @@ def test_removing_a_saved_card_detaches_it_and_keeps_the_review(
     browser: Browser, books: Books, session
 ) -> None:
     # given
-    from tests.payers.helpers import saved_for
-
     method = saved_for(books.client)
     review = _review(browser, books)
 
