@@ -220,6 +220,9 @@ class StripeGateway:
             ).to_dict()
         except stripe.CardError as exc:
             raise SaveRefused(exc.code or "card_declined", exc.user_message or str(exc)) from exc
+        except stripe.InvalidRequestError as exc:
+            # E.g. a PaymentMethod made for another account: this account cannot keep it.
+            raise SaveRefused(exc.code or "invalid_request", exc.user_message or str(exc)) from exc
         card = method.get("card") or {}
         bank = method.get("us_bank_account") or {}
         return SavedInstrument(

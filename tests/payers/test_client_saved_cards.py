@@ -174,3 +174,20 @@ def test_removing_a_saved_card_detaches_it_and_keeps_the_review(
     assert method.removed_at is not None
     assert all(t.detached_at is not None for t in session.scalars(select(SandboxSavedMethod)))
     assert "Card number" in page  # the review still takes a new card
+
+
+def test_a_card_the_processor_will_not_keep_is_explained_and_not_charged(
+    browser: Browser, books: Books, session
+) -> None:
+    # given a real-looking card the sandbox does not take
+    review = _review(browser, books)
+    other = {**VISA, "card_number": "4111 1111 1111 1111"}
+
+    # when
+    again = browser.form(review, "confirm").fill(other).set("save_method", "yes").submit()
+
+    # then the review again, with why, and nothing charged or kept
+    assert again.status_code == 422
+    assert "This card could not be saved" in text_of(again.text)
+    assert payments_of(session, books) == []
+    assert session.scalar(select(func.count()).select_from(SavedMethod)) == 0
