@@ -4,11 +4,12 @@ from portal.audit.models import AuditEvent
 from portal.billing.models import Client, Invoice, InvoiceStatus, Matter
 from portal.db import Base
 from portal.firms.models import APIKey, Firm, MerchantAccount, MerchantAccountKind
-from portal.gateways.models import InboundEvent, SandboxIntent
+from portal.gateways.models import InboundEvent, SandboxIntent, SandboxSavedMethod
 from portal.ledger.models import TrustEntry
 from portal.links.models import Link, LinkDelivery, link_matters
 from portal.mail.models import OutgoingEmail
 from portal.notifications.models import NotificationChoice, NotifiedEvent
+from portal.payers.models import Consent, Payer, PayerClient, SavedMethod, SavedToken
 from portal.payments.models import (
     Allocation,
     Charge,
@@ -31,6 +32,7 @@ __all__ = [
     "Charge",
     "ChargeEvent",
     "Client",
+    "Consent",
     "Delivery",
     "DeliveryAttempt",
     "FailedAttempt",
@@ -47,12 +49,17 @@ __all__ = [
     "NotifiedEvent",
     "OutboundMessage",
     "OutgoingEmail",
+    "Payer",
+    "PayerClient",
     "Payment",
     "PaymentFlag",
     "RecoveryCode",
     "Refund",
     "ReviewedBasket",
     "SandboxIntent",
+    "SandboxSavedMethod",
+    "SavedMethod",
+    "SavedToken",
     "StaffSession",
     "StaffToken",
     "StaffUser",

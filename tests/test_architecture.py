@@ -43,6 +43,10 @@ COMMITTERS: dict[str, set[str]] = {
     "portal.trust_requests.services": {"cancel", "create_request", "resend", "set_evergreen_mode"},
     # Money: commit before and after each processor call, never across one.
     "portal.payments.checkout": {"submit_plan"},
+    # Saved payers and methods: commit before and after each processor call (save, detach).
+    "portal.payers.services": {"_remove", "add_payer", "attach_payer", "save_method"},
+    # A charge the firm starts: after submit_plan, the link emailed when the bank asks.
+    "portal.payments.firm_charges": {"_send_link_if_authentication_asked"},
     "portal.payments.authentication": {"answer_test_bank"},
     # The review page keeps the basket it shows (grace after expiry, the fresh link's basket).
     "portal.payments.kept_baskets": {"keep_review"},

@@ -98,6 +98,8 @@ EXTERNAL_IDS = {
     "api.put_matter": "matter_external_id",
     "api.get_invoice": "invoice_external_id",
     "api.put_invoice": "invoice_external_id",
+    "api.list_payment_methods": "client_external_id",
+    "api.remove_payment_method": "client_external_id",
 }
 
 

@@ -1,7 +1,7 @@
 """The firm's JSON API under /api/v1: bearer-key auth, problem+json errors, OpenAPI 3.1.
 
 Routes are declared in `views`, `firm`, `merchant_accounts`, `payments`, `dashboard`,
-`webhooks`, `reconciliation`, `branding` and `trust_requests` through the
+`webhooks`, `reconciliation`, `branding`, `payers` and `trust_requests` through the
 registry in `registry`, which validates requests with the pydantic models in `schemas`;
 `openapi` turns the same declarations into the document served at /api/v1/openapi.json.
 """
@@ -20,6 +20,7 @@ from portal.api import (  # noqa: E402
     dashboard,
     firm,
     merchant_accounts,
+    payers,
     payments,
     reconciliation,
     trust_requests,
@@ -38,6 +39,7 @@ __all__ = [
     "dashboard",
     "firm",
     "merchant_accounts",
+    "payers",
     "payments",
     "reconciliation",
     "trust_requests",

@@ -92,6 +92,10 @@ class DashboardOut(Output):
         description="Open or partly paid trust requests past their due day: id, matter, "
         "outstanding_minor, currency, due_on."
     )
+    expiring_cards: AttentionOut = Field(
+        description="Saved cards that stop working within 30 days (or have), soonest first: "
+        "payment_method, payer, brand, last4, exp_month, exp_year."
+    )
 
     @classmethod
     def of(cls, board: figures.Dashboard) -> DashboardOut:
@@ -105,6 +109,7 @@ class DashboardOut(Output):
             trust_shortfalls=AttentionOut.of(board.trust_shortfalls),
             disputes_and_returns=AttentionOut.of(board.disputes_and_returns),
             overdue_trust_requests=AttentionOut.of(board.overdue_trust_requests),
+            expiring_cards=AttentionOut.of(board.expiring_cards),
         )
 
 
@@ -120,5 +125,5 @@ def get_dashboard() -> DashboardOut:
     """Per merchant account, the charges whose money arrived today, this month and this year
     (days of the firm's time zone); and what needs a person, each as a count and its first
     20 items: held postings, failed deliveries, unmatched payments, trust shortfalls,
-    disputes and ACH returns, overdue trust requests."""
+    disputes and ACH returns, overdue trust requests, saved cards about to expire."""
     return DashboardOut.of(figures.dashboard(g.firm_id))

@@ -44,6 +44,7 @@ CUSTOM_ERRORS = frozenset(
         "date_format",
         "date_order",
         "due_before_issue",
+        "line_kind",
         "link_too_long",
         "locale_unknown",
         "not_null",

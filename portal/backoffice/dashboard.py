@@ -1,7 +1,8 @@
 """The firm's dashboard: money received per merchant account today, this month and this year
 (days of the firm's time zone), and what needs a person, with counts and the first items.
 
-A read model over several features (payments, postings, links, the ledger, trust requests);
+A read model over several features (payments, postings, links, the ledger, trust requests,
+saved payers);
 it writes nothing. The API's `GET /dashboard` and the console's dashboard show the same one.
 """
 
@@ -20,6 +21,7 @@ from portal.firms.models import MerchantAccount
 from portal.firms.services import firm_by_id, firm_zone
 from portal.ledger import services as ledger
 from portal.links.models import DeliveryState, LinkDelivery
+from portal.payers import services as payers
 from portal.payments.filters import open_unmatched
 from portal.payments.models import Charge, ChargeEvent, ChargeStatus, Payment
 from portal.postings.models import MessageStatus, OutboundMessage
@@ -71,6 +73,7 @@ class Dashboard:
     trust_shortfalls: Attention
     disputes_and_returns: Attention
     overdue_trust_requests: Attention
+    expiring_cards: Attention
 
 
 def dashboard(firm_id: int) -> Dashboard:
@@ -111,6 +114,7 @@ def dashboard(firm_id: int) -> Dashboard:
         trust_shortfalls=_shortfalls(firm_id),
         disputes_and_returns=_reversals(firm_id),
         overdue_trust_requests=_overdue(firm_id, today),
+        expiring_cards=_expiring(firm_id, today),
     )
 
 
@@ -278,4 +282,23 @@ def _overdue(firm_id: int, today: dt.date) -> Attention:
             "currency": row[3],
             "due_on": row[4],
         },
+    )
+
+
+def _expiring(firm_id: int, today: dt.date) -> Attention:
+    """Saved cards that stop working within 30 days (or have), soonest first."""
+    found = payers.expiring(firm_id, today)
+    return Attention(
+        count=len(found),
+        items=[
+            {
+                "payment_method": m.public_id,
+                "payer": m.payer.public_id,
+                "brand": m.brand,
+                "last4": m.last4,
+                "exp_month": m.exp_month,
+                "exp_year": m.exp_year,
+            }
+            for m in found[:LIST_SIZE]
+        ],
     )

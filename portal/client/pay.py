@@ -5,7 +5,9 @@ rules, charges nothing and keeps the basket server-side; POST /pay/confirm start
 with the review's nonce as the idempotency key, so a double click or a resubmitted form is one
 payment. A declined payment comes back to the review (basket kept, card fields empty, the
 reason in words); a card whose bank must confirm goes through /pay/authenticate/<public_id>
-(the sandbox's test bank). GET /payments/<public_id> is the receipt (and .../receipt.pdf its
+(the sandbox's test bank). The review offers the client's saved cards and a box to save a
+new one (portal.client.saved_cards); POST /pay/saved-methods/<public_id>/remove forgets one.
+GET /payments/<public_id> is the receipt (and .../receipt.pdf its
 PDF); GET /payments lists the payments the link may see. The confirm, the bank
 step and the receipt still work for `kept_baskets.GRACE` after the link expires, for the basket
 reviewed before it did. Every page works without JavaScript.
@@ -25,6 +27,7 @@ from werkzeug.wrappers import Response
 from portal import security
 from portal.client import checkout as baskets
 from portal.client import review as reviews
+from portal.client import saved_cards
 from portal.client.downloads import pdf_download
 from portal.client.session import link_required, link_required_or_grace
 from portal.errors import ValidationFailed
@@ -32,13 +35,14 @@ from portal.firms.services import firm_zone
 from portal.i18n import current_locale
 from portal.limits import limited
 from portal.links.models import Link
+from portal.payers import services as payers
 from portal.payments import history as payment_history
 from portal.payments import kept_baskets, receipts
 from portal.payments import receipt_pdf as receipt_pdfs
 from portal.payments import services as payments
 from portal.payments.allocation import AllocationError
 from portal.payments.checkout_forms import FieldErrors, link_idempotency_key, new_nonce
-from portal.payments.models import Payment, payment_status
+from portal.payments.models import Payment, PaymentMethod, payment_status
 from portal.payments.services import MethodUnavailable, Payer, TooManyAttempts
 
 #: Named "payments" as before the move: templates and tests use `payments.*` endpoints.
@@ -111,21 +115,46 @@ def confirm() -> ResponseReturnValue:
         errors = FieldErrors()
         errors.add("basket", _("Please check your payment and review it again."))
         return _basket_page(checkout, entries, errors, status=422)
+    saved = saved_cards.chosen(g.link, request.form)
     try:
         order = reviews.read_order(
-            g.link, g.firm, checkout, entries, request.form, locale=current_locale()
+            g.link,
+            g.firm,
+            checkout,
+            entries,
+            request.form,
+            locale=current_locale(),
+            saved_card=saved is not None,
         )
     except baskets.BasketError as exc:
         return _basket_changed(key, checkout, entries, exc.errors)
     except baskets.DetailsError as exc:
         return _review_again(checkout, entries, nonce, exc.errors)
+    instrument = order.instrument
+    kept = None
+    if saved is not None and order.method is PaymentMethod.CARD:
+        instrument = payers.instrument_for(saved, off_session=False)
+    elif saved_cards.wants_saving(request.form) and order.method is PaymentMethod.CARD:
+        try:
+            kept = saved_cards.save_new_card(
+                g.link,
+                g.firm,
+                order.instrument,
+                currency=order.currency,
+                ip=request.remote_addr or "",
+            )
+        except payers.MethodNotSaved as exc:
+            errors = FieldErrors()
+            errors.add("payment", _("This card could not be saved: %(reason)s", reason=exc.detail))
+            return _review_again(checkout, entries, nonce, errors)
+        instrument = payers.instrument_for(kept, off_session=False)
     client = g.link.client
     try:
         payment = payments.start_payment(
             link=g.link,
             basket=order.basket,
             method=order.method,
-            instrument=order.instrument,
+            instrument=instrument,
             idempotency_key=key,
             payer=Payer(
                 name=client.name,
@@ -151,7 +180,25 @@ def confirm() -> ResponseReturnValue:
         errors = FieldErrors()
         errors.extend(exc.errors or [{"field": "basket", "detail": exc.detail or ""}])
         return _review_again(checkout, entries, nonce, errors)
+    if kept is not None and payment_status(payment) == "failed":
+        payers.remove_method(g.link.firm_id, g.link.client_id, kept.public_id)  # declined: not kept
     return _after(payment)
+
+
+@bp.post("/pay/saved-methods/<public_id>/remove")
+@link_required
+def remove_saved_method(public_id: str) -> ResponseReturnValue:
+    """Forget a saved card (here and at the processor), then show the review again."""
+    payers.remove_method(g.link.firm_id, g.link.client_id, public_id)
+    checkout = baskets.checkout_for(g.link, g.firm)
+    entries = baskets.Entries.read(request.form, checkout)
+    try:
+        review = reviews.review_basket(
+            g.link, g.firm, checkout, entries, action=baskets.ACTION_REVIEW, locale=current_locale()
+        )
+    except baskets.BasketError:
+        return redirect(url_for("payments.basket"), code=303)
+    return _kept_review_page(checkout, review, FieldErrors(), removed=True)
 
 
 @bp.get("/pay/authenticate/<public_id>")
@@ -232,6 +279,7 @@ def _kept_review_page(
     *,
     status: int = 200,
     reviewed_at: dt.datetime | None = None,
+    removed: bool = False,
 ) -> ResponseReturnValue:
     """The review under a new nonce, its basket kept server-side under that nonce's key."""
     nonce = new_nonce()
@@ -239,7 +287,7 @@ def _kept_review_page(
     kept_baskets.keep_review(
         g.link, key, review.carried, review.total_minor, review.currency, reviewed_at=reviewed_at
     )
-    return _review_page(checkout, review, nonce, errors, status=status)
+    return _review_page(checkout, review, nonce, errors, status=status, removed=removed)
 
 
 def _review_page(
@@ -249,8 +297,13 @@ def _review_page(
     errors: FieldErrors,
     *,
     status: int = 200,
+    removed: bool = False,
 ) -> ResponseReturnValue:
     context: dict[str, Any] = {"review": review, "nonce": nonce, "errors": errors}
+    if review.method is PaymentMethod.CARD:
+        context["saved_cards"] = saved_cards.choices(g.link, g.firm)
+        context["save_words"] = saved_cards.save_words(g.firm)
+        context["removed"] = removed
     if not review.uses_stripe:
         return render_template("payments/review.html", **context), status
     context["publishable_key"] = reviews.stripe_publishable_key(checkout, review)

@@ -306,6 +306,7 @@ class Order:
     method: PaymentMethod
     instrument: Instrument
     mandate_text: str | None
+    currency: str = "USD"
 
 
 def read_order(
@@ -316,8 +317,10 @@ def read_order(
     form: MultiDict[str, str],
     *,
     locale: str,
+    saved_card: bool = False,
 ) -> Order:
-    """Read the confirm form: the carried basket, then the card or bank details.
+    """Read the confirm form: the carried basket, then the card or bank details (none when
+    a saved card was chosen: `saved_card`, the caller supplies its instrument).
 
     Raises BasketError when the basket itself cannot be read, DetailsError when only the
     payment details need fixing. The business rules are left to `start_payment`.
@@ -342,8 +345,11 @@ def read_order(
         for currency in currencies
     )
     details = FieldErrors()
-    instrument = read_instrument(
-        form, on_stripe=on_stripe, card=method is PaymentMethod.CARD, errors=details
+    card = method is PaymentMethod.CARD
+    instrument = (
+        Instrument()
+        if saved_card and card
+        else read_instrument(form, on_stripe=on_stripe, card=card, errors=details)
     )
     text = None
     if method is PaymentMethod.ACH:
@@ -354,7 +360,13 @@ def read_order(
         text = mandate_text(firm, total, currency, locale)
     if details:
         raise DetailsError(details)
-    return Order(basket=basket, method=method, instrument=instrument, mandate_text=text)
+    return Order(
+        basket=basket,
+        method=method,
+        instrument=instrument,
+        mandate_text=text,
+        currency=next(iter(currencies), "USD"),
+    )
 
 
 # -- after paying -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ SYNC = "sync"
 LINKS = "links"
 PAYMENTS_READ = "payments:read"
 PAYMENTS_REFUND = "payments:refund"
+PAYMENTS_CHARGE = "payments:charge"
 SETTINGS = "settings"
 WEBHOOKS = "webhooks"
 
@@ -23,6 +24,7 @@ SCOPES: dict[str, str] = {
     LINKS: "client links and trust requests (create, send, revoke, cancel) and their reports",
     PAYMENTS_READ: "payments, the dashboard and reconciliation, read only (and as CSV)",
     PAYMENTS_REFUND: "money moves on a payment: refunds, and applying an unmatched payment",
+    PAYMENTS_CHARGE: "charging a client's saved payment method, and removing saved methods",
     SETTINGS: "the firm's settings: email words, branding, logo, website origins, evergreen",
     WEBHOOKS: "webhook endpoints, postings (release, replay) and their messages",
 }

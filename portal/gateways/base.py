@@ -37,6 +37,15 @@ class BadSignature(Exception):
 
 
 @dataclass(frozen=True)
+class SavedRef:
+    """A saved method's tokens at one merchant account: the processor's customer and method."""
+
+    merchant_account_id: int
+    customer_ref: str
+    method_ref: str
+
+
+@dataclass(frozen=True)
 class Instrument:
     """What the payer entered. The sandbox reads test numbers; Stripe gets a PaymentMethod id.
 
@@ -54,6 +63,14 @@ class Instrument:
     account_type: str | None = None
     #: A Stripe PaymentMethod id (pm_...) collected by the Payment Element.
     payment_method_id: str | None = None
+    #: A saved method's tokens, one per merchant account it was saved at (portal.payers).
+    saved: tuple[SavedRef, ...] = ()
+    #: True when the payer is not there to answer their bank (a charge the firm starts).
+    off_session: bool = False
+
+    def saved_at(self, merchant_account_id: int) -> SavedRef | None:
+        """The saved method's tokens at this merchant account, if it was saved there."""
+        return next((r for r in self.saved if r.merchant_account_id == merchant_account_id), None)
 
     def __repr__(self) -> str:  # Never let a card or account number reach a log or traceback.
         return "Instrument(<redacted>)"
@@ -74,6 +91,41 @@ class ChargeRequest:
     metadata: Mapping[str, str] = field(default_factory=dict)
     mandate_ip: str | None = None
     mandate_user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class SaveRequest:
+    """Keep a card or bank account at one merchant account, for later charges."""
+
+    merchant_account_id: int
+    #: "card" or "ach".
+    method: str
+    instrument: Instrument
+    payer_name: str
+    payer_email: str | None = None
+    #: The processor's customer this payer already has at the account, if any.
+    customer_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class SavedInstrument:
+    """What the processor kept: its tokens, and what the payer reads about the method."""
+
+    customer_ref: str
+    method_ref: str
+    brand: str
+    last4: str
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
+class SaveRefused(Exception):
+    """The processor would not keep the method (a number it does not take, an expired card)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -156,6 +208,17 @@ class Gateway(Protocol):
         The sandbox's test bank page gives the answer; where the processor's own browser
         script talks to the bank (Stripe.js), this only asks where the charge stands.
         """
+        ...
+
+    def save_method(self, request: SaveRequest) -> SavedInstrument:
+        """Keep a card or bank account for later charges (a Customer with the method attached).
+
+        Raises SaveRefused when the processor will not keep it.
+        """
+        ...
+
+    def remove_method(self, customer_ref: str, method_ref: str) -> None:
+        """Forget a saved method at the processor (detach it); removing it again is no error."""
         ...
 
     def parse_event(self, body: bytes, signature: str | None) -> GatewayEvent:

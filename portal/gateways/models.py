@@ -72,3 +72,28 @@ class SandboxRefund(Base):
     #: Stripe's Refund status vocabulary: succeeded, pending, failed, canceled.
     status: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[dt.datetime] = mapped_column(default=clock.now)
+
+
+class SandboxSavedMethod(Base):
+    """The sandbox processor's record of a saved card or bank account (a Stripe PaymentMethod
+    attached to a Customer). It keeps what the test number will do when charged, never the
+    number."""
+
+    __tablename__ = "sandbox_saved_methods"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: pm_sbx_... — shaped like a Stripe PaymentMethod id.
+    method_ref: Mapped[str] = mapped_column(String(40), unique=True)
+    #: cus_sbx_... — shaped like a Stripe Customer id.
+    customer_ref: Mapped[str] = mapped_column(String(40))
+    merchant_account_id: Mapped[int] = mapped_column(ForeignKey("merchant_accounts.id"))
+    method: Mapped[str] = mapped_column(String(10))
+    #: What a charge does: "succeeds", "declines:<code>", "authenticates" (3-D Secure every
+    #: time), "authenticates_on_session" (only when the payer is there); for banks the
+    #: settlement ("settles:succeeded", "settles:account_closed", "settles:returned").
+    behaviour: Mapped[str] = mapped_column(String(60))
+    brand: Mapped[str] = mapped_column(String(40))
+    last4: Mapped[str] = mapped_column(String(4))
+    exp_month: Mapped[int | None]
+    exp_year: Mapped[int | None]
+    detached_at: Mapped[dt.datetime | None]

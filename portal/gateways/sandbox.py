@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from portal import clock
 from portal.db import db
+from portal.gateways import sandbox_saved
 from portal.gateways.base import (
     ChargeRequest,
     ChargeResult,
@@ -31,6 +32,9 @@ from portal.gateways.base import (
     GatewayEvent,
     Instrument,
     RefundResult,
+    SavedInstrument,
+    SaveRefused,
+    SaveRequest,
 )
 from portal.gateways.models import SandboxIntent, SandboxRefund
 from portal.gateways.stripe_events import sign_payload, translate, verify
@@ -130,7 +134,9 @@ class SandboxGateway:
             metadata_json=json.dumps(dict(request.metadata), sort_keys=True),
             created_at=clock.now(),
         )
-        if request.method == "card":
+        if request.instrument.saved:
+            sandbox_saved.confirm_saved(intent, request.instrument)
+        elif request.method == "card":
             self._confirm_card(intent, request.instrument)
         else:
             self._confirm_ach(intent, request.instrument)
@@ -206,6 +212,39 @@ class SandboxGateway:
         db.session.flush()
         event = self._emit(intent, self._event_type(intent))
         return replace(self._result(intent), events=(event,))
+
+    def save_method(self, request: SaveRequest) -> SavedInstrument:
+        """Keep a test card or bank account as a token (portal.gateways.sandbox_saved): what
+        the number will do is kept, never the number."""
+        instrument = request.instrument
+        exp: tuple[int, int] | None = None
+        if request.method == "card":
+            number = _digits(instrument.card_number)
+            outcome = TEST_CARDS.get(number)
+            if outcome is None and number not in AUTHENTICATION_CARDS:
+                raise SaveRefused("use_test_number", TEST_NUMBER_MESSAGE)
+            exp = sandbox_saved.expiry(instrument.card_expiry)
+            if exp is None or not _expiry_is_future(instrument.card_expiry):
+                raise SaveRefused("expired_card", "Your card has expired.")
+            if outcome is None:  # asks the payer's bank (3-D Secure)
+                on_session = number == sandbox_saved.ON_SESSION_ONLY
+                behaviour = "authenticates_on_session" if on_session else "authenticates"
+                brand = "visa"
+            else:
+                behaviour = f"declines:{outcome.code}" if outcome.code else "succeeds"
+                brand = outcome.brand
+            last4 = number[-4:]
+        else:
+            account = _digits(instrument.account_number)
+            bank = TEST_BANK_ACCOUNTS.get(account)
+            if _digits(instrument.routing_number) != TEST_ROUTING or bank is None:
+                raise SaveRefused("use_test_number", TEST_NUMBER_MESSAGE)
+            settles = "returned" if account in RETURNS_AFTER_SUCCESS else bank.code
+            behaviour, brand, last4 = f"settles:{settles or 'succeeded'}", bank.brand, account[-4:]
+        return sandbox_saved.save(request, behaviour=behaviour, brand=brand, last4=last4, exp=exp)
+
+    def remove_method(self, customer_ref: str, method_ref: str) -> None:
+        sandbox_saved.remove(self.merchant_account_id, customer_ref, method_ref)
 
     def parse_event(self, body: bytes, signature: str | None) -> GatewayEvent:
         """Verify a Stripe-shaped event signed with this account's sandbox secret; translate it."""
@@ -399,6 +438,10 @@ def _failure_message(code: str | None) -> str:
         return TEST_NUMBER_MESSAGE
     if code == AUTHENTICATION_FAILED:
         return "The payer's bank did not confirm the payment (3-D Secure)."
+    if code == sandbox_saved.AUTHENTICATION_REQUIRED:
+        return "The payer's bank asks the payer to confirm this payment."
+    if code == "payment_method_unusable":
+        return "The saved payment method cannot be used here."
     for outcome in (*TEST_CARDS.values(), *TEST_BANK_ACCOUNTS.values()):
         if outcome.code == code:
             return outcome.message

@@ -31,6 +31,9 @@ from portal.gateways.base import (
     ChargeStatus,
     GatewayEvent,
     RefundResult,
+    SavedInstrument,
+    SaveRefused,
+    SaveRequest,
 )
 from portal.gateways.stripe_events import charge_result, translate, verify
 from portal.gateways.stripe_settings import (
@@ -196,6 +199,51 @@ class StripeGateway:
         """Stripe.js talks to the payer's bank itself: only ask where the intent stands."""
         return self.fetch(gateway_ref)
 
+    def save_method(self, request: SaveRequest) -> SavedInstrument:
+        """Attach the Payment Element's PaymentMethod to the payer's Customer at this account
+        (created first when the payer has none here), for charges the firm starts later."""
+        payment_method = request.instrument.payment_method_id
+        if not payment_method:
+            raise ValueError(
+                "saving with Stripe needs the PaymentMethod id (pm_…) from the browser"
+            )
+        options = self.settings.request_options()
+        customer = request.customer_ref
+        try:
+            if customer is None:
+                params: dict[str, Any] = {"name": request.payer_name}
+                if request.payer_email:
+                    params["email"] = request.payer_email
+                customer = self._stripe.v1.customers.create(params, options).id  # type: ignore[arg-type]
+            method = self._stripe.v1.payment_methods.attach(
+                payment_method, {"customer": customer}, options
+            ).to_dict()
+        except stripe.CardError as exc:
+            raise SaveRefused(exc.code or "card_declined", exc.user_message or str(exc)) from exc
+        except stripe.InvalidRequestError as exc:
+            # E.g. a PaymentMethod made for another account: this account cannot keep it.
+            raise SaveRefused(exc.code or "invalid_request", exc.user_message or str(exc)) from exc
+        card = method.get("card") or {}
+        bank = method.get("us_bank_account") or {}
+        return SavedInstrument(
+            customer_ref=customer,
+            method_ref=str(method["id"]),
+            brand=str(card.get("brand") or bank.get("bank_name") or ""),
+            last4=str(card.get("last4") or bank.get("last4") or ""),
+            exp_month=card.get("exp_month"),
+            exp_year=card.get("exp_year"),
+        )
+
+    def remove_method(self, customer_ref: str, method_ref: str) -> None:
+        """Detach the PaymentMethod from its Customer; one already detached is no error."""
+        try:
+            self._stripe.v1.payment_methods.detach(
+                method_ref, options=self.settings.request_options()
+            )
+        except stripe.InvalidRequestError as exc:
+            if "not attached" not in str(exc).lower():
+                raise
+
     def parse_event(self, body: bytes, signature: str | None) -> GatewayEvent:
         """Verify a Stripe-Signature with this account's endpoint secret(s), then translate.
 
@@ -213,7 +261,10 @@ class StripeGateway:
         method_type = _METHOD_TYPES.get(request.method)
         if method_type is None:
             raise ValueError(f"Stripe cannot take {request.method!r} payments")
-        payment_method = request.instrument.payment_method_id
+        saved = request.instrument.saved_at(self.settings.merchant_account_id)
+        payment_method = saved.method_ref if saved else request.instrument.payment_method_id
+        if request.instrument.saved and saved is None:
+            raise ValueError("the saved method was not saved at this merchant account")
         if not payment_method:
             raise ValueError("a Stripe charge needs the PaymentMethod id (pm_…) from the browser")
         params: PaymentIntentCreateParams = {
@@ -236,7 +287,16 @@ class StripeGateway:
         }
         if request.payer_email:
             params["receipt_email"] = request.payer_email
-        if method_type == "us_bank_account":
+        if saved is not None:
+            params["customer"] = saved.customer_ref
+        if request.instrument.off_session:
+            # The firm starts it with the payer away: a bank that asks the payer to confirm
+            # makes Stripe answer authentication_required, a decline (see _declined).
+            params["off_session"] = True
+            del params["use_stripe_sdk"]
+        if method_type == "us_bank_account" and request.instrument.off_session:
+            params["mandate_data"] = {"customer_acceptance": {"type": "offline"}}
+        elif method_type == "us_bank_account":
             if not (request.mandate_ip and request.mandate_user_agent):
                 raise ValueError("a bank debit needs the payer's mandate: IP address and browser")
             params["mandate_data"] = {

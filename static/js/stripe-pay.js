@@ -48,6 +48,11 @@
   }
 
   form.addEventListener("submit", function (event) {
+    var saved = form.querySelector('input[name="saved_method"]:checked');
+    var submitter = event.submitter;
+    if ((saved && saved.value !== "new") || (submitter && submitter.hasAttribute("formaction"))) {
+      return; // a saved card, or removing one: nothing for Stripe.js to collect
+    }
     event.preventDefault();
     if (busy) {
       return;

@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import clock
+from portal.gateways.base import Instrument
 from portal.payments.models import Charge, Payment, PaymentMethod
 from portal.postings.models import MessageStatus, OutboundMessage
 from portal.trust_requests import services as trust_requests
@@ -19,6 +21,7 @@ from tests.api.payment_books import make_book, settle_ach
 from tests.api.unmatched_books import public_payment
 from tests.clocks import Clock, freeze
 from tests.conftest import APIClient
+from tests.payers.helpers import saved_for
 from tests.payments.conftest import ACH_RETURNED, Book, pay
 
 #: 09:00 UTC on 2 December 2026 is 01:00 that day in Los Angeles (UTC-8).
@@ -195,3 +198,26 @@ def test_another_firms_dashboard_shows_none_of_it(
     assert body["unmatched_payments"]["count"] == 0
     assert body["trust_shortfalls"]["count"] == 0
     assert all(line["year"]["count"] == 0 for line in body["accounts"])
+
+
+def test_saved_cards_about_to_expire_need_a_person(
+    api: APIClient, firm: factories.FirmWithKey
+) -> None:
+    # given one card that stops working at the end of this month and one good for years
+    person = factories.client(firm, external_id="C-EXP")
+    today = clock.today()
+    soon = Instrument(
+        card_number="4242424242424242",
+        card_expiry=f"{today.month:02d}/{today.year % 100:02d}",
+        card_cvc="123",
+    )
+    expiring = saved_for(person, soon)
+    saved_for(person, Instrument(card_number="5555555555554444", card_expiry="12/40", card_cvc="1"))
+
+    # when
+    body = api.get("/api/v1/dashboard").get_json()
+
+    # then
+    assert body["expiring_cards"]["count"] == 1
+    (item,) = body["expiring_cards"]["items"]
+    assert (item["payment_method"], item["last4"]) == (expiring.public_id, "4242")

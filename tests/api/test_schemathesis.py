@@ -80,6 +80,7 @@ def seeded(session, firm: factories.FirmWithKey) -> Seeded:
         key=firm.key,
         known={
             f"{prefix}/clients/{{external_id}}": {"external_id": "C-1"},
+            f"{prefix}/clients/{{external_id}}/payment-methods": {"external_id": "C-1"},
             f"{prefix}/matters/{{external_id}}": {"external_id": "M-1"},
             f"{prefix}/invoices/{{external_id}}": {"external_id": "INV-OLD"},
             f"{prefix}/trust-entries/{{external_id}}": {"external_id": "T-OPENING"},

@@ -85,6 +85,7 @@ def test_a_key_without_the_scope_gets_403_naming_it(
         ("payments:read", "GET", "/api/v1/payments"),
         ("payments:read", "GET", "/api/v1/dashboard"),
         ("payments:refund", "POST", "/api/v1/payments/pay_x/refunds"),
+        ("payments:charge", "DELETE", "/api/v1/clients/C-1/payment-methods/pm_x"),
         ("settings", "GET", "/api/v1/firm"),
         ("webhooks", "GET", "/api/v1/webhook-endpoints"),
     ],

@@ -17,6 +17,8 @@ PROTOCOL_METHODS = (
     "find_charge",
     "fetch_refund",
     "authenticate",
+    "save_method",
+    "remove_method",
     "parse_event",
     "publishable_key",
 )

@@ -80,6 +80,14 @@ from portal.api.schemas.merchant_accounts import (
     StripeOnboardingIn,
     StripeOnboardingOut,
 )
+from portal.api.schemas.payers import (
+    ChargeKeyHeader,
+    ChargeLineIn,
+    ClientMethodPath,
+    FirmPaymentIn,
+    PaymentMethodList,
+    PaymentMethodOut,
+)
 from portal.api.schemas.payment_list import PaymentListQuery
 from portal.api.schemas.payments import (
     AllocationOut,
@@ -148,8 +156,11 @@ __all__ = [
     "BackOfficeListsIn",
     "BackOfficeListsOut",
     "ChargeEventOut",
+    "ChargeKeyHeader",
+    "ChargeLineIn",
     "ChargeOut",
     "ClientIn",
+    "ClientMethodPath",
     "ClientOut",
     "ClientPage",
     "ClientSyncIn",
@@ -169,6 +180,7 @@ __all__ = [
     "ExternalIdPath",
     "FirmOut",
     "FirmPatchIn",
+    "FirmPaymentIn",
     "IdempotencyKeyHeader",
     "Input",
     "InstrumentOut",
@@ -211,6 +223,8 @@ __all__ = [
     "PaymentFlagOut",
     "PaymentId",
     "PaymentListQuery",
+    "PaymentMethodList",
+    "PaymentMethodOut",
     "PaymentOut",
     "PaymentPage",
     "PaymentPath",
