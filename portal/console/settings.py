@@ -29,7 +29,7 @@ from portal.firms import services as firms
 from portal.firms.account_lists import LISTS, lists_of
 from portal.firms.branding import MIN_CONTRAST, contrast_with_white
 from portal.firms.embed import embed_snippet, logo_url, public_url
-from portal.firms.models import Firm, MerchantAccount
+from portal.firms.models import AutoApplyOrder, Firm, MerchantAccount
 from portal.firms.services import firm_currency
 from portal.firms.settings import update_firm_settings
 from portal.payments import account_settings
@@ -42,6 +42,7 @@ SETTING_MESSAGES: Mapping[str, Any] = {
     "time_zone": lazy_gettext("Enter a time zone such as America/New_York."),
     "contact_phone": lazy_gettext("Enter a phone number such as +1 (212) 555-0100."),
     "website": lazy_gettext("Enter a web address such as https://www.example-firm.com."),
+    "auto_apply_order": lazy_gettext("Choose one of the orders listed."),
 }
 #: Any other refused text setting.
 TEXT_MESSAGE = lazy_gettext("This text is too long or has characters that cannot be used.")
@@ -68,6 +69,7 @@ FIRM_FIELDS = (
     "website",
     "email_message",
     "email_signature",
+    "auto_apply_order",
 )
 
 
@@ -87,12 +89,24 @@ class FirmSettingsForm(FlaskForm):
     email_signature = TextAreaField(
         lazy_gettext("Signature of link emails"), validators=[Length(max=2000)]
     )
+    #: The use case checks the value (so a forged one is refused by field, like the API's).
+    auto_apply_order = SelectField(
+        lazy_gettext("Order a typed total pays invoices in"),
+        choices=[
+            SelectChoice(AutoApplyOrder.OLDEST_DUE.value, lazy_gettext("Oldest due date first")),
+            SelectChoice(AutoApplyOrder.OLDEST_ISSUED.value, lazy_gettext("Oldest issued first")),
+            SelectChoice(AutoApplyOrder.SMALLEST_FIRST.value, lazy_gettext("Smallest first")),
+        ],
+        validate_choice=False,
+    )
 
     def changes(self) -> dict[str, Any]:
         """Every setting as the use case takes it (a blank text clears its setting)."""
         values: dict[str, Any] = {}
         for name in FIRM_FIELDS:
             value = getattr(self, name).data
+            if name == "auto_apply_order" and not value:
+                continue  # a form without the choice leaves the order as it is
             values[name] = bool(value) if isinstance(value, bool) else (value or None)
         return values
 

@@ -410,3 +410,25 @@ def test_saving_untouched_settings_records_nothing(
         untouched[name] = ""
     assert console.post("/console/settings", untouched).status_code == 303
     assert db.session.scalars(select(AuditEvent).where(AuditEvent.entity == "firm")).all() == []
+
+
+def test_the_auto_apply_order_is_chosen_from_a_list_and_audited(
+    console: Console, admin: Person, firm: FirmWithKey
+) -> None:
+    console.sign_in_as(admin)
+    page = console.get("/console/settings").get_data(as_text=True)
+    assert '<option selected value="oldest_due">' in page or 'value="oldest_due" selected' in page
+    response = console.post("/console/settings", {**SETTINGS, "auto_apply_order": "smallest_first"})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    stored = db.session.get(Firm, firm.id)
+    assert stored is not None and stored.auto_apply_order.value == "smallest_first"
+    (event,) = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.field == "auto_apply_order")
+    ).all()
+    assert (event.before, event.after) == ("oldest_due", "smallest_first")
+
+    forged = console.post("/console/settings", {**SETTINGS, "auto_apply_order": "largest_first"})
+    assert forged.status_code == 422
+    assert "Choose one of the orders listed." in forged.get_data(as_text=True)
+    db.session.refresh(stored)
+    assert stored.auto_apply_order.value == "smallest_first"
