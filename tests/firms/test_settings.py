@@ -68,6 +68,9 @@ def test_every_rule_takes_null_or_refuses_it_by_name() -> None:
         if name in ("auto_post", "use_posted_date"):
             with pytest.raises(ValueError, match="true or false"):
                 rule(None)
+        elif name == "auto_apply_order":  # a choice with a default: null is not one of them
+            with pytest.raises(ValueError, match="must be one of oldest_due"):
+                rule(None)
         else:
             assert rule(None) is None, name
 
