@@ -177,6 +177,7 @@ def allocate_page(
         errors=errors,
         staged=staged,
         nonce=extra.pop("nonce", None) or new_nonce(),
+        send_nonce=extra.pop("send_nonce", None) or new_nonce(),
         action=ActionForm(),
         order=AutoApplyOrder(g.staff.firm.auto_apply_order).value,
         plain=to_plain,

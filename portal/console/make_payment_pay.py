@@ -6,7 +6,8 @@ account typed by staff with the sandbox's test numbers through `staff_payments.t
 (source "staff", the staff user, the custom A/R message, the receipt only to the typed
 addresses); the form's key makes a double click one payment. Send for payment
 (`POST .../send`) issues a 24-hour link carrying exactly this allocation and emails it
-(`staff_payments.send_for_payment`, as POST /api/v1/links with `lines` does).
+(`staff_payments.send_for_payment`, as POST /api/v1/links with `lines` does); its form's key
+makes the form sent twice (a double click, a reload) one link and one email.
 
 Manual entry with saved payers (portal.payments.staff_saved): an existing payer's saved method
 (with, for a method kept for "this payment only", the payer's consent by phone now), or a new
@@ -28,6 +29,8 @@ from portal.console.make_payment_forms import ManualEntry, read_ar_note, read_ma
 from portal.console.make_payment_payers import phone_words, save_words
 from portal.errors import NotFound, ValidationFailed
 from portal.firms.services import firm_today
+from portal.links import issuing
+from portal.links.models import Link
 from portal.payers.models import MethodKind
 from portal.payers.services import MethodNotSaved
 from portal.payments import queries as payment_queries
@@ -171,7 +174,10 @@ def make_payment_done(public_id: str) -> ResponseReturnValue:
 def make_payment_send() -> ResponseReturnValue:
     chosen = current_selection()
     errors = FieldErrors()
-    if not ActionForm().validate_on_submit():
+    once = request.form.get("send_nonce", "")
+    if is_nonce(once) and (sent := issuing.made_by(g.staff.firm_id, _key(once))) is not None:
+        return _sent(sent)  # the form sent again: the first link, nothing sent twice
+    if not ActionForm().validate_on_submit() or not is_nonce(once):
         errors.add("basket", gettext(_EXPIRED))
         return allocate_page(chosen, {}, errors, status=422)
     typed, staged = staged_from_form(chosen, errors)
@@ -181,7 +187,9 @@ def make_payment_send() -> ResponseReturnValue:
     message = (request.form.get("send_message") or "").strip()[:2000] or None
     ar_note = read_ar_note(request.form, errors, "ar_note_send")
     if errors:
-        return allocate_page(chosen, typed, errors, staged=staged, entry=request.form, status=422)
+        return allocate_page(
+            chosen, typed, errors, staged=staged, entry=request.form, send_nonce=once, status=422
+        )
     try:
         link = staff_payments.send_for_payment(
             firm_id=g.staff.firm_id,
@@ -190,11 +198,18 @@ def make_payment_send() -> ResponseReturnValue:
             message=message,
             ar_note=ar_note,
             staff_user_id=g.staff.id,
+            once=_key(once),
         )
     except ValidationFailed as exc:
         for problem in exc.errors:
             field = "send_email" if "/send" in str(problem.get("pointer", "")) else "basket"
             errors.add(field, str(problem.get("detail", "")))
-        return allocate_page(chosen, typed, errors, staged=staged, entry=request.form, status=422)
+        return allocate_page(
+            chosen, typed, errors, staged=staged, entry=request.form, send_nonce=once, status=422
+        )
+    return _sent(link)
+
+
+def _sent(link: Link) -> ResponseReturnValue:
     page = render_template("console/make_payment_done.html", link=link)
     return page, 200, {"Cache-Control": "no-store"}

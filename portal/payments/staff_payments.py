@@ -236,8 +236,12 @@ def send_for_payment(
     message: str | None,
     ar_note: str | None,
     staff_user_id: int,
+    once: str | None = None,
 ) -> Link:
-    """Issue a link (24 hours) carrying exactly this allocation and email it (commits)."""
+    """Issue a link (24 hours) carrying exactly this allocation and email it (commits).
+
+    With `once` (the form's one-time token), the same form sent again answers the first link
+    and sends nothing more."""
     client = db.session.get(Client, staged.client_id)
     if client is None or client.firm_id != firm_id:  # a plan is built from the firm's rows
         raise LookupError("no such client")
@@ -268,6 +272,7 @@ def send_for_payment(
         ar_note=ar_note,
         lines=lines,
         origin=DeliveryOrigin.CONSOLE,
+        once=once,
     )
     drafts.clear_selection(staff_user_id, firm_id)
     return link

@@ -12,6 +12,7 @@ import re
 from sqlalchemy import select
 
 from portal.db import db
+from portal.links.models import Link
 from portal.mail.models import OutgoingEmail
 from portal.payers import services as payers
 from portal.payers.models import Consent, ConsentHow, ConsentScope, Payer, SavedMethod
@@ -190,3 +191,26 @@ def test_an_expired_card_is_not_offered_or_charged(
     assert "This card has expired" in answer.get_data(as_text=True)  # type: ignore[attr-defined]
     assert not db.session.scalars(select(Payment)).all()
     assert payers.is_expiring(old, old.created_at.date())
+
+
+def test_send_for_payment_sent_twice_sends_one_link(
+    console: Console, staffer: Person, book: Book
+) -> None:
+    console.sign_in_as(staffer)
+    page = _step4(console, book, {f"invoice-{book.old.id}": "250.00"}, [f"invoice-{book.old.id}"])
+    form = _carried(page, "send-form")
+    form.pop("csrf_token")
+    first = console.post(f"{MP}/send", form, form_page=f"{MP}/allocate")
+    assert first.status_code == 200, first.get_data(as_text=True)
+    again = console.post(f"{MP}/send", form, form_page=f"{MP}/allocate")  # a reload
+    assert again.status_code == 200, again.get_data(as_text=True)
+    (link,) = db.session.scalars(select(Link).where(Link.lines.any())).all()
+    assert len(link.deliveries) == 1
+    assert link.creation_token is not None and form["send_nonce"] in link.creation_token
+    # a fresh form is a new link
+    page = _step4(console, book, {f"invoice-{book.old.id}": "250.00"}, [f"invoice-{book.old.id}"])
+    fresh = _carried(page, "send-form")
+    fresh.pop("csrf_token")
+    assert fresh["send_nonce"] != form["send_nonce"]
+    assert console.post(f"{MP}/send", fresh, form_page=f"{MP}/allocate").status_code == 200
+    assert len(db.session.scalars(select(Link).where(Link.lines.any())).all()) == 2
