@@ -9,7 +9,7 @@ creation token) decide. The use cases are called as the console's views call the
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +43,7 @@ class Race:
 
 
 @pytest.fixture
-def race(committed_app: Flask) -> Iterator[Race]:
+def race(committed_app: Flask) -> Race:
     with committed_app.app_context():
         with db.transaction():
             firm = factories.firm_with_key("Race & Co")
@@ -60,7 +60,7 @@ def race(committed_app: Flask) -> Iterator[Race]:
             method.public_id,
         )
         db.session.commit()  # no transaction (on SQLite, a write lock) held by the test
-    yield ready
+    return ready
 
 
 def _staged(race: Race) -> staff_payments.StaffPlan:
