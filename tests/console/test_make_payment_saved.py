@@ -149,6 +149,20 @@ def test_a_method_kept_for_this_payment_needs_the_payers_word_by_phone(
         ConsentHow.STAFF_PHONE,
         staffer.user.id,
     )
+    # the API never charges on such consent: the payer is not there to give it
+    api = console.client.post(
+        "/api/v1/payments",
+        json={
+            "client": "C-1",
+            "payer": method.payer.public_id,
+            "payment_method": method.public_id,
+            "lines": [{"invoice": "INV-OLD", "amount": 1_000}],
+        },
+        headers={"Authorization": f"Bearer {firm.key}", "Idempotency-Key": "k-1"},
+        base_url="https://localhost",
+    )
+    assert api.status_code == 422
+    assert api.get_json()["type"] == "/problems/consent-missing"
 
 
 def test_another_clients_or_firms_payer_or_method_is_refused(
