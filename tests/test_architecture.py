@@ -44,7 +44,14 @@ COMMITTERS: dict[str, set[str]] = {
     # Money: commit before and after each processor call, never across one.
     "portal.payments.checkout": {"submit_plan"},
     # Saved payers and methods: commit before and after each processor call (save, detach).
-    "portal.payers.services": {"_remove", "add_payer", "attach_payer", "save_method"},
+    # Consent taken by phone before a charge (the console's "this payment only") too.
+    "portal.payers.services": {
+        "_remove",
+        "add_payer",
+        "attach_payer",
+        "record_consent",
+        "save_method",
+    },
     # A charge the firm starts: after submit_plan, the link emailed when the bank asks.
     "portal.payments.firm_charges": {"_send_link_if_authentication_asked"},
     "portal.payments.authentication": {"answer_test_bank"},

@@ -21,6 +21,7 @@ from flask_babel import get_locale, gettext
 from portal.console.auth import bp, staff_required
 from portal.console.forms import ActionForm
 from portal.console.make_payment_forms import CriteriaForm, criteria_form, criteria_of, read_amounts
+from portal.console.make_payment_payers import all_words, payer_choices
 from portal.firms.models import AutoApplyOrder
 from portal.firms.services import firm_today
 from portal.money import to_plain
@@ -166,6 +167,9 @@ def allocate_page(
     status: int = 200,
     **extra: Any,
 ) -> ResponseReturnValue:
+    if staged is not None and "saved" not in extra:
+        extra["saved"] = payer_choices(g.staff.firm_id, staged.client_id, firm_today(g.staff.firm))
+        extra["words"] = all_words(g.staff.firm.name, staged.plan.total_minor, staged.plan.currency)
     page = render_template(
         "console/make_payment_allocate.html",
         chosen=chosen,
@@ -173,6 +177,7 @@ def allocate_page(
         errors=errors,
         staged=staged,
         nonce=extra.pop("nonce", None) or new_nonce(),
+        send_nonce=extra.pop("send_nonce", None) or new_nonce(),
         action=ActionForm(),
         order=AutoApplyOrder(g.staff.firm.auto_apply_order).value,
         plain=to_plain,

@@ -22,6 +22,7 @@ from wtforms import BooleanField, DateField, StringField
 from wtforms.validators import Length, Optional
 
 from portal.money import MoneyError, parse_money
+from portal.payers.models import ConsentScope
 from portal.payments.checkout_forms import FieldErrors, read_amount, read_bank, read_card, typed
 from portal.payments.staff_payments import AUTHORISATIONS, Selection
 from portal.payments.staff_search import Criteria
@@ -183,6 +184,36 @@ class ManualEntry:
     receipts: list[str]
     ar_note: str | None
     authorised_by: str | None
+    payer_email: str | None = None
+    #: An existing payer's saved method ("<payer id>", "<method id>"), else a new payer.
+    saved: tuple[str, str] | None = None
+    #: The payer agreed on the phone to this payment ("this payment only" methods).
+    phone_consent: bool = False
+    #: Keep the new payer and method, with consent of this scope.
+    save_scope: ConsentScope | None = None
+
+
+#: Longest public id a form may name (payers and saved methods use 12 to 32 characters).
+_MAX_ID = 32
+
+
+def _saved_choice(value: str, errors: FieldErrors) -> tuple[str, str] | None:
+    payer_id, _, method_id = value.partition(":")
+    if not (0 < len(payer_id) <= _MAX_ID and 0 < len(method_id) <= _MAX_ID):
+        errors.add("payer_choice", gettext("Choose a saved payment method or a new payer."))
+        return None
+    return payer_id, method_id
+
+
+def _email(form: MultiDict[str, str], errors: FieldErrors) -> str | None:
+    text = (form.get("payer_email") or "").strip()
+    if not text:
+        return None
+    try:
+        return str(validate_email(text, check_deliverability=False).normalized)[:254]
+    except EmailNotValidError:
+        errors.add("payer_email", gettext("Enter an email address such as name@example.com."))
+        return None
 
 
 def read_receipts(text: str, errors: FieldErrors) -> list[str]:
@@ -219,7 +250,21 @@ def read_ar_note(
 
 
 def read_manual_entry(form: MultiDict[str, str], errors: FieldErrors) -> tuple[ManualEntry, Any]:
-    """The payer, the card or bank account, the receipts and the A/R message of step 4a."""
+    """The payer (a saved method, or a new payer with a card or bank account and whether to
+    save them), the receipts and the A/R message of step 4a."""
+    choice = form.get("payer_choice", "new") or "new"
+    if choice != "new":
+        saved = _saved_choice(choice, errors)
+        entry = ManualEntry(
+            payer_name="",
+            method="saved",
+            receipts=read_receipts(form.get("receipts", ""), errors),
+            ar_note=read_ar_note(form, errors),
+            authorised_by=None,
+            saved=saved,
+            phone_consent=form.get("phone_consent") == "yes",
+        )
+        return entry, None
     name = (form.get("payer_name") or "").strip()[:200]
     if not name:
         errors.add("payer_name", gettext("Enter the payer's name."))
@@ -240,11 +285,23 @@ def read_manual_entry(form: MultiDict[str, str], errors: FieldErrors) -> tuple[M
     else:
         errors.add("method", gettext("Choose card or bank account."))
         instrument = None
+    save_scope = None
+    if form.get("save_payer") == "yes":
+        scope = form.get("consent_scope", "")
+        if scope in {s.value for s in ConsentScope}:
+            save_scope = ConsentScope(scope)
+        else:
+            errors.add(
+                "consent_scope",
+                gettext("Choose what the payer agreed to: this payment only, or future payments."),
+            )
     entry = ManualEntry(
         payer_name=name,
         method=method,
         receipts=read_receipts(form.get("receipts", ""), errors),
         ar_note=read_ar_note(form, errors),
         authorised_by=authorised_by,
+        payer_email=_email(form, errors),
+        save_scope=save_scope,
     )
     return entry, instrument

@@ -6,13 +6,17 @@ account typed by staff with the sandbox's test numbers through `staff_payments.t
 (source "staff", the staff user, the custom A/R message, the receipt only to the typed
 addresses); the form's key makes a double click one payment. Send for payment
 (`POST .../send`) issues a 24-hour link carrying exactly this allocation and emails it
-(`staff_payments.send_for_payment`, as POST /api/v1/links with `lines` does).
+(`staff_payments.send_for_payment`, as POST /api/v1/links with `lines` does); its form's key
+makes the form sent twice (a double click, a reload) one link and one email.
 
-# Saved payers: where the payers feature plugs in an "existing payer / Save payer" choice
-# (see the marked block in templates/console/make_payment_allocate.html).
+Manual entry with saved payers (portal.payments.staff_saved): an existing payer's saved method
+(with, for a method kept for "this payment only", the payer's consent by phone now), or a new
+payer whose card or bank account is kept with the consent scope read to them ("Save payer").
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -21,13 +25,19 @@ from flask_babel import gettext
 from portal.console.auth import bp, staff_required
 from portal.console.forms import ActionForm
 from portal.console.make_payment import allocate_page, current_selection, locale, staged_from_form
-from portal.console.make_payment_forms import read_ar_note, read_manual_entry
-from portal.errors import ValidationFailed
+from portal.console.make_payment_forms import ManualEntry, read_ar_note, read_manual_entry
+from portal.console.make_payment_payers import phone_words, save_words
+from portal.errors import NotFound, ValidationFailed
+from portal.firms.services import firm_today
+from portal.links import issuing
+from portal.links.models import Link
+from portal.payers.models import MethodKind
+from portal.payers.services import MethodNotSaved
 from portal.payments import queries as payment_queries
 from portal.payments import services as payments
-from portal.payments import staff_payments
+from portal.payments import staff_payments, staff_saved
 from portal.payments.checkout_forms import FieldErrors, is_nonce
-from portal.payments.models import PaymentMethod
+from portal.payments.models import Payment, PaymentMethod
 from portal.payments.services import MethodUnavailable
 
 _EXPIRED = "The form had expired. Please send it again."
@@ -53,28 +63,29 @@ def make_payment_pay() -> ResponseReturnValue:
     if staged is None:
         return allocate_page(chosen, typed, errors, status=422)
     entry, instrument = read_manual_entry(request.form, errors)
-    if errors or instrument is None:
+    if errors or (entry.saved is None and instrument is None):
         return allocate_page(
             chosen, typed, errors, staged=staged, nonce=nonce, entry=request.form, status=422
         )
+    status = 422
     try:
-        payment = staff_payments.take_payment(
-            firm_id=g.staff.firm_id,
-            staged=staged,
-            method=PaymentMethod(entry.method),
-            instrument=instrument,
-            payer_name=entry.payer_name,
-            receipts=entry.receipts,
-            ar_note=entry.ar_note,
-            idempotency_key=_key(nonce),
-            taker=staff_payments.Taker(
-                staff_user_id=g.staff.id,
-                staff_email=g.staff.email,
-                ip=request.remote_addr or "",
-                user_agent=request.user_agent.string,
-                locale=locale(),
-            ),
-            authorised_by=entry.authorised_by,
+        payment = _take(staged, entry, instrument, _key(nonce))
+    except NotFound:
+        status = 404
+        errors.add(
+            "payer_choice", gettext("This payer or payment method cannot pay for this client.")
+        )
+    except staff_saved.MethodExpired:
+        errors.add("payer_choice", gettext("This card has expired. Choose another payment method."))
+    except staff_saved.ConsentNeeded:
+        errors.add(
+            "phone_consent",
+            gettext("Read the words to the payer and tick the box once they agree."),
+        )
+    except MethodNotSaved as exc:
+        errors.add(
+            "save_payer",
+            gettext("This payment method could not be saved: %(reason)s", reason=exc.detail),
         )
     except MethodUnavailable:
         errors.add("method", gettext("This payment method is not available for this payment."))
@@ -85,7 +96,66 @@ def make_payment_pay() -> ResponseReturnValue:
     else:
         return redirect(url_for("console.make_payment_done", public_id=payment.public_id), code=303)
     return allocate_page(
-        chosen, typed, errors, staged=staged, nonce=nonce, entry=request.form, status=422
+        chosen, typed, errors, staged=staged, nonce=nonce, entry=request.form, status=status
+    )
+
+
+def _take(
+    staged: staff_payments.StaffPlan, entry: ManualEntry, instrument: Any, key: str
+) -> Payment:
+    """Step 4a's use case for what was chosen: a saved method, a new payer kept, or a card or
+    bank account typed for this payment alone."""
+    taker = staff_payments.Taker(
+        staff_user_id=g.staff.id,
+        staff_email=g.staff.email,
+        ip=request.remote_addr or "",
+        user_agent=request.user_agent.string,
+        locale=locale(),
+    )
+    firm = g.staff.firm
+    total, currency = staged.plan.total_minor, staged.plan.currency
+    if entry.saved is not None:
+        payer_id, method_id = entry.saved
+        return staff_saved.take_with_saved_method(
+            firm_id=firm.id,
+            staged=staged,
+            payer_id=payer_id,
+            method_id=method_id,
+            phone_consent=phone_words(firm.name, total, currency) if entry.phone_consent else None,
+            receipts=entry.receipts,
+            ar_note=entry.ar_note,
+            idempotency_key=key,
+            taker=taker,
+            today=firm_today(firm),
+        )
+    if entry.save_scope is not None:
+        return staff_saved.take_and_save(
+            firm_id=firm.id,
+            staged=staged,
+            new=staff_saved.NewPayer(
+                name=entry.payer_name,
+                email=entry.payer_email,
+                kind=MethodKind.CARD if entry.method == "card" else MethodKind.BANK,
+                instrument=instrument,
+                scope=entry.save_scope,
+                words=save_words(entry.save_scope, firm.name, total, currency),
+            ),
+            receipts=entry.receipts,
+            ar_note=entry.ar_note,
+            idempotency_key=key,
+            taker=taker,
+        )
+    return staff_payments.take_payment(
+        firm_id=firm.id,
+        staged=staged,
+        method=PaymentMethod(entry.method),
+        instrument=instrument,
+        payer_name=entry.payer_name,
+        receipts=entry.receipts,
+        ar_note=entry.ar_note,
+        idempotency_key=key,
+        taker=taker,
+        authorised_by=entry.authorised_by,
     )
 
 
@@ -104,7 +174,10 @@ def make_payment_done(public_id: str) -> ResponseReturnValue:
 def make_payment_send() -> ResponseReturnValue:
     chosen = current_selection()
     errors = FieldErrors()
-    if not ActionForm().validate_on_submit():
+    once = request.form.get("send_nonce", "")
+    if is_nonce(once) and (sent := issuing.made_by(g.staff.firm_id, _key(once))) is not None:
+        return _sent(sent)  # the form sent again: the first link, nothing sent twice
+    if not ActionForm().validate_on_submit() or not is_nonce(once):
         errors.add("basket", gettext(_EXPIRED))
         return allocate_page(chosen, {}, errors, status=422)
     typed, staged = staged_from_form(chosen, errors)
@@ -114,7 +187,9 @@ def make_payment_send() -> ResponseReturnValue:
     message = (request.form.get("send_message") or "").strip()[:2000] or None
     ar_note = read_ar_note(request.form, errors, "ar_note_send")
     if errors:
-        return allocate_page(chosen, typed, errors, staged=staged, entry=request.form, status=422)
+        return allocate_page(
+            chosen, typed, errors, staged=staged, entry=request.form, send_nonce=once, status=422
+        )
     try:
         link = staff_payments.send_for_payment(
             firm_id=g.staff.firm_id,
@@ -123,11 +198,18 @@ def make_payment_send() -> ResponseReturnValue:
             message=message,
             ar_note=ar_note,
             staff_user_id=g.staff.id,
+            once=_key(once),
         )
     except ValidationFailed as exc:
         for problem in exc.errors:
             field = "send_email" if "/send" in str(problem.get("pointer", "")) else "basket"
             errors.add(field, str(problem.get("detail", "")))
-        return allocate_page(chosen, typed, errors, staged=staged, entry=request.form, status=422)
+        return allocate_page(
+            chosen, typed, errors, staged=staged, entry=request.form, send_nonce=once, status=422
+        )
+    return _sent(link)
+
+
+def _sent(link: Link) -> ResponseReturnValue:
     page = render_template("console/make_payment_done.html", link=link)
     return page, 200, {"Cache-Control": "no-store"}

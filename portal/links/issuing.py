@@ -7,6 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
 from portal.billing import services as billing
 from portal.db import db
 from portal.links import sending
@@ -33,6 +36,7 @@ def create_link(
     ar_note: str | None = None,
     lines: Sequence[LineRequest] = (),
     origin: DeliveryOrigin = DeliveryOrigin.API,
+    once: str | None = None,
 ) -> Link:
     """Issue a link for the firm's client `client`, limited to `matters` if any (commits).
 
@@ -43,21 +47,41 @@ def create_link(
     sends it and records the answer on the delivery: a refused email still leaves a working
     link (and tells the firm with a `link.delivery_failed` posting). `origin` says who asked
     for the email: the API (the default) or a staff user in the console.
+
+    With `once` (a console form's one-time token), the same token again answers the link the
+    first call issued and issues and emails nothing (a double click, a reload).
     """
+    if once is not None and (made := made_by(firm_id, once)) is not None:
+        return made
     owner = billing.referenced_client(firm_id=firm_id, external_id=client, pointer="/client")
     scope = billing.referenced_matters(client=owner, external_ids=matters, pointer="/matters")
     checked = check_lines(owner, lines) if lines else []
     to = sending.recipient_for(owner.email, send.email) if send is not None else None
-    with db.transaction():
-        link = links.issue_link(
-            firm_id=firm_id, client=owner, matters=scope, expires_in=expires_in, ar_note=ar_note
-        )
-        if checked:
-            attach_lines(link, checked)
-            link.matters = list({m.id: m for m in [*scope, *link.matters]}.values())
-        if send is not None and to is not None:
-            sending.queue_link_email(link, to=to, message=send.message, origin=origin)
+    try:
+        with db.transaction():
+            link = links.issue_link(
+                firm_id=firm_id, client=owner, matters=scope, expires_in=expires_in, ar_note=ar_note
+            )
+            link.creation_token = once
+            if checked:
+                attach_lines(link, checked)
+                link.matters = list({m.id: m for m in [*scope, *link.matters]}.values())
+            if send is not None and to is not None:
+                sending.queue_link_email(link, to=to, message=send.message, origin=origin)
+    except IntegrityError:
+        # The same form sent twice at once: the other request issued the link first.
+        made = made_by(firm_id, once) if once is not None else None
+        if made is None:
+            raise
+        return made
     return link
+
+
+def made_by(firm_id: int, once: str) -> Link | None:
+    """The firm's link a console form's one-time token issued, if any."""
+    return db.session.scalar(
+        select(Link).where(Link.firm_id == firm_id, Link.creation_token == once)
+    )
 
 
 def revoke(*, firm_id: int, public_id: str) -> Link:

@@ -41,6 +41,9 @@ class Link(Base):
     #: The firm's own note for the A/R message of payments made through this link (after the
     #: firm's default in the posting); for the back office only, never shown to the client.
     ar_note: Mapped[str | None] = mapped_column(String(200))
+    #: The one-time token of the console form that issued it (send for payment), so the form
+    #: sent again (a double click, a reload) issues and emails no second link.
+    creation_token: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     client: Mapped[Client] = relationship()
     matters: Mapped[list[Matter]] = relationship(secondary=link_matters, order_by=Matter.id)

@@ -118,6 +118,23 @@ def add_payer(*, firm_id: int, client: Client, name: str, email: str | None) -> 
     return payer
 
 
+def same_payer(firm_id: int, client_id: int, name: str, email: str | None) -> Payer | None:
+    """The client's own payer (not the client itself) with this name and address, if any: a
+    form sent twice saves one payer, not two."""
+    return db.session.scalar(
+        select(Payer)
+        .where(
+            Payer.firm_id == firm_id,
+            Payer.client_id == client_id,
+            Payer.is_client.is_(False),
+            Payer.name == name[:200],
+            Payer.email.is_(None) if email is None else Payer.email == email,
+        )
+        .order_by(Payer.id)
+        .limit(1)
+    )
+
+
 def attach_payer(*, firm_id: int, payer: Payer, client: Client) -> None:
     """Let `payer` pay for another client of the same firm too (commits; twice is once)."""
     if payer.firm_id != firm_id or client.firm_id != firm_id:
@@ -290,6 +307,30 @@ def save_method(
         if older.id != method.id and older.removed_at is None and _same(older, method):
             _remove(older)
     return method
+
+
+def record_consent(method: SavedMethod, consent: ConsentGiven) -> Consent:
+    """Keep one more consent for a saved method, e.g. "this payment only" given by phone to
+    staff before they charge it (commits)."""
+    row = Consent(
+        firm_id=method.firm_id,
+        saved_method_id=method.id,
+        words=consent.words,
+        given_at=clock.now(),
+        how=consent.how,
+        scope=consent.scope,
+        staff_user_id=consent.staff_user_id,
+        ip=(consent.ip or None) and str(consent.ip)[:64],
+    )
+    with db.transaction():
+        db.session.add(row)
+    return row
+
+
+def covering_consent(method: SavedMethod, scope: ConsentScope) -> Consent | None:
+    """The latest consent of this scope for the method, if any."""
+    found = [c for c in method.consents if c.scope is scope]
+    return found[-1] if found else None
 
 
 def _same(a: SavedMethod, b: SavedMethod) -> bool:

@@ -83,6 +83,10 @@ def update_ticks(
 
 
 def clear_selection(staff_user_id: int, firm_id: int) -> None:
-    """Untick everything (after a payment is taken or sent); commits."""
+    """Untick everything (after a payment is taken or sent); commits. A user without a draft
+    has nothing ticked: no row is made (two requests of a double click would both insert it)."""
     with db.transaction():
-        _stored(staff_user_id, firm_id).selected = []
+        draft = db.session.get(StaffPaymentDraft, staff_user_id)
+        if draft is not None and draft.firm_id == firm_id:
+            draft.selected = []
+            draft.updated_at = clock.now()

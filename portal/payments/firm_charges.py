@@ -31,7 +31,7 @@ from portal.links import sending
 from portal.links import services as links
 from portal.links.models import DeliveryOrigin
 from portal.payers import services as payers
-from portal.payers.models import ConsentScope, MethodKind
+from portal.payers.models import Consent, ConsentScope, MethodKind, SavedMethod
 from portal.payments import allocation
 from portal.payments.checkout import (
     Origin,
@@ -212,8 +212,7 @@ def charge_saved_method(
         )
     except allocation.AllocationError as exc:
         raise _pointed(exc, lines, basket) from None
-    card = method.kind is MethodKind.CARD
-    payment = submit_plan(
+    payment = charge_plan(
         Origin(
             firm_id=firm_id,
             client_id=owner.id,
@@ -222,14 +221,49 @@ def charge_saved_method(
             source=PaymentSource.STAFF,
         ),
         plan,
-        method=PaymentMethod.CARD if card else PaymentMethod.ACH,
-        instrument=payers.instrument_for(method, off_session=True),
+        method=method,
+        consent=consent,
         idempotency_key=key,
         payer=Payer(name=who.name, email=who.email, ip=ip, user_agent=user_agent),
-        mandate_text=None if card else consent.words,
     )
     sent = _send_link_if_authentication_asked(payment, owner)
     return FirmCharge(payment=payment, is_replay=False, link_sent=sent)
+
+
+def charge_plan(
+    origin: Origin,
+    plan: allocation.Plan,
+    *,
+    method: SavedMethod,
+    consent: Consent,
+    idempotency_key: str,
+    payer: Payer,
+) -> Payment:
+    """The one way a saved method is charged for a checked plan, the payer away from any
+    page (commits, through `submit_plan`): its tokens, off-session, and for a bank account
+    the consent's words as the debit's authorisation. The caller has checked that `consent`
+    covers this payment (the API: "future payments"; the console: also "this payment", taken
+    by phone now). Routing, one charge per merchant account and idempotency are submit_plan's.
+    """
+    if consent.saved_method_id != method.id:
+        raise ValueError("the consent is not this method's")
+    card = method.kind is MethodKind.CARD
+    return submit_plan(
+        origin,
+        plan,
+        method=PaymentMethod.CARD if card else PaymentMethod.ACH,
+        instrument=payers.instrument_for(method, off_session=True),
+        idempotency_key=idempotency_key,
+        payer=payer,
+        mandate_text=None if card else consent.words,
+    )
+
+
+def authentication_link(payment: Payment) -> bool:
+    """After a charge of a saved method: email the client a link when their bank asked for
+    them (commits then). True when a link was sent."""
+    client = db.session.get(Client, payment.client_id) if payment.client_id else None
+    return client is not None and _send_link_if_authentication_asked(payment, client)
 
 
 def _replay(existing: Payment, client_id: int, basket: allocation.Basket) -> FirmCharge:

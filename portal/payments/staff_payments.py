@@ -21,6 +21,7 @@ from sqlalchemy import select
 from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
 from portal.errors import ValidationProblem
+from portal.firms.models import MerchantAccount
 from portal.firms.services import firm_by_id
 from portal.gateways.base import Instrument
 from portal.links import issuing
@@ -159,6 +160,25 @@ def mandate_for(firm_id: int, staged: StaffPlan, payer_name: str, how: str, take
     )
 
 
+def typed_numbers_allowed(firm_id: int, staged: StaffPlan, *, every_account: bool = False) -> bool:
+    """True when card or bank numbers typed by staff may go to the accounts involved: the
+    plan's (or, to save a method, every account of the firm in the plan's currency), all on
+    the sandbox. Stripe takes card details only in its Payment Element (a MOTO payment from
+    the console is not built yet): typed numbers must never reach it, nor our server for it."""
+    currency = staged.plan.currency
+    if every_account:
+        accounts = db.session.scalars(
+            select(MerchantAccount).where(
+                MerchantAccount.firm_id == firm_id, MerchantAccount.currency == currency
+            )
+        )
+        return all(account.gateway == "sandbox" for account in accounts)
+    return all(
+        merchant_account(firm_id, planned.account_kind, currency).gateway == "sandbox"
+        for planned in staged.plan.charges
+    )
+
+
 def take_payment(
     *,
     firm_id: int,
@@ -177,13 +197,8 @@ def take_payment(
     The same key returns the first payment and charges nothing (a double click)."""
     if (existing := payment_by_key(firm_id, idempotency_key)) is not None:
         return existing
-    for planned in staged.plan.charges:
-        # Stripe takes card details only in its Payment Element (a MOTO payment from the
-        # console is not built yet): typed numbers must never reach it, nor our server for it.
-        if merchant_account(firm_id, planned.account_kind, staged.plan.currency).gateway != (
-            "sandbox"
-        ):
-            raise MethodUnavailable("Staff can take typed payments on sandbox accounts only.")
+    if not typed_numbers_allowed(firm_id, staged):
+        raise MethodUnavailable("Staff can take typed payments on sandbox accounts only.")
     mandate = None
     if method is PaymentMethod.ACH and authorised_by in AUTHORISATIONS:
         mandate = mandate_for(firm_id, staged, payer_name, authorised_by or "", taker)
@@ -221,8 +236,12 @@ def send_for_payment(
     message: str | None,
     ar_note: str | None,
     staff_user_id: int,
+    once: str | None = None,
 ) -> Link:
-    """Issue a link (24 hours) carrying exactly this allocation and email it (commits)."""
+    """Issue a link (24 hours) carrying exactly this allocation and email it (commits).
+
+    With `once` (the form's one-time token), the same form sent again answers the first link
+    and sends nothing more."""
     client = db.session.get(Client, staged.client_id)
     if client is None or client.firm_id != firm_id:  # a plan is built from the firm's rows
         raise LookupError("no such client")
@@ -253,6 +272,7 @@ def send_for_payment(
         ar_note=ar_note,
         lines=lines,
         origin=DeliveryOrigin.CONSOLE,
+        once=once,
     )
     drafts.clear_selection(staff_user_id, firm_id)
     return link

@@ -1,0 +1,95 @@
+"""Make a payment in a real browser, with the keyboard alone: a card taken by phone for a new
+payer with "Save payer" (consent to future payments), then a second payment choosing the saved
+card with no card typed; axe on step 4 at 1280 and 390 pixels wide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from portal.db import db
+from portal.firms.models import Firm
+from portal.payers.models import ConsentHow, ConsentScope, SavedMethod
+from portal.payments.models import Payment, PaymentSource
+from tests.browser.conftest import Book, LiveServer
+from tests.browser.test_make_payment import _press, _type
+from tests.console.conftest import PASSWORD, make_person
+
+NARROW = {"width": 390, "height": 844}
+
+
+def _to_step4(page: Any, amount: str) -> None:
+    """From anywhere in the console: search INV-1041, tick it, allocate `amount`, preview."""
+    _press(page, page.get_by_role("link", name="Make a payment"))
+    _type(page, "#invoice", "INV-1041")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=2, name="Open invoices")).to_be_visible()
+    _press(page, page.get_by_label("INV-1041"), "Space")
+    _press(page, page.get_by_role("button", name="Allocate the selected lines"))
+    _type(page, "#allocate tbody input >> nth=0", amount)
+    page.keyboard.press("Enter")
+    expect(page.locator("#preview")).to_be_visible()
+
+
+def test_save_payer_then_pay_with_the_saved_card_by_keyboard(
+    make_page: Any, live_server: LiveServer, book: Book, axe: Any
+) -> None:
+    # CSP bypassed only so that axe (the accessibility checker) can be injected.
+    page = make_page(bypass_csp=True)
+    with live_server.app.app_context():
+        firm = db.session.scalars(select(Firm)).one()
+        make_person(firm, "sam@okafor.example", role="staff", mfa=False)
+        db.session.commit()
+    page.goto(live_server.url + "/console/sign-in")
+    _type(page, "#email", "sam@okafor.example")
+    _type(page, "#password", PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+
+    # the first call: a new payer, a card typed, "Save payer" for future payments
+    _to_step4(page, "100.00")
+    assert axe(page) == []
+    _type(page, "#payer_name", "Kofi Mensah")
+    _type(page, "#payer_email", "kofi@example.com")
+    _type(page, "#card_number", "4242 4242 4242 4242")
+    _type(page, "#card_expiry", "12/40")
+    _type(page, "#card_cvc", "123")
+    _type(page, "#card_name", "Kofi Mensah")
+    _press(page, page.locator("#save_payer"), "Space")
+    future = page.get_by_label("Future payments the firm initiates", exact=False)
+    _press(page, future, "Space")
+    expect(future).to_be_checked()
+    _type(page, "#receipts", "kofi@example.com")
+    _press(page, page.get_by_role("button", name="Charge $100.00"))
+    expect(page.locator("#done")).to_contain_text("is taken")
+
+    # the second call: the saved card, nothing typed but the receipt and the note
+    _to_step4(page, "50.00")
+    saved = page.get_by_label("Kofi Mensah: Visa •••• 4242", exact=False)
+    expect(saved).to_be_visible()
+    assert axe(page) == []
+    page.set_viewport_size(NARROW)
+    assert axe(page) == []
+    page.set_viewport_size({"width": 1280, "height": 800})
+    _press(page, saved, "Space")
+    expect(saved).to_be_checked()
+    _type(page, "#receipts", "office@example.org")
+    _type(page, "#ar_note", "Second call")
+    _press(page, page.get_by_role("button", name="Charge $50.00"))
+    expect(page.locator("#done")).to_contain_text("is taken")
+    expect(page.locator("#done")).to_contain_text("office@example.org")
+
+    with live_server.app.app_context():
+        first, second = db.session.scalars(select(Payment).order_by(Payment.id)).all()
+        assert (first.total_minor, second.total_minor) == (10_000, 5_000)
+        assert second.source is PaymentSource.STAFF and second.staff_user_id is not None
+        assert {c.status.value for c in second.charges} == {"succeeded"}
+        method = db.session.scalars(select(SavedMethod)).one()
+        assert method.last4 == "4242"
+        (consent,) = method.consents
+        assert consent.scope is ConsentScope.FUTURE_FIRM_INITIATED
+        assert consent.how is ConsentHow.STAFF_PHONE
+        assert "future payments" in consent.words and "$100.00" in consent.words
+    assert not page.watch.console_errors and not page.watch.page_errors
