@@ -7,6 +7,7 @@ operating, idempotency keys on the wire and across the SDK's retries, and the er
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from urllib.parse import unquote_plus, urlsplit
 
 import pytest
@@ -407,3 +408,25 @@ def test_one_client_per_account_with_short_timeouts_and_two_retries(accounts, tr
     assert max(requestor._client._timeout) <= READ_TIMEOUT_SECONDS <= 10
     assert requestor._options.max_network_retries == NETWORK_RETRIES == 2
     assert requestor._options.base_addresses["api"] == "https://api.stripe.com"
+
+
+# -- MOTO --------------------------------------------------------------------------------------
+
+
+def test_a_card_taken_by_staff_is_sent_as_a_mail_or_telephone_order(operating) -> None:
+    fake = FakeStripe()
+    request = request_for(operating)
+    request = replace(request, instrument=replace(request.instrument, moto=True))
+    # when
+    gateway(operating, fake).charge(request, idempotency_key="charge-create:moto1")
+    # then
+    (sent,) = fake.sent
+    assert sent.form["payment_method_options[card][moto]"] == "true"
+    assert sent.form["payment_method"] == "pm_card_visa"
+
+
+def test_a_clients_card_is_no_mail_or_telephone_order(operating) -> None:
+    fake = FakeStripe()
+    gateway(operating, fake).charge(request_for(operating), idempotency_key="charge-create:c2")
+    (sent,) = fake.sent
+    assert not any(key.startswith("payment_method_options") for key in sent.form)
