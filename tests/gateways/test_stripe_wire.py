@@ -425,8 +425,19 @@ def test_a_card_taken_by_staff_is_sent_as_a_mail_or_telephone_order(operating) -
     assert sent.form["payment_method"] == "pm_card_visa"
 
 
-def test_a_clients_card_is_no_mail_or_telephone_order(operating) -> None:
-    fake = FakeStripe()
-    gateway(operating, fake).charge(request_for(operating), idempotency_key="charge-create:c2")
-    (sent,) = fake.sent
+def test_a_card_the_client_pays_with_is_no_mail_or_telephone_order(
+    book: Book, wire: FakeStripe
+) -> None:
+    for account in merchant_accounts(book.link.firm_id).values():
+        account.gateway = "stripe"
+    # when the client pays on their own pay page
+    payment = pay(
+        book,
+        invoices={book.old.id: 120_000},
+        instrument=Instrument(payment_method_id="pm_card_visa"),
+    )
+    # then
+    assert [c.status for c in payment.charges] == [S.SUCCEEDED]
+    (sent,) = [s for s in wire.posts() if s.path == "/v1/payment_intents"]
+    assert sent.form["payment_method"] == "pm_card_visa"
     assert not any(key.startswith("payment_method_options") for key in sent.form)
