@@ -55,7 +55,11 @@ def _step4(console: Console, staffer: Person, book: Book) -> str:
 def test_step_4a_shows_stripes_payment_element_and_no_card_fields(
     console: Console, staffer: Person, book: Book, wire: FakeStripe
 ) -> None:
-    page = _step4(console, staffer, book)
+    console.sign_in_as(staffer)
+    _tick(console, _search(console, client="C-1"), [f"invoice-{book.old.id}"])
+    answer = console.post(f"{MP}/allocate", {f"invoice-{book.old.id}": "100.00"})
+    assert answer.status_code == 200
+    page = answer.get_data(as_text=True)
     pay = page.split('id="pay"', 1)[1].split("</section>", 1)[0]
     assert "data-stripe-payment" in pay
     assert f'data-publishable-key="{PUBLISHABLE_KEY}"' in pay
@@ -66,6 +70,10 @@ def test_step_4a_shows_stripes_payment_element_and_no_card_fields(
     assert 'name="card_cvc"' not in page
     nonces = re.findall(r'<script nonce="([^"]+)" src="https://js.stripe.com/v3/"', pay)
     assert len(nonces) == 1 and nonces[0]
+    policy = answer.headers["Content-Security-Policy"]
+    script_src = next(p for p in policy.split(";") if p.strip().startswith("script-src"))
+    assert "https://js.stripe.com" in script_src and f"'nonce-{nonces[0]}'" in script_src
+    assert "https://js.stripe.com" in policy.split("frame-src", 1)[1]
     assert "js/stripe-pay.js" in pay
     assert not wire.sent  # nothing charged by showing the page
 
