@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
-from portal.links import issuing, services as links
+from portal.links import issuing
+from portal.links import services as links
 from portal.links.lines import LineRequest
 from portal.payments.models import Payment
 from tests.browser.conftest import Book
