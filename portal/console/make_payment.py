@@ -18,6 +18,7 @@ from flask import g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import get_locale, gettext
 
+from portal import security
 from portal.console.auth import bp, staff_required
 from portal.console.forms import ActionForm
 from portal.console.make_payment_forms import CriteriaForm, criteria_form, criteria_of, read_amounts
@@ -170,6 +171,9 @@ def allocate_page(
     if staged is not None and "saved" not in extra:
         extra["saved"] = payer_choices(g.staff.firm_id, staged.client_id, firm_today(g.staff.firm))
         extra["words"] = all_words(g.staff.firm.name, staged.plan.total_minor, staged.plan.currency)
+    if staged is not None and (key := staff_payments.stripe_key(g.staff.firm_id, staged)):
+        extra["publishable_key"] = key
+        security.allow_stripe()  # Stripe.js and its frames on this page only
     page = render_template(
         "console/make_payment_allocate.html",
         chosen=chosen,

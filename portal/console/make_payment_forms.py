@@ -23,7 +23,14 @@ from wtforms.validators import Length, Optional
 
 from portal.money import MoneyError, parse_money
 from portal.payers.models import ConsentScope
-from portal.payments.checkout_forms import FieldErrors, read_amount, read_bank, read_card, typed
+from portal.payments.checkout_forms import (
+    FieldErrors,
+    read_amount,
+    read_bank,
+    read_card,
+    read_payment_method,
+    typed,
+)
 from portal.payments.staff_payments import AUTHORISATIONS, Selection
 from portal.payments.staff_search import Criteria
 from portal.text import FormText, text_problem
@@ -249,9 +256,12 @@ def read_ar_note(
     return note or None
 
 
-def read_manual_entry(form: MultiDict[str, str], errors: FieldErrors) -> tuple[ManualEntry, Any]:
+def read_manual_entry(
+    form: MultiDict[str, str], errors: FieldErrors, *, on_stripe: bool = False
+) -> tuple[ManualEntry, Any]:
     """The payer (a saved method, or a new payer with a card or bank account and whether to
-    save them), the receipts and the A/R message of step 4a."""
+    save them), the receipts and the A/R message of step 4a. On Stripe (`on_stripe`) a card
+    is only the PaymentMethod id Stripe's Payment Element made in the browser."""
     choice = form.get("payer_choice", "new") or "new"
     if choice != "new":
         saved = _saved_choice(choice, errors)
@@ -272,7 +282,9 @@ def read_manual_entry(form: MultiDict[str, str], errors: FieldErrors) -> tuple[M
         errors.add("payer_name", gettext("Use letters, digits and punctuation only, on one line."))
     method = form.get("method", "")
     authorised_by = None
-    if method == "card":
+    if method == "card" and on_stripe:
+        instrument = read_payment_method(form, errors)
+    elif method == "card":
         instrument = read_card(form, errors)
     elif method == "ach":
         instrument = read_bank(form, errors)

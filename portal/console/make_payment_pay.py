@@ -2,10 +2,11 @@
 
 Both forms carry step 3's checked amounts (never a total) and are checked again as a plan
 (portal.payments.staff_payments.plan_for). Manual entry (`POST .../pay`) charges a card or bank
-account typed by staff with the sandbox's test numbers through `staff_payments.take_payment`
-(source "staff", the staff user, the custom A/R message, the receipt only to the typed
-addresses); the form's key makes a double click one payment. Send for payment
-(`POST .../send`) issues a 24-hour link carrying exactly this allocation and emails it
+account typed by staff with the sandbox's test numbers (on Stripe accounts, a card typed
+into Stripe's Payment Element: only its PaymentMethod id arrives, a MOTO payment) through
+`staff_payments.take_payment` (source "staff", the staff user, the custom A/R message, the
+receipt only to the typed addresses); the form's key makes a double click one payment. Send
+for payment (`POST .../send`) issues a 24-hour link carrying exactly this allocation and emails it
 (`staff_payments.send_for_payment`, as POST /api/v1/links with `lines` does); its form's key
 makes the form sent twice (a double click, a reload) one link and one email.
 
@@ -62,7 +63,8 @@ def make_payment_pay() -> ResponseReturnValue:
     typed, staged = staged_from_form(chosen, errors)
     if staged is None:
         return allocate_page(chosen, typed, errors, status=422)
-    entry, instrument = read_manual_entry(request.form, errors)
+    on_stripe = bool(staff_payments.stripe_key(g.staff.firm_id, staged))
+    entry, instrument = read_manual_entry(request.form, errors, on_stripe=on_stripe)
     if errors or (entry.saved is None and instrument is None):
         return allocate_page(
             chosen, typed, errors, staged=staged, nonce=nonce, entry=request.form, status=422

@@ -12,7 +12,7 @@ from __future__ import annotations
 from portal.firms.models import MerchantAccount
 from portal.gateways.base import Gateway
 from portal.gateways.sandbox import SandboxGateway
-from portal.gateways.stripe import StripeGateway
+from portal.gateways.stripe import StripeConfigurationError, StripeGateway
 from portal.gateways.stripe_connect import (
     ConnectedAccount,
     StripeAccountRefused,
@@ -26,6 +26,7 @@ from portal.gateways.stripe_connect import (
 __all__ = [
     "ConnectedAccount",
     "StripeAccountRefused",
+    "StripeConfigurationError",
     "StripeUnreachable",
     "check_connected_account",
     "create_connected_account",

@@ -67,6 +67,9 @@ class Instrument:
     saved: tuple[SavedRef, ...] = ()
     #: True when the payer is not there to answer their bank (a charge the firm starts).
     off_session: bool = False
+    #: True for a card the payer read to staff by phone or mail (a MOTO payment): set only by
+    #: the console's manual entry (portal.payments.staff_payments); Stripe exempts it from SCA.
+    moto: bool = False
 
     def saved_at(self, merchant_account_id: int) -> SavedRef | None:
         """The saved method's tokens at this merchant account, if it was saved there."""

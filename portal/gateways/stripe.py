@@ -294,6 +294,9 @@ class StripeGateway:
             # makes Stripe answer authentication_required, a decline (see _declined).
             params["off_session"] = True
             del params["use_stripe_sdk"]
+        if request.instrument.moto and method_type == "card":
+            # Staff typed the card the payer read them by phone or mail: a mail/telephone order.
+            params["payment_method_options"] = {"card": {"moto": True}}
         if method_type == "us_bank_account" and request.instrument.off_session:
             params["mandate_data"] = {"customer_acceptance": {"type": "offline"}}
         elif method_type == "us_bank_account":

@@ -5,16 +5,17 @@ payable); `plan_for` checks an allocation exactly as a client's basket is checke
 (portal.payments.allocation: typed amounts, or a total auto-applied in the firm's order over
 the selected invoices; trust deposits by hand only; one client per payment). `take_payment`
 charges a card or bank account typed by staff through `checkout.submit_plan` (source "staff",
-the staff user, the custom A/R note; the receipt only to the addresses typed), and
-`send_for_payment` issues a link carrying exactly the allocation (portal.links.issuing) and
-emails it. Both then clear the user's ticks; both commit.
+the staff user, the custom A/R note; the receipt only to the addresses typed; on Stripe
+accounts the card is the Payment Element's PaymentMethod, charged as a mail/telephone order,
+MOTO), and `send_for_payment` issues a link carrying exactly the allocation
+(portal.links.issuing) and emails it. Both then clear the user's ticks; both commit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
@@ -23,6 +24,7 @@ from portal.db import db
 from portal.errors import ValidationProblem
 from portal.firms.models import MerchantAccount
 from portal.firms.services import firm_by_id
+from portal.gateways import StripeConfigurationError
 from portal.gateways.base import Instrument
 from portal.links import issuing
 from portal.links.lines import LineRequest
@@ -38,6 +40,7 @@ from portal.payments.checkout import (
     payment_by_key,
     submit_plan,
 )
+from portal.payments.checkout_forms import publishable_key
 from portal.payments.models import Payment, PaymentMethod, PaymentSource
 from portal.payments.staff_search import InvoiceRow, MatterRow, invoices_by_id, matters_by_id
 
@@ -163,8 +166,8 @@ def mandate_for(firm_id: int, staged: StaffPlan, payer_name: str, how: str, take
 def typed_numbers_allowed(firm_id: int, staged: StaffPlan, *, every_account: bool = False) -> bool:
     """True when card or bank numbers typed by staff may go to the accounts involved: the
     plan's (or, to save a method, every account of the firm in the plan's currency), all on
-    the sandbox. Stripe takes card details only in its Payment Element (a MOTO payment from
-    the console is not built yet): typed numbers must never reach it, nor our server for it."""
+    the sandbox. Stripe takes card details only in its Payment Element (see `stripe_key`):
+    typed numbers must never reach it, nor our server for it."""
     currency = staged.plan.currency
     if every_account:
         accounts = db.session.scalars(
@@ -177,6 +180,23 @@ def typed_numbers_allowed(firm_id: int, staged: StaffPlan, *, every_account: boo
         merchant_account(firm_id, planned.account_kind, currency).gateway == "sandbox"
         for planned in staged.plan.charges
     )
+
+
+def stripe_key(firm_id: int, staged: StaffPlan) -> str:
+    """The publishable key for Stripe's Payment Element when every account the plan charges
+    is on Stripe ("" otherwise): staff then type the card into Stripe's frame, and only its
+    PaymentMethod id reaches us, charged as a mail/telephone order (MOTO). An account whose
+    Stripe settings are missing gives "" too: no element, and typed numbers stay refused."""
+    currency = staged.plan.currency
+    accounts = [
+        merchant_account(firm_id, planned.account_kind, currency) for planned in staged.plan.charges
+    ]
+    if not accounts or any(account.gateway != "stripe" for account in accounts):
+        return ""
+    try:
+        return publishable_key(accounts[0])
+    except StripeConfigurationError:
+        return ""
 
 
 def take_payment(
@@ -197,8 +217,15 @@ def take_payment(
     The same key returns the first payment and charges nothing (a double click)."""
     if (existing := payment_by_key(firm_id, idempotency_key)) is not None:
         return existing
-    if not typed_numbers_allowed(firm_id, staged):
-        raise MethodUnavailable("Staff can take typed payments on sandbox accounts only.")
+    by_element = method is PaymentMethod.CARD and bool(instrument.payment_method_id)
+    if by_element and instrument.card_number is None and stripe_key(firm_id, staged):
+        # Stripe's Payment Element took the card the payer read out: a MOTO payment.
+        instrument = replace(instrument, moto=True)
+    elif by_element or not typed_numbers_allowed(firm_id, staged):
+        raise MethodUnavailable(
+            "Staff take cards on Stripe accounts through the Payment Element, and typed card "
+            "or bank numbers on sandbox accounts only."
+        )
     mandate = None
     if method is PaymentMethod.ACH and authorised_by in AUTHORISATIONS:
         mandate = mandate_for(firm_id, staged, payer_name, authorised_by or "", taker)

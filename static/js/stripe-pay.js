@@ -3,6 +3,8 @@
  * id (pm_...) reaches our server, in the hidden `payment_method_id` field. The server then
  * charges it with the page's nonce as the idempotency key.
  *
+ * Also the console's Make a payment step 4a on a Stripe account (card only, charged as MOTO).
+ *
  * Needs Stripe.js (https://js.stripe.com/v3/, loaded before this file) and the element
  * [data-stripe-payment] with data-publishable-key, data-method ("card" or "ach"),
  * data-amount (minor units) and data-currency.
@@ -48,10 +50,17 @@
   }
 
   form.addEventListener("submit", function (event) {
-    var saved = form.querySelector('input[name="saved_method"]:checked');
+    // The client's saved cards, or the console's saved payers (Make a payment, step 4a).
+    var saved = form.querySelector(
+      'input[name="saved_method"]:checked, input[name="payer_choice"]:checked'
+    );
+    var other = form.querySelector('input[name="method"]:checked');
     var submitter = event.submitter;
     if ((saved && saved.value !== "new") || (submitter && submitter.hasAttribute("formaction"))) {
       return; // a saved card, or removing one: nothing for Stripe.js to collect
+    }
+    if (other && other.value !== mount.getAttribute("data-method")) {
+      return; // the console's other method (a bank account): not the element's to collect
     }
     event.preventDefault();
     if (busy) {

@@ -3,6 +3,8 @@ and localstripe's own signed webhooks checked by our verify() and translate().""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from portal.firms.models import MerchantAccount, MerchantAccountKind
@@ -72,6 +74,17 @@ def test_a_visa_payment_succeeds_and_fetch_agrees(operating, on_localstripe: Loc
     }
     assert intent["description"] == "Operating account payment pay_1"
     assert intent["receipt_email"] == "ada@example.com"
+
+
+def test_a_mail_or_telephone_order_is_accepted(operating, on_localstripe: LocalStripe) -> None:
+    request = card_request(operating, "pm_card_visa", ref="chg_moto")
+    request = replace(request, instrument=replace(request.instrument, moto=True))
+    # when staff's card (marked moto) is charged
+    result = for_account(operating).charge(request, idempotency_key="charge-create:moto")
+    # then localstripe takes the parameter (it does not keep it: test_stripe_wire checks what
+    # is sent) and the charge succeeds
+    assert result.status is S.SUCCEEDED
+    assert on_localstripe.intent(result.gateway_ref)["status"] == "succeeded"
 
 
 def test_a_decline_is_a_failed_result_not_an_exception(operating) -> None:

@@ -7,6 +7,7 @@ operating, idempotency keys on the wire and across the SDK's retries, and the er
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from urllib.parse import unquote_plus, urlsplit
 
 import pytest
@@ -407,3 +408,36 @@ def test_one_client_per_account_with_short_timeouts_and_two_retries(accounts, tr
     assert max(requestor._client._timeout) <= READ_TIMEOUT_SECONDS <= 10
     assert requestor._options.max_network_retries == NETWORK_RETRIES == 2
     assert requestor._options.base_addresses["api"] == "https://api.stripe.com"
+
+
+# -- MOTO --------------------------------------------------------------------------------------
+
+
+def test_a_card_taken_by_staff_is_sent_as_a_mail_or_telephone_order(operating) -> None:
+    fake = FakeStripe()
+    request = request_for(operating)
+    request = replace(request, instrument=replace(request.instrument, moto=True))
+    # when
+    gateway(operating, fake).charge(request, idempotency_key="charge-create:moto1")
+    # then
+    (sent,) = fake.sent
+    assert sent.form["payment_method_options[card][moto]"] == "true"
+    assert sent.form["payment_method"] == "pm_card_visa"
+
+
+def test_a_card_the_client_pays_with_is_no_mail_or_telephone_order(
+    book: Book, wire: FakeStripe
+) -> None:
+    for account in merchant_accounts(book.link.firm_id).values():
+        account.gateway = "stripe"
+    # when the client pays on their own pay page
+    payment = pay(
+        book,
+        invoices={book.old.id: 120_000},
+        instrument=Instrument(payment_method_id="pm_card_visa"),
+    )
+    # then
+    assert [c.status for c in payment.charges] == [S.SUCCEEDED]
+    (sent,) = [s for s in wire.posts() if s.path == "/v1/payment_intents"]
+    assert sent.form["payment_method"] == "pm_card_visa"
+    assert not any(key.startswith("payment_method_options") for key in sent.form)
