@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Response, g, request
 
+from portal.api.auth import actor
 from portal.api.schemas import (
     ChargeKeyHeader,
     ClientMethodPath,
@@ -64,9 +65,10 @@ def list_payment_methods(external_id: str) -> PaymentMethodList:
     errors=(404,),
 )
 def remove_payment_method(external_id: str, id: str) -> Response:
-    """Forget the method here and detach it at the processor. 204; removing it again is 404."""
+    """Forget the method here and detach it at the processor (audited as
+    `saved_method.removed`, with the key as the actor). 204; removing it again is 404."""
     client = client_by_external_id(g.firm_id, external_id)
-    payers.remove_method(g.firm_id, client.id, id)
+    payers.remove_method(g.firm_id, client.id, id, actor=actor())
     return Response(status=204)
 
 

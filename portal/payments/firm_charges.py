@@ -29,8 +29,8 @@ from portal.billing.services import client_by_external_id
 from portal.db import db
 from portal.errors import Conflict, PortalError, ValidationFailed
 from portal.links import sending
-from portal.links.lines import LineRequest, attach_lines, check_lines
 from portal.links import services as links
+from portal.links.lines import LineRequest, attach_lines, check_lines
 from portal.links.models import DeliveryOrigin
 from portal.payers import services as payers
 from portal.payers.models import Consent, ConsentScope, MethodKind, SavedMethod

@@ -50,7 +50,9 @@ def test_the_emailed_link_carries_the_failed_payments_lines(
     session, books: Books, failed: Payment
 ) -> None:
     link = _emailed_link(session)
-    carried = sorted((line.invoice_id or 0, line.matter_id, line.amount_minor) for line in link.lines)
+    carried = sorted(
+        (line.invoice_id or 0, line.matter_id, line.amount_minor) for line in link.lines
+    )
     tried = sorted(
         (a.invoice_id or 0, a.matter_id, a.amount_minor)
         for charge in failed.charges
