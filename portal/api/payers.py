@@ -95,7 +95,7 @@ def create_payment(headers: ChargeKeyHeader, body: FirmPaymentIn) -> tuple[Payme
     and charges nothing (409 when that key was used for another client or total). When the
     payer's bank asks the payer to confirm a payment made without them, the charge fails
     with `failure_code` `authentication_required`, nothing is charged, and the client is
-    emailed a new link to pay it themself."""
+    emailed a new link to pay it themself, carrying the payment's lines and amounts."""
     outcome = charge_saved_method(
         firm_id=g.firm_id,
         client=body.client,
