@@ -146,9 +146,13 @@ def demo_command() -> None:
 
     if not schema.is_at_head(db.engine):
         schema.upgrade(db.engine)
+    seeded: int | None = None
     with db.transaction():
         if (db.session.scalar(select(func.count(Firm.id))) or 0) == 0:
-            demo.seed()
+            seeded = demo.seed().id
+    if seeded is not None:
+        demo.seed_saved_payer(seeded)  # its own units of work: the sandbox keeps the card
+    with db.transaction():
         info = demo.quickstart_credentials()
     base = current_app.config["BASE_URL"]
     click.echo("")

@@ -1,4 +1,5 @@
-"""The demo firm the Quickstart serves: a few clients, matters, invoices and trust entries."""
+"""The demo firm the Quickstart serves: a few clients, matters, invoices and trust entries, and
+a saved payer with a sandbox card kept for future payments."""
 
 from __future__ import annotations
 
@@ -14,15 +15,21 @@ from portal.billing.models import Client, Invoice, InvoiceStatus, Matter
 from portal.db import db
 from portal.firms import services as firms
 from portal.firms.models import APIKey, Firm
+from portal.gateways.base import Instrument
 from portal.i18n import language_name
 from portal.ledger import services as ledger
 from portal.links import services as links
+from portal.payers import services as payers
+from portal.payers.models import ConsentHow, ConsentScope, MethodKind, SavedMethod
 from portal.staff import passwords
 from portal.staff.models import StaffRole, StaffUser
 
 DEMO_FIRM = "Hartwell & Ames LLP"
 QUICKSTART_KEY_LABEL = "quickstart"
 DEMO_ADMIN_EMAIL = "admin@hartwell-ames.example"
+#: María's saved payer: her brother, who pays her bills by phone with a card kept on file.
+DEMO_PAYER_NAME = "Luis Delgado"
+DEMO_PAYER_EMAIL = "luis@example.com"
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,40 @@ def seed() -> Firm:
     )
     db.session.flush()
     return firm
+
+
+def seed_saved_payer(firm_id: int) -> SavedMethod:
+    """Give María (C-1001) a saved payer, Luis Delgado, with the sandbox Visa 4242 kept with his
+    consent to future payments the firm starts (commits, through the payers' use cases; the
+    sandbox keeps the card as a token, as Stripe would). Make a payment's step 4a offers it
+    at once: no card typed, no consent to read."""
+    client = db.session.scalar(
+        select(Client).where(Client.firm_id == firm_id, Client.external_id == "C-1001")
+    )
+    if client is None:
+        raise RuntimeError("the demo firm has no client C-1001")
+    payer = payers.payer_once(
+        firm_id=firm_id, client=client, name=DEMO_PAYER_NAME, email=DEMO_PAYER_EMAIL
+    )
+    firm_name = firms.firm_by_id(firm_id).name
+    return payers.save_method(
+        payer=payer,
+        kind=MethodKind.CARD,
+        instrument=Instrument(
+            card_number="4242424242424242",
+            card_expiry=f"12/{(clock.today().year + 4) % 100:02d}",
+            card_cvc="123",
+        ),
+        currency="USD",
+        consent=payers.ConsentGiven(
+            words=(
+                f"I authorize {firm_name} to keep this payment method on file and to charge it "
+                f"for future payments {firm_name} initiates until I ask for it to be removed."
+            ),
+            how=ConsentHow.STAFF_PHONE,
+            scope=ConsentScope.FUTURE_FIRM_INITIATED,
+        ),
+    )
 
 
 def quickstart_credentials() -> QuickstartCredentials:

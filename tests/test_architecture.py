@@ -49,6 +49,7 @@ COMMITTERS: dict[str, set[str]] = {
         "_remove",
         "add_payer",
         "attach_payer",
+        "payer_once",
         "record_consent",
         "save_method",
     },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 from flask import Flask
 from sqlalchemy import select
@@ -12,6 +13,10 @@ from portal.billing.models import Client, Invoice, Matter
 from portal.firms.models import APIKey, Firm, MerchantAccount, MerchantAccountKind
 from portal.firms.services import authenticate
 from portal.ledger.models import TrustEntry
+from portal.payers.models import ConsentScope, Payer
+from portal.payments.models import Payment, payment_status
+from tests.console.conftest import Console
+from tests.console.test_make_payment import _carried, _preview, _search, _tick
 
 
 def test_create_firm_json(app: Flask, session) -> None:
@@ -120,3 +125,40 @@ def test_revoke_api_key_by_prefix(app: Flask, session, client) -> None:
     )
     assert "revoked" in runner.invoke(args=["list-api-keys", str(out["id"])]).output
     assert runner.invoke(args=["revoke-api-key", "mp_nothing"]).exit_code != 0
+
+
+def test_the_demo_has_a_saved_payer_a_phone_payment_charges_at_once(
+    app: Flask, session, client
+) -> None:
+    """A newcomer signs in with the printed password and takes María's INV-1041 by phone with
+    Luis's saved card: no card typed, no consent to read (kept for future payments)."""
+    out = app.test_cli_runner().invoke(args=["demo"]).output
+    password = re.search(r"password (\S+) \(new each run\)", out)
+    assert password, out
+    payer = session.scalars(select(Payer).where(Payer.name == "Luis Delgado")).one()
+    (method,) = payer.methods
+    assert (method.brand, method.last4) == ("visa", "4242")
+    assert method.consent is not None
+    assert method.consent.scope is ConsentScope.FUTURE_FIRM_INITIATED
+    assert (
+        payer.client_id
+        == session.scalars(select(Client).where(Client.name == "María Delgado")).one().id
+    )
+    inv = session.scalars(select(Invoice).where(Invoice.number == "INV-1041")).one()
+
+    console = Console(client)
+    console.sign_in("admin@hartwell-ames.example", password.group(1))
+    _tick(console, _search(console, client="Delgado"), [f"invoice-{inv.id}"])
+    page = _preview(console, {f"invoice-{inv.id}": "2400.00"})
+    choice = f"{payer.public_id}:{method.public_id}"
+    assert f'value="{choice}"' in page
+    form = {**_carried(page, "pay"), "payer_choice": choice, "receipts": "", "ar_note": ""}
+    form.pop("csrf_token")
+    answer = console.post(
+        "/console/make-payment/pay", form, form_page="/console/make-payment/allocate"
+    )
+
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    payment = session.scalars(select(Payment)).one()
+    assert payment_status(payment) == "succeeded"
+    assert payment.total_minor == 240_000 and payment.payer_name == "Luis Delgado"

@@ -90,6 +90,7 @@ SAMPLES = {
     "endpoint_id": "=1",
     "message_id": "=msg_x",
     "request_id": "=tr_x",
+    "method_id": "=pm_x",  # a saved method: the console answers sign-in or not found
 }
 EXTERNAL_IDS = {
     "api.get_client": "client_external_id",
@@ -100,6 +101,9 @@ EXTERNAL_IDS = {
     "api.put_invoice": "invoice_external_id",
     "api.list_payment_methods": "client_external_id",
     "api.remove_payment_method": "client_external_id",
+    "console.client_payers": "client_external_id",
+    "console.confirm_remove_method": "client_external_id",
+    "console.remove_method": "client_external_id",
 }
 
 

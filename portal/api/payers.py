@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Response, g, request
 
+from portal.api.auth import actor
 from portal.api.schemas import (
     ChargeKeyHeader,
     ClientMethodPath,
@@ -64,9 +65,10 @@ def list_payment_methods(external_id: str) -> PaymentMethodList:
     errors=(404,),
 )
 def remove_payment_method(external_id: str, id: str) -> Response:
-    """Forget the method here and detach it at the processor. 204; removing it again is 404."""
+    """Forget the method here and detach it at the processor (audited as
+    `saved_method.removed`, with the key as the actor). 204; removing it again is 404."""
     client = client_by_external_id(g.firm_id, external_id)
-    payers.remove_method(g.firm_id, client.id, id)
+    payers.remove_method(g.firm_id, client.id, id, actor=actor())
     return Response(status=204)
 
 
@@ -93,7 +95,7 @@ def create_payment(headers: ChargeKeyHeader, body: FirmPaymentIn) -> tuple[Payme
     and charges nothing (409 when that key was used for another client or total). When the
     payer's bank asks the payer to confirm a payment made without them, the charge fails
     with `failure_code` `authentication_required`, nothing is charged, and the client is
-    emailed a new link to pay it themself."""
+    emailed a new link to pay it themself, carrying the payment's lines and amounts."""
     outcome = charge_saved_method(
         firm_id=g.firm_id,
         client=body.client,

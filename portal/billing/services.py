@@ -68,6 +68,11 @@ def client_by_external_id(firm_id: int, external_id: str) -> Client:
     return _one(select(Client).where(Client.firm_id == firm_id, Client.external_id == external_id))
 
 
+def client_by_id(firm_id: int, client_id: int) -> Client:
+    """The firm's client with this id (NotFound for another firm's)."""
+    return _one(select(Client).where(Client.firm_id == firm_id, Client.id == client_id))
+
+
 def matter_by_external_id(firm_id: int, external_id: str) -> Matter:
     """The firm's matter with this external id (its client loaded too)."""
     return _one(

@@ -19,6 +19,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import get_locale, gettext
 
 from portal import security
+from portal.billing.services import client_by_id
 from portal.console.auth import bp, staff_required
 from portal.console.forms import ActionForm
 from portal.console.make_payment_forms import CriteriaForm, criteria_form, criteria_of, read_amounts
@@ -171,6 +172,7 @@ def allocate_page(
     if staged is not None and "saved" not in extra:
         extra["saved"] = payer_choices(g.staff.firm_id, staged.client_id, firm_today(g.staff.firm))
         extra["words"] = all_words(g.staff.firm.name, staged.plan.total_minor, staged.plan.currency)
+        extra["payers_client"] = client_by_id(g.staff.firm_id, staged.client_id).external_id
     if staged is not None and (key := staff_payments.stripe_key(g.staff.firm_id, staged)):
         extra["publishable_key"] = key
         security.allow_stripe()  # Stripe.js and its frames on this page only

@@ -1,7 +1,8 @@
 """Saved payers and methods: the use cases the client's pages, the console and the API call.
 
-Commits: `add_payer`, `attach_payer`, `save_method` and `remove_method` own their transactions,
-committing before and after each processor call (no transaction held across the network).
+Commits: `add_payer`, `payer_once`, `attach_payer`, `save_method` and `remove_method` own their
+transactions, committing before and after each processor call (no transaction held across the
+network). A method removed by a person or a key (`remove_method` with an `actor`) is audited.
 The rest read, or (`client_payer`) write inside the caller's transaction.
 
 A client's payers are the ones that belong to it and the ones attached to it; a payer's
@@ -16,10 +17,11 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from portal import clock, gateways
+from portal.audit import services as audit
 from portal.billing.models import Client
 from portal.db import db
 from portal.errors import NotFound, PortalError
@@ -105,6 +107,30 @@ def add_payer(*, firm_id: int, client: Client, name: str, email: str | None) -> 
     """A new payer for the firm's client, e.g. a parent or an employer (commits)."""
     if client.firm_id != firm_id:
         raise NotFound("no such client")
+    with db.transaction():
+        payer = _new_payer(firm_id, client, name, email)
+    return payer
+
+
+def payer_once(*, firm_id: int, client: Client, name: str, email: str | None) -> Payer:
+    """The client's payer with this name and address, added when there is none (commits).
+
+    A "Save payer" form sent twice, even twice at once, keeps one payer: the client's row is
+    locked (`SELECT ... FOR UPDATE`) before looking, so the second request waits for the first
+    to commit and then finds its payer. (SQLite takes its write lock when the transaction
+    begins, which serialises the two the same way.)
+    """
+    if client.firm_id != firm_id:
+        raise NotFound("no such client")
+    with db.transaction():
+        db.session.execute(select(Client.id).where(Client.id == client.id).with_for_update())
+        payer = same_payer(firm_id, client.id, name, email)
+        if payer is None:
+            payer = _new_payer(firm_id, client, name, email)
+    return payer
+
+
+def _new_payer(firm_id: int, client: Client, name: str, email: str | None) -> Payer:
     payer = Payer(
         public_id=new_public_id(12),
         firm_id=firm_id,
@@ -113,8 +139,8 @@ def add_payer(*, firm_id: int, client: Client, name: str, email: str | None) -> 
         email=email,
         created_at=clock.now(),
     )
-    with db.transaction():
-        db.session.add(payer)
+    db.session.add(payer)
+    db.session.flush()
     return payer
 
 
@@ -343,12 +369,17 @@ def _same(a: SavedMethod, b: SavedMethod) -> bool:
     )
 
 
-def remove_method(firm_id: int, client_id: int, public_id: str) -> SavedMethod:
-    """Forget a saved method here and at the processor (commits). Gone already is NotFound."""
-    return _remove(method_for_client(firm_id, client_id, public_id))
+def remove_method(
+    firm_id: int, client_id: int, public_id: str, *, actor: audit.Actor | None = None
+) -> SavedMethod:
+    """Forget a saved method here and at the processor (commits). Gone already is NotFound.
+
+    With `actor` (a staff user in the console, an API key), the removal is audited in the
+    same transaction that marks the method removed."""
+    return _remove(method_for_client(firm_id, client_id, public_id), actor)
 
 
-def _remove(method: SavedMethod) -> SavedMethod:
+def _remove(method: SavedMethod, actor: audit.Actor | None = None) -> SavedMethod:
     db.session.commit()  # no transaction held across the processor calls
     for token in method.tokens:
         account = db.session.get(MerchantAccount, token.merchant_account_id)
@@ -361,8 +392,25 @@ def _remove(method: SavedMethod) -> SavedMethod:
             # copy (a token, no number) can be detached by hand.
             db.session.rollback()
             log.exception("detaching saved method %s failed", method.public_id)
-    method.removed_at = clock.now()
+    # Conditional: of two removals at once, one marks it removed and is audited.
+    marked = db.session.execute(
+        update(SavedMethod)
+        .where(SavedMethod.id == method.id, SavedMethod.removed_at.is_(None))
+        .values(removed_at=clock.now())
+    )
+    if actor is not None and getattr(marked, "rowcount", 0) == 1:
+        audit.record(
+            method.firm_id,
+            actor,
+            action="saved_method.removed",
+            entity="saved_method",
+            entity_id=method.public_id,
+            field="removed",
+            before=False,
+            after=True,
+        )
     db.session.commit()
+    db.session.refresh(method)
     return method
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from sqlalchemy.exc import IntegrityError
+
 from portal import clock
 from portal.db import db
 from portal.payments.models import StaffPaymentDraft
@@ -40,20 +42,42 @@ def selected_items(draft: StaffPaymentDraft) -> list[Item]:
 
 
 def _stored(staff_user_id: int, firm_id: int) -> StaffPaymentDraft:
-    draft = db.session.get(StaffPaymentDraft, staff_user_id)
+    """The user's draft row, locked until the caller commits; made on first use.
+
+    Two requests of one user at once (a double click on the first-ever tick) both find no row:
+    each inserts in a savepoint, the loser's insert waits for the winner's commit and fails on
+    the primary key, and it reads the winner's row instead. The row is locked (`FOR UPDATE`)
+    so the two changes to the ticks apply one after the other, neither lost.
+    """
+    draft = _locked(staff_user_id)
     if draft is None:
-        draft = StaffPaymentDraft(
-            staff_user_id=staff_user_id,
-            firm_id=firm_id,
-            criteria={},
-            criteria_saved=False,
-            selected=[],
-        )
-        db.session.add(draft)
-    elif draft.firm_id != firm_id:  # a user never changes firm; start afresh if one did
+        try:
+            with db.session.begin_nested():
+                db.session.add(
+                    StaffPaymentDraft(
+                        staff_user_id=staff_user_id,
+                        firm_id=firm_id,
+                        criteria={},
+                        criteria_saved=False,
+                        selected=[],
+                        updated_at=clock.now(),
+                    )
+                )
+        except IntegrityError:
+            pass  # the other request made it first: use theirs
+        draft = _locked(staff_user_id)
+        if draft is None:  # pragma: no cover - a row just made or just seen cannot vanish
+            raise LookupError("the staff user's draft could not be made")
+    if draft.firm_id != firm_id:  # a user never changes firm; start afresh if one did
         draft.firm_id, draft.criteria, draft.selected = firm_id, {}, []
     draft.updated_at = clock.now()
     return draft
+
+
+def _locked(staff_user_id: int) -> StaffPaymentDraft | None:
+    return db.session.get(
+        StaffPaymentDraft, staff_user_id, with_for_update=True, populate_existing=True
+    )
 
 
 def save_criteria(

@@ -16,6 +16,7 @@ Commits: `charge_saved_method` (through `submit_plan`, and once more for the lin
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from portal.db import db
 from portal.errors import Conflict, PortalError, ValidationFailed
 from portal.links import sending
 from portal.links import services as links
+from portal.links.lines import LineRequest, attach_lines, check_lines
 from portal.links.models import DeliveryOrigin
 from portal.payers import services as payers
 from portal.payers.models import Consent, ConsentScope, MethodKind, SavedMethod
@@ -42,6 +44,8 @@ from portal.payments.checkout import (
     submit_plan,
 )
 from portal.payments.models import ChargeStatus, Payment, PaymentMethod, PaymentSource
+
+log = logging.getLogger(__name__)
 
 #: The processor's code for a charge the payer's bank wants the payer to confirm.
 AUTHENTICATION_REQUIRED = "authentication_required"
@@ -286,8 +290,11 @@ def needs_payer(payment: Payment) -> bool:
 def _send_link_if_authentication_asked(payment: Payment, client: Client) -> bool:
     """Email the client a link to pay this themself, when their bank asked for them (commits).
 
-    The link opens the matters the payment was for; it goes to the payer's address, else the
-    client's, in the client's language.
+    The link carries the allocation that was not charged (`link_lines`, as a link the console
+    sends for payment does): the failed charges' lines, each invoice and trust deposit at the
+    amount tried, so the pay page opens with exactly those. A line that can no longer be paid
+    as it was (the invoice settled meanwhile) leaves a link to the payment's matters instead.
+    It goes to the payer's address, else the client's, in the client's language.
     """
     if not needs_payer(payment):
         return False
@@ -296,12 +303,48 @@ def _send_link_if_authentication_asked(payment: Payment, client: Client) -> bool
         return False
     matter_ids = {a.matter_id for c in payment.charges for a in c.allocations}
     scope = list(db.session.scalars(select(Matter).where(Matter.id.in_(matter_ids))))
+    requested = _unpaid_lines(payment)
     with force_locale(i18n.page_locale(client.locale)):
         message = gettext(
             "Your bank asked you to confirm a payment we tried to take with your saved card. "
             "Nothing was charged. Please open this link to review the payment and pay it."
         )
+    try:
+        checked = check_lines(client, requested) if requested else []
+    except ValidationFailed as exc:
+        log.warning("payment %s: its lines cannot be carried (%s)", payment.public_id, exc.errors)
+        checked = []
     with db.transaction():
         link = links.issue_link(firm_id=payment.firm_id, client=client, matters=scope)
+        if checked:
+            attach_lines(link, checked)
         sending.queue_link_email(link, to=to, message=message, origin=DeliveryOrigin.API)
     return True
+
+
+def _unpaid_lines(payment: Payment) -> list[LineRequest]:
+    """The failed charges' allocations as a link's lines, in the payment's order."""
+    unpaid = sorted(
+        (a for c in payment.charges if c.status is ChargeStatus.FAILED for a in c.allocations),
+        key=lambda a: a.id,
+    )
+    invoices = dict(
+        db.session.execute(
+            select(Invoice.id, Invoice.external_id).where(
+                Invoice.id.in_([a.invoice_id for a in unpaid if a.invoice_id is not None] or [-1])
+            )
+        ).all()
+    )
+    matters = dict(
+        db.session.execute(
+            select(Matter.id, Matter.external_id).where(
+                Matter.id.in_([a.matter_id for a in unpaid] or [-1])
+            )
+        ).all()
+    )
+    return [
+        LineRequest(index, invoice=invoices[a.invoice_id], amount_minor=a.amount_minor)
+        if a.invoice_id is not None
+        else LineRequest(index, matter=matters[a.matter_id], trust_amount_minor=a.amount_minor)
+        for index, a in enumerate(unpaid)
+    ]

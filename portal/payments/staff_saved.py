@@ -23,7 +23,6 @@ from portal.errors import NotFound, ValidationFailed
 from portal.gateways.base import Instrument
 from portal.payers import services as payers
 from portal.payers.models import ConsentHow, ConsentScope, MethodKind
-from portal.payers.models import Payer as SavedPayer
 from portal.payments import drafts, firm_charges
 from portal.payments.checkout import MethodUnavailable, Origin, Payer, payment_by_key
 from portal.payments.models import Payment, PaymentSource, payment_status
@@ -154,9 +153,7 @@ def take_and_save(
     client = db.session.get(Client, staged.client_id)
     if client is None or client.firm_id != firm_id:  # a plan is built from the firm's rows
         raise NotFound("no such client")
-    who: SavedPayer | None = payers.same_payer(firm_id, client.id, new.name, new.email)
-    if who is None:
-        who = payers.add_payer(firm_id=firm_id, client=client, name=new.name, email=new.email)
+    who = payers.payer_once(firm_id=firm_id, client=client, name=new.name, email=new.email)
     method = payers.save_method(
         payer=who,
         kind=new.kind,

@@ -1,6 +1,8 @@
 """Make a payment in a real browser, with the keyboard alone: a card taken by phone for a new
 payer with "Save payer" (consent to future payments), then a second payment choosing the saved
-card with no card typed; axe on step 4 at 1280 and 390 pixels wide."""
+card with no card typed; then, from step 4a, the client's saved payers and the card removed
+after a confirmation; axe on step 4, the payers page and the confirmation at 1280 and 390
+pixels wide."""
 
 from __future__ import annotations
 
@@ -81,13 +83,28 @@ def test_save_payer_then_pay_with_the_saved_card_by_keyboard(
     expect(page.locator("#done")).to_contain_text("is taken")
     expect(page.locator("#done")).to_contain_text("office@example.org")
 
+    # the client's saved payers, from step 4a, and the card removed after a confirmation
+    _to_step4(page, "10.00")
+    _press(page, page.get_by_role("link", name="See this client's saved payers", exact=False))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Saved payers of")
+    expect(page.locator("table.lines")).to_contain_text("Future payments the firm starts")
+    for viewport in (NARROW, {"width": 1280, "height": 800}):
+        page.set_viewport_size(viewport)
+        assert axe(page) == []
+    _press(page, page.get_by_role("link", name="Remove Visa •••• 4242"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Remove a saved method")
+    assert axe(page) == []
+    _press(page, page.get_by_role("button", name="Remove this method"))
+    expect(page.get_by_role("status").filter(has_text="is removed")).to_be_visible()
+    expect(page.locator("table.lines")).to_have_count(0)
+
     with live_server.app.app_context():
         first, second = db.session.scalars(select(Payment).order_by(Payment.id)).all()
         assert (first.total_minor, second.total_minor) == (10_000, 5_000)
         assert second.source is PaymentSource.STAFF and second.staff_user_id is not None
         assert {c.status.value for c in second.charges} == {"succeeded"}
         method = db.session.scalars(select(SavedMethod)).one()
-        assert method.last4 == "4242"
+        assert method.last4 == "4242" and method.removed_at is not None
         (consent,) = method.consents
         assert consent.scope is ConsentScope.FUTURE_FIRM_INITIATED
         assert consent.how is ConsentHow.STAFF_PHONE

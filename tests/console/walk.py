@@ -23,6 +23,7 @@ from portal.db import db
 from portal.firms import services as firms
 from portal.firms.models import APIKey
 from portal.links.models import Link
+from portal.payers.models import SavedMethod
 from portal.payments.models import Charge
 from portal.postings import endpoints
 from portal.postings.models import OutboundMessage, WebhookEndpoint
@@ -31,6 +32,7 @@ from portal.trust_requests.models import TrustRequest, TrustRequestKind
 from tests import factories
 from tests.api.payment_books import make_book
 from tests.api.unmatched_books import public_payment
+from tests.payers.helpers import saved_for
 from tests.payments.conftest import Book, pay
 from tests.postings.conftest import free_port
 
@@ -53,6 +55,8 @@ PART_SAMPLES = {
     "request_id": "trust_request",
     "user_id": "user",
     "key_id": "api_key",
+    "external_id": "client",
+    "method_id": "saved_method",
 }
 ENDPOINT_SAMPLES = {
     ("console.update_account", "public_id"): "account",
@@ -97,7 +101,8 @@ class Estate:
 
 
 def build_estate(firm: factories.FirmWithKey, staff_user_id: int) -> Estate:
-    """The firm's books, a held posting, an unmatched payment, a link, an endpoint, a request."""
+    """The firm's books, a held posting, an unmatched payment, a link, an endpoint, a request,
+    a saved card."""
     firm.firm.auto_post = False  # its postings wait in the held queue
     book = make_book(firm)
     book.client.name = "Zephyrine Quartermaine"
@@ -120,6 +125,7 @@ def build_estate(firm: factories.FirmWithKey, staff_user_id: int) -> Estate:
             matter="M-1", amount_minor=250_000, currency="USD", kind=TrustRequestKind.RETAINER
         ),
     )
+    method = saved_for(book.client)
     key = db.session.scalar(select(APIKey).where(APIKey.firm_id == firm.id))
     account = next(a for a in firms.merchant_accounts_of(firm.id))
     db.session.flush()
@@ -134,6 +140,8 @@ def build_estate(firm: factories.FirmWithKey, staff_user_id: int) -> Estate:
         "trust_request": request.public_id,
         "user": str(staff_user_id),
         "api_key": str(key.id),
+        "client": book.client.external_id,
+        "saved_method": method.public_id,
     }
     secrets = [
         "Zephyrine",
@@ -147,6 +155,7 @@ def build_estate(firm: factories.FirmWithKey, staff_user_id: int) -> Estate:
         request.public_id,
         endpoint.public_id,
         "quartermaine-hooks",
+        method.public_id,
     ]
     return Estate(book=book, ids=ids, secrets=secrets)
 
@@ -180,6 +189,10 @@ def state_of(firm_id: int) -> tuple[object, ...]:
         sorted(
             (c.public_id, c.status.value, c.refunded_minor)
             for c in db.session.scalars(select(Charge).where(Charge.firm_id == firm_id))
+        ),
+        sorted(
+            (m.public_id, m.removed_at is None)
+            for m in db.session.scalars(select(SavedMethod).where(SavedMethod.firm_id == firm_id))
         ),
     )
 
