@@ -234,3 +234,13 @@ class Gateway(Protocol):
     def publishable_key(self) -> str:
         """The key the browser's payment form needs for this account ("" when none is needed)."""
         ...
+
+    def vault(self) -> str:
+        """Where this account keeps customers and saved methods at the processor.
+
+        Accounts with the same vault are one processor account (e.g. an operating account and
+        a trust account charged through the same Stripe platform): a method kept there serves
+        them all, through one customer. A method made or kept in one vault cannot be used in
+        another. The value names the place without revealing any key.
+        """
+        ...

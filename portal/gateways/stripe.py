@@ -13,6 +13,7 @@ Stripe's fees and disputes land on the platform's balance, never on trust.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import replace
 from typing import Any
@@ -254,6 +255,15 @@ class StripeGateway:
     def publishable_key(self) -> str:
         """The publishable key Stripe.js needs for this account ("" when none is set)."""
         return self.settings.publishable_key
+
+    def vault(self) -> str:
+        """The Stripe account this account's objects live in: its connected account for
+        direct charges (made with Stripe-Account), else the account of its secret key (the
+        platform's for destination charges). Named by a digest, never by the key itself."""
+        if self.settings.charge_type == "direct" and self.settings.connect_account:
+            return f"stripe:{self.settings.connect_account}"
+        digest = hashlib.sha256(self.settings.secret_key.encode()).hexdigest()[:16]
+        return f"stripe:key:{digest}"
 
     # -- internals ---------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
+from portal import gateways
 from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
 from portal.errors import ValidationProblem
@@ -182,19 +183,55 @@ def typed_numbers_allowed(firm_id: int, staged: StaffPlan, *, every_account: boo
     )
 
 
-def stripe_key(firm_id: int, staged: StaffPlan) -> str:
-    """The publishable key for Stripe's Payment Element when every account the plan charges
-    is on Stripe ("" otherwise): staff then type the card into Stripe's frame, and only its
-    PaymentMethod id reaches us, charged as a mail/telephone order (MOTO). An account whose
-    Stripe settings are missing gives "" too: no element, and typed numbers stay refused."""
+def _stripe_accounts(firm_id: int, staged: StaffPlan) -> list[MerchantAccount]:
+    """The accounts the plan charges, when every one is on Stripe (else none)."""
     currency = staged.plan.currency
     accounts = [
         merchant_account(firm_id, planned.account_kind, currency) for planned in staged.plan.charges
     ]
     if not accounts or any(account.gateway != "stripe" for account in accounts):
+        return []
+    return accounts
+
+
+def _vaults(accounts: Sequence[MerchantAccount]) -> set[str] | None:
+    """The Stripe accounts behind `accounts` (None when one's Stripe settings are missing)."""
+    try:
+        return {gateways.for_account(account).vault() for account in accounts}
+    except StripeConfigurationError:
+        return None
+
+
+def element_account(firm_id: int, staged: StaffPlan) -> MerchantAccount | None:
+    """The account whose publishable key Stripe's Payment Element uses in step 4a, when every
+    account the plan charges is on Stripe and they are one Stripe account (a PaymentMethod
+    made with one Stripe account's key can be charged and kept only there). None otherwise,
+    and when an account's Stripe settings are missing."""
+    accounts = _stripe_accounts(firm_id, staged)
+    vaults = _vaults(accounts)
+    if not accounts or vaults is None or len(vaults) != 1:
+        return None
+    return accounts[0]
+
+
+def stripe_apart(firm_id: int, staged: StaffPlan) -> bool:
+    """True when the plan charges accounts that are on Stripe but are separate Stripe
+    accounts (operating and trust each with its own key): no one card typed into Stripe's
+    form can pay both, so staff take each part as its own payment or send it for payment."""
+    vaults = _vaults(_stripe_accounts(firm_id, staged))
+    return vaults is not None and len(vaults) > 1
+
+
+def stripe_key(firm_id: int, staged: StaffPlan) -> str:
+    """The publishable key for Stripe's Payment Element, of `element_account` ("" when
+    there is none): staff then type the card into Stripe's frame, and only its PaymentMethod
+    id reaches us, charged as a mail/telephone order (MOTO). Without a key there is no
+    element, and typed numbers stay refused on Stripe."""
+    account = element_account(firm_id, staged)
+    if account is None:
         return ""
     try:
-        return publishable_key(accounts[0])
+        return publishable_key(account)
     except StripeConfigurationError:
         return ""
 
