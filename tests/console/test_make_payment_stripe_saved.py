@@ -158,7 +158,7 @@ def test_save_payer_keeps_the_elements_card_on_a_customer_then_charges_it_again(
     assert again.status_code == 303, again.get_data(as_text=True)  # type: ignore[attr-defined]
     assert len(_posts(one_account, "/v1/customers")) == 1
     assert len(_posts(one_account, "/v1/payment_methods")) == 1
-    first_intent, *later = _posts(one_account, "/v1/payment_intents")
+    _first, *later = _posts(one_account, "/v1/payment_intents")
     assert len(later) == 2
     for sent in later:
         assert (sent.form["customer"], sent.form["payment_method"]) == (
