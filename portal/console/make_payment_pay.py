@@ -64,7 +64,12 @@ def make_payment_pay() -> ResponseReturnValue:
     if staged is None:
         return allocate_page(chosen, typed, errors, status=422)
     on_stripe = bool(staff_payments.stripe_key(g.staff.firm_id, staged))
-    entry, instrument = read_manual_entry(request.form, errors, on_stripe=on_stripe)
+    entry, instrument = read_manual_entry(
+        request.form,
+        errors,
+        on_stripe=on_stripe,
+        bank_on_stripe=staff_payments.bank_on_stripe(g.staff.firm_id, staged),
+    )
     if errors or (entry.saved is None and instrument is None):
         return allocate_page(
             chosen, typed, errors, staged=staged, nonce=nonce, entry=request.form, status=422
@@ -160,6 +165,7 @@ def _take(
         idempotency_key=key,
         taker=taker,
         authorised_by=entry.authorised_by,
+        payer_email=entry.payer_email,
     )
 
 
