@@ -20,7 +20,11 @@ from typing import Any
 
 import stripe
 from flask import current_app
-from stripe.params import PaymentIntentCreateParams, RefundCreateParams
+from stripe.params import (
+    PaymentIntentCreateParams,
+    PaymentMethodCreateParams,
+    RefundCreateParams,
+)
 
 from portal.firms.models import MerchantAccount, MerchantAccountKind
 
@@ -283,21 +287,20 @@ class StripeGateway:
             return None
         if instrument.saved or instrument.payment_method_id or not instrument.offline_mandate:
             raise ValueError("typed bank numbers go to Stripe only with an offline mandate")
-        billing: dict[str, str] = {"name": instrument.account_holder or ""}
-        if instrument.holder_email:
-            billing["email"] = instrument.holder_email  # where Stripe sends the micro-deposits
-        method = self._stripe.v1.payment_methods.create(
-            {
-                "type": "us_bank_account",
-                "us_bank_account": {
-                    "routing_number": instrument.routing_number or "",
-                    "account_number": instrument.account_number,
-                    "account_holder_type": "individual",
-                    "account_type": instrument.account_type or "checking",
-                },
-                "billing_details": billing,  # type: ignore[typeddict-item]
+        params: PaymentMethodCreateParams = {
+            "type": "us_bank_account",
+            "us_bank_account": {
+                "routing_number": instrument.routing_number or "",
+                "account_number": instrument.account_number,
+                "account_holder_type": "individual",
+                "account_type": "savings" if instrument.account_type == "savings" else "checking",
             },
-            self.settings.request_options(f"{idempotency_key}:payment-method"),
+            "billing_details": {"name": instrument.account_holder or ""},
+        }
+        if instrument.holder_email:  # where Stripe sends the micro-deposits
+            params["billing_details"]["email"] = instrument.holder_email
+        method = self._stripe.v1.payment_methods.create(
+            params, self.settings.request_options(f"{idempotency_key}:payment-method")
         )
         return str(method.id)
 

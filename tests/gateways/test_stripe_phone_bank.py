@@ -124,6 +124,6 @@ def test_typed_numbers_otherwise_never_reach_stripe(
     method = "card" if instrument.card_number else "ach"
     charge = request(instrument, operating)
     charge = ChargeRequest(**{**charge.__dict__, "method": method})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"never go to Stripe|only with an offline mandate"):
         for_account(operating).charge(charge, idempotency_key="k-bank-3")
     assert not wire.sent
