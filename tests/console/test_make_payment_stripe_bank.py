@@ -2,7 +2,9 @@
 test client and the SDK's HTTP seam: staff type the routing and account numbers, the debit is
 confirmed at Stripe with an offline mandate and micro-deposit verification, one charge per
 merchant account, and the payment stays pending (nothing debited, no receipt) until Stripe's
-signed event says it is processing; the done page says what the payer does next."""
+signed event says it is processing; the done page says what the payer does next. With trust
+on its own Stripe account, each account's debit is made there with its own key (the numbers,
+unlike a card from Stripe's form, can go to both)."""
 
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ from portal.payments.models import ChargeStatus, Payment, PaymentMethod, payment
 from tests import factories
 from tests.console.conftest import Console, Person
 from tests.console.test_make_payment_saved import _pay, _step4, book
-from tests.console.test_make_payment_stripe_saved import _accounts, _wire
-from tests.gateways.conftest import WEBHOOK_SECRET, FakeStripe, Sent
+from tests.console.test_make_payment_stripe_saved import TRUST_KEY, _accounts, _wire
+from tests.gateways.conftest import SECRET_KEY, WEBHOOK_SECRET, FakeStripe, Sent
 from tests.gateways.test_stripe_phone_bank import waiting_for_deposits
 from tests.payments.conftest import Book
 
@@ -185,3 +187,45 @@ def test_without_how_it_was_authorized_nothing_goes_to_stripe(
     assert answer.status_code == 422  # type: ignore[attr-defined]
     assert "a recorded call or in writing" in answer.get_data(as_text=True)  # type: ignore[attr-defined]
     assert not wire.sent
+
+
+@pytest.fixture
+def apart(app: Flask, firm: factories.FirmWithKey) -> Iterator[FakeStripe]:
+    """Trust on its own Stripe account (its own keys)."""
+    trust = {
+        "secret_key": TRUST_KEY,
+        "publishable_key": "pk_test_matterpay_trust_own_account",
+        "trust_fees_billed_elsewhere": True,
+    }
+    fake = _wire(app, firm, trust)
+    fake.router = waiting_for_deposits
+    yield fake
+    app.extensions.pop(HTTP_CLIENT_EXTENSION, None)
+
+
+def test_on_separate_stripe_accounts_each_debit_is_made_at_its_own_account(
+    console: Console, staffer: Person, book: Book, apart: FakeStripe
+) -> None:
+    console.sign_in_as(staffer)
+    page = _step4(
+        console,
+        book,
+        {f"invoice-{book.old.id}": "100.00", f"trust-{book.matter.id}": "300.00"},
+        [f"invoice-{book.old.id}", f"matter-{book.matter.id}"],
+    )
+    assert 'id="stripe-apart"' in page  # no card for both; the bank account below can
+
+    # when
+    _, answer = _pay(console, page, **BANK)
+
+    # then each account's PaymentMethod and debit are made with that account's own key
+    assert answer.status_code == 303, answer.get_data(as_text=True)  # type: ignore[attr-defined]
+    keys = {(s.path, s.form.get("amount"), s.header("Authorization")) for s in apart.posts()}
+    assert keys == {
+        ("/v1/payment_methods", None, f"Bearer {SECRET_KEY}"),
+        ("/v1/payment_methods", None, f"Bearer {TRUST_KEY}"),
+        ("/v1/payment_intents", "10000", f"Bearer {SECRET_KEY}"),
+        ("/v1/payment_intents", "30000", f"Bearer {TRUST_KEY}"),
+    }
+    payment = db.session.scalars(select(Payment)).one()
+    assert payment_status(payment) == "created"
