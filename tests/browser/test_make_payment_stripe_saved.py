@@ -1,7 +1,9 @@
 """Make a payment in a real browser on a Stripe account: "Save payer" with the card typed into
 Stripe's Payment Element (a stand-in Stripe.js served for js.stripe.com), kept on a Customer
 and charged as a mail/telephone order (the SDK's HTTP seam answers as Stripe), then a second
-payment choosing the saved card: nothing for Stripe.js to collect, charged off-session."""
+payment choosing the saved card: nothing for Stripe.js to collect, charged off-session. And a
+bank debit by phone on the same page: the element stands aside, the typed numbers go to our
+server, and the done page says the payer confirms Stripe's micro-deposits first."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from tests.gateways.conftest import (
     FakeStripe,
     saving_router,
 )
+from tests.gateways.test_stripe_phone_bank import waiting_for_deposits
 
 
 def test_save_payer_on_stripe_then_pay_with_the_saved_card(
@@ -111,3 +114,60 @@ def test_save_payer_on_stripe_then_pay_with_the_saved_card(
         )
     assert not page.watch.console_errors and not page.watch.page_errors
     app.extensions.pop(HTTP_CLIENT_EXTENSION, None)
+
+
+def test_a_bank_debit_by_phone_on_stripe_waits_for_microdeposits(
+    make_page: Any, live_server: LiveServer, book: Book
+) -> None:
+    app = live_server.app
+    fake = FakeStripe()
+    fake.router = waiting_for_deposits
+    app.extensions[HTTP_CLIENT_EXTENSION] = fake
+    with app.app_context():
+        firm = db.session.scalars(select(Firm)).one()
+        for account in db.session.scalars(select(MerchantAccount)):
+            account.gateway = "stripe"
+        app.config.update(
+            STRIPE_API_BASE="https://api.stripe.com",
+            STRIPE_SECRET_KEY=SECRET_KEY,
+            STRIPE_PUBLISHABLE_KEY=PUBLISHABLE_KEY,
+            STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            STRIPE_ACCOUNTS={},
+        )
+        make_person(firm, "sam@okafor.example", role="staff", mfa=False)
+        db.session.commit()
+    page = make_page()
+    page.route(
+        "https://js.stripe.com/v3/",
+        lambda route: route.fulfill(body=FAKE_STRIPE_JS, content_type="application/javascript"),
+    )
+    page.goto(live_server.url + "/console/sign-in")
+    _type(page, "#email", "sam@okafor.example")
+    _type(page, "#password", PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    _to_step4(page, "100.00")
+    expect(page.locator("#fake-element")).to_be_visible()
+    expect(page.locator("#bank-on-stripe")).to_be_visible()
+
+    _type(page, "#payer_name", "Kofi Mensah")
+    _type(page, "#payer_email", "kofi@example.com")
+    bank = page.get_by_role("radio", name="Bank account (ACH)")
+    _press(page, bank, "Space")
+    expect(bank).to_be_checked()
+    _type(page, "#account_holder", "Kofi Mensah")
+    _type(page, "#routing_number", "110000000")
+    _type(page, "#account_number", "000123456789")
+    page.select_option("#authorised_by", "recorded_call")
+    _press(page, page.get_by_role("button", name="Charge $100.00"))
+    expect(page.locator("#verify-bank")).to_contain_text("nothing is debited yet")
+
+    made, confirmed = fake.posts()
+    assert made.path == "/v1/payment_methods"
+    assert made.form["us_bank_account[account_number]"] == "000123456789"
+    assert made.form["billing_details[email]"] == "kofi@example.com"
+    assert confirmed.form["mandate_data[customer_acceptance][type]"] == "offline"
+    with app.app_context():
+        payment = db.session.scalars(select(Payment)).one()
+        assert [c.status.value for c in payment.charges] == ["created"]
+    assert not page.watch.console_errors and not page.watch.page_errors
