@@ -55,6 +55,9 @@ _SECRETS = re.compile(
     | (?<=/l/)[^\s/?"'#]+                             # the token in a link URL
     | \b[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{4,12}\.[A-Za-z0-9_-]{20,}  # any itsdangerous token
     | (?i:\bbearer\s+)\S+                             # Authorization header values
+    | (?<=account_number=)\d+                        # bank account numbers (the Stripe SDK's
+    | (?<=account_number%5D=)\d+                     # DEBUG "Post details", form-encoded)
+    | (?<=account_number\]=)\d+
     """,
     re.VERBOSE,
 )

@@ -101,6 +101,19 @@ def test_secrets_are_scrubbed_from_messages_and_args(secret: str) -> None:
     assert record.args is None
 
 
+def test_a_bank_account_number_sent_to_stripe_is_scrubbed() -> None:
+    posted = (
+        "message='Post details' post_data=type=us_bank_account&us_bank_account%5Brouting_number"
+        "%5D=110000000&us_bank_account%5Baccount_number%5D=000123456789&billing_details%5Bname"
+        "%5D=Ada"
+    )
+    assert "000123456789" not in logs.redact(posted)
+    assert "account_number%5D=[redacted]&" in logs.redact(posted)
+    assert logs.redact("us_bank_account[account_number]=000123456789") == (
+        "us_bank_account[account_number]=[redacted]"
+    )
+
+
 def test_the_token_in_a_link_path_is_scrubbed_and_the_rest_kept() -> None:
     assert logs.redact("GET /l/anything-at-all 303") == "GET /l/[redacted] 303"
     assert logs.redact("Authorization: Bearer abc.def") == "Authorization: Bearer [redacted]"

@@ -86,7 +86,10 @@ def remove_payment_method(external_id: str, id: str) -> Response:
 def create_payment(headers: ChargeKeyHeader, body: FirmPaymentIn) -> tuple[PaymentOut, int]:
     """A payment the firm starts with a payer's saved method, the payer away (off-session).
     The method must have been saved with consent to `future_firm_initiated` payments (else
-    422 `consent-missing`); a client, payer or method that is not the firm's, or a method of
+    422 `consent-missing`), and kept at every merchant account the lines are charged to (else
+    422 `method-not-kept-there`: e.g. a card kept at an operating account's Stripe account, for
+    lines with a trust deposit at a separate Stripe account; nothing is recorded or charged);
+    a client, payer or method that is not the firm's, or a method of
     a payer who does not pay for this client, is 404. Lines are checked as a client's payment
     is: no amount over what is due on the invoice (422), deposits go only into trust;
     invoices are charged to operating and deposits to trust, one charge per account, with

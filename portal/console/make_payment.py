@@ -176,6 +176,10 @@ def allocate_page(
     if staged is not None and (key := staff_payments.stripe_key(g.staff.firm_id, staged)):
         extra["publishable_key"] = key
         security.allow_stripe()  # Stripe.js and its frames on this page only
+    elif staged is not None:
+        extra["stripe_apart"] = staff_payments.stripe_apart(g.staff.firm_id, staged)
+    if staged is not None:
+        extra["bank_on_stripe"] = staff_payments.bank_on_stripe(g.staff.firm_id, staged)
     page = render_template(
         "console/make_payment_allocate.html",
         chosen=chosen,

@@ -257,11 +257,16 @@ def read_ar_note(
 
 
 def read_manual_entry(
-    form: MultiDict[str, str], errors: FieldErrors, *, on_stripe: bool = False
+    form: MultiDict[str, str],
+    errors: FieldErrors,
+    *,
+    on_stripe: bool = False,
+    bank_on_stripe: bool = False,
 ) -> tuple[ManualEntry, Any]:
     """The payer (a saved method, or a new payer with a card or bank account and whether to
     save them), the receipts and the A/R message of step 4a. On Stripe (`on_stripe`) a card
-    is only the PaymentMethod id Stripe's Payment Element made in the browser."""
+    is only the PaymentMethod id Stripe's Payment Element made in the browser; a bank debit
+    going to Stripe (`bank_on_stripe`) needs the payer's email, for Stripe's micro-deposits."""
     choice = form.get("payer_choice", "new") or "new"
     if choice != "new":
         saved = _saved_choice(choice, errors)
@@ -307,13 +312,19 @@ def read_manual_entry(
                 "consent_scope",
                 gettext("Choose what the payer agreed to: this payment only, or future payments."),
             )
+    payer_email = _email(form, errors)
+    if method == "ach" and bank_on_stripe and payer_email is None and "payer_email" not in errors:
+        errors.add(
+            "payer_email",
+            gettext("Enter the payer's email: Stripe emails them how to verify the bank account."),
+        )
     entry = ManualEntry(
         payer_name=name,
         method=method,
         receipts=read_receipts(form.get("receipts", ""), errors),
         ar_note=read_ar_note(form, errors),
         authorised_by=authorised_by,
-        payer_email=_email(form, errors),
+        payer_email=payer_email,
         save_scope=save_scope,
     )
     return entry, instrument

@@ -27,16 +27,16 @@ from portal.console.auth import bp, staff_required
 from portal.console.forms import ActionForm
 from portal.console.make_payment import allocate_page, current_selection, locale, staged_from_form
 from portal.console.make_payment_forms import ManualEntry, read_ar_note, read_manual_entry
-from portal.console.make_payment_payers import phone_words, save_words
+from portal.console.make_payment_payers import not_kept_there, phone_words, save_words
 from portal.errors import NotFound, ValidationFailed
 from portal.firms.services import firm_today
 from portal.links import issuing
 from portal.links.models import Link
 from portal.payers.models import MethodKind
 from portal.payers.services import MethodNotSaved
+from portal.payments import firm_charges, staff_payments, staff_saved
 from portal.payments import queries as payment_queries
 from portal.payments import services as payments
-from portal.payments import staff_payments, staff_saved
 from portal.payments.checkout_forms import FieldErrors, is_nonce
 from portal.payments.models import Payment, PaymentMethod
 from portal.payments.services import MethodUnavailable
@@ -64,7 +64,12 @@ def make_payment_pay() -> ResponseReturnValue:
     if staged is None:
         return allocate_page(chosen, typed, errors, status=422)
     on_stripe = bool(staff_payments.stripe_key(g.staff.firm_id, staged))
-    entry, instrument = read_manual_entry(request.form, errors, on_stripe=on_stripe)
+    entry, instrument = read_manual_entry(
+        request.form,
+        errors,
+        on_stripe=on_stripe,
+        bank_on_stripe=staff_payments.bank_on_stripe(g.staff.firm_id, staged),
+    )
     if errors or (entry.saved is None and instrument is None):
         return allocate_page(
             chosen, typed, errors, staged=staged, nonce=nonce, entry=request.form, status=422
@@ -89,6 +94,8 @@ def make_payment_pay() -> ResponseReturnValue:
             "save_payer",
             gettext("This payment method could not be saved: %(reason)s", reason=exc.detail),
         )
+    except firm_charges.NotKeptThere as exc:
+        errors.add("payer_choice", not_kept_there(exc.kinds))
     except MethodUnavailable:
         errors.add("method", gettext("This payment method is not available for this payment."))
     except staff_payments.allocation.AllocationError as exc:
@@ -158,6 +165,7 @@ def _take(
         idempotency_key=key,
         taker=taker,
         authorised_by=entry.authorised_by,
+        payer_email=entry.payer_email,
     )
 
 

@@ -9,10 +9,12 @@ same checked plan, so the consent recorded is what was on the screen. Nothing he
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask_babel import gettext
 
+from portal.firms.models import MerchantAccountKind
 from portal.i18n import current_locale
 from portal.money import format_money
 from portal.payers import services as payers
@@ -110,3 +112,18 @@ def all_words(firm_name: str, total_minor: int, currency: str) -> dict[str, str]
     for scope in ConsentScope:
         words[scope.value] = save_words(scope, firm_name, total_minor, currency)
     return words
+
+
+def not_kept_there(kinds: Sequence[MerchantAccountKind]) -> str:
+    """Why a saved method cannot pay this plan: it is kept at another Stripe account."""
+    if MerchantAccountKind.TRUST in kinds:
+        return gettext(
+            "This payment method is kept at the firm's operating account only, and this "
+            "payment goes to the trust account too. Take the trust deposit as a separate "
+            "payment with another method, or send it for payment."
+        )
+    return gettext(
+        "This payment method is kept at the firm's trust account only, and this payment goes "
+        "to the operating account too. Take the invoices as a separate payment with another "
+        "method, or send it for payment."
+    )

@@ -70,6 +70,13 @@ class Instrument:
     #: True for a card the payer read to staff by phone or mail (a MOTO payment): set only by
     #: the console's manual entry (portal.payments.staff_payments); Stripe exempts it from SCA.
     moto: bool = False
+    #: True for a bank debit the payer authorised to staff by a recorded call or in writing,
+    #: on no page of ours (the console's manual entry): Stripe records the mandate as offline
+    #: acceptance, and verifies typed account numbers by micro-deposits.
+    offline_mandate: bool = False
+    #: The account holder's email, where the processor sends what the payer must do (Stripe's
+    #: micro-deposit instructions for a bank account typed by staff).
+    holder_email: str | None = None
 
     def saved_at(self, merchant_account_id: int) -> SavedRef | None:
         """The saved method's tokens at this merchant account, if it was saved there."""
@@ -233,4 +240,14 @@ class Gateway(Protocol):
 
     def publishable_key(self) -> str:
         """The key the browser's payment form needs for this account ("" when none is needed)."""
+        ...
+
+    def vault(self) -> str:
+        """Where this account keeps customers and saved methods at the processor.
+
+        Accounts with the same vault are one processor account (e.g. an operating account and
+        a trust account charged through the same Stripe platform): a method kept there serves
+        them all, through one customer. A method made or kept in one vault cannot be used in
+        another. The value names the place without revealing any key.
+        """
         ...

@@ -254,6 +254,10 @@ class SandboxGateway:
         """The sandbox's form needs no key in the browser."""
         return ""
 
+    def vault(self) -> str:
+        """The sandbox keeps each account's saved methods apart (portal.gateways.sandbox_saved)."""
+        return f"sandbox:{self.merchant_account_id}"
+
     # -- ACH settlement (the sandbox's stand-in for the banking days) --------------------
 
     def settle_due(self, *, older_than: dt.timedelta) -> tuple[GatewayEvent, ...]:

@@ -13,13 +13,18 @@ Stripe's fees and disputes land on the platform's balance, never on trust.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import replace
 from typing import Any
 
 import stripe
 from flask import current_app
-from stripe.params import PaymentIntentCreateParams, RefundCreateParams
+from stripe.params import (
+    PaymentIntentCreateParams,
+    PaymentMethodCreateParams,
+    RefundCreateParams,
+)
 
 from portal.firms.models import MerchantAccount, MerchantAccountKind
 
@@ -146,7 +151,8 @@ class StripeGateway:
         Any other Stripe error is raised, and the caller leaves the charge "created" for the
         processor's events or a later fetch to settle.
         """
-        params = self._intent_params(request)
+        typed_bank = self._typed_bank(request, idempotency_key)
+        params = self._intent_params(request, typed_bank)
         options = self.settings.request_options(idempotency_key)
         try:
             intent = self._stripe.v1.payment_intents.create(params, options)
@@ -255,14 +261,58 @@ class StripeGateway:
         """The publishable key Stripe.js needs for this account ("" when none is set)."""
         return self.settings.publishable_key
 
+    def vault(self) -> str:
+        """The Stripe account this account's objects live in: its connected account for
+        direct charges (made with Stripe-Account), else the account of its secret key (the
+        platform's for destination charges). Named by a digest, never by the key itself."""
+        if self.settings.charge_type == "direct" and self.settings.connect_account:
+            return f"stripe:{self.settings.connect_account}"
+        digest = hashlib.sha256(self.settings.secret_key.encode()).hexdigest()[:16]
+        return f"stripe:key:{digest}"
+
     # -- internals ---------------------------------------------------------------------
 
-    def _intent_params(self, request: ChargeRequest) -> PaymentIntentCreateParams:
+    def _typed_bank(self, request: ChargeRequest, idempotency_key: str) -> str | None:
+        """For a bank account whose numbers staff typed (the payer's authorisation taken by
+        phone or in writing): create its us_bank_account PaymentMethod here, with the same
+        key made unique to this step, so a retried charge makes one. None for anything else.
+
+        Bank account numbers are no card data: they may pass through our server. Card
+        numbers never do on Stripe (ValueError: only the Payment Element's id is charged).
+        """
+        instrument = request.instrument
+        if instrument.card_number:
+            raise ValueError("card numbers never go to Stripe: use the Payment Element")
+        if _METHOD_TYPES.get(request.method) != "us_bank_account" or not instrument.account_number:
+            return None
+        if instrument.saved or instrument.payment_method_id or not instrument.offline_mandate:
+            raise ValueError("typed bank numbers go to Stripe only with an offline mandate")
+        params: PaymentMethodCreateParams = {
+            "type": "us_bank_account",
+            "us_bank_account": {
+                "routing_number": instrument.routing_number or "",
+                "account_number": instrument.account_number,
+                "account_holder_type": "individual",
+                "account_type": "savings" if instrument.account_type == "savings" else "checking",
+            },
+            "billing_details": {"name": instrument.account_holder or ""},
+        }
+        if instrument.holder_email:  # where Stripe sends the micro-deposits
+            params["billing_details"]["email"] = instrument.holder_email
+        method = self._stripe.v1.payment_methods.create(
+            params, self.settings.request_options(f"{idempotency_key}:payment-method")
+        )
+        return str(method.id)
+
+    def _intent_params(
+        self, request: ChargeRequest, typed_bank: str | None = None
+    ) -> PaymentIntentCreateParams:
         method_type = _METHOD_TYPES.get(request.method)
         if method_type is None:
             raise ValueError(f"Stripe cannot take {request.method!r} payments")
         saved = request.instrument.saved_at(self.settings.merchant_account_id)
         payment_method = saved.method_ref if saved else request.instrument.payment_method_id
+        payment_method = typed_bank or payment_method
         if request.instrument.saved and saved is None:
             raise ValueError("the saved method was not saved at this merchant account")
         if not payment_method:
@@ -297,7 +347,18 @@ class StripeGateway:
         if request.instrument.moto and method_type == "card":
             # Staff typed the card the payer read them by phone or mail: a mail/telephone order.
             params["payment_method_options"] = {"card": {"moto": True}}
-        if method_type == "us_bank_account" and request.instrument.off_session:
+        if typed_bank is not None:
+            # Numbers typed by staff are verified by micro-deposits: the intent then waits in
+            # requires_action (verify_with_microdeposits) until the payer confirms them from
+            # Stripe's email, and only then processes.
+            params["payment_method_options"] = {
+                "us_bank_account": {"verification_method": "microdeposits"}
+            }
+        if method_type == "us_bank_account" and (
+            request.instrument.off_session or request.instrument.offline_mandate
+        ):
+            # The payer agreed away from any page of ours: by phone or in writing to staff,
+            # or to future payments the firm starts (the consent's words are the mandate).
             params["mandate_data"] = {"customer_acceptance": {"type": "offline"}}
         elif method_type == "us_bank_account":
             if not (request.mandate_ip and request.mandate_user_agent):

@@ -265,31 +265,51 @@ def save_method(
     instrument: Instrument,
     currency: str,
     consent: ConsentGiven,
+    home: MerchantAccount | None = None,
 ) -> SavedMethod:
     """Keep a card or bank account for `payer` at each of the firm's accounts that take it
     (commits before and after the processor calls).
 
     The processor keeps the method as tokens; we keep those, what the payer reads (brand, last
-    four, expiry) and the consent. The same card saved again replaces the older copy.
+    four, expiry) and the consent. Accounts that share a vault at the processor (one Stripe
+    account behind operating and trust) share one customer and one kept method: it is kept
+    once there, and each of them gets its token. `home` is the account whose browser key made
+    the instrument (a Stripe PaymentMethod): it can be kept only in that account's vault, so
+    the other accounts are left out. The same card saved again replaces the older copy.
     Raises MethodNotSaved when no account would keep it.
     """
     db.session.commit()  # no transaction held across the processor calls
-    customers = {t.merchant_account_id: t.customer_ref for m in payer.methods for t in m.tokens}
+    customers: dict[str, str] = {}
+    known = {t.merchant_account_id: t.customer_ref for m in payer.methods for t in m.tokens}
+    vaults: dict[str, list[MerchantAccount]] = {}
+    only = gateways.for_account(home).vault() if home is not None else None
+    for account in _accounts_for(payer.firm_id, kind, currency):
+        try:
+            vault = gateways.for_account(account).vault()
+        except gateways.StripeConfigurationError:
+            log.warning("merchant account %s cannot reach Stripe: not kept there", account.id)
+            continue
+        if only is None or vault == only:
+            vaults.setdefault(vault, []).append(account)
+            if account.id in known:
+                customers.setdefault(vault, known[account.id])
     kept = []
     refused: SaveRefused | None = None
-    for account in _accounts_for(payer.firm_id, kind, currency):
+    for vault, sharing in vaults.items():
         request = SaveRequest(
-            merchant_account_id=account.id,
+            merchant_account_id=sharing[0].id,
             method="card" if kind is MethodKind.CARD else "ach",
             instrument=instrument,
             payer_name=payer.name,
             payer_email=payer.email,
-            customer_ref=customers.get(account.id),
+            customer_ref=customers.get(vault),
         )
         try:
-            kept.append((account, gateways.for_account(account).save_method(request)))
+            saved = gateways.for_account(sharing[0]).save_method(request)
         except SaveRefused as exc:
             refused = exc
+            continue
+        kept += [(account, saved) for account in sharing]
     if not kept:
         db.session.rollback()
         reason = refused.code if refused else "no_account"
@@ -300,7 +320,7 @@ def save_method(
     method = SavedMethod(
         public_id=new_public_id(12),
         firm_id=payer.firm_id,
-        payer_id=payer.id,
+        payer=payer,  # in payer.methods at once: the older copies are found below
         kind=kind,
         brand=first.brand[:60],
         last4=first.last4[-4:],
@@ -329,9 +349,11 @@ def save_method(
     )
     db.session.add(method)
     db.session.commit()
+    refs = {t.method_ref for t in method.tokens}
     for older in list(payer.methods):
         if older.id != method.id and older.removed_at is None and _same(older, method):
-            _remove(older)
+            # The same processor method kept again (a form sent twice) stays attached.
+            _remove(older, detach=not refs & {t.method_ref for t in older.tokens})
     return method
 
 
@@ -379,12 +401,16 @@ def remove_method(
     return _remove(method_for_client(firm_id, client_id, public_id), actor)
 
 
-def _remove(method: SavedMethod, actor: audit.Actor | None = None) -> SavedMethod:
+def _remove(
+    method: SavedMethod, actor: audit.Actor | None = None, *, detach: bool = True
+) -> SavedMethod:
     db.session.commit()  # no transaction held across the processor calls
-    for token in method.tokens:
+    done: set[tuple[str, str]] = set()
+    for token in method.tokens if detach else ():
         account = db.session.get(MerchantAccount, token.merchant_account_id)
-        if account is None:
-            continue
+        if account is None or (token.customer_ref, token.method_ref) in done:
+            continue  # accounts sharing a vault share the one copy: detached once
+        done.add((token.customer_ref, token.method_ref))
         try:
             gateways.for_account(account).remove_method(token.customer_ref, token.method_ref)
         except Exception:

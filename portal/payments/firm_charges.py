@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
@@ -28,6 +28,7 @@ from portal.billing.models import Client, Invoice, Matter
 from portal.billing.services import client_by_external_id
 from portal.db import db
 from portal.errors import Conflict, PortalError, ValidationFailed
+from portal.firms.models import MerchantAccountKind
 from portal.links import sending
 from portal.links import services as links
 from portal.links.lines import LineRequest, attach_lines, check_lines
@@ -36,9 +37,11 @@ from portal.payers import services as payers
 from portal.payers.models import Consent, ConsentScope, MethodKind, SavedMethod
 from portal.payments import allocation
 from portal.payments.checkout import (
+    MethodUnavailable,
     Origin,
     Payer,
     firm_rules,
+    merchant_account,
     payment_by_key,
     select_payable_invoices,
     submit_plan,
@@ -57,6 +60,22 @@ class ConsentMissing(PortalError):
     status = 422
     code = "consent-missing"
     title = "The payer has not agreed to payments the firm starts"
+
+
+class NotKeptThere(MethodUnavailable):
+    """The saved method is not kept at an account this payment goes to (e.g. a card kept at
+    the operating account's Stripe account, for a payment with a trust part at another)."""
+
+    code = "method-not-kept-there"
+
+    def __init__(self, kinds: Sequence[MerchantAccountKind]) -> None:
+        names = " and ".join(f"the {kind.value} account" for kind in kinds)
+        super().__init__(
+            f"This payment method is not kept at {names}, which this payment goes to. Take "
+            "that part as a separate payment with another method, or send it for payment.",
+            errors=[{"pointer": "/payment_method", "detail": "not kept at " + names}],
+        )
+        self.kinds = tuple(kinds)
 
 
 class KeyReused(Conflict):
@@ -242,21 +261,37 @@ def charge_plan(
     consent: Consent,
     idempotency_key: str,
     payer: Payer,
+    by_phone: bool = False,
 ) -> Payment:
     """The one way a saved method is charged for a checked plan, the payer away from any
     page (commits, through `submit_plan`): its tokens, off-session, and for a bank account
     the consent's words as the debit's authorisation. The caller has checked that `consent`
     covers this payment (the API: "future payments"; the console: also "this payment", taken
     by phone now). Routing, one charge per merchant account and idempotency are submit_plan's.
+
+    `by_phone`: the card was just read to staff by the payer on the phone and kept (Save
+    payer on Stripe): charged as a mail/telephone order, not off-session. NotKeptThere when
+    the method is not kept at every account the plan charges (nothing is recorded).
     """
     if consent.saved_method_id != method.id:
         raise ValueError("the consent is not this method's")
+    kept_at = {token.merchant_account_id for token in method.tokens}
+    missing = [
+        charge.account_kind
+        for charge in plan.charges
+        if merchant_account(origin.firm_id, charge.account_kind, plan.currency).id not in kept_at
+    ]
+    if missing:
+        raise NotKeptThere(missing)
     card = method.kind is MethodKind.CARD
+    instrument = payers.instrument_for(method, off_session=not (by_phone and card))
+    if by_phone and card:
+        instrument = replace(instrument, moto=True)
     return submit_plan(
         origin,
         plan,
         method=PaymentMethod.CARD if card else PaymentMethod.ACH,
-        instrument=payers.instrument_for(method, off_session=True),
+        instrument=instrument,
         idempotency_key=idempotency_key,
         payer=payer,
         mandate_text=None if card else consent.words,

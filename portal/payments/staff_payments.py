@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
+from portal import gateways
 from portal.billing.models import Client, Invoice, Matter
 from portal.db import db
-from portal.errors import ValidationProblem
+from portal.errors import ValidationFailed, ValidationProblem
 from portal.firms.models import MerchantAccount
 from portal.firms.services import firm_by_id
 from portal.gateways import StripeConfigurationError
@@ -182,19 +183,76 @@ def typed_numbers_allowed(firm_id: int, staged: StaffPlan, *, every_account: boo
     )
 
 
-def stripe_key(firm_id: int, staged: StaffPlan) -> str:
-    """The publishable key for Stripe's Payment Element when every account the plan charges
-    is on Stripe ("" otherwise): staff then type the card into Stripe's frame, and only its
-    PaymentMethod id reaches us, charged as a mail/telephone order (MOTO). An account whose
-    Stripe settings are missing gives "" too: no element, and typed numbers stay refused."""
+def bank_numbers_allowed(firm_id: int, staged: StaffPlan) -> bool:
+    """True when bank account numbers typed by staff may go to every account the plan
+    charges: the sandbox's, and Stripe's (bank numbers are no card data; the Stripe gateway
+    makes the PaymentMethod itself). Only for a debit the payer authorised (AUTHORISATIONS)."""
+    currency = staged.plan.currency
+    return all(
+        merchant_account(firm_id, planned.account_kind, currency).gateway in ("sandbox", "stripe")
+        for planned in staged.plan.charges
+    )
+
+
+def bank_on_stripe(firm_id: int, staged: StaffPlan) -> bool:
+    """True when a bank debit of this plan goes to Stripe (micro-deposits: the payer's email
+    is needed, and the debit waits for them)."""
+    currency = staged.plan.currency
+    return any(
+        merchant_account(firm_id, planned.account_kind, currency).gateway == "stripe"
+        for planned in staged.plan.charges
+    )
+
+
+def _stripe_accounts(firm_id: int, staged: StaffPlan) -> list[MerchantAccount]:
+    """The accounts the plan charges, when every one is on Stripe (else none)."""
     currency = staged.plan.currency
     accounts = [
         merchant_account(firm_id, planned.account_kind, currency) for planned in staged.plan.charges
     ]
     if not accounts or any(account.gateway != "stripe" for account in accounts):
+        return []
+    return accounts
+
+
+def _vaults(accounts: Sequence[MerchantAccount]) -> set[str] | None:
+    """The Stripe accounts behind `accounts` (None when one's Stripe settings are missing)."""
+    try:
+        return {gateways.for_account(account).vault() for account in accounts}
+    except StripeConfigurationError:
+        return None
+
+
+def element_account(firm_id: int, staged: StaffPlan) -> MerchantAccount | None:
+    """The account whose publishable key Stripe's Payment Element uses in step 4a, when every
+    account the plan charges is on Stripe and they are one Stripe account (a PaymentMethod
+    made with one Stripe account's key can be charged and kept only there). None otherwise,
+    and when an account's Stripe settings are missing."""
+    accounts = _stripe_accounts(firm_id, staged)
+    vaults = _vaults(accounts)
+    if not accounts or vaults is None or len(vaults) != 1:
+        return None
+    return accounts[0]
+
+
+def stripe_apart(firm_id: int, staged: StaffPlan) -> bool:
+    """True when the plan charges accounts that are on Stripe but are separate Stripe
+    accounts (operating and trust each with its own key): no one card typed into Stripe's
+    form can pay both, so staff take each part as its own payment or send it for payment."""
+    vaults = _vaults(_stripe_accounts(firm_id, staged))
+    return vaults is not None and len(vaults) > 1
+
+
+def stripe_key(firm_id: int, staged: StaffPlan) -> str:
+    """The publishable key for Stripe's Payment Element, of `element_account` ("" when
+    there is none): staff then type the card into Stripe's frame, and only its PaymentMethod
+    id reaches us, charged as a mail/telephone order (MOTO). Without a key there is no
+    element, and typed numbers stay refused on Stripe."""
+    account = element_account(firm_id, staged)
+    if account is None:
         return ""
     try:
-        return publishable_key(accounts[0])
+        return publishable_key(account)
     except StripeConfigurationError:
         return ""
 
@@ -211,9 +269,13 @@ def take_payment(
     idempotency_key: str,
     taker: Taker,
     authorised_by: str | None = None,
+    payer_email: str | None = None,
 ) -> Payment:
     """Charge the plan to a card or bank account typed by staff (commits; see the module).
 
+    A bank debit needs `authorised_by` (how the payer authorised it); on Stripe also the
+    payer's email (`payer_email`), where Stripe sends the micro-deposits to verify the account:
+    the payment then stays pending ("created") until Stripe's events say it is processing.
     The same key returns the first payment and charges nothing (a double click)."""
     if (existing := payment_by_key(firm_id, idempotency_key)) is not None:
         return existing
@@ -221,10 +283,20 @@ def take_payment(
     if by_element and instrument.card_number is None and stripe_key(firm_id, staged):
         # Stripe's Payment Element took the card the payer read out: a MOTO payment.
         instrument = replace(instrument, moto=True)
+    elif method is PaymentMethod.ACH and not by_element and bank_numbers_allowed(firm_id, staged):
+        # Bank numbers (no card data) typed by staff, the debit authorised by phone or in
+        # writing: an offline mandate; Stripe verifies the account by micro-deposits, for
+        # which it emails the holder.
+        if payer_email is None and bank_on_stripe(firm_id, staged):
+            raise ValidationFailed(
+                "Stripe emails the payer how to verify the bank account: enter their email.",
+                errors=[{"field": "payer_email", "detail": "needed for a bank debit on Stripe"}],
+            )
+        instrument = replace(instrument, offline_mandate=True, holder_email=payer_email)
     elif by_element or not typed_numbers_allowed(firm_id, staged):
         raise MethodUnavailable(
-            "Staff take cards on Stripe accounts through the Payment Element, and typed card "
-            "or bank numbers on sandbox accounts only."
+            "Staff take cards on Stripe accounts through the Payment Element, bank numbers on "
+            "Stripe or sandbox accounts, and typed card numbers on sandbox accounts only."
         )
     mandate = None
     if method is PaymentMethod.ACH and authorised_by in AUTHORISATIONS:

@@ -20,13 +20,19 @@ from dataclasses import dataclass
 from portal.billing.models import Client
 from portal.db import db
 from portal.errors import NotFound, ValidationFailed
+from portal.firms.models import MerchantAccount
 from portal.gateways.base import Instrument
 from portal.payers import services as payers
 from portal.payers.models import ConsentHow, ConsentScope, MethodKind
 from portal.payments import drafts, firm_charges
 from portal.payments.checkout import MethodUnavailable, Origin, Payer, payment_by_key
 from portal.payments.models import Payment, PaymentSource, payment_status
-from portal.payments.staff_payments import StaffPlan, Taker, typed_numbers_allowed
+from portal.payments.staff_payments import (
+    StaffPlan,
+    Taker,
+    element_account,
+    typed_numbers_allowed,
+)
 
 
 class ConsentNeeded(ValidationFailed):
@@ -129,6 +135,23 @@ def take_with_saved_method(
     return payment
 
 
+def _element_home(firm_id: int, staged: StaffPlan, new: NewPayer) -> MerchantAccount | None:
+    """The account whose Stripe key made the new payer's PaymentMethod (Payment Element), or
+    None for numbers typed for the sandbox. MethodUnavailable for a PaymentMethod that no
+    account of this plan can have made (nothing is kept)."""
+    instrument = new.instrument
+    if not instrument.payment_method_id:
+        return None
+    home = element_account(firm_id, staged)
+    typed = instrument.card_number or instrument.account_number
+    if home is None or new.kind is not MethodKind.CARD or typed:
+        raise MethodUnavailable(
+            "Staff keep a card on Stripe accounts through the Payment Element, for a payment "
+            "to one Stripe account."
+        )
+    return home
+
+
 def take_and_save(
     *,
     firm_id: int,
@@ -142,13 +165,17 @@ def take_and_save(
     """Keep a new payer of this client with the card or bank account typed and the consent
     read to them, then charge it as a saved method (commits). A declined method is not kept.
 
-    Typed numbers go only to the sandbox (MethodUnavailable otherwise, nothing kept); the
-    processor refusing to keep the method raises payers.MethodNotSaved. The same key returns
-    the first payment, and the same payer typed again is the same payer.
+    Typed numbers go only to the sandbox (MethodUnavailable otherwise, nothing kept). On
+    Stripe the card is the PaymentMethod Stripe's Payment Element made with the key of
+    `staff_payments.element_account`: it is kept only at the accounts of that Stripe account
+    (payers.save_method's `home`) and charged as a mail/telephone order, the payer on the
+    phone. The processor refusing to keep the method raises payers.MethodNotSaved. The same
+    key returns the first payment, and the same payer typed again is the same payer.
     """
     if (existing := payment_by_key(firm_id, idempotency_key)) is not None:
         return existing
-    if not typed_numbers_allowed(firm_id, staged, every_account=True):
+    home = _element_home(firm_id, staged, new)
+    if home is None and not typed_numbers_allowed(firm_id, staged, every_account=True):
         raise MethodUnavailable("Staff can keep typed methods on sandbox accounts only.")
     client = db.session.get(Client, staged.client_id)
     if client is None or client.firm_id != firm_id:  # a plan is built from the firm's rows
@@ -165,6 +192,7 @@ def take_and_save(
             scope=new.scope,
             staff_user_id=taker.staff_user_id,
         ),
+        home=home,
     )
     consent = method.consent
     if consent is None:  # save_method keeps the consent with the method
@@ -176,6 +204,7 @@ def take_and_save(
         consent=consent,
         idempotency_key=idempotency_key,
         payer=_payer(who.name, receipts, taker),
+        by_phone=home is not None,
     )
     if payment_status(payment) == "failed":
         payers.remove_method(firm_id, client.id, method.public_id)  # declined: not kept

@@ -347,6 +347,24 @@ def _routed(sent: Sent) -> tuple[int, dict[str, Any]]:
     return 404, {"error": {"type": "invalid_request_error", "message": "not faked"}}
 
 
+def saving_router(sent: Sent) -> tuple[int, dict[str, Any]]:
+    """Stripe's answers for keeping a card: a Customer created, a PaymentMethod attached to
+    it (a Visa ending 4242, 12/2040) or detached; the rest as `_routed`."""
+    parts = sent.path.strip("/").split("/")
+    if sent.method == "POST" and sent.path == "/v1/customers":
+        return 200, {"id": "cus_fake_1", "object": "customer", "name": sent.form["name"]}
+    if sent.method == "POST" and parts[:2] == ["v1", "payment_methods"] and len(parts) == 4:
+        method_id, action = parts[2], parts[3]
+        return 200, {
+            "id": method_id,
+            "object": "payment_method",
+            "type": "card",
+            "customer": sent.form.get("customer") if action == "attach" else None,
+            "card": {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2040},
+        }
+    return _routed(sent)
+
+
 class FakeStripe(stripe.HTTPClient):
     """A Stripe that answers inside the process: records every request, replies from a script.
 

@@ -21,6 +21,7 @@ PROTOCOL_METHODS = (
     "remove_method",
     "parse_event",
     "publishable_key",
+    "vault",
 )
 
 
