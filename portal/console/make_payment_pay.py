@@ -158,6 +158,7 @@ def _take(
         idempotency_key=key,
         taker=taker,
         authorised_by=entry.authorised_by,
+        payer_email=entry.payer_email,
     )
 
 

@@ -211,8 +211,12 @@ def take_payment(
     idempotency_key: str,
     taker: Taker,
     authorised_by: str | None = None,
+    payer_email: str | None = None,
 ) -> Payment:
     """Charge the plan to a card or bank account typed by staff (commits; see the module).
+
+    `payer_email` is the payer's own address when staff typed one (postings carry it); the
+    receipt goes to each of `receipts` and nowhere else.
 
     The same key returns the first payment and charges nothing (a double click)."""
     if (existing := payment_by_key(firm_id, idempotency_key)) is not None:
@@ -244,7 +248,8 @@ def take_payment(
         idempotency_key=idempotency_key,
         payer=Payer(
             name=payer_name,
-            email=", ".join(receipts) or None,
+            email=payer_email,
+            receipts=tuple(receipts),
             ip=taker.ip,
             user_agent=taker.user_agent,
             locale=taker.locale,
