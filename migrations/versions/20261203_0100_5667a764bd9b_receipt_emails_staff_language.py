@@ -6,6 +6,9 @@ Staff typing several receipt addresses in the console used to have them stored c
 Staff payments' existing `payer_email` values were the typed receipt addresses, not the
 payer's own: they move to `receipt_emails` and `payer_email` becomes NULL for them.
 
+Each staff user gets the language of the emails the console sends them
+(`staff_users.language`, a supported locale such as "es_US"; NULL: the portal's default).
+
 Revision ID: 5667a764bd9b
 Revises: 38abd69f907e
 Create Date: 2026-12-03 01:00:00
@@ -33,6 +36,8 @@ _payments = sa.table(
 def upgrade() -> None:
     with op.batch_alter_table("payments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("receipt_emails", sa.JSON(), nullable=True))
+    with op.batch_alter_table("staff_users", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("language", sa.String(length=16), nullable=True))
     bind = op.get_bind()
     staff = bind.execute(
         sa.select(_payments.c.id, _payments.c.payer_email).where(_payments.c.source == "staff")
@@ -47,6 +52,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("staff_users", schema=None) as batch_op:
+        batch_op.drop_column("language")
     bind = op.get_bind()
     staff = bind.execute(
         sa.select(_payments.c.id, _payments.c.receipt_emails).where(

@@ -56,7 +56,8 @@ class Notice:
 
 
 def notify(notice: Notice) -> int:
-    """Queue one email per active user of the firm who chose `notice.kind` (not committed).
+    """Queue one email per active user of the firm who chose `notice.kind` (not committed),
+    each in that user's language (`StaffUser.language`, else the portal's default).
 
     Returns how many were queued: 0 for an event already notified (the same key) or one
     nobody chose. The key is kept only when someone was emailed, so a firm whose staff want
@@ -92,7 +93,7 @@ def notify(notice: Notice) -> int:
             firm,
             EMAIL_KIND,
             to=user.email,
-            locale=None,  # staff users and firms have no language of their own yet
+            locale=user.language,  # None: the portal's DEFAULT_LOCALE
             notice=notice,
             kind=notice.kind.value,
             url=urls.absolute(notice.console_path),
