@@ -29,7 +29,7 @@ LABELS: dict[Kind, Any] = {
     Kind.PAYMENT_SUCCEEDED: lazy_gettext("A payment succeeds"),
     Kind.PAYMENT_FAILED: lazy_gettext("A payment fails"),
     Kind.PAYMENT_REFUNDED: lazy_gettext("A payment is refunded"),
-    Kind.PAYMENT_DISPUTED: lazy_gettext("A payment is disputed"),
+    Kind.PAYMENT_DISPUTED: lazy_gettext("A payment is disputed, or a dispute is won"),
     Kind.PAYMENT_RETURNED: lazy_gettext("A bank payment is returned"),
     Kind.TRUST_SHORTFALL: lazy_gettext("A matter's trust balance falls below zero"),
     Kind.ENDPOINT_DISABLED: lazy_gettext("A webhook endpoint is disabled"),

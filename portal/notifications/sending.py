@@ -49,6 +49,9 @@ class Notice:
     matter: str | None = None
     #: Free text for the kinds that need it: the endpoint's URL and why it was disabled.
     detail: str | None = None
+    #: How the event ended, for a kind that has more than one ending: "won" for a dispute the
+    #: firm won (kind PAYMENT_DISPUTED, so it reaches whoever chose disputes); None otherwise.
+    outcome: str | None = None
 
     @property
     def event_key(self) -> str:

@@ -4,11 +4,15 @@ processor's re-delivery) emails nobody a second time."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from portal import clock
+from portal.audit.services import Actor
 from portal.db import db
 from portal.gateways.base import GatewayEvent
 from portal.mail.models import OutgoingEmail
-from portal.notifications.choices import Kind
+from portal.notifications.choices import Kind, save_choices
+from portal.notifications.models import NotifiedEvent
 from portal.notifications.sending import Notice, notify
 from portal.payments import services as payments
 from portal.payments.models import ChargeStatus, PaymentMethod
@@ -71,6 +75,41 @@ def test_a_dispute_delivered_twice_emails_once(book: Book, staff: Staff) -> None
     assert payments.apply_gateway_events(charge.merchant_account_id, [dispute]) == ["duplicate"]
     # then each one who chose disputes heard once
     assert _recipients("A payment was disputed") == _to(ADA, SAM)
+
+
+def test_a_dispute_won_emails_who_chose_disputes_once(book: Book, staff: Staff) -> None:
+    # given a staff user who chose disputes only (the admin chose them by default)
+    save_choices(
+        staff.keen.user,
+        {**dict.fromkeys(Kind, False), Kind.PAYMENT_DISPUTED: True},
+        Actor.staff(staff.keen.user.id),
+    )
+    payment = pay(book, invoices={book.new.id: 80_000})
+    (charge,) = payment.charges
+    account = charge.merchant_account_id
+    opened = GatewayEvent(
+        "evt_dispute_1", "dispute", None, charge.public_id, ChargeStatus.DISPUTED, clock.now()
+    )
+    won = GatewayEvent(
+        "evt_dispute_2", "dispute_won", None, charge.public_id, ChargeStatus.SUCCEEDED, clock.now()
+    )
+    assert payments.apply_gateway_events(account, [opened]) == ["applied"]
+    # when the processor says the dispute was won, then says it again
+    assert payments.apply_gateway_events(account, [won]) == ["applied"]
+    assert payments.apply_gateway_events(account, [won]) == ["duplicate"]
+    assert charge.status is ChargeStatus.SUCCEEDED
+    # then each one who chose disputes heard it once, and nobody heard of a new success
+    assert _recipients("A dispute was won") == _to(ADA, SAM)
+    assert _recipients("A payment was disputed") == _to(ADA, SAM)
+    assert _recipients("A payment succeeded") == []
+    (subject,) = {s for _, s in notified() if s.startswith("A dispute was won")}
+    assert subject == f"A dispute was won ({payment.number})"
+    # one row per event in notified_events: the dispute and its ending
+    keys = db.session.scalars(
+        select(NotifiedEvent.event_key).where(NotifiedEvent.firm_id == payment.firm_id)
+    ).all()
+    assert f"payment_disputed:{charge.public_id}:won:evt_dispute_2" in keys
+    assert f"payment_disputed:{charge.public_id}:evt_dispute_1" in keys
 
 
 def test_the_same_event_key_never_emails_twice(session, firm, staff: Staff) -> None:
