@@ -8,9 +8,11 @@ console page shows it. No card data and nothing secret is ever put in one.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock, urls
@@ -104,3 +106,20 @@ def notify(notice: Notice) -> int:
         )
         send_after_commit(message, kind=EMAIL_KIND, ref=key[:100])
     return len(users)
+
+
+def purge_notified() -> int:
+    """Delete the keys of events notified more than NOTIFIED_EVENTS_RETENTION_DAYS ago (at
+    least 30: processors re-deliver within days, never months). Commits; returns how many.
+
+    The delivery worker (`deliver-webhooks`) runs it hourly, with its other purges.
+    """
+    days = max(int(current_app.config["NOTIFIED_EVENTS_RETENTION_DAYS"]), 30)
+    cutoff = clock.now() - dt.timedelta(days=days)
+    result = db.session.execute(
+        delete(NotifiedEvent)
+        .where(NotifiedEvent.created_at < cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -4,6 +4,8 @@ processor's re-delivery) emails nobody a second time."""
 
 from __future__ import annotations
 
+import pytest
+from flask import Flask
 from sqlalchemy import select
 
 from portal import clock
@@ -13,12 +15,13 @@ from portal.gateways.base import GatewayEvent
 from portal.mail.models import OutgoingEmail
 from portal.notifications.choices import Kind, save_choices
 from portal.notifications.models import NotifiedEvent
-from portal.notifications.sending import Notice, notify
+from portal.notifications.sending import Notice, notify, purge_notified
 from portal.payments import services as payments
 from portal.payments.models import ChargeStatus, PaymentMethod
 from portal.postings import endpoints
 from tests import factories
 from tests.api.unmatched_books import public_payment
+from tests.clocks import Clock
 from tests.notifications.conftest import Staff, notified
 from tests.payments.conftest import (
     ACH_RETURNED,
@@ -166,3 +169,30 @@ def test_a_disabled_endpoint_emails_who_chose_it_without_its_query(
 
 def _messages() -> list[bytes]:
     return [row.message for row in db.session.query(OutgoingEmail).all()]
+
+
+def test_old_event_keys_are_purged_and_recent_ones_kept(
+    app: Flask, session, firm, staff: Staff, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frozen_clock = Clock(clock.now())
+    monkeypatch.setattr(clock, "now", frozen_clock)
+    first = Notice(firm_id=firm.id, kind=Kind.PAYMENT_DISPUTED, key="ch_1:evt_1", console_path="/")
+    assert notify(first) == 2
+    frozen_clock.advance(days=60)
+    second = Notice(firm_id=firm.id, kind=Kind.PAYMENT_DISPUTED, key="ch_1:evt_2", console_path="/")
+    assert notify(second) == 2
+    session.commit()
+
+    def keys() -> set[str]:
+        return set(db.session.scalars(select(NotifiedEvent.event_key)))
+
+    frozen_clock.advance(days=29)  # the first is 89 days old
+    assert purge_notified() == 0
+    frozen_clock.advance(days=2)  # 91 days: gone; the second (31 days) kept
+    result = app.test_cli_runner().invoke(args=["deliver-webhooks", "--once", "--no-email"])
+    assert result.exit_code == 0, result.output
+    assert keys() == {second.event_key}
+    # the retention is a setting, never below 30 days
+    app.config["NOTIFIED_EVENTS_RETENTION_DAYS"] = 1
+    assert purge_notified() == 1
+    assert keys() == set()
