@@ -272,8 +272,11 @@ def deliver_webhooks_command(once: bool, idle_sleep: float, email: bool) -> None
     and then the worker exits. One such worker is all a deployment needs: it sends email
     too, unless --no-email (then run deliver-email beside it), and asks the processors
     about charges and refunds it has not answered once a minute (see settle-unanswered).
+    Hourly it purges delivered postings, finished email and old notified-event keys (each
+    kept for its *_RETENTION_DAYS).
     """
     from portal import mail
+    from portal.notifications.sending import purge_notified
     from portal.payments import unanswered
     from portal.postings import delivery, network, outbox
 
@@ -292,6 +295,7 @@ def deliver_webhooks_command(once: bool, idle_sleep: float, email: bool) -> None
                         next_refunds = time.monotonic() + 60
                     if time.monotonic() >= next_purge:
                         outbox.purge_delivered()
+                        purge_notified()
                         if email:
                             mail.purge_finished()
                         next_purge = time.monotonic() + 3600

@@ -112,6 +112,10 @@ class Defaults:
     WEBHOOK_RETENTION_DAYS = 30
     #: Deliveries a webhook worker claims, sends and records together (1 to 500).
     WEBHOOK_BATCH_SIZE = 50
+    #: Days the key of an event staff were emailed about is kept (so a processor's re-delivery
+    #: emails nobody twice) before the delivery worker purges it; 30 or more, well past any
+    #: processor's retries (Stripe's: three days).
+    NOTIFIED_EVENTS_RETENTION_DAYS = 90
     #: Where abuse limits count: memory:// for one process; redis://host:6379 when several
     #: processes serve (gunicorn workers, hosts), so they share one count.
     RATELIMIT_STORAGE_URI = "memory://"
@@ -232,6 +236,8 @@ def check(config: Mapping[str, Any]) -> None:
         raise UnsafeConfiguration("PORTAL_REVERSE_PROXIES must be between 0 and 5")
     if int(config["WEBHOOK_RETENTION_DAYS"]) < 30:
         raise UnsafeConfiguration("PORTAL_WEBHOOK_RETENTION_DAYS must be at least 30")
+    if int(config["NOTIFIED_EVENTS_RETENTION_DAYS"]) < 30:
+        raise UnsafeConfiguration("PORTAL_NOTIFIED_EVENTS_RETENTION_DAYS must be at least 30")
     if not 1 <= int(config["WEBHOOK_TIMEOUT_SECONDS"]) <= 30:
         raise UnsafeConfiguration("PORTAL_WEBHOOK_TIMEOUT_SECONDS must be between 1 and 30")
     if not 1 <= int(config["WEBHOOK_BATCH_SIZE"]) <= 500:

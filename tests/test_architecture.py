@@ -104,6 +104,8 @@ COMMITTERS: dict[str, set[str]] = {
     "portal.staff.sessions": {"end_session", "resume", "sign_out_everywhere"},
     # A staff user saves their own notification choices, audited, in one unit of work.
     "portal.notifications.choices": {"save_choices"},
+    # The delivery worker's purge of old notified-event keys.
+    "portal.notifications.sending": {"purge_notified"},
     # The email worker: lease, then (after SMTP) record; and its retention purge.
     "portal.mail.delivery": {"claim", "purge_finished", "record"},
 }

@@ -74,3 +74,13 @@ def test_stripe_keys_must_match_the_environment(tmp_path, env: str, key: str) ->
                 "DATABASE_URL": f"sqlite:///{tmp_path}/c.sqlite3",
             }
         )
+
+
+def test_notified_event_keys_are_kept_at_least_30_days(tmp_path) -> None:
+    with pytest.raises(UnsafeConfiguration, match="NOTIFIED_EVENTS_RETENTION_DAYS"):
+        create_app(
+            {
+                "NOTIFIED_EVENTS_RETENTION_DAYS": 29,
+                "DATABASE_URL": f"sqlite:///{tmp_path}/c.sqlite3",
+            }
+        )

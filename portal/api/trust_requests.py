@@ -354,10 +354,10 @@ def _not_before_start(value: dt.date | None, info: ValidationInfo) -> dt.date | 
 
 class PaymentsReportQuery(ReportQuery):
     start: IsoDate | None = Field(
-        default=None, alias="from", description="Payments made on or after this UTC day."
+        None, alias="from", description="Payments made from this day on, in the firm's time zone."
     )
     to: Annotated[IsoDate | None, AfterValidator(_not_before_start)] = Field(
-        default=None, description="Payments made on or before this UTC day."
+        None, description="Payments made up to this day (included), in the firm's time zone."
     )
 
 
@@ -475,7 +475,8 @@ def unpaid_trust_requests(query: ReportQuery) -> UnpaidReportOut | Response:
 )
 def trust_request_payments(query: PaymentsReportQuery) -> RequestPaymentsReportOut | Response:
     """Each trust deposit allocated to a request, with its payment and charge, oldest first;
-    `from`/`to` limit it to payments made on those UTC days (inclusive). With `format=csv` or
+    `from`/`to` limit it to payments made on those days of the firm's time zone (inclusive;
+    `time_zone` on GET /firm). With `format=csv` or
     `Accept: text/csv`, the same rows as text/csv under one header row."""
     rows = [
         RequestPaymentOut(

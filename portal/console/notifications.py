@@ -1,31 +1,35 @@
-"""Notifications (every staff user, each their own): which events they are emailed about.
+"""Notifications (every staff user, each their own): which events they are emailed about, and
+in which language.
 
 The choices are the signed-in user's only: the page reads and saves `g.staff`'s, never
 another user's, so it takes no user id. Saving calls `notifications.choices.save_choices`
-with the user as the audit actor. There is no API route: an API key acts for the firm, and no
-key owns a staff user whose inbox it could choose for.
+(the kinds and the language together) with the user as the audit actor. There is no API
+route: an API key acts for the firm, and no key owns a staff user whose inbox it could choose
+for.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, g, redirect, render_template, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
-from wtforms import BooleanField
+from wtforms import BooleanField, SelectField
 
+from portal import i18n
 from portal.audit.services import Actor
 from portal.console.auth import bp, staff_required
-from portal.notifications.choices import Kind, choices_of, save_choices
+from portal.errors import ValidationFailed
+from portal.notifications.choices import KEEP_LANGUAGE, Kind, choices_of, save_choices
 
 #: What each kind reads as on the page, in the order of `Kind`.
 LABELS: dict[Kind, Any] = {
     Kind.PAYMENT_SUCCEEDED: lazy_gettext("A payment succeeds"),
     Kind.PAYMENT_FAILED: lazy_gettext("A payment fails"),
     Kind.PAYMENT_REFUNDED: lazy_gettext("A payment is refunded"),
-    Kind.PAYMENT_DISPUTED: lazy_gettext("A payment is disputed"),
+    Kind.PAYMENT_DISPUTED: lazy_gettext("A payment is disputed, or a dispute is won"),
     Kind.PAYMENT_RETURNED: lazy_gettext("A bank payment is returned"),
     Kind.TRUST_SHORTFALL: lazy_gettext("A matter's trust balance falls below zero"),
     Kind.ENDPOINT_DISABLED: lazy_gettext("A webhook endpoint is disabled"),
@@ -33,8 +37,22 @@ LABELS: dict[Kind, Any] = {
 }
 
 
+def _languages() -> list[tuple[str, Any]]:
+    """The email languages offered: the portal's default ("" saves None), then each supported
+    language by its own name."""
+    default = i18n.language_name(i18n.default_locale())
+    return [("", gettext("The portal's default (%(language)s)", language=default))] + [
+        (locale, i18n.language_name(locale)) for locale in i18n.SUPPORTED_LOCALES
+    ]
+
+
 class NotificationsForm(FlaskForm):
-    """One checkbox per kind (a field named by the kind's value)."""
+    """The language of the emails, and one checkbox per kind (a field named by its value)."""
+
+    #: Checked by the use case (`staff.accounts.set_language`); a form without it keeps it.
+    language = SelectField(
+        lazy_gettext("Language of these emails"), choices=_languages, validate_choice=False
+    )
 
 
 for _kind in Kind:
@@ -50,7 +68,9 @@ def _page(form: NotificationsForm, status: int = 200) -> ResponseReturnValue:
 @staff_required
 def notifications() -> ResponseReturnValue:
     current = choices_of(g.staff)
-    return _page(NotificationsForm(data={kind.value: on for kind, on in current.items()}))
+    data: dict[str, Any] = {kind.value: on for kind, on in current.items()}
+    data["language"] = g.staff.language or ""
+    return _page(NotificationsForm(data=data))
 
 
 @bp.post("/notifications")
@@ -60,7 +80,12 @@ def save_notifications() -> ResponseReturnValue:
     if not form.validate_on_submit():
         return _page(form, 422)
     wanted = {kind: bool(form[kind.value].data) for kind in Kind}
-    changed = save_choices(g.staff, wanted, Actor.staff(g.staff.id))
+    language = (form.language.data or None) if "language" in request.form else KEEP_LANGUAGE
+    try:
+        changed = save_choices(g.staff, wanted, Actor.staff(g.staff.id), language=language)
+    except ValidationFailed:
+        form.language.errors = [gettext("Choose a language from the list.")]
+        return _page(form, 422)
     flash(
         gettext("Your notifications are saved.") if changed else gettext("Nothing changed."),
         "info",

@@ -305,7 +305,10 @@ def resend_receipt(public_id: str) -> ResponseReturnValue:
         )
     if receipt_emails.resend_receipt(g.staff.firm_id, public_id):
         flash(
-            gettext("The receipt is on its way to %(email)s.", email=view.payment.payer_email),
+            gettext(
+                "The receipt is on its way to %(email)s.",
+                email=", ".join(view.payment.receipt_to),
+            ),
             "info",
         )
     else:

@@ -4,6 +4,8 @@ Defaults (no row for the user and kind): an admin is emailed about the exception
 (a failed, refunded, disputed or returned payment, a trust balance below zero, a disabled
 webhook endpoint, an unmatched payment) and not about each payment that succeeds; a `staff`
 user is emailed about nothing until they choose. A saved choice always wins over the default.
+Each user also chooses the language of these emails (`staff.accounts.set_language`, saved
+with the choices); until they do, the portal's DEFAULT_LOCALE.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from portal import clock
 from portal.audit.services import Actor, record_changes
 from portal.db import db
 from portal.notifications.models import NotificationChoice
+from portal.staff.accounts import set_language
 from portal.staff.models import StaffRole, StaffUser
 
 #: The audit log's entity for a user's choices (entity id: the user's id; field: the kind).
@@ -52,13 +55,27 @@ def choices_of(user: StaffUser) -> dict[Kind, bool]:
     return {kind: saved.get(kind.value, default_for(user.role, kind)) for kind in Kind}
 
 
-def save_choices(user: StaffUser, wanted: Mapping[Kind, bool], actor: Actor) -> list[Kind]:
-    """Save the user's own choices, audit each one changed, and commit; returns the changed.
+#: `save_choices`'s language when the user's language is left as it is.
+KEEP_LANGUAGE = "keep"
+
+
+def save_choices(
+    user: StaffUser,
+    wanted: Mapping[Kind, bool],
+    actor: Actor,
+    *,
+    language: str | None = KEEP_LANGUAGE,
+) -> list[str]:
+    """Save the user's own choices and, unless KEEP_LANGUAGE, the language of their emails
+    (None: the portal's default); audit each change and commit. Returns what changed: the
+    kinds, and "language". ValidationFailed (nothing saved) for an unsupported language.
 
     Kinds left out of `wanted` keep what they were. Only the user's own rows are written.
     """
     before = choices_of(user)
-    changed = [kind for kind, on in wanted.items() if before[kind] is not bool(on)]
+    changed: list[str] = [kind for kind, on in wanted.items() if before[kind] is not bool(on)]
+    if language != KEEP_LANGUAGE and set_language(user, language, actor):
+        changed.append("language")
     if not changed:
         return []
     rows = {
@@ -68,22 +85,24 @@ def save_choices(user: StaffUser, wanted: Mapping[Kind, bool], actor: Actor) -> 
         )
     }
     now = clock.now()
-    for kind in changed:
+    kinds = [kind for kind in changed if isinstance(kind, Kind)]
+    for kind in kinds:
         row = rows.get(kind.value)
         if row is None:
             row = NotificationChoice(staff_user_id=user.id, kind=kind.value)
             db.session.add(row)
         row.enabled = bool(wanted[kind])
         row.updated_at = now
-    record_changes(
-        user.firm_id,
-        actor,
-        action="staff_notifications.updated",
-        entity=ENTITY,
-        entity_id=user.id,
-        before={kind.value: before[kind] for kind in changed},
-        after={kind.value: bool(wanted[kind]) for kind in changed},
-    )
+    if kinds:
+        record_changes(
+            user.firm_id,
+            actor,
+            action="staff_notifications.updated",
+            entity=ENTITY,
+            entity_id=user.id,
+            before={kind.value: before[kind] for kind in kinds},
+            after={kind.value: bool(wanted[kind]) for kind in kinds},
+        )
     db.session.commit()
     return changed
 

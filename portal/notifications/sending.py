@@ -8,9 +8,11 @@ console page shows it. No card data and nothing secret is ever put in one.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from flask import current_app
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import clock, urls
@@ -49,6 +51,9 @@ class Notice:
     matter: str | None = None
     #: Free text for the kinds that need it: the endpoint's URL and why it was disabled.
     detail: str | None = None
+    #: How the event ended, for a kind that has more than one ending: "won" for a dispute the
+    #: firm won (kind PAYMENT_DISPUTED, so it reaches whoever chose disputes); None otherwise.
+    outcome: str | None = None
 
     @property
     def event_key(self) -> str:
@@ -56,7 +61,8 @@ class Notice:
 
 
 def notify(notice: Notice) -> int:
-    """Queue one email per active user of the firm who chose `notice.kind` (not committed).
+    """Queue one email per active user of the firm who chose `notice.kind` (not committed),
+    each in that user's language (`StaffUser.language`, else the portal's default).
 
     Returns how many were queued: 0 for an event already notified (the same key) or one
     nobody chose. The key is kept only when someone was emailed, so a firm whose staff want
@@ -92,7 +98,7 @@ def notify(notice: Notice) -> int:
             firm,
             EMAIL_KIND,
             to=user.email,
-            locale=None,  # staff users and firms have no language of their own yet
+            locale=user.language,  # None: the portal's DEFAULT_LOCALE
             notice=notice,
             kind=notice.kind.value,
             url=urls.absolute(notice.console_path),
@@ -100,3 +106,20 @@ def notify(notice: Notice) -> int:
         )
         send_after_commit(message, kind=EMAIL_KIND, ref=key[:100])
     return len(users)
+
+
+def purge_notified() -> int:
+    """Delete the keys of events notified more than NOTIFIED_EVENTS_RETENTION_DAYS ago (at
+    least 30: processors re-deliver within days, never months). Commits; returns how many.
+
+    The delivery worker (`deliver-webhooks`) runs it hourly, with its other purges.
+    """
+    days = max(int(current_app.config["NOTIFIED_EVENTS_RETENTION_DAYS"]), 30)
+    cutoff = clock.now() - dt.timedelta(days=days)
+    result = db.session.execute(
+        delete(NotifiedEvent)
+        .where(NotifiedEvent.created_at < cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -66,6 +66,8 @@ class Payer:
     user_agent: str
     #: The locale of the page they paid on: their receipt emails follow it.
     locale: str | None = None
+    #: The receipt addresses staff typed (none: no receipt); None sends it to `email`.
+    receipts: tuple[str, ...] | None = None
 
 
 #: Payment numbers drawn before giving up: even in a firm with a million payments, two
@@ -436,6 +438,7 @@ def _record_submission(
         total_minor=plan.total_minor,
         payer_name=payer.name[:200],
         payer_email=payer.email,
+        receipt_emails=None if payer.receipts is None else list(payer.receipts),
         payer_locale=payer.locale,
         ar_note=origin.ar_note,
         staff_user_id=origin.staff_user_id,

@@ -114,7 +114,15 @@ class Payment(Base):
     #: Sum of the charges, in minor units of `currency`.
     total_minor: Mapped[int] = mapped_column(BigInteger)
     payer_name: Mapped[str] = mapped_column(String(200), default="")
+    #: The payer's own address, one address or None: what postings (`payer.email`), the
+    #: Payment Manager's CSV and the processor are given. For a payment staff took in the
+    #: console it is the payer's when staff gave one (a saved payer's, the new payer's
+    #: "Payer's email"), else None: the Receipts field may name anybody (staff themselves).
     payer_email: Mapped[str | None] = mapped_column(String(254))
+    #: Where the receipt emails go when staff typed the addresses (source "staff"): a JSON
+    #: list, each one address, maybe empty (none typed: no receipt). None for every other
+    #: payment, whose receipts go to `payer_email`. See `receipt_to`.
+    receipt_emails: Mapped[list[str] | None] = mapped_column(JSON)
     #: The locale of the page the payer paid on ("es_US"): their receipt emails are in it.
     #: None for payments made before it was kept: the client's record decides.
     payer_locale: Mapped[str | None] = mapped_column(String(16))
@@ -139,6 +147,13 @@ class Payment(Base):
     flags: Mapped[list[PaymentFlag]] = relationship(
         back_populates="payment", order_by="PaymentFlag.id"
     )
+
+    @property
+    def receipt_to(self) -> list[str]:
+        """Every address a receipt email goes to: the ones staff typed, else the payer's."""
+        if self.receipt_emails is not None:
+            return list(self.receipt_emails)
+        return [self.payer_email] if self.payer_email else []
 
 
 class Charge(Base):

@@ -9,6 +9,9 @@ delivered twice, or a use case run again, emails once:
   (a payment split between operating and trust is one email, not two);
 - an unmatched payment arrived: once per payment, when it succeeded;
 - refunded: once per refund; disputed, returned: once per charge and processor event;
+- a dispute won (disputed -> succeeded: the money comes back): once per charge and processor
+  event, to the users who chose disputes (kind `payment_disputed`, outcome "won"), so whoever
+  heard of the dispute hears how it ended;
 - trust below zero: once per flag the portal raised.
 
 Nothing about the card is said (no brand, no digits), only amounts, names and numbers.
@@ -48,9 +51,22 @@ def after_transition(
 ) -> None:
     """Tell staff what `charge`'s move from `before` (recorded as `event`) means, if anything."""
     to = event.to_status
+    if to is S.SUCCEEDED and before is S.DISPUTED:
+        # The dispute was won: the money is back. Not a new payment (no "succeeded" email),
+        # but news for whoever was told of the dispute.
+        notify(
+            _notice(
+                charge.payment,
+                Kind.PAYMENT_DISPUTED,
+                key=f"{charge.public_id}:won:{source_ref or event.id}",
+                amount_minor=event.amount_minor or (charge.amount_minor - charge.refunded_minor),
+                matter_ids=_matters(charge),
+                outcome="won",
+            )
+        )
+        return
     if to in (S.SUCCEEDED, S.FAILED, S.CANCELED):
-        if before is not S.DISPUTED:  # a dispute won gives the money back: no news for staff
-            _settled(charge.payment)
+        _settled(charge.payment)
         return
     kind = _PER_CHARGE.get(to)
     if kind is None:
@@ -148,7 +164,13 @@ def _matters(charge: Charge) -> list[int]:
 
 
 def _notice(
-    payment: Payment, kind: Kind, *, key: str, amount_minor: int, matter_ids: Iterable[int]
+    payment: Payment,
+    kind: Kind,
+    *,
+    key: str,
+    amount_minor: int,
+    matter_ids: Iterable[int],
+    outcome: str | None = None,
 ) -> Notice:
     client = db.session.get(Client, payment.client_id) if payment.client_id else None
     matters = [
@@ -166,4 +188,5 @@ def _notice(
         payment_number=payment.number,
         client=client.name if client else None,
         matter=", ".join(f"{m.number} ({m.title})" for m in matters) or None,
+        outcome=outcome,
     )

@@ -25,9 +25,11 @@ def queue_receipt_email(payment: Payment, kind: str, *, refunded_minor: int = 0)
     The email goes once the current transaction commits, from the firm's sender identity, in
     the language of the page the payment was made on (a third party paying a client's invoice
     on a Spanish site reads Spanish), else, for payments from before that was kept, in the
-    client's.
+    client's. It goes to each address of `payment.receipt_to`: the ones staff typed in the
+    console, else the payer's.
     """
-    if not payment.payer_email:
+    addresses = payment.receipt_to
+    if not addresses:
         return
     locale = payment.payer_locale or db.session.scalar(
         select(Client.locale).where(Client.id == payment.client_id)
@@ -39,10 +41,7 @@ def queue_receipt_email(payment: Payment, kind: str, *, refunded_minor: int = 0)
         if payment.payer_typed_minor is not None and receipt.status not in receipts.TAKEN:
             receipt = receipt.as_typed(payment.payer_typed_minor)
         pdf = receipt_pdf(receipt)
-    # Staff may type several receipt addresses (comma-separated): one email to each.
-    for address in (part.strip() for part in payment.payer_email.split(",")):
-        if not address:
-            continue
+    for address in addresses:  # staff may type several: one email to each
         message = identity.compose_email(
             firm_by_id(payment.firm_id),
             "receipt",
@@ -66,8 +65,8 @@ def queue_receipt_email(payment: Payment, kind: str, *, refunded_minor: int = 0)
 def resend_receipt(firm_id: int, public_id: str) -> bool:
     """Queue the firm's payment `public_id`'s receipt again, to the payer (commits).
 
-    The console's "Resend the receipt". False when the payment has no payer email (nothing
-    queued); NotFound for another firm's payment.
+    The console's "Resend the receipt". False when the payment has no receipt address
+    (nothing queued); NotFound for another firm's payment.
     """
     with db.transaction():
         payment = db.session.scalar(
@@ -75,7 +74,7 @@ def resend_receipt(firm_id: int, public_id: str) -> bool:
         )
         if payment is None:
             raise NotFound("No payment of this firm has this id.")
-        if not payment.payer_email:
+        if not payment.receipt_to:
             return False
         queue_receipt_email(payment, "receipt")
     return True

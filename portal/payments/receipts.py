@@ -330,7 +330,7 @@ def receipt_for(payment: Payment) -> Receipt:
         zone=firm_zone(firm) if firm else dt.UTC,
         brand_colour=firm.brand_colour if firm else None,
         emailed_to=(
-            payment.payer_email
+            ", ".join(payment.receipt_to) or None
             if email is not None and email.status is not EmailStatus.FAILED
             else None
         ),

@@ -273,9 +273,12 @@ def take_payment(
 ) -> Payment:
     """Charge the plan to a card or bank account typed by staff (commits; see the module).
 
-    A bank debit needs `authorised_by` (how the payer authorised it); on Stripe also the
-    payer's email (`payer_email`), where Stripe sends the micro-deposits to verify the account:
-    the payment then stays pending ("created") until Stripe's events say it is processing.
+    `payer_email` is the payer's own address when staff typed one (postings carry it); the
+    receipt goes to each of `receipts` and nowhere else. A bank debit needs `authorised_by`
+    (how the payer authorised it); on Stripe also `payer_email`, where Stripe sends the
+    micro-deposits to verify the account: the payment then stays pending ("created") until
+    Stripe's events say it is processing.
+
     The same key returns the first payment and charges nothing (a double click)."""
     if (existing := payment_by_key(firm_id, idempotency_key)) is not None:
         return existing
@@ -316,7 +319,8 @@ def take_payment(
         idempotency_key=idempotency_key,
         payer=Payer(
             name=payer_name,
-            email=", ".join(receipts) or None,
+            email=payer_email,
+            receipts=tuple(receipts),
             ip=taker.ip,
             user_agent=taker.user_agent,
             locale=taker.locale,

@@ -6,9 +6,9 @@ saved method's tokens, off-session; routing, one charge per merchant account, id
 limits and postings of `checkout.submit_plan`). What differs is only the consent asked for:
 the API needs "future payments the firm initiates"; staff on the phone with the payer may
 instead take "this payment only" now, recorded with its exact words, the staff user and how
-(`staff_phone`). The payment records source "staff" and the staff user; the receipt goes only
-to the addresses typed. Both commit (through the payers' use cases and submit_plan) and then
-clear the user's ticks.
+(`staff_phone`). The payment records source "staff", the staff user, and the saved payer's
+address as its payer email; the receipt goes only to the addresses typed. Both commit (through
+the payers' use cases and submit_plan) and then clear the user's ticks.
 """
 
 from __future__ import annotations
@@ -66,10 +66,13 @@ def _origin(firm_id: int, staged: StaffPlan, ar_note: str | None, taker: Taker) 
     )
 
 
-def _payer(name: str, receipts: Sequence[str], taker: Taker) -> Payer:
+def _payer(name: str, email: str | None, receipts: Sequence[str], taker: Taker) -> Payer:
+    """The saved payer's own address is the payment's payer email; the receipts go only to
+    the addresses typed (portal.payments.models.Payment.receipt_emails)."""
     return Payer(
         name=name,
-        email=", ".join(receipts) or None,
+        email=email,
+        receipts=tuple(receipts),
         ip=taker.ip,
         user_agent=taker.user_agent,
         locale=taker.locale,
@@ -128,7 +131,7 @@ def take_with_saved_method(
         method=method,
         consent=consent,
         idempotency_key=idempotency_key,
-        payer=_payer(who.name, receipts, taker),
+        payer=_payer(who.name, who.email, receipts, taker),
     )
     firm_charges.authentication_link(payment)
     drafts.clear_selection(taker.staff_user_id, firm_id)
@@ -203,7 +206,7 @@ def take_and_save(
         method=method,
         consent=consent,
         idempotency_key=idempotency_key,
-        payer=_payer(who.name, receipts, taker),
+        payer=_payer(who.name, who.email, receipts, taker),
         by_phone=home is not None,
     )
     if payment_status(payment) == "failed":

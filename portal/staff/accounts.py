@@ -1,6 +1,7 @@
 """What an admin (or the CLI, for a firm's first admin) does to staff accounts: invite, change
 role, deactivate, reactivate, reset the authenticator. Each is one unit of work with its audit
-events.
+events. A user's own email language (`set_language`) joins the caller's unit of work instead
+(the console's Notifications page saves it with the user's choices).
 
 A firm always keeps one active admin: the last one can be neither demoted nor deactivated.
 """
@@ -14,7 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import render_template
 from sqlalchemy import delete, func, select
 
-from portal import clock, urls
+from portal import clock, i18n, urls
 from portal.audit.services import Actor, record, record_changes
 from portal.db import db
 from portal.errors import NotFound, ValidationFailed, ValidationProblem
@@ -143,6 +144,29 @@ def _keep_an_admin(user: StaffUser) -> None:
                 )
             ]
         )
+
+
+def set_language(user: StaffUser, language: str | None, actor: Actor) -> bool:
+    """Set the language of the emails `user` gets (None: the portal's default), audited; the
+    caller commits. True when it changed; ValidationFailed for a language the portal lacks."""
+    if language is not None and language not in i18n.SUPPORTED_LOCALES:
+        raise ValidationFailed(
+            "This language is not supported.",
+            errors=[ValidationProblem("language", "language", "Choose a language from the list.")],
+        )
+    if user.language == language:
+        return False
+    record_changes(
+        user.firm_id,
+        actor,
+        action="staff_user.language_changed",
+        entity=ENTITY,
+        entity_id=user.id,
+        before={"language": user.language},
+        after={"language": language},
+    )
+    user.language = language
+    return True
 
 
 def change_role(firm_id: int, user_id: int, role: str, actor: Actor) -> StaffUser:

@@ -65,6 +65,9 @@ class StaffUser(Base):
     activated_at: Mapped[dt.datetime | None]
     deactivated_at: Mapped[dt.datetime | None]
     last_sign_in_at: Mapped[dt.datetime | None]
+    #: The language of the emails the console sends this user (one of
+    #: portal.i18n.SUPPORTED_LOCALES, "es_US"); None follows the portal's DEFAULT_LOCALE.
+    language: Mapped[str | None] = mapped_column(String(16))
 
     firm: Mapped[Firm] = relationship()
 

@@ -101,3 +101,38 @@ def test_a_post_without_its_token_or_with_odd_values_is_never_a_500(
 def test_signed_out_visitors_are_sent_to_sign_in(console: Console, admin: Person) -> None:
     answer = console.get(PAGE)
     assert answer.status_code == 302 and "/console/sign-in" in answer.headers["Location"]
+
+
+def test_each_user_chooses_the_language_of_their_emails(
+    console: Console, admin: Person, staffer: Person
+) -> None:
+    console.sign_in_as(admin)
+    page = console.get(PAGE).get_data(as_text=True)
+    assert '<option selected value="">' in page  # the portal's default until chosen
+    for locale, name in (("en_US", "English"), ("es_US", "Español"), ("fr_CA", "Français")):
+        assert f'<option value="{locale}">{name}</option>' in page
+    # choosing Spanish saves it, audited with the admin as actor, and shows it chosen
+    answer = console.post(PAGE, {**_all_but(), "language": "es_US"})
+    assert answer.status_code == 303
+    assert admin.user.language == "es_US"
+    assert '<option selected value="es_US">' in console.get(PAGE).get_data(as_text=True)
+    (event,) = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "staff_user.language_changed")
+    )
+    assert (event.field, event.before, event.after) == ("language", None, "es_US")
+    assert (event.actor_kind, event.actor_id, event.entity_id) == (
+        "staff",
+        str(admin.user.id),
+        str(admin.user.id),
+    )
+    assert staffer.user.language is None  # only mine
+    # a language the portal lacks is refused next to its field, nothing saved
+    refused = console.post(PAGE, {**_all_but(), "language": "de_DE"})
+    assert refused.status_code == 422
+    assert "Choose a language from the list." in refused.get_data(as_text=True)
+    assert admin.user.language == "es_US"
+    # a form without the field keeps it; the portal's default again is None
+    assert console.post(PAGE, _all_but()).status_code == 303
+    assert admin.user.language == "es_US"
+    assert console.post(PAGE, {**_all_but(), "language": ""}).status_code == 303
+    assert admin.user.language is None

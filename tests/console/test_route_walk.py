@@ -5,6 +5,8 @@ user on the admin pages (403). Admin pages are the ones `admin_required` marked,
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from flask import Flask
 
@@ -58,9 +60,14 @@ def test_a_signed_out_visitor_is_sent_to_sign_in_everywhere(
             continue
         for method in methods_of(rule):
             where = f"{method} {rule.rule}"
-            response = _send(console, method, estate.path(rule))
+            path = estate.path(rule)
+            response = _send(console, method, path)
             assert response.status_code == 302, where
-            assert response.headers["Location"].startswith("/console/sign-in"), where
+            location = urlsplit(response.headers["Location"])
+            assert location.path == "/console/sign-in", where
+            # A page asked for comes back after signing in; a form sent is not replayed.
+            wanted = [path] if method == "GET" else []
+            assert parse_qs(location.query).get("next", []) == wanted, where
             walked += 1
     assert walked >= 40
 

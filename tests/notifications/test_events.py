@@ -4,17 +4,24 @@ processor's re-delivery) emails nobody a second time."""
 
 from __future__ import annotations
 
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
 from portal import clock
+from portal.audit.services import Actor
 from portal.db import db
 from portal.gateways.base import GatewayEvent
 from portal.mail.models import OutgoingEmail
-from portal.notifications.choices import Kind
-from portal.notifications.sending import Notice, notify
+from portal.notifications.choices import Kind, save_choices
+from portal.notifications.models import NotifiedEvent
+from portal.notifications.sending import Notice, notify, purge_notified
 from portal.payments import services as payments
 from portal.payments.models import ChargeStatus, PaymentMethod
 from portal.postings import endpoints
 from tests import factories
 from tests.api.unmatched_books import public_payment
+from tests.clocks import Clock
 from tests.notifications.conftest import Staff, notified
 from tests.payments.conftest import (
     ACH_RETURNED,
@@ -73,6 +80,41 @@ def test_a_dispute_delivered_twice_emails_once(book: Book, staff: Staff) -> None
     assert _recipients("A payment was disputed") == _to(ADA, SAM)
 
 
+def test_a_dispute_won_emails_who_chose_disputes_once(book: Book, staff: Staff) -> None:
+    # given a staff user who chose disputes only (the admin chose them by default)
+    save_choices(
+        staff.keen.user,
+        {**dict.fromkeys(Kind, False), Kind.PAYMENT_DISPUTED: True},
+        Actor.staff(staff.keen.user.id),
+    )
+    payment = pay(book, invoices={book.new.id: 80_000})
+    (charge,) = payment.charges
+    account = charge.merchant_account_id
+    opened = GatewayEvent(
+        "evt_dispute_1", "dispute", None, charge.public_id, ChargeStatus.DISPUTED, clock.now()
+    )
+    won = GatewayEvent(
+        "evt_dispute_2", "dispute_won", None, charge.public_id, ChargeStatus.SUCCEEDED, clock.now()
+    )
+    assert payments.apply_gateway_events(account, [opened]) == ["applied"]
+    # when the processor says the dispute was won, then says it again
+    assert payments.apply_gateway_events(account, [won]) == ["applied"]
+    assert payments.apply_gateway_events(account, [won]) == ["duplicate"]
+    assert charge.status is ChargeStatus.SUCCEEDED
+    # then each one who chose disputes heard it once, and nobody heard of a new success
+    assert _recipients("A dispute was won") == _to(ADA, SAM)
+    assert _recipients("A payment was disputed") == _to(ADA, SAM)
+    assert _recipients("A payment succeeded") == []
+    (subject,) = {s for _, s in notified() if s.startswith("A dispute was won")}
+    assert subject == f"A dispute was won ({payment.number})"
+    # one row per event in notified_events: the dispute and its ending
+    keys = db.session.scalars(
+        select(NotifiedEvent.event_key).where(NotifiedEvent.firm_id == payment.firm_id)
+    ).all()
+    assert f"payment_disputed:{charge.public_id}:won:evt_dispute_2" in keys
+    assert f"payment_disputed:{charge.public_id}:evt_dispute_1" in keys
+
+
 def test_the_same_event_key_never_emails_twice(session, firm, staff: Staff) -> None:
     notice = Notice(
         firm_id=firm.id, kind=Kind.PAYMENT_DISPUTED, key="ch_1:evt_1", console_path="/console"
@@ -127,3 +169,30 @@ def test_a_disabled_endpoint_emails_who_chose_it_without_its_query(
 
 def _messages() -> list[bytes]:
     return [row.message for row in db.session.query(OutgoingEmail).all()]
+
+
+def test_old_event_keys_are_purged_and_recent_ones_kept(
+    app: Flask, session, firm, staff: Staff, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frozen_clock = Clock(clock.now())
+    monkeypatch.setattr(clock, "now", frozen_clock)
+    first = Notice(firm_id=firm.id, kind=Kind.PAYMENT_DISPUTED, key="ch_1:evt_1", console_path="/")
+    assert notify(first) == 2
+    frozen_clock.advance(days=60)
+    second = Notice(firm_id=firm.id, kind=Kind.PAYMENT_DISPUTED, key="ch_1:evt_2", console_path="/")
+    assert notify(second) == 2
+    session.commit()
+
+    def keys() -> set[str]:
+        return set(db.session.scalars(select(NotifiedEvent.event_key)))
+
+    frozen_clock.advance(days=29)  # the first is 89 days old
+    assert purge_notified() == 0
+    frozen_clock.advance(days=2)  # 91 days: gone; the second (31 days) kept
+    result = app.test_cli_runner().invoke(args=["deliver-webhooks", "--once", "--no-email"])
+    assert result.exit_code == 0, result.output
+    assert keys() == {second.event_key}
+    # the retention is a setting, never below 30 days
+    app.config["NOTIFIED_EVENTS_RETENTION_DAYS"] = 1
+    assert purge_notified() == 1
+    assert keys() == set()

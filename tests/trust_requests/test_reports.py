@@ -89,6 +89,31 @@ def test_payments_made_through_requests(api, session, matter) -> None:
     assert table[0]["created_at"] == "2026-03-16T15:00:00Z"
 
 
+def test_payments_report_days_are_the_firms(api, session, firm, matter) -> None:
+    # given a firm in New York and a payment at 23:30 there on 16 March (03:30 UTC the 17th)
+    firm.firm.time_zone = "America/New_York"
+    request = make_request(matter, 250_000)
+    evening = pay(matter, requests={request.id: 100_000})
+    evening.created_at = dt.datetime(2026, 3, 17, 3, 30, tzinfo=dt.UTC)
+    session.flush()
+
+    def listed(query: str) -> list[str]:
+        answer = api.get(f"/api/v1/trust-request-reports/payments?{query}").get_json()
+        return [row["payment"] for row in answer["data"]]
+
+    # then it was made on the firm's 16th, not on the UTC 17th
+    assert listed("from=2026-03-16&to=2026-03-16") == [evening.public_id]
+    assert listed("from=2026-03-17") == []
+    # and the API's description says so
+    document = api.get("/api/v1/openapi.json").get_json()
+    operation = document["paths"]["/api/v1/trust-request-reports/payments"]["get"]
+    described = {p["name"]: p.get("description", "") for p in operation["parameters"]}
+    for name in ("from", "to"):
+        assert "the firm's time zone" in described[name] and "UTC" not in described[name]
+    assert "UTC" not in operation["description"]
+    assert "the firm's time zone" in operation["description"]
+
+
 def test_reports_are_per_firm(api, other_api, matter) -> None:
     request = make_request(matter, 250_000)
     pay(matter, requests={request.id: 100_000})
