@@ -96,11 +96,11 @@ test: install ## Lint, then the whole suite on SQLite, then on PostgreSQL, then 
 	$(MAKE) --no-print-directory test-prod-layout
 
 test-sqlite: install browser ## The suite on a fresh SQLite database.
-	$(PYTEST) -n $(XDIST) $(T)
+	$(PYTEST) -n $(XDIST) --dist worksteal $(T)
 
 test-pg: install browser ## The suite on PostgreSQL (PORTAL_TEST_PG_URL); in CI an unreachable server fails.
 	@if $(PY) -c "from portal.db import make_engine; make_engine('$(PORTAL_TEST_PG_URL)').connect().close()" 2>/dev/null; then \
-		PORTAL_TEST_DATABASE_URL='$(PORTAL_TEST_PG_URL)' $(PYTEST) -n $(XDIST) $(T); \
+		PORTAL_TEST_DATABASE_URL='$(PORTAL_TEST_PG_URL)' $(PYTEST) -n $(XDIST) --dist worksteal $(T); \
 	elif [ -n "$$CI" ]; then \
 		echo "FAILED: PostgreSQL is not reachable at $(PORTAL_TEST_PG_URL); CI must run the suite on it."; exit 1; \
 	else \

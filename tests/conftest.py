@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import pytest
@@ -113,8 +114,55 @@ def make_test_app(database_url: str, **overrides: Any) -> Flask:
     return app
 
 
+@contextmanager
+def as_new(app: Flask) -> Iterator[Flask]:
+    """Hand a test a process-wide app as a new one would be, then put back what the test
+    changed on it: config, extensions, the instance folder, and the process-wide limiter
+    (which an app a test builds for itself re-binds); the limits forget earlier counts.
+
+    Building an app compiles every URL rule (0.1 s or more); over two thousand tests that is
+    minutes, so each test process builds one per database and shares it this way. A test
+    that needs other settings at creation calls make_test_app itself."""
+    from portal.limits import limiter
+
+    limiter_state = dict(vars(limiter))
+    config = dict(app.config)
+    extensions = dict(app.extensions)
+    instance_path = app.instance_path
+    limiter.reset()
+    try:
+        yield app
+    finally:
+        app.config.clear()
+        app.config.update(config)
+        app.extensions.clear()
+        app.extensions.update(extensions)
+        app.instance_path = instance_path
+        vars(limiter).clear()
+        vars(limiter).update(limiter_state)
+        limiter.reset()
+        app.extensions["portal.engine"].dispose()
+
+
+@pytest.fixture(scope="session")
+def shared_app(database_url: str) -> Iterator[Flask]:
+    """The test process's app on the per-run database (see `as_new`)."""
+    app = make_test_app(database_url)
+    yield app
+    app.extensions["portal.engine"].dispose()
+
+
 @pytest.fixture
-def app(database_url: str) -> Iterator[Flask]:
+def app(shared_app: Flask) -> Iterator[Flask]:
+    """The process's app, in an app context, as new for this test (see `as_new`)."""
+    with as_new(shared_app) as app, app.app_context():
+        yield app
+
+
+@pytest.fixture
+def fresh_app(database_url: str) -> Iterator[Flask]:
+    """An app of this test's own, in an app context, for a test that adds routes to it (Flask
+    refuses new routes on an app that has served a request, as the shared one has)."""
     app = make_test_app(database_url)
     with app.app_context():
         yield app
@@ -248,13 +296,20 @@ def empty_all_tables(connection: Any) -> None:
     connection.execute(Base.metadata.tables["audit_events"].delete())
 
 
+@pytest.fixture(scope="session")
+def shared_committed_app(committed_url: str) -> Iterator[Flask]:
+    """The test process's app on the committed database (see `as_new`)."""
+    app = make_test_app(committed_url)
+    yield app
+    app.extensions["portal.engine"].dispose()
+
+
 @pytest.fixture
-def committed_app(committed_url: str) -> Iterator[Flask]:
-    """An app on the committed database, emptied before the test."""
+def committed_app(committed_url: str, shared_committed_app: Flask) -> Iterator[Flask]:
+    """An app on the committed database, emptied before the test, as new (see `as_new`)."""
     engine = make_engine(committed_url)
     with engine.begin() as connection:
         empty_all_tables(connection)
     engine.dispose()
-    app = make_test_app(committed_url)
-    yield app
-    app.extensions["portal.engine"].dispose()
+    with as_new(shared_committed_app) as app:
+        yield app

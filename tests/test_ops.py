@@ -46,12 +46,12 @@ def test_unknown_api_path_is_problem_json(client) -> None:
     assert response.json["status"] == 404
 
 
-def test_unexpected_error_is_a_plain_500(app: Flask, client) -> None:
-    @app.get("/boom-for-test")
+def test_unexpected_error_is_a_plain_500(fresh_app: Flask) -> None:
+    @fresh_app.get("/boom-for-test")
     def boom() -> str:
         raise RuntimeError("secret detail must not leak")
 
-    response = client.get("/boom-for-test")
+    response = fresh_app.test_client().get("/boom-for-test")
     assert response.status_code == 500
     assert "secret detail" not in response.text
 

@@ -362,10 +362,10 @@ def _boom(app: Flask) -> None:
         raise RuntimeError("boom")
 
 
-def test_the_unexpected_error_page_follows_the_browser(app: Flask, client, session) -> None:
-    _boom(app)
+def test_the_unexpected_error_page_follows_the_browser(fresh_app: Flask, session) -> None:
+    _boom(fresh_app)
 
-    response = client.get("/boom", headers={"Accept-Language": "es"})
+    response = fresh_app.test_client().get("/boom", headers={"Accept-Language": "es"})
 
     assert response.status_code == 500
     assert '<html lang="es-US">' in response.text
@@ -373,18 +373,18 @@ def test_the_unexpected_error_page_follows_the_browser(app: Flask, client, sessi
 
 
 def test_if_the_error_page_itself_fails_a_plain_answer_remains(
-    app: Flask, client, session, monkeypatch: pytest.MonkeyPatch
+    fresh_app: Flask, session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from portal import errors
 
-    _boom(app)
+    _boom(fresh_app)
 
     def broken(*_args: object, **_kw: object) -> str:
         raise ValueError("a broken catalog, say")
 
     monkeypatch.setattr(errors, "render_template", broken)
 
-    response = client.get("/boom")
+    response = fresh_app.test_client().get("/boom")
 
     assert response.status_code == 500
     assert response.mimetype == "text/plain"
