@@ -31,6 +31,7 @@ _TEST_INSTANCE = tempfile.mkdtemp(prefix="matterpay-test-instance-")
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 RUN = os.getpid()
 PG_SCHEMA = f"matterpay_test_{RUN}"
+_LIMITER_STATE = "tests.limiter_state"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -111,25 +112,32 @@ def make_test_app(database_url: str, **overrides: Any) -> Flask:
     app = create_app(config)
     # Keep what tests write (the development mail outbox) out of the project's instance/.
     app.instance_path = _TEST_INSTANCE
+    # The process-wide limiter as this app bound it, for `as_new` to bind it again.
+    from portal.limits import limiter
+
+    app.extensions[_LIMITER_STATE] = dict(vars(limiter))
     return app
 
 
 @contextmanager
 def as_new(app: Flask) -> Iterator[Flask]:
     """Hand a test a process-wide app as a new one would be, then put back what the test
-    changed on it: config, extensions, the instance folder, and the process-wide limiter
-    (which an app a test builds for itself re-binds); the limits forget earlier counts.
+    changed on it: config, extensions and the instance folder. The process-wide limiter is
+    bound to this app's own limits (an app a test builds re-binds it), with no count left
+    from earlier tests, and re-bound as it was afterwards.
 
     Building an app compiles every URL rule (0.1 s or more); over two thousand tests that is
     minutes, so each test process builds one per database and shares it this way. A test
-    that needs other settings at creation calls make_test_app itself."""
+    that needs other settings at creation calls make_test_app itself (or uses `fresh_app`)."""
     from portal.limits import limiter
 
-    limiter_state = dict(vars(limiter))
+    before = dict(vars(limiter))
+    vars(limiter).clear()
+    vars(limiter).update(app.extensions[_LIMITER_STATE])
+    limiter.reset()
     config = dict(app.config)
     extensions = dict(app.extensions)
     instance_path = app.instance_path
-    limiter.reset()
     try:
         yield app
     finally:
@@ -139,8 +147,7 @@ def as_new(app: Flask) -> Iterator[Flask]:
         app.extensions.update(extensions)
         app.instance_path = instance_path
         vars(limiter).clear()
-        vars(limiter).update(limiter_state)
-        limiter.reset()
+        vars(limiter).update(before)
         app.extensions["portal.engine"].dispose()
 
 

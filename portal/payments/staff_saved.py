@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 
 from portal.billing.models import Client
@@ -209,8 +210,9 @@ def take_and_save(
         payer=_payer(who.name, who.email, receipts, taker),
         by_phone=home is not None,
     )
-    if payment_status(payment) == "failed":
-        payers.remove_method(firm_id, client.id, method.public_id)  # declined: not kept
+    if payment_status(payment) == "failed":  # declined: not kept
+        with suppress(NotFound):  # unless the same card saved at once replaced it already
+            payers.remove_method(firm_id, client.id, method.public_id)
     firm_charges.authentication_link(payment)
     drafts.clear_selection(taker.staff_user_id, firm_id)
     return payment
