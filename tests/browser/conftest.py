@@ -254,6 +254,9 @@ def axe(axe_script: Path) -> Callable[[Any], list[str]]:
     """
 
     def violations(page: Any) -> list[str]:
+        # The page's stylesheets applied first: a page checked while one still loads (a busy
+        # machine) is laid out unstyled, e.g. links smaller than a touch target.
+        page.wait_for_load_state("load")
         if not page.evaluate("typeof window.axe === 'object'"):
             page.add_script_tag(path=str(axe_script))
         result = page.evaluate(
