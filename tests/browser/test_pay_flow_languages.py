@@ -1,8 +1,8 @@
 """The pay flow's pages the latest work changed pass axe-core (WCAG 2.2 A and AA) in English,
-Spanish and French, at 1280 px and at a 390 px phone: the basket with one invoice ticked, the
-card review, the review after a declined card, the sandbox's 3-D Secure test bank and the
-receipt after Approve, a paid receipt, the client's payment history, and the hosted pay page's
-review opened in the site's language.
+Spanish and French on a 390 px phone, and in English at 1280 px too: the basket with one
+invoice ticked, the card review, the review after a declined card, the sandbox's 3-D Secure
+test bank and the receipt after Approve, a paid receipt, the client's payment history, and the
+hosted pay page's review opened in the site's language.
 
 Every step goes by ids, names and classes, never by the buttons' English words, so the same
 steps run in every language; each page's <html lang> is the client's language.
@@ -15,15 +15,16 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP, Book
+from tests.browser.conftest import Book
 from tests.browser.test_accessibility import DECLINED_CARD, Walk
 from tests.browser.test_client_flows import AUTH_CARD, type_card
-from tests.browser.test_languages import LOCALES, PHONE_390, in_language, speak
+from tests.browser.test_languages import LANGUAGE_SCREENS, LOCALES, in_language, speak
 from tests.browser.test_pay import CARD
 
 
-@pytest.fixture(params=[DESKTOP, PHONE_390], ids=["1280", "390"])
+@pytest.fixture
 def walk(request: pytest.FixtureRequest, make_page: Any, axe: Any) -> Walk:
+    """A page of the viewport the test is parametrized with (LANGUAGE_SCREENS)."""
     # add_script_tag inlines axe's text, which the portal's own CSP would refuse.
     return Walk(make_page(viewport=request.param, bypass_csp=True), axe)
 
@@ -41,7 +42,7 @@ def review(page: Any) -> None:
     expect(page.locator("form#confirm")).to_be_visible()
 
 
-@pytest.mark.parametrize("locale", list(LOCALES))
+@LANGUAGE_SCREENS
 def test_the_pay_flow_in_every_language(walk: Walk, book: Book, locale: str) -> None:
     lang = LOCALES[locale]
     slug = speak(book, locale)
