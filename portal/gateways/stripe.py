@@ -207,22 +207,31 @@ class StripeGateway:
 
     def save_method(self, request: SaveRequest) -> SavedInstrument:
         """Attach the Payment Element's PaymentMethod to the payer's Customer at this account
-        (created first when the payer has none here), for charges the firm starts later."""
+        (created first when the payer has none here), for charges the firm starts later, or
+        for the charges of one payment at several accounts of this Stripe account (Stripe
+        refuses a PaymentMethod used once unless it is attached to a Customer). With the
+        request's idempotency key, the create and the attach each carry a key derived from
+        it, so a retried save makes one Customer."""
         payment_method = request.instrument.payment_method_id
         if not payment_method:
             raise ValueError(
                 "saving with Stripe needs the PaymentMethod id (pm_…) from the browser"
             )
-        options = self.settings.request_options()
+        key = request.idempotency_key
         customer = request.customer_ref
         try:
             if customer is None:
                 params: dict[str, Any] = {"name": request.payer_name}
                 if request.payer_email:
                     params["email"] = request.payer_email
-                customer = self._stripe.v1.customers.create(params, options).id  # type: ignore[arg-type]
+                customer = self._stripe.v1.customers.create(
+                    params,  # type: ignore[arg-type]
+                    self.settings.request_options(key and f"{key}:customer"),
+                ).id
             method = self._stripe.v1.payment_methods.attach(
-                payment_method, {"customer": customer}, options
+                payment_method,
+                {"customer": customer},
+                self.settings.request_options(key and f"{key}:attach"),
             ).to_dict()
         except stripe.CardError as exc:
             raise SaveRefused(exc.code or "card_declined", exc.user_message or str(exc)) from exc
@@ -347,6 +356,11 @@ class StripeGateway:
         if request.instrument.moto and method_type == "card":
             # Staff typed the card the payer read them by phone or mail: a mail/telephone order.
             params["payment_method_options"] = {"card": {"moto": True}}
+        first_of_future = request.instrument.setup_future and not request.instrument.off_session
+        if first_of_future and saved is not None:
+            # The first charge of a method kept for payments the firm starts: Stripe sets it up
+            # for those off-session charges (and may ask the bank to authenticate once now).
+            params["setup_future_usage"] = "off_session"
         if typed_bank is not None:
             # Numbers typed by staff are verified by micro-deposits: the intent then waits in
             # requires_action (verify_with_microdeposits) until the payer confirms them from
