@@ -15,9 +15,9 @@ from portal.db import db
 from portal.gateways.base import ChargeRequest, ChargeResult, Instrument, SavedRef, SaveRequest
 from portal.payments.events import take_gateway_events
 from portal.payments.models import Charge, ChargeStatus, FailedAttempt, Payment, PaymentMethod
+from portal.payments.transitions import remember_instrument, transition
 
 log = logging.getLogger(__name__)
-from portal.payments.transitions import remember_instrument, transition
 
 S = ChargeStatus
 
@@ -32,9 +32,10 @@ def shared_card(
     a PaymentMethod used once without one. The Customer is no saved payer (nothing of ours
     keeps it). Its calls carry keys derived from the payment, so a retried payment makes one.
 
-    The network call: the caller holds no transaction open. When the processor will not
-    attach the card, the charges go on with the card as it came (the first may succeed, the
-    second is then refused and recorded as failed).
+    The network call: the caller (`checkout.submit_plan`) has just committed and holds no
+    transaction open (what is read here was loaded with the payment). When the processor
+    will not attach the card, the charges go on with the card as it came: the first may
+    succeed; Stripe refuses the second, which stays "created" for a later fetch to settle.
     """
     card = payment.method is PaymentMethod.CARD and instrument.payment_method_id
     if not card or instrument.saved or len(payment.charges) < 2:
@@ -55,7 +56,6 @@ def shared_card(
         payer_email=email,
         idempotency_key=f"payment-card:{payment.public_id}",
     )
-    db.session.commit()  # nothing read above stays open across the call
     try:
         kept = gateway.save_method(request)
     except Exception:

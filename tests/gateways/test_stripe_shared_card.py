@@ -98,7 +98,9 @@ def test_the_same_payment_asked_again_makes_no_second_customer_nor_charge(
     # answers them with the first Customer and attachment)
     charging.shared_card(first, ELEMENT, name="Ada Client", email=None)
     customers = [s for s in one_account.posts() if s.path == "/v1/customers"]
-    assert len({c.header("Idempotency-Key") for c in customers}) == 1
+    assert [c.header("Idempotency-Key") for c in customers] == [
+        f"payment-card:{first.public_id}:customer"
+    ] * 2
 
 
 def test_a_customer_create_retried_by_the_sdk_keeps_its_key(
@@ -157,6 +159,7 @@ def test_a_card_stripe_will_not_attach_is_charged_as_it_came(
 
     pay(book, invoices={book.old.id: 10_000}, trust={book.matter.id: 20_000}, instrument=ELEMENT)
 
+    assert _paths(one_account)[:2] == ["/v1/customers", "/v1/payment_methods/pm_card_visa/attach"]
     intents = _intents(one_account)
     assert len(intents) == 2
     assert all("customer" not in s.form for s in intents)
@@ -197,9 +200,7 @@ def test_setup_future_usage_only_on_the_first_charge_of_a_card_kept_for_the_futu
     expected: str | None,
 ) -> None:
     method = _kept(firm, scope)
-    instrument = payers.instrument_for(
-        method, off_session=off_session, setup_future=setup_future
-    )
+    instrument = payers.instrument_for(method, off_session=off_session, setup_future=setup_future)
 
     pay(book, invoices={book.old.id: 10_000}, trust={book.matter.id: 20_000}, instrument=instrument)
 
