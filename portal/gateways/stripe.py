@@ -61,6 +61,10 @@ NETWORK_RETRIES = 2
 #: Most Stripe calls one charge makes: the create, and for a decline that names only the
 #: failed charge, that charge and its PaymentIntent.
 CALLS_PER_CHARGE = 3
+#: Calls one payment makes before its charges to keep or share the card: a Customer created
+#: and the PaymentMethod attached (a card saved as it is paid, or one card paying two charges
+#: at one Stripe account: portal.payments.charging.shared_card).
+CALLS_BEFORE_CHARGES = 2
 #: Expanded on every PaymentIntent we read: the fee, and the instrument's brand and last four.
 EXPAND = ["latest_charge.balance_transaction", "payment_method"]
 #: Where tests put a stripe.HTTPClient to stand in for the network (the one test seam).
@@ -123,9 +127,11 @@ def longest_request_seconds() -> float:
     """The longest Stripe time one web request can spend: a payment's confirm step.
 
     A payment has at most one charge per account kind (operating and trust), made one after
-    the other, each of at most CALLS_PER_CHARGE calls.
+    the other, each of at most CALLS_PER_CHARGE calls, after at most CALLS_BEFORE_CHARGES
+    calls that keep the card on a Customer.
     """
-    return len(MerchantAccountKind) * CALLS_PER_CHARGE * longest_call_seconds()
+    calls = len(MerchantAccountKind) * CALLS_PER_CHARGE + CALLS_BEFORE_CHARGES
+    return calls * longest_call_seconds()
 
 
 # -- the gateway -----------------------------------------------------------------------------
