@@ -147,7 +147,8 @@ def confirm() -> ResponseReturnValue:
             errors = FieldErrors()
             errors.add("payment", _("This card could not be saved: %(reason)s", reason=exc.detail))
             return _review_again(checkout, entries, nonce, errors)
-        instrument = payers.instrument_for(kept, off_session=False)
+        # The first charge of a card kept for payments the firm starts sets it up for them.
+        instrument = payers.instrument_for(kept, off_session=False, setup_future=True)
     client = g.link.client
     try:
         payment = payments.start_payment(

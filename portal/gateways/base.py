@@ -77,6 +77,10 @@ class Instrument:
     #: The account holder's email, where the processor sends what the payer must do (Stripe's
     #: micro-deposit instructions for a bank account typed by staff).
     holder_email: str | None = None
+    #: True for the first charge of a method just kept with the payer's consent to payments
+    #: the firm starts: the processor sets the method up for those later off-session charges
+    #: (Stripe's setup_future_usage "off_session"). Never for "this payment only" consent.
+    setup_future: bool = False
 
     def saved_at(self, merchant_account_id: int) -> SavedRef | None:
         """The saved method's tokens at this merchant account, if it was saved there."""
@@ -115,6 +119,9 @@ class SaveRequest:
     payer_email: str | None = None
     #: The processor's customer this payer already has at the account, if any.
     customer_ref: str | None = None
+    #: Makes the processor calls idempotent (a retried save creates one customer, attaches
+    #: once): set when the save is a step of a payment, derived from the payment's key.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)

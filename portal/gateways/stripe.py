@@ -61,6 +61,10 @@ NETWORK_RETRIES = 2
 #: Most Stripe calls one charge makes: the create, and for a decline that names only the
 #: failed charge, that charge and its PaymentIntent.
 CALLS_PER_CHARGE = 3
+#: Calls one payment makes before its charges to keep or share the card: a Customer created
+#: and the PaymentMethod attached (a card saved as it is paid, or one card paying two charges
+#: at one Stripe account: portal.payments.charging.shared_card).
+CALLS_BEFORE_CHARGES = 2
 #: Expanded on every PaymentIntent we read: the fee, and the instrument's brand and last four.
 EXPAND = ["latest_charge.balance_transaction", "payment_method"]
 #: Where tests put a stripe.HTTPClient to stand in for the network (the one test seam).
@@ -123,9 +127,11 @@ def longest_request_seconds() -> float:
     """The longest Stripe time one web request can spend: a payment's confirm step.
 
     A payment has at most one charge per account kind (operating and trust), made one after
-    the other, each of at most CALLS_PER_CHARGE calls.
+    the other, each of at most CALLS_PER_CHARGE calls, after at most CALLS_BEFORE_CHARGES
+    calls that keep the card on a Customer.
     """
-    return len(MerchantAccountKind) * CALLS_PER_CHARGE * longest_call_seconds()
+    calls = len(MerchantAccountKind) * CALLS_PER_CHARGE + CALLS_BEFORE_CHARGES
+    return calls * longest_call_seconds()
 
 
 # -- the gateway -----------------------------------------------------------------------------
@@ -207,22 +213,31 @@ class StripeGateway:
 
     def save_method(self, request: SaveRequest) -> SavedInstrument:
         """Attach the Payment Element's PaymentMethod to the payer's Customer at this account
-        (created first when the payer has none here), for charges the firm starts later."""
+        (created first when the payer has none here), for charges the firm starts later, or
+        for the charges of one payment at several accounts of this Stripe account (Stripe
+        refuses a PaymentMethod used once unless it is attached to a Customer). With the
+        request's idempotency key, the create and the attach each carry a key derived from
+        it, so a retried save makes one Customer."""
         payment_method = request.instrument.payment_method_id
         if not payment_method:
             raise ValueError(
                 "saving with Stripe needs the PaymentMethod id (pm_…) from the browser"
             )
-        options = self.settings.request_options()
+        key = request.idempotency_key
         customer = request.customer_ref
         try:
             if customer is None:
                 params: dict[str, Any] = {"name": request.payer_name}
                 if request.payer_email:
                     params["email"] = request.payer_email
-                customer = self._stripe.v1.customers.create(params, options).id  # type: ignore[arg-type]
+                customer = self._stripe.v1.customers.create(
+                    params,  # type: ignore[arg-type]
+                    self.settings.request_options(key and f"{key}:customer"),
+                ).id
             method = self._stripe.v1.payment_methods.attach(
-                payment_method, {"customer": customer}, options
+                payment_method,
+                {"customer": customer},
+                self.settings.request_options(key and f"{key}:attach"),
             ).to_dict()
         except stripe.CardError as exc:
             raise SaveRefused(exc.code or "card_declined", exc.user_message or str(exc)) from exc
@@ -347,6 +362,11 @@ class StripeGateway:
         if request.instrument.moto and method_type == "card":
             # Staff typed the card the payer read them by phone or mail: a mail/telephone order.
             params["payment_method_options"] = {"card": {"moto": True}}
+        first_of_future = request.instrument.setup_future and not request.instrument.off_session
+        if first_of_future and saved is not None:
+            # The first charge of a method kept for payments the firm starts: Stripe sets it up
+            # for those off-session charges (and may ask the bank to authenticate once now).
+            params["setup_future_usage"] = "off_session"
         if typed_bank is not None:
             # Numbers typed by staff are verified by micro-deposits: the intent then waits in
             # requires_action (verify_with_microdeposits) until the payer confirms them from

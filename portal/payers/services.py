@@ -238,13 +238,21 @@ def method_for_client(
     return method
 
 
-def instrument_for(method: SavedMethod, *, off_session: bool) -> Instrument:
-    """What a charge with this saved method hands the gateway: its tokens, no numbers."""
+def instrument_for(
+    method: SavedMethod, *, off_session: bool, setup_future: bool = False
+) -> Instrument:
+    """What a charge with this saved method hands the gateway: its tokens, no numbers.
+
+    `setup_future`: the first charge of a method just kept with consent to payments the firm
+    starts (the processor sets it up for them); only when the method has that consent."""
+    scope = ConsentScope.FUTURE_FIRM_INITIATED
+    setup_future = setup_future and not off_session and covering_consent(method, scope) is not None
     return Instrument(
         saved=tuple(
             SavedRef(t.merchant_account_id, t.customer_ref, t.method_ref) for t in method.tokens
         ),
         off_session=off_session,
+        setup_future=setup_future,
     )
 
 

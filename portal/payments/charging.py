@@ -7,14 +7,63 @@ transaction is held open across the network call.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
 from portal import clock, gateways
 from portal.db import db
-from portal.gateways.base import ChargeRequest, ChargeResult, Instrument
+from portal.gateways.base import ChargeRequest, ChargeResult, Instrument, SavedRef, SaveRequest
 from portal.payments.events import take_gateway_events
-from portal.payments.models import Charge, ChargeStatus, FailedAttempt
+from portal.payments.models import Charge, ChargeStatus, FailedAttempt, Payment, PaymentMethod
 from portal.payments.transitions import remember_instrument, transition
 
+log = logging.getLogger(__name__)
+
 S = ChargeStatus
+
+
+def shared_card(
+    payment: Payment, instrument: Instrument, *, name: str, email: str | None
+) -> Instrument:
+    """The instrument for every charge of `payment`: a card the browser's element made (a
+    Stripe PaymentMethod, e.g. typed by staff for a phone payment) that pays two charges at
+    one processor account (operating and trust behind one Stripe account) is first attached to
+    a Customer made for this payer there, and charged through it: Stripe refuses to use again
+    a PaymentMethod used once without one. The Customer is no saved payer (nothing of ours
+    keeps it). Its calls carry keys derived from the payment, so a retried payment makes one.
+
+    The network call: the caller (`checkout.submit_plan`) has just committed and holds no
+    transaction open (what is read here was loaded with the payment). When the processor
+    will not attach the card, the charges go on with the card as it came: the first may
+    succeed; Stripe refuses the second, which stays "created" for a later fetch to settle.
+    """
+    card = payment.method is PaymentMethod.CARD and instrument.payment_method_id
+    if not card or instrument.saved or len(payment.charges) < 2:
+        return instrument
+    accounts = [charge.merchant_account for charge in payment.charges]
+    try:
+        vaults = {gateways.for_account(account).vault() for account in accounts}
+    except gateways.StripeConfigurationError:
+        return instrument  # the charge at that account fails as it would have
+    if len(vaults) != 1:
+        return instrument  # separate processor accounts: a method of one is no use at another
+    gateway, ids = gateways.for_account(accounts[0]), [account.id for account in accounts]
+    request = SaveRequest(
+        merchant_account_id=ids[0],
+        method="card",
+        instrument=instrument,
+        payer_name=name,
+        payer_email=email,
+        idempotency_key=f"payment-card:{payment.public_id}",
+    )
+    try:
+        kept = gateway.save_method(request)
+    except Exception:
+        log.exception("payment %s: the card could not be attached", payment.public_id)
+        return instrument
+    return replace(
+        instrument, saved=tuple(SavedRef(i, kept.customer_ref, kept.method_ref) for i in ids)
+    )
 
 
 def charge_request(

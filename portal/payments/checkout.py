@@ -375,9 +375,9 @@ def submit_plan(
             if attempt == NUMBER_DRAWS - 1:
                 raise
     db.session.commit()  # our record exists before any money moves
-
     # Staff type the receipt addresses: our receipt goes there, the processor sends none.
     gateway_email = None if origin.payment_source is PaymentSource.STAFF else payer.email
+    instrument = charging.shared_card(payment, instrument, name=payer.name, email=gateway_email)
     for charge in payment.charges:
         request = charging.charge_request(
             charge, instrument, email=gateway_email, ip=payer.ip, user_agent=payer.user_agent

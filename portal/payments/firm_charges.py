@@ -284,7 +284,11 @@ def charge_plan(
     if missing:
         raise NotKeptThere(missing)
     card = method.kind is MethodKind.CARD
-    instrument = payers.instrument_for(method, off_session=not (by_phone and card))
+    # A card just read by phone and kept for payments the firm starts: this first charge
+    # sets it up for them (never for "this payment only" consent, see instrument_for).
+    instrument = payers.instrument_for(
+        method, off_session=not (by_phone and card), setup_future=by_phone and card
+    )
     if by_phone and card:
         instrument = replace(instrument, moto=True)
     return submit_plan(

@@ -12,14 +12,22 @@ from flask import Flask
 from sqlalchemy import select
 
 from portal.db import db
+from portal.firms.models import MerchantAccountKind
 from portal.gateways.stripe import HTTP_CLIENT_EXTENSION
+from portal.payers.models import Payer
 from portal.payments.models import Payment, PaymentSource
 from tests import factories
 from tests.api.payment_books import make_book
 from tests.clocks import Clock
 from tests.console.conftest import Console, Person
 from tests.console.test_make_payment import MP, _carried, _preview, _search, _tick
-from tests.gateways.conftest import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET, FakeStripe
+from tests.gateways.conftest import (
+    PUBLISHABLE_KEY,
+    SECRET_KEY,
+    WEBHOOK_SECRET,
+    FakeStripe,
+    saving_router,
+)
 from tests.payments.conftest import Book
 
 
@@ -116,3 +124,67 @@ def test_no_payment_method_id_is_asked_for_again_and_nothing_charged(
     assert "data-stripe-payment" in answer.get_data(as_text=True)
     assert not wire.sent
     assert not db.session.scalars(select(Payment).where(Payment.firm_id == firm.id)).all()
+
+
+def test_a_phone_payment_for_an_invoice_and_a_trust_deposit_charges_one_attached_card(
+    app: Flask,
+    console: Console,
+    staffer: Person,
+    book: Book,
+    firm: factories.FirmWithKey,
+    wire: FakeStripe,
+) -> None:
+    # given trust a Connect account of the platform: one Stripe account behind both
+    trust = next(a for a in firm.firm.merchant_accounts if a.kind is MerchantAccountKind.TRUST)
+    app.config["STRIPE_ACCOUNTS"] = {str(trust.id): {"connect_account": "acct_trust_1"}}
+    wire.router = saving_router
+    console.sign_in_as(staffer)
+    _tick(
+        console,
+        _search(console, client="C-1"),
+        [f"invoice-{book.old.id}", f"matter-{book.matter.id}"],
+    )
+    page = _preview(
+        console, {f"invoice-{book.old.id}": "100.00", f"trust-{book.matter.id}": "300.00"}
+    )
+    carried = _carried(page, "pay")
+    carried.pop("csrf_token")
+    form = {
+        **carried,
+        "payer_name": "Ada Client",
+        "payer_email": "ada@example.com",
+        "method": "card",
+        "payment_method_id": "pm_card_visa",
+    }
+
+    # when
+    answer = console.post(f"{MP}/pay", form, form_page=f"{MP}/allocate")
+
+    # then the card is attached to a Customer once, before both phone-order charges use it
+    assert answer.status_code == 303, answer.get_data(as_text=True)
+    (payment,) = db.session.scalars(select(Payment).where(Payment.firm_id == firm.id)).all()
+    assert [c.status.value for c in payment.charges] == ["succeeded", "succeeded"]
+    assert [s.path for s in wire.posts()] == [
+        "/v1/customers",
+        "/v1/payment_methods/pm_card_visa/attach",
+        "/v1/payment_intents",
+        "/v1/payment_intents",
+    ]
+    customer, attach, *intents = wire.posts()
+    assert customer.form == {"name": "Ada Client"}  # no address: Stripe sends no receipt
+    assert attach.form == {"customer": "cus_fake_1"}
+    for sent in intents:
+        assert sent.form["payment_method"] == "pm_card_visa"
+        assert sent.form["customer"] == "cus_fake_1"
+        assert sent.form["payment_method_options[card][moto]"] == "true"
+        assert "setup_future_usage" not in sent.form
+    assert sorted(int(s.form["amount"]) for s in intents) == [10_000, 30_000]
+    # and no saved payer is kept: "Save payer" was not chosen
+    assert not db.session.scalars(select(Payer).where(Payer.firm_id == firm.id)).all()
+
+    # when the same form is sent again (a double click)
+    again = console.post(f"{MP}/pay", form, form_page=f"{MP}/allocate")
+
+    # then the first payment answers, and nothing more is asked of Stripe
+    assert again.status_code == 303
+    assert len(wire.posts()) == 4

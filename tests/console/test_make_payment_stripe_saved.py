@@ -121,6 +121,8 @@ def test_save_payer_keeps_the_elements_card_on_a_customer_then_charges_it_again(
     assert intent.form["customer"] == "cus_fake_1"
     assert intent.form["payment_method_options[card][moto]"] == "true"
     assert "off_session" not in intent.form
+    # kept for payments the firm starts: this first charge sets the card up for them
+    assert intent.form["setup_future_usage"] == "off_session"
     first = db.session.scalars(select(Payment)).one()
     assert [c.status.value for c in first.charges] == ["succeeded"]
     payer = db.session.scalars(select(Payer).where(Payer.name == "Ada Parent")).one()
@@ -167,6 +169,7 @@ def test_save_payer_keeps_the_elements_card_on_a_customer_then_charges_it_again(
         )
         assert sent.form["off_session"] == "true"
         assert "payment_method_options[card][moto]" not in sent.form
+        assert "setup_future_usage" not in sent.form
     assert sorted(s.form.get("transfer_data[destination]", "") for s in later) == [
         "",
         "acct_trust_1",
@@ -174,6 +177,38 @@ def test_save_payer_keeps_the_elements_card_on_a_customer_then_charges_it_again(
     second = db.session.scalars(select(Payment).order_by(Payment.id.desc())).first()
     assert second is not None and second.total_minor == 50_000
     assert {c.status.value for c in second.charges} == {"succeeded"}
+
+
+def test_a_card_kept_for_this_payment_only_is_not_set_up_for_later_charges(
+    console: Console, staffer: Person, book: Book, one_account: FakeStripe
+) -> None:
+    console.sign_in_as(staffer)
+    page = _step4(
+        console,
+        book,
+        {f"invoice-{book.old.id}": "200.00", f"trust-{book.matter.id}": "300.00"},
+        [f"invoice-{book.old.id}", f"matter-{book.matter.id}"],
+    )
+
+    _, answer = _pay(
+        console,
+        page,
+        payer_name="Ada Parent",
+        payer_email="ada.parent@example.com",
+        method="card",
+        payment_method_id="pm_card_visa",
+        save_payer="yes",
+        consent_scope="this_payment",
+    )
+
+    assert answer.status_code == 303, answer.get_data(as_text=True)  # type: ignore[attr-defined]
+    intents = _posts(one_account, "/v1/payment_intents")
+    assert len(intents) == 2
+    for sent in intents:
+        assert sent.form["customer"] == "cus_fake_1"
+        assert sent.form["payment_method_options[card][moto]"] == "true"
+        assert "setup_future_usage" not in sent.form
+    assert len(_posts(one_account, "/v1/customers")) == 1  # the kept card's, no other
 
 
 def test_a_card_stripe_will_not_keep_is_not_saved_nor_charged(
