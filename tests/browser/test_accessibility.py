@@ -257,7 +257,12 @@ def assert_focus_visible(page: Any) -> dict[str, Any]:
 
 
 def tab_to(page: Any, target: Any, *, limit: int = 60) -> int:
-    """Press Tab until `target` has the focus, checking the ring at every stop on the way."""
+    """Press Tab until `target` has the focus, checking the ring at every stop on the way.
+
+    A page reached by pressing Enter may still be loading its stylesheet when its heading is
+    there (the parser does not wait for it); the ring is judged on the page a person sees.
+    """
+    page.wait_for_load_state("load")
     for presses in range(1, limit + 1):
         page.keyboard.press("Tab")
         assert_focus_visible(page)
