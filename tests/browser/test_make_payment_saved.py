@@ -11,9 +11,12 @@ from typing import Any
 from playwright.sync_api import expect
 from sqlalchemy import select
 
+from portal.billing.models import Client
 from portal.db import db
 from portal.firms.models import Firm
-from portal.payers.models import ConsentHow, ConsentScope, SavedMethod
+from portal.gateways.base import Instrument
+from portal.payers import services as payers
+from portal.payers.models import ConsentHow, ConsentScope, MethodKind, SavedMethod
 from portal.payments.models import Payment, PaymentSource
 from tests.browser.conftest import Book, LiveServer
 from tests.browser.test_make_payment import _press, _type
@@ -53,6 +56,10 @@ def test_save_payer_then_pay_with_the_saved_card_by_keyboard(
     # the first call: a new payer, a card typed, "Save payer" for future payments
     _to_step4(page, "100.00")
     assert axe(page) == []
+    # only what a card for a new payer needs shows: no bank account, no consent words yet
+    expect(page.locator("#card_number")).to_be_visible()
+    expect(page.locator("#routing_number")).to_be_hidden()
+    expect(page.locator("#consent_scope")).to_be_hidden()
     _type(page, "#payer_name", "Kofi Mensah")
     _type(page, "#payer_email", "kofi@example.com")
     _type(page, "#card_number", "4242 4242 4242 4242")
@@ -60,6 +67,7 @@ def test_save_payer_then_pay_with_the_saved_card_by_keyboard(
     _type(page, "#card_cvc", "123")
     _type(page, "#card_name", "Kofi Mensah")
     _press(page, page.locator("#save_payer"), "Space")
+    expect(page.locator("#consent_scope")).to_be_visible()
     future = page.get_by_label("Future payments the firm initiates", exact=False)
     _press(page, future, "Space")
     expect(future).to_be_checked()
@@ -77,6 +85,9 @@ def test_save_payer_then_pay_with_the_saved_card_by_keyboard(
     page.set_viewport_size({"width": 1280, "height": 800})
     _press(page, saved, "Space")
     expect(saved).to_be_checked()
+    # a card saved for future payments: no new payer's part, no words to read again
+    expect(page.locator("#payer_name")).to_be_hidden()
+    expect(page.locator("#phone_consent")).to_be_hidden()
     _type(page, "#receipts", "office@example.org")
     _type(page, "#ar_note", "Second call")
     _press(page, page.get_by_role("button", name="Charge $50.00"))
@@ -110,3 +121,59 @@ def test_save_payer_then_pay_with_the_saved_card_by_keyboard(
         assert consent.how is ConsentHow.STAFF_PHONE
         assert "future payments" in consent.words and "$100.00" in consent.words
     assert not page.watch.console_errors and not page.watch.page_errors
+
+
+def test_step_four_shows_only_the_parts_the_choices_need(
+    make_page: Any, live_server: LiveServer, book: Book
+) -> None:
+    """make-payment.js: a method kept for one payment at a time shows the words to read, the
+    new payer's part goes while a saved method is chosen, a bank account replaces the card."""
+    with live_server.app.app_context():
+        firm = db.session.scalars(select(Firm)).one()
+        make_person(firm, "sam@okafor.example", role="staff", mfa=False)
+        client = db.session.get(Client, book.client_id)
+        assert client is not None
+        payer = payers.payer_once(firm_id=firm.id, client=client, name="Kofi Mensah", email=None)
+        payers.save_method(
+            payer=payer,
+            kind=MethodKind.CARD,
+            instrument=Instrument(card_number="4242424242424242", card_expiry="12/40"),
+            currency="USD",
+            consent=payers.ConsentGiven(
+                words="I authorize the firm to keep this card for this payment only.",
+                how=ConsentHow.STAFF_PHONE,
+                scope=ConsentScope.THIS_PAYMENT,
+            ),
+        )
+        db.session.commit()
+    page = make_page()
+    page.goto(live_server.url + "/console/sign-in")
+    _type(page, "#email", "sam@okafor.example")
+    _type(page, "#password", PASSWORD)
+    page.keyboard.press("Enter")
+    _to_step4(page, "25.00")
+
+    # a new payer comes first: no words to read for a saved card
+    expect(page.locator("#payer_name")).to_be_visible()
+    expect(page.locator("#phone_consent")).to_be_hidden()
+    saved = page.get_by_label("Kofi Mensah: Visa •••• 4242", exact=False)
+    _press(page, saved, "Space")
+    expect(page.locator("#phone_consent")).to_be_visible()
+    expect(page.locator("#payer_name")).to_be_hidden()
+    expect(page.locator("#card_number")).to_be_hidden()
+
+    # back to a new payer, who pays from a bank account
+    _press(page, page.get_by_label("A new payer", exact=False), "Space")
+    expect(page.locator("#phone_consent")).to_be_hidden()
+    _press(page, page.get_by_role("radio", name="Bank account (ACH)"), "Space")
+    expect(page.locator("#routing_number")).to_be_visible()
+    expect(page.locator("#authorised_by")).to_be_visible()
+    expect(page.locator("#card_number")).to_be_hidden()
+
+    # the server still says what a choice misses: the saved card without the payer's word
+    _press(page, saved, "Space")
+    _press(page, page.get_by_role("button", name="Charge $25.00"))
+    expect(page.locator("#phone_consent")).to_be_visible()
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert not page.watch.page_errors
+    assert [e for e in page.watch.console_errors if "422" not in e] == []

@@ -148,13 +148,16 @@ def test_a_bank_debit_by_phone_on_stripe_waits_for_microdeposits(
     expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
     _to_step4(page, "100.00")
     expect(page.locator("#fake-element")).to_be_visible()
-    expect(page.locator("#bank-on-stripe")).to_be_visible()
+    expect(page.locator("#bank-on-stripe")).to_be_hidden()  # a card is chosen first
 
     _type(page, "#payer_name", "Kofi Mensah")
     _type(page, "#payer_email", "kofi@example.com")
     bank = page.get_by_role("radio", name="Bank account (ACH)")
     _press(page, bank, "Space")
     expect(bank).to_be_checked()
+    # the bank account's part, with how Stripe checks it, replaces Stripe's card form
+    expect(page.locator("#bank-on-stripe")).to_be_visible()
+    expect(page.locator("#fake-element")).to_be_hidden()
     _type(page, "#account_holder", "Kofi Mensah")
     _type(page, "#routing_number", "110000000")
     _type(page, "#account_number", "000123456789")
