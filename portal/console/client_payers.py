@@ -8,7 +8,8 @@ Removing asks first (a confirmation page), then posts (CSRF) to
 `DELETE /api/v1/clients/{external_id}/payment-methods/{id}` calls: the method is forgotten
 here and detached at the processor, and the removal is audited with the staff user as the
 actor. Every lookup is the signed-in user's firm's: another firm's client or method is 404.
-Step 4a of Make a payment links here for the client being paid for.
+Step 4a of Make a payment links here for the client being paid for, and the firm's cards
+expiring within 30 days (the dashboard's "needs a person" line) link here for theirs.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from flask_babel import gettext, lazy_gettext
 
 from portal.audit.services import Actor
 from portal.billing.models import Client
-from portal.billing.services import client_by_external_id
+from portal.billing.services import client_by_external_id, client_by_id
 from portal.console.auth import bp, staff_required
 from portal.console.forms import ActionForm
 from portal.firms.services import firm_today, firm_zone
@@ -88,6 +89,38 @@ def payer_rows(firm_id: int, client_id: int, today: dt.date) -> list[PayerRow]:
         )
         for payer in payers.list_payers(firm_id, client_id)
     ]
+
+
+@dataclass(frozen=True)
+class ExpiringRow:
+    method: MethodRow
+    payer: str
+    client: Client
+
+
+def expiring_rows(firm_id: int, today: dt.date) -> list[ExpiringRow]:
+    """The firm's saved cards that expire within 30 days (or have), soonest first, each with
+    its payer and the client it is kept for."""
+    clients: dict[int, Client] = {}
+    rows = []
+    for method in payers.expiring(firm_id, today):
+        client_id = method.payer.client_id
+        if client_id not in clients:
+            clients[client_id] = client_by_id(firm_id, client_id)
+        rows.append(ExpiringRow(_row(method, today), method.payer.name, clients[client_id]))
+    return rows
+
+
+@bp.get("/saved-cards/expiring")
+@staff_required
+def expiring_cards() -> ResponseReturnValue:
+    """Saved cards to renew with their payers before a payment fails on them."""
+    page = render_template(
+        "console/expiring_cards.html",
+        rows=expiring_rows(g.staff.firm_id, firm_today(g.staff.firm)),
+        scope_text=SCOPE_TEXT,
+    )
+    return page, 200, {"Cache-Control": "no-store"}
 
 
 def _client(external_id: str) -> Client:

@@ -178,3 +178,34 @@ def test_the_apis_delete_is_audited_with_the_key(
         select(AuditEvent).where(AuditEvent.action == "saved_method.removed")
     ).all()
     assert event.actor_kind == "api_key" and event.entity_id == own.public_id
+
+
+def test_the_dashboard_links_to_the_cards_expiring_soon_with_their_clients(
+    console: Console,
+    staffer: Person,
+    methods: tuple[SavedMethod, SavedMethod],
+    other_firm: factories.FirmWithKey,
+) -> None:
+    own, soon = methods
+    # another firm's card expiring as soon is never listed
+    theirs = saved_for(factories.client(other_firm, external_id="C-9", name="Other Client"), SOON)
+    console.sign_in_as(staffer)
+
+    board = console.get("/console/").get_data(as_text=True)
+    listed = console.get("/console/saved-cards/expiring")
+
+    assert 'href="/console/saved-cards/expiring"' in board
+    assert listed.status_code == 200
+    page = listed.get_data(as_text=True)
+    row = _row(page, soon)
+    assert "•••• 4444" in row and "03/2026" in row and "Pat Parent" in row
+    assert f'href="{PAGE}"' in row and "(C-1)" in row
+    assert "One payment at a time" in row
+    assert own.public_id not in page  # the Visa runs to 2040
+    assert theirs.public_id not in page and "Other Client" not in page
+
+
+def test_no_card_expiring_says_so(console: Console, staffer: Person) -> None:
+    console.sign_in_as(staffer)
+    page = console.get("/console/saved-cards/expiring").get_data(as_text=True)
+    assert 'id="none-expiring"' in page
