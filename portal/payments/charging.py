@@ -12,7 +12,14 @@ from dataclasses import replace
 
 from portal import clock, gateways
 from portal.db import db
-from portal.gateways.base import ChargeRequest, ChargeResult, Instrument, SavedRef, SaveRequest
+from portal.gateways.base import (
+    ChargeRequest,
+    ChargeResult,
+    Instrument,
+    SavedRef,
+    SaveRefused,
+    SaveRequest,
+)
 from portal.payments.events import take_gateway_events
 from portal.payments.models import Charge, ChargeStatus, FailedAttempt, Payment, PaymentMethod
 from portal.payments.transitions import remember_instrument, transition
@@ -23,7 +30,7 @@ S = ChargeStatus
 
 
 def shared_card(
-    payment: Payment, instrument: Instrument, *, name: str, email: str | None
+    payment: Payment, instrument: Instrument, *, name: str, email: str | None, ip: str | None
 ) -> Instrument:
     """The instrument for every charge of `payment`: a card the browser's element made (a
     Stripe PaymentMethod, e.g. typed by staff for a phone payment) that pays two charges at
@@ -33,9 +40,11 @@ def shared_card(
     keeps it). Its calls carry keys derived from the payment, so a retried payment makes one.
 
     The network call: the caller (`checkout.submit_plan`) has just committed and holds no
-    transaction open (what is read here was loaded with the payment). When the processor
-    will not attach the card, the charges go on with the card as it came: the first may
-    succeed; Stripe refuses the second, which stays "created" for a later fetch to settle.
+    transaction open (what is read here was loaded with the payment). When the card cannot be
+    attached (refused, or no answer), every charge of the payment fails here, before any
+    money moves, with the processor's reason (not committed): charged as it came, the first
+    could succeed and Stripe would refuse the second, leaving half a payment. Asked again, the
+    payer starts a new payment.
     """
     card = payment.method is PaymentMethod.CARD and instrument.payment_method_id
     if not card or instrument.saved or len(payment.charges) < 2:
@@ -58,12 +67,45 @@ def shared_card(
     )
     try:
         kept = gateway.save_method(request)
+    except SaveRefused as exc:
+        _fail_unsent(payment, exc.code, exc.message, ip=ip)
+        return instrument
     except Exception:
         log.exception("payment %s: the card could not be attached", payment.public_id)
+        _fail_unsent(payment, "processing_error", UNSHARED_MESSAGE, ip=ip)
         return instrument
     return replace(
         instrument, saved=tuple(SavedRef(i, kept.customer_ref, kept.method_ref) for i in ids)
     )
+
+
+#: Why a card that could not be attached failed its payment, when the processor gave no reason.
+UNSHARED_MESSAGE = "The card could not be used for this payment. Please try again."
+
+
+def _fail_unsent(payment: Payment, code: str, message: str, *, ip: str | None) -> None:
+    """Fail every charge of `payment` that was never sent to the processor (not committed)."""
+    for charge in payment.charges:
+        if charge.status is not S.CREATED or charge.gateway_ref is not None:
+            continue
+        charge.failure_code, charge.failure_message = code, message
+        transition(charge, S.FAILED, source="portal", reason=f"card not attached: {message}")
+        _count_failure(charge, code, ip)
+
+
+def _count_failure(charge: Charge, code: str, ip: str | None) -> None:
+    """One failed attempt from `ip`, counted against repeated tries (not for the processor's
+    later news, which has no ip)."""
+    if ip is not None:
+        db.session.add(
+            FailedAttempt(
+                firm_id=charge.firm_id,
+                link_id=charge.payment.link_id,
+                ip=ip[:64],
+                at=clock.now(),
+                code=code,
+            )
+        )
 
 
 def charge_request(
@@ -125,13 +167,5 @@ def record_charge_result(charge: Charge, result: ChargeResult, *, ip: str | None
         reason=result.failure_message or f"processor answered {result.status.value}",
     )
     # Counted whether the answer or the processor's event recorded the failure first.
-    if result.status is S.FAILED and ip is not None:
-        db.session.add(
-            FailedAttempt(
-                firm_id=charge.firm_id,
-                link_id=charge.payment.link_id,
-                ip=ip[:64],
-                at=clock.now(),
-                code=result.failure_code or "declined",
-            )
-        )
+    if result.status is S.FAILED:
+        _count_failure(charge, result.failure_code or "declined", ip)

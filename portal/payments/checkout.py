@@ -376,17 +376,17 @@ def submit_plan(
                 raise
     db.session.commit()  # our record exists before any money moves
     # Staff type the receipt addresses: our receipt goes there, the processor sends none.
-    gateway_email = None if origin.payment_source is PaymentSource.STAFF else payer.email
-    instrument = charging.shared_card(payment, instrument, name=payer.name, email=gateway_email)
-    for charge in payment.charges:
+    email = None if origin.payment_source is PaymentSource.STAFF else payer.email
+    card = charging.shared_card(payment, instrument, name=payer.name, email=email, ip=payer.ip)
+    db.session.commit()  # a card that could not be attached failed the charges: none is sent
+    for charge in (c for c in payment.charges if c.status is S.CREATED):
         request = charging.charge_request(
-            charge, instrument, email=gateway_email, ip=payer.ip, user_agent=payer.user_agent
+            charge, card, email=email, ip=payer.ip, user_agent=payer.user_agent
         )
         try:
             result = charging.ask_gateway(charge, request)
         except Exception:
-            # The charge stays "created" with its reservation: the processor's events, or a
-            # later fetch with the same idempotency key, settle it one way or the other.
+            # Stays "created" with its reservation, for the processor's events or a fetch to settle.
             db.session.rollback()
             log.exception("gateway call failed for charge %s", charge.public_id)
             continue

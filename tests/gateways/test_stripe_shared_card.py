@@ -96,7 +96,7 @@ def test_the_same_payment_asked_again_makes_no_second_customer_nor_charge(
     assert len(one_account.sent) == sent  # nothing asked of Stripe again
     # and a second attempt at the same payment's card asks with the same keys (Stripe
     # answers them with the first Customer and attachment)
-    charging.shared_card(first, ELEMENT, name="Ada Client", email=None)
+    charging.shared_card(first, ELEMENT, name="Ada Client", email=None, ip=None)
     customers = [s for s in one_account.posts() if s.path == "/v1/customers"]
     assert [c.header("Idempotency-Key") for c in customers] == [
         f"payment-card:{first.public_id}:customer"
@@ -147,22 +147,52 @@ def test_two_stripe_accounts_are_not_attached_across(
     assert all("customer" not in s.form for s in wire.posts())
 
 
-def test_a_card_stripe_will_not_attach_is_charged_as_it_came(
+def test_a_card_stripe_will_not_attach_fails_the_payment_before_any_charge(
     book: Book, one_account: FakeStripe
 ) -> None:
     def refuse(sent: Sent) -> tuple[int, dict[str, Any]]:
         if sent.path.endswith("/attach"):
-            return 402, {"error": {"type": "card_error", "code": "card_declined"}}
+            error = {"type": "card_error", "code": "card_declined", "message": "Declined."}
+            return 402, {"error": error}
         return saving_router(sent)
 
     one_account.router = refuse
 
-    pay(book, invoices={book.old.id: 10_000}, trust={book.matter.id: 20_000}, instrument=ELEMENT)
+    payment = pay(
+        book, invoices={book.old.id: 10_000}, trust={book.matter.id: 20_000}, instrument=ELEMENT
+    )
 
-    assert _paths(one_account)[:2] == ["/v1/customers", "/v1/payment_methods/pm_card_visa/attach"]
-    intents = _intents(one_account)
-    assert len(intents) == 2
-    assert all("customer" not in s.form for s in intents)
+    # charged as it came, the first could succeed and the second be refused: half a payment
+    assert _paths(one_account) == ["/v1/customers", "/v1/payment_methods/pm_card_visa/attach"]
+    assert _intents(one_account) == []
+    assert {c.status for c in payment.charges} == {ChargeStatus.FAILED}
+    assert {c.failure_code for c in payment.charges} == {"card_declined"}
+    assert {c.gateway_ref for c in payment.charges} == {None}
+    # nothing stays held: the payer tries again at once, the card attaches, both are paid
+    one_account.router = saving_router
+    again = pay(
+        book, invoices={book.old.id: 10_000}, trust={book.matter.id: 20_000}, instrument=ELEMENT
+    )
+    assert {c.status for c in again.charges} == {ChargeStatus.SUCCEEDED}
+
+
+def test_no_answer_to_the_attach_fails_the_payment_before_any_charge(
+    book: Book, one_account: FakeStripe
+) -> None:
+    def down(sent: Sent) -> tuple[int, dict[str, Any]]:
+        if sent.path.endswith("/attach"):
+            return 500, {"error": {"type": "api_error", "message": "Something broke."}}
+        return saving_router(sent)
+
+    one_account.router = down
+
+    payment = pay(
+        book, invoices={book.old.id: 10_000}, trust={book.matter.id: 20_000}, instrument=ELEMENT
+    )
+
+    assert _intents(one_account) == []
+    assert {c.status for c in payment.charges} == {ChargeStatus.FAILED}
+    assert {c.failure_code for c in payment.charges} == {"processing_error"}
 
 
 # -- setup_future_usage ----------------------------------------------------------------------
