@@ -66,6 +66,7 @@ COMMITTERS: dict[str, set[str]] = {
     "portal.payments.receipt_emails": {"resend_receipt"},
     "portal.payments.unanswered": {
         "_waiting",
+        "cancel_abandoned_authentications",
         "settle_pending_refunds",
         "settle_unanswered_charges",
     },

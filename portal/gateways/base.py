@@ -227,6 +227,14 @@ class Gateway(Protocol):
         """
         ...
 
+    def cancel(self, gateway_ref: str, *, idempotency_key: str) -> ChargeResult:
+        """Cancel a charge still waiting for the payer's bank (3-D Secure never finished).
+
+        Nothing was charged. A charge that has moved on meanwhile (the payer finished just
+        now) is not canceled: the answer says where it stands.
+        """
+        ...
+
     def save_method(self, request: SaveRequest) -> SavedInstrument:
         """Keep a card or bank account for later charges (a Customer with the method attached).
 

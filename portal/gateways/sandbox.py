@@ -213,6 +213,17 @@ class SandboxGateway:
         event = self._emit(intent, self._event_type(intent))
         return replace(self._result(intent), events=(event,))
 
+    def cancel(self, gateway_ref: str, *, idempotency_key: str) -> ChargeResult:
+        """Cancel an intent still waiting for the test bank; locked as `authenticate` locks it,
+        so a late answer and the cancel move it once. One no longer waiting answers as is."""
+        intent = self._intent(gateway_ref, for_update=True)
+        if intent.status != "requires_action":
+            return self._result(intent)
+        intent.status, intent.failure_code = "canceled", "abandoned"
+        db.session.flush()
+        event = self._emit(intent, "payment_intent.canceled")
+        return replace(self._result(intent), events=(event,))
+
     def save_method(self, request: SaveRequest) -> SavedInstrument:
         """Keep a test card or bank account as a token (portal.gateways.sandbox_saved): what
         the number will do is kept, never the number."""
@@ -354,6 +365,7 @@ class SandboxGateway:
             "processing": ChargeStatus.PROCESSING,
             # As Stripe's: nothing charged yet, the payer's bank must confirm first.
             "requires_action": ChargeStatus.CREATED,
+            "canceled": ChargeStatus.CANCELED,
         }.get(intent.status, ChargeStatus.FAILED)
         message = None
         if status is ChargeStatus.FAILED:

@@ -10,12 +10,16 @@ the same idempotency key or our own reference, so nothing is made twice:
   state is recorded as if the answer had arrived. Not found after `GIVE_UP_AFTER`, the
   processor never received it: the charge is canceled, which gives back the invoices'
   reserved balances, and the payment carries a `charge_unanswered` flag.
+- `cancel_abandoned_authentications`: a card charge still waiting for the payer's bank
+  (3-D Secure) `ABANDONED_AFTER` after it was made was left by the payer: it is canceled at
+  the processor, which gives back its reserved balances so the invoices can be paid again.
+  A bank debit waiting for micro-deposits is not abandoned: those take days.
 - `settle_pending_refunds`: a pending refund is made again under its own idempotency key
   (which returns the first refund if there was one) or fetched by its reference. One that
   ends failed or canceled gives its held amount back and raises a `refund_failed` flag for a
   person, because the payer was told the money is on its way.
 
-Commits: both are use cases (the delivery worker and `flask settle-unanswered` call them)
+Commits: all three are use cases (the delivery worker and `flask settle-unanswered` call them)
 and commit before and after each processor call, never across one.
 """
 
@@ -30,7 +34,14 @@ from sqlalchemy import ColumnElement, select
 from portal import clock, gateways
 from portal.db import db
 from portal.payments.charging import apply_charge_result
-from portal.payments.models import NOT_REFUNDING, Charge, ChargeStatus, PaymentFlag, Refund
+from portal.payments.models import (
+    NOT_REFUNDING,
+    Charge,
+    ChargeStatus,
+    PaymentFlag,
+    PaymentMethod,
+    Refund,
+)
 from portal.payments.refunds import ask_processor, record_refund_result
 from portal.payments.transitions import transition
 
@@ -41,6 +52,10 @@ log = logging.getLogger(__name__)
 ASK_AFTER = dt.timedelta(minutes=2)
 #: A charge the processor still does not know this long after it was made never reached it.
 GIVE_UP_AFTER = dt.timedelta(hours=1)
+#: A card charge still waiting for 3-D Secure this long after it was made was abandoned:
+#: Stripe's own authentication sessions end after about ten minutes, and a link's grace
+#: after expiry is 15.
+ABANDONED_AFTER = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,51 @@ def settle_unanswered_charges(
     return settled
 
 
+def cancel_abandoned_authentications(
+    *, older_than: dt.timedelta = ABANDONED_AFTER, limit: int = 100
+) -> list[Settled]:
+    """Cancel card charges left waiting for 3-D Secure longer than `older_than` (commits).
+
+    Returns those whose state changed: canceled, or, when the payer finished just before the
+    cancel, whatever the processor answered. One the processor does not answer waits for the
+    next round.
+    """
+    ids = list(
+        db.session.scalars(
+            select(Charge.id)
+            .where(
+                Charge.status == ChargeStatus.CREATED,
+                Charge.gateway_ref.is_not(None),
+                Charge.method == PaymentMethod.CARD,
+                Charge.created_at <= clock.now() - older_than,
+            )
+            .order_by(Charge.id)
+            .limit(limit)
+        )
+    )
+    db.session.commit()  # end the read: no transaction stays open across the calls below
+    settled: list[Settled] = []
+    for charge_id in ids:
+        charge = db.session.get(Charge, charge_id)
+        if charge is None or charge.status is not ChargeStatus.CREATED or not charge.gateway_ref:
+            continue
+        gateway = gateways.for_account(charge.merchant_account)
+        try:
+            result = gateway.cancel(
+                charge.gateway_ref, idempotency_key=f"{charge.idempotency_key}:abandoned"
+            )
+        except Exception:
+            log.exception("charge %s: the processor did not answer the cancel", charge.public_id)
+            db.session.rollback()
+            continue
+        apply_charge_result(charge, result)
+        db.session.refresh(charge, ["status"])
+        if charge.status is not ChargeStatus.CREATED:
+            settled.append(Settled(charge.public_id, charge.status.value))
+        db.session.commit()
+    return settled
+
+
 def settle_pending_refunds(
     *, older_than: dt.timedelta = ASK_AFTER, limit: int = 100
 ) -> list[Settled]:
@@ -146,8 +206,10 @@ def settle_pending_refunds(
 
 
 def settle_all() -> list[Settled]:
-    """One round of both, as the delivery worker runs it (commits)."""
-    return settle_unanswered_charges() + settle_pending_refunds()
+    """One round of all three, as the delivery worker runs it (commits)."""
+    return (
+        settle_unanswered_charges() + cancel_abandoned_authentications() + settle_pending_refunds()
+    )
 
 
 def _flag(charge: Charge, code: str, detail: str) -> None:

@@ -180,3 +180,32 @@ def test_localstripe_webhooks_verify_and_translate(operating, on_localstripe: Lo
         )
     with pytest.raises(BadSignature):
         verify(succeeded.body, succeeded.signature, "whsec_someone_else")
+
+
+def test_an_abandoned_authentication_is_canceled(operating, on_localstripe: LocalStripe) -> None:
+    gateway = for_account(operating)
+    waiting = gateway.charge(
+        card_request(operating, on_localstripe.card("4000002760003184")),
+        idempotency_key="charge-create:abandoned",
+    )
+    assert waiting.status is S.CREATED
+    # when the payer never comes back from their bank
+    canceled = gateway.cancel(waiting.gateway_ref, idempotency_key="charge-create:abandoned:x")
+    # then nothing is charged, and Stripe agrees
+    assert canceled.status is S.CANCELED
+    assert on_localstripe.intent(waiting.gateway_ref)["status"] == "canceled"
+    assert gateway.fetch(waiting.gateway_ref).status is S.CANCELED
+
+
+def test_a_cancel_just_after_the_payer_finished_answers_where_it_stands(
+    operating, on_localstripe: LocalStripe
+) -> None:
+    gateway = for_account(operating)
+    waiting = gateway.charge(
+        card_request(operating, on_localstripe.card("4000002760003184")),
+        idempotency_key="charge-create:late",
+    )
+    assert waiting.client_secret is not None
+    on_localstripe.authenticate(waiting.gateway_ref, waiting.client_secret)
+    # Stripe refuses to cancel a succeeded PaymentIntent: the answer is a fetch
+    assert gateway.cancel(waiting.gateway_ref, idempotency_key="late:x").status is S.SUCCEEDED
