@@ -43,6 +43,34 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from portal import catalogs
 
     catalogs.compile_stale()
+    _quiet_between_phases()
+
+
+def _quiet_between_phases() -> None:
+    """Keep background threads' log lines off the terminal between a test's phases.
+
+    pytest captures the standard error only while a test's setup, call or teardown runs; a
+    live server's or SMTP server's thread that logs in the gap between two (a browser still
+    fetching a script) wrote its JSON line into the progress dots. Such a line is dropped from
+    the portal's handler only (pytest's own log capture still has it); while a phase runs, and
+    in the main thread always, every line is written as before.
+    """
+    import sys
+    import threading
+
+    from portal.logs import PortalLogHandler
+
+    emit = PortalLogHandler.emit
+
+    def emit_unless_uncaptured(self: PortalLogHandler, record: Any) -> None:
+        if (
+            sys.stderr is sys.__stderr__
+            and threading.current_thread() is not threading.main_thread()
+        ):
+            return
+        emit(self, record)
+
+    PortalLogHandler.emit = emit_unless_uncaptured  # type: ignore[method-assign]
 
 
 def unavailable(reason: str) -> NoReturn:
