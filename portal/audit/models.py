@@ -25,7 +25,8 @@ class AuditEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     firm_id: Mapped[int] = mapped_column(ForeignKey("firms.id", ondelete="CASCADE"))
     at: Mapped[dt.datetime] = mapped_column(default=clock.now)
-    #: Who: "api_key", "staff", "cli" or "system"; with the key's or user's id where there is one.
+    #: Who: "api_key", "staff", "client", "cli" or "system"; with the key's, user's or client's
+    #: (internal) id where there is one. No check constraint: a new kind needs no migration.
     actor_kind: Mapped[str] = mapped_column(String(20))
     actor_id: Mapped[str | None] = mapped_column(String(64))
     #: What: a dotted verb such as "firm.updated" or "merchant_account.updated".

@@ -19,7 +19,9 @@ from portal.db import db
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: an API key ("api_key", its id), a staff user ("staff", id), the CLI, the system."""
+    """Who acts: an API key ("api_key", its id), a staff user ("staff", id), a client on its
+    own pages ("client", the client's internal id: never a name or an address), the CLI, the
+    system."""
 
     kind: str
     id: str | None = None
@@ -31,6 +33,10 @@ class Actor:
     @classmethod
     def staff(cls, user_id: int) -> Actor:
         return cls("staff", str(user_id))
+
+    @classmethod
+    def client(cls, client_id: int) -> Actor:
+        return cls("client", str(client_id))
 
 
 CLI = Actor("cli")

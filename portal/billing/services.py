@@ -9,7 +9,7 @@ clients, matters and invoices through `insert_records` and `update_record`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -71,6 +71,16 @@ def client_by_external_id(firm_id: int, external_id: str) -> Client:
 def client_by_id(firm_id: int, client_id: int) -> Client:
     """The firm's client with this id (NotFound for another firm's)."""
     return _one(select(Client).where(Client.firm_id == firm_id, Client.id == client_id))
+
+
+def clients_by_id(firm_id: int, client_ids: Collection[int]) -> dict[int, Client]:
+    """The firm's clients among these ids, by id (another firm's is simply left out)."""
+    if not client_ids:
+        return {}
+    found = db.session.scalars(
+        select(Client).where(Client.firm_id == firm_id, Client.id.in_(set(client_ids)))
+    )
+    return {client.id: client for client in found}
 
 
 def matter_by_external_id(firm_id: int, external_id: str) -> Matter:

@@ -6,7 +6,8 @@ with the review's nonce as the idempotency key, so a double click or a resubmitt
 payment. A declined payment comes back to the review (basket kept, card fields empty, the
 reason in words); a card whose bank must confirm goes through /pay/authenticate/<public_id>
 (the sandbox's test bank). The review offers the client's saved cards and a box to save a
-new one (portal.client.saved_cards); POST /pay/saved-methods/<public_id>/remove forgets one.
+new one (portal.client.saved_cards); POST /pay/saved-methods/<public_id>/remove forgets one
+(audited with the client as the actor; a card just kept and declined is forgotten by the system).
 GET /payments/<public_id> is the receipt (and .../receipt.pdf its
 PDF); GET /payments lists the payments the link may see. The confirm, the bank
 step and the receipt still work for `kept_baskets.GRACE` after the link expires, for the basket
@@ -25,6 +26,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from portal import security
+from portal.audit import services as audit
 from portal.client import checkout as baskets
 from portal.client import review as reviews
 from portal.client import saved_cards
@@ -181,8 +183,14 @@ def confirm() -> ResponseReturnValue:
         errors = FieldErrors()
         errors.extend(exc.errors or [{"field": "basket", "detail": exc.detail or ""}])
         return _review_again(checkout, entries, nonce, errors)
-    if kept is not None and payment_status(payment) == "failed":
-        payers.remove_method(g.link.firm_id, g.link.client_id, kept.public_id)  # declined: not kept
+    if kept is not None and payment_status(payment) == "failed":  # declined: not kept
+        payers.remove_method(
+            g.link.firm_id,
+            g.link.client_id,
+            kept.public_id,
+            actor=audit.SYSTEM,
+            reason=payers.DECLINED_FIRST,
+        )
     return _after(payment)
 
 
@@ -190,7 +198,8 @@ def confirm() -> ResponseReturnValue:
 @link_required
 def remove_saved_method(public_id: str) -> ResponseReturnValue:
     """Forget a saved card (here and at the processor), then show the review again."""
-    payers.remove_method(g.link.firm_id, g.link.client_id, public_id)
+    actor = audit.Actor.client(g.link.client_id)
+    payers.remove_method(g.link.firm_id, g.link.client_id, public_id, actor=actor)
     checkout = baskets.checkout_for(g.link, g.firm)
     entries = baskets.Entries.read(request.form, checkout)
     try:

@@ -1,9 +1,10 @@
 """The audit log (admins only): the firm's audit events, filtered, a page at a time, and CSV.
 
-Filters: the entity, the field, who acted (a staff user, any API key, the command line, the
-system), and a range of days in the firm's time zone (`since` through `until`, both included).
-Pages go back in time by event id. The CSV holds every event the filters match (newest first,
-at most CSV_MAX), the same columns as the page. A staff actor is shown by the user's email.
+Filters: the entity, the field, who acted (a staff user, any API key, any client, the command
+line, the system), and a range of days in the firm's time zone (`since` through `until`, both
+included). Pages go back in time by event id. The CSV holds every event the filters match
+(newest first, at most CSV_MAX), the same columns as the page. A staff actor is shown by the
+user's email, a client (recorded by its internal id only) by its external id and name.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from wtforms.validators import Length, Optional, ValidationError
 from portal import clock, csvfiles
 from portal.audit.models import AuditEvent
 from portal.audit.services import AuditFilter, events, events_page
+from portal.billing import services as billing
+from portal.billing.models import Client
 from portal.console.auth import admin_required, bp
 from portal.firms import keys
 from portal.firms import services as firms
@@ -64,6 +67,7 @@ def _actor_choices(users: Sequence[Any]) -> list[SelectChoice]:
         SelectChoice("", gettext("Anyone")),
         *[SelectChoice(f"staff:{user.id}", user.email) for user in users],
         SelectChoice("api_key", gettext("Any API key")),
+        SelectChoice("client", gettext("Any client")),
         SelectChoice("cli", gettext("The command line")),
         SelectChoice("system", gettext("MatterPay itself")),
     ]
@@ -81,12 +85,22 @@ def _filters(form: AuditFilterForm, zone: dt.tzinfo) -> AuditFilter:
     )
 
 
-def _who(event: AuditEvent, emails: dict[str, str], prefixes: dict[str, str]) -> str:
+def _who(
+    event: AuditEvent,
+    emails: dict[str, str],
+    prefixes: dict[str, str],
+    clients: dict[str, Client],
+) -> str:
     if event.actor_kind == "staff":
         return emails.get(event.actor_id or "", gettext("Staff user %(id)s", id=event.actor_id))
     if event.actor_kind == "api_key":
         prefix = prefixes.get(event.actor_id or "", event.actor_id or "")
         return gettext("API key %(prefix)s…", prefix=prefix)
+    if event.actor_kind == "client":
+        client = clients.get(event.actor_id or "")
+        if client is None:  # no longer on file: only the id the event kept
+            return gettext("Client #%(id)s", id=event.actor_id)
+        return gettext("Client %(id)s (%(name)s)", id=client.external_id, name=client.name)
     if event.actor_kind == "cli":
         return gettext("The command line")
     if event.actor_kind == "system":
@@ -102,12 +116,18 @@ def _rows(found: Sequence[AuditEvent], zone: dt.tzinfo) -> list[dict[str, Any]]:
     firm_id = g.staff.firm_id
     emails = {str(user.id): user.email for user in accounts.users_of(firm_id)}
     prefixes = {str(key.id): key.prefix for key in keys.keys_of(firm_id)}
+    client_ids = {
+        int(actor_id)
+        for event in found
+        if event.actor_kind == "client" and (actor_id := event.actor_id or "").isdecimal()
+    }
+    clients = {str(id_): c for id_, c in billing.clients_by_id(firm_id, client_ids).items()}
     return [
         {
             "id": event.id,
             "at": clock.local(event.at, zone),
             "at_utc": event.at,
-            "who": _who(event, emails, prefixes),
+            "who": _who(event, emails, prefixes, clients),
             "action": event.action,
             "entity": event.entity,
             "entity_id": event.entity_id,

@@ -2,8 +2,8 @@
 
 Commits: `add_payer`, `payer_once`, `attach_payer`, `save_method` and `remove_method` own their
 transactions, committing before and after each processor call (no transaction held across the
-network). A method removed by a person or a key (`remove_method` with an `actor`) is audited.
-The rest read, or (`client_payer`) write inside the caller's transaction.
+network). A method removed by a person, a key or the system (`remove_method` with an
+`actor`) is audited. The rest read, or (`client_payer`) write inside the caller's transaction.
 
 A client's payers are the ones that belong to it and the ones attached to it; a payer's
 methods pay only for those clients. Every lookup is scoped to one firm and one client, and a
@@ -399,18 +399,32 @@ def _same(a: SavedMethod, b: SavedMethod) -> bool:
     )
 
 
+#: Why the system forgets a card just kept when its first payment is declined (audit reason).
+DECLINED_FIRST = "declined on its first payment"
+
+
 def remove_method(
-    firm_id: int, client_id: int, public_id: str, *, actor: audit.Actor | None = None
+    firm_id: int,
+    client_id: int,
+    public_id: str,
+    *,
+    actor: audit.Actor | None = None,
+    reason: str | None = None,
 ) -> SavedMethod:
     """Forget a saved method here and at the processor (commits). Gone already is NotFound.
 
-    With `actor` (a staff user in the console, an API key), the removal is audited in the
-    same transaction that marks the method removed."""
-    return _remove(method_for_client(firm_id, client_id, public_id), actor)
+    With `actor` (a staff user in the console, an API key, the client on its pay page, the
+    system dropping a card declined on its first payment, with `reason`), the removal is
+    audited in the same transaction that marks the method removed."""
+    return _remove(method_for_client(firm_id, client_id, public_id), actor, reason=reason)
 
 
 def _remove(
-    method: SavedMethod, actor: audit.Actor | None = None, *, detach: bool = True
+    method: SavedMethod,
+    actor: audit.Actor | None = None,
+    *,
+    detach: bool = True,
+    reason: str | None = None,
 ) -> SavedMethod:
     db.session.commit()  # no transaction held across the processor calls
     done: set[tuple[str, str]] = set()
@@ -442,6 +456,7 @@ def _remove(
             field="removed",
             before=False,
             after=True,
+            reason=reason,
         )
     db.session.commit()
     db.session.refresh(method)

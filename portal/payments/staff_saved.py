@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 
+from portal.audit import services as audit
 from portal.billing.models import Client
 from portal.db import db
 from portal.errors import NotFound, ValidationFailed
@@ -212,7 +213,13 @@ def take_and_save(
     )
     if payment_status(payment) == "failed":  # declined: not kept
         with suppress(NotFound):  # unless the same card saved at once replaced it already
-            payers.remove_method(firm_id, client.id, method.public_id)
+            payers.remove_method(
+                firm_id,
+                client.id,
+                method.public_id,
+                actor=audit.SYSTEM,
+                reason=payers.DECLINED_FIRST,
+            )
     firm_charges.authentication_link(payment)
     drafts.clear_selection(taker.staff_user_id, firm_id)
     return payment

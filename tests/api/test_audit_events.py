@@ -198,6 +198,9 @@ def test_needs_a_key_and_is_documented(api: APIClient) -> None:
     names = {parameter["name"] for parameter in operation["parameters"]}
     assert {"entity", "entity_id", "field", "action", "actor_kind", "actor_id"} <= names
     assert {"since", "until", "cursor", "limit"} <= names
+    (kind,) = [p for p in operation["parameters"] if p["name"] == "actor_kind"]
+    (choices,) = [s["enum"] for s in kind["schema"]["anyOf"] if "enum" in s]
+    assert choices == ["api_key", "staff", "client", "cli", "system"]
 
 
 # The use cases that audit

@@ -2,15 +2,18 @@
 methods (brand, last four, expiry, the consent's scope and when, "expires soon" within 30
 days), step 4a's link to them, and removing one after a confirmation (CSRF; the same use case
 as the API's DELETE: detached at the sandbox processor too; audited with the staff user as the
-actor). Another firm's staff never see nor remove them."""
+actor). Another firm's staff never see nor remove them. A client's own removal on its pay page
+is in the audit log under the client's external id and name."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from flask import Flask, g
 from sqlalchemy import select
 
+from portal.audit import services as audit
 from portal.audit.models import AuditEvent
 from portal.db import db
 from portal.gateways.base import Instrument
@@ -23,6 +26,7 @@ from tests.console.conftest import BASE_URL, Console, Person, make_person
 from tests.console.test_make_payment import _preview, _search, _tick, book
 from tests.payers.helpers import save, saved_for
 from tests.payments.conftest import Book
+from tests.payments.test_views import Browser, choose
 
 __all__ = ["book"]  # the fixture, shared with the other make-payment tests
 
@@ -209,3 +213,52 @@ def test_no_card_expiring_says_so(console: Console, staffer: Person) -> None:
     console.sign_in_as(staffer)
     page = console.get("/console/saved-cards/expiring").get_data(as_text=True)
     assert 'id="none-expiring"' in page
+
+
+def test_the_audit_log_shows_a_client_who_removed_its_own_card(
+    app: Flask,
+    console: Console,
+    admin: Person,
+    book: Book,
+    methods: tuple[SavedMethod, SavedMethod],
+    other_firm: factories.FirmWithKey,
+) -> None:
+    # given the client removes its Visa on its own review page
+    own, _ = methods
+    g.pop("csrf_token", None)  # another browser: not the console's token
+    browser = Browser(app.test_client())
+    browser.open(factories.link(book.client))
+    review = choose(browser.basket(), invoices={book.old.id: "100"}).submit()
+    confirm = browser.form(review, "confirm")
+    removed = browser.post(f"/pay/saved-methods/{own.public_id}/remove", confirm.fields)
+    assert removed.status_code == 200
+    # and two events whose client is not this firm's to name: another firm's client, and an
+    # id no client has (the page must still show them, by the id the event kept)
+    stranger = factories.client(other_firm, external_id="C-9", name="Not Theirs")
+    for client_id in (stranger.id, 987654):
+        audit.record(
+            book.client.firm_id,
+            audit.Actor.client(client_id),
+            action="saved_method.removed",
+            entity="saved_method",
+            entity_id="pm_gone",
+        )
+    console.sign_in_as(admin)
+
+    # when
+    page = console.get("/console/audit?actor=client")
+    exported = console.get("/console/audit.csv?actor=client")
+    staff_only = console.get(f"/console/audit?actor=staff:{admin.user.id}")
+
+    # then
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert f"Client C-1 ({book.client.name})" in text
+    assert own.public_id in text and "saved_method.removed" in text
+    assert f"Client #{stranger.id}" in text and "Not Theirs" not in text
+    assert "Client #987654" in text
+    assert '<option selected value="client">Any client</option>' in text
+    assert exported.status_code == 200
+    csv_text = exported.get_data(as_text=True)
+    assert f"Client C-1 ({book.client.name})" in csv_text and own.public_id in csv_text
+    assert own.public_id not in staff_only.get_data(as_text=True)

@@ -2,8 +2,9 @@
 new payer's card kept with "Save payer" (the consent's exact words, scope, how and staff user),
 a second payment with the saved method (no card typed; one charge per merchant account; the
 custom A/R message; receipts only to the typed address; a double click is one payment), a
-method kept for "this payment only" needing the payer's word by phone, another client's or
-firm's payer or method refused, and an expired card never offered."""
+method kept for "this payment only" needing the payer's word by phone, a kept card declined on
+its first payment forgotten (audited as the system), another client's or firm's payer or method
+refused, and an expired card never offered."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import re
 
 from sqlalchemy import select
 
+from portal.audit.models import AuditEvent
 from portal.db import db
 from portal.links.models import Link
 from portal.mail.models import OutgoingEmail
@@ -163,6 +165,36 @@ def test_a_method_kept_for_this_payment_needs_the_payers_word_by_phone(
     )
     assert api.status_code == 422
     assert api.get_json()["type"] == "/problems/consent-missing"
+
+
+def test_a_card_kept_by_staff_and_declined_is_forgotten_by_the_system(
+    console: Console, staffer: Person, book: Book
+) -> None:
+    # given
+    console.sign_in_as(staffer)
+    page = _step4(console, book, {f"invoice-{book.old.id}": "100.00"}, [f"invoice-{book.old.id}"])
+
+    # when "Save payer" with a card the bank declines
+    _, answer = _pay(
+        console,
+        page,
+        **{**CARD, "card_number": "4000 0000 0000 0002", "payer_name": "Ada Parent"},
+        payer_email="ada.parent@example.com",
+        save_payer="yes",
+        consent_scope="future_firm_initiated",
+    )
+
+    # then the payment failed, the card is not kept, and the log says who removed it and why
+    assert answer.status_code == 303, answer.get_data(as_text=True)  # type: ignore[attr-defined]
+    (payment,) = db.session.scalars(select(Payment)).all()
+    assert {c.status.value for c in payment.charges} == {"failed"}
+    (method,) = db.session.scalars(select(SavedMethod)).all()
+    assert method.removed_at is not None
+    (event,) = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "saved_method.removed")
+    ).all()
+    assert (event.actor_kind, event.actor_id, event.entity_id) == ("system", None, method.public_id)
+    assert event.reason == "declined on its first payment"
 
 
 def test_another_clients_or_firms_payer_or_method_is_refused(

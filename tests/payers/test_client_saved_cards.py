@@ -1,5 +1,7 @@
 """The client's review page: saving a card (consent kept word for word), paying with it on the
-next visit, the flag on a card about to expire, and removing it, through the Flask test client."""
+next visit, the flag on a card about to expire, and removing it (audited with the client as the
+actor; a card declined on its first payment is forgotten by the system), through the Flask test
+client."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ from flask import g
 from sqlalchemy import func, select
 
 from portal import clock
+from portal.audit.models import AuditEvent
 from portal.gateways.base import Instrument
 from portal.gateways.models import SandboxSavedMethod
 from portal.payers.models import Consent, ConsentHow, ConsentScope, SavedMethod
 from portal.payments.models import ChargeStatus
 from tests import factories
+from tests.conftest import APIClient
 from tests.payers.helpers import saved_for
 from tests.payments import test_views
 from tests.payments.test_views import (
@@ -29,6 +33,12 @@ from tests.payments.test_views import (
 
 books = test_views.books
 browser = test_views.browser
+
+
+def _removals(session) -> list[AuditEvent]:
+    return list(
+        session.scalars(select(AuditEvent).where(AuditEvent.action == "saved_method.removed"))
+    )
 
 
 def _review(browser: Browser, books: Books, amount: str = "100") -> object:
@@ -132,6 +142,11 @@ def test_a_declined_card_is_not_kept(browser: Browser, books: Books, session) ->
         )
         == 0
     )
+    # by the system, not the client, and the log says why
+    (method,) = session.scalars(select(SavedMethod)).all()
+    (event,) = _removals(session)
+    assert (event.actor_kind, event.actor_id) == ("system", None)
+    assert (event.entity_id, event.reason) == (method.public_id, "declined on its first payment")
 
 
 def test_a_card_expiring_within_30_days_is_flagged(
@@ -174,6 +189,42 @@ def test_removing_a_saved_card_detaches_it_and_keeps_the_review(
     assert method.removed_at is not None
     assert all(t.detached_at is not None for t in session.scalars(select(SandboxSavedMethod)))
     assert "Card number" in page  # the review still takes a new card
+
+
+def test_a_client_removing_a_saved_card_is_audited_with_the_client_as_the_actor(
+    browser: Browser, books: Books, session, api: APIClient
+) -> None:
+    # given
+    method = saved_for(books.client)
+    confirm = browser.form(_review(browser, books), "confirm")
+
+    # when
+    removed = browser.post(f"/pay/saved-methods/{method.public_id}/remove", confirm.fields)
+
+    # then one event, the same action as staff's and a key's removal, naming no one by name
+    assert removed.status_code == 200
+    (event,) = _removals(session)
+    assert (event.actor_kind, event.actor_id) == ("client", str(books.client.id))
+    assert (event.firm_id, event.entity, event.entity_id, event.field) == (
+        books.client.firm_id,
+        "saved_method",
+        method.public_id,
+        "removed",
+    )
+    assert (event.before, event.after, event.reason) == (False, True, None)
+    # removing it again (a second tab) is not found and audits nothing more
+    again = browser.post(f"/pay/saved-methods/{method.public_id}/remove", confirm.fields)
+    assert again.status_code == 404
+    assert len(_removals(session)) == 1
+
+    # and the firm's API lists it under the new actor kind
+    listed = api.get("/api/v1/audit-events?actor_kind=client")
+    assert listed.status_code == 200, listed.get_json()
+    (shown,) = listed.get_json()["data"]
+    assert shown["actor"] == {"kind": "client", "id": str(books.client.id)}
+    assert (shown["action"], shown["entity_id"]) == ("saved_method.removed", method.public_id)
+    assert api.get("/api/v1/audit-events?actor_kind=staff").get_json()["data"] == []
+    assert books.client.name not in listed.text and "ada@example.com" not in listed.text
 
 
 def test_a_card_the_processor_will_not_keep_is_explained_and_not_charged(

@@ -25,10 +25,14 @@ class AuditListQuery(ListQuery):
     )
     field: Word | None = Field(default=None, description='The setting, e.g. "auto_post".')
     action: Word | None = Field(default=None, description='e.g. "firm.updated".')
-    actor_kind: Literal["api_key", "staff", "cli", "system"] | None = Field(
-        default=None, description="Who acted: an API key, a staff user, the CLI or the portal."
+    actor_kind: Literal["api_key", "staff", "client", "cli", "system"] | None = Field(
+        default=None,
+        description="Who acted: an API key, a staff user, a client on its pages, the CLI or "
+        "the portal.",
     )
-    actor_id: Word | None = Field(default=None, description="The API key's or user's id.")
+    actor_id: Word | None = Field(
+        default=None, description="The API key's, staff user's or client's (internal) id."
+    )
     since: AwareDatetime | None = Field(
         default=None, description="Events at or after this ISO 8601 instant (with an offset)."
     )
@@ -41,8 +45,11 @@ class AuditListQuery(ListQuery):
 
 
 class ActorOut(Output):
-    kind: str = Field(description='"api_key", "staff", "cli" or "system".')
-    id: str | None = Field(description="The API key's or staff user's id; null for cli/system.")
+    kind: str = Field(description='"api_key", "staff", "client", "cli" or "system".')
+    id: str | None = Field(
+        description="The API key's or staff user's id, or the client's internal id (never its "
+        "external id, name or email); null for cli/system."
+    )
 
 
 class AuditEventOut(Output):
