@@ -99,10 +99,18 @@ def list_api_keys_command(firm_id: int) -> None:
 @click.option("--firm", "firm_slug", required=True, help="The firm's slug (as in /pay/<slug>).")
 @click.option("--role", type=click.Choice(["admin", "staff"]), default="admin", show_default=True)
 @click.option(
+    "--language",
+    help="The language of the console's emails to them: en, es or fr (or en_US, es_US, "
+    "fr_CA); left out, the portal's default (a re-invited person keeps theirs).",
+)
+@click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object: id, email, invitation_url."
 )
-def create_staff_command(email: str, firm_slug: str, role: str, as_json: bool) -> None:
+def create_staff_command(
+    email: str, firm_slug: str, role: str, language: str | None, as_json: bool
+) -> None:
     """Invite a staff user to a firm's console; print the single-use invitation URL (24 hours)."""
+    from portal import i18n
     from portal.audit.services import CLI
     from portal.errors import ValidationFailed
     from portal.firms.models import Firm
@@ -111,8 +119,15 @@ def create_staff_command(email: str, firm_slug: str, role: str, as_json: bool) -
     firm = db.session.scalar(select(Firm).where(Firm.slug == firm_slug))
     if firm is None:
         raise click.BadParameter("no firm has that slug", param_hint="--firm")
+    if language is None:
+        chosen: str | None = accounts.KEEP_LANGUAGE
+    else:
+        chosen = i18n.closest_supported(language)
+        if chosen is None:
+            supported = ", ".join(i18n.SUPPORTED_LOCALES)
+            raise click.BadParameter(f"choose one of {supported}", param_hint="--language")
     try:
-        invited = accounts.invite(firm, email, role, CLI, send_email=False)
+        invited = accounts.invite(firm, email, role, CLI, send_email=False, language=chosen)
     except ValidationFailed as exc:
         detail = "; ".join(str(problem.get("detail")) for problem in exc.errors)
         raise click.BadParameter(detail, param_hint="EMAIL") from None

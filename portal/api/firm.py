@@ -2,7 +2,8 @@
 
 GET/PATCH /firm read and change the firm's posting settings, alert address, time zone,
 identity and link email words through `portal.firms.settings.update_firm_settings`, which
-audits each change; GET /audit-events lists what was changed, by whom, newest first.
+audits each change (with the body's `reason`, if any); GET /audit-events lists what was
+changed, by whom, newest first.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ def patch_firm(body: FirmPatchIn) -> FirmOut:
     field is a 422 naming it, and nothing is saved. Each change is appended to the audit log
     (GET /audit-events) with the calling key as actor; sending the same body again changes
     and records nothing. Turning `auto_post` on releases nothing held: `held_postings` and
-    `held_notice` say what still waits for POST /postings/release."""
-    firm = update_firm_settings(g.firm_id, body.changes(), actor())
+    `held_notice` say what still waits for POST /postings/release. A `reason` is kept on
+    each of the change's audit events."""
+    firm = update_firm_settings(g.firm_id, body.changes(), actor(), reason=body.reason or None)
     return _out(firm)
 
 

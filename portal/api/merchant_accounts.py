@@ -77,9 +77,10 @@ def patch_merchant_account(id: str, body: MerchantAccountPatchIn) -> MerchantAcc
     naming `stripe_account` otherwise; 503 when Stripe cannot be reached). A `kind` change of an
     account with payments, and a switch back to the sandbox while Stripe payments are in
     flight, are 409. A code not in the back office's synced list is a 422 listing the allowed
-    ones. Every change is appended to the audit log."""
-    changes = {name: getattr(body, name) for name in body.model_fields_set}
-    account = account_settings.update_merchant_account(g.firm_id, id, changes, actor=actor())
+    ones. Every change is appended to the audit log, with the body's `reason` if any."""
+    account = account_settings.update_merchant_account(
+        g.firm_id, id, body.changes(), actor=actor(), reason=body.reason or None
+    )
     return MerchantAccountSettingsOut.of(account)
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flask_babel import lazy_gettext
+from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
+from portal import i18n
 from portal.staff.models import StaffRole
 from portal.text import FormText
 
@@ -30,6 +31,7 @@ MESSAGES: Mapping[str, Any] = {
     "never-activated": lazy_gettext(
         "They never accepted their invitation: invite them again instead."
     ),
+    "language": lazy_gettext("Choose a language from the list."),
 }
 
 
@@ -37,6 +39,15 @@ def role_choices() -> list[tuple[str, Any]]:
     return [
         (StaffRole.STAFF.value, lazy_gettext("Staff")),
         (StaffRole.ADMIN.value, lazy_gettext("Admin")),
+    ]
+
+
+def email_languages() -> list[tuple[str, Any]]:
+    """The languages a staff user's emails may be in: the portal's default ("" saves None),
+    then each supported language by its own name (Notifications, and the Users page's invite)."""
+    default = i18n.language_name(i18n.default_locale())
+    return [("", gettext("The portal's default (%(language)s)", language=default))] + [
+        (locale, i18n.language_name(locale)) for locale in i18n.SUPPORTED_LOCALES
     ]
 
 
@@ -127,6 +138,13 @@ class InviteForm(FlaskForm):
         ],
     )
     role = SelectField(lazy_gettext("Role"), choices=role_choices, default="staff")
+    #: Checked by the use case (`staff.accounts.invite`); the console's own language first.
+    language = SelectField(
+        lazy_gettext("Language of their emails"),
+        choices=email_languages,
+        default=i18n.current_locale,
+        validate_choice=False,
+    )
 
 
 class RoleForm(FlaskForm):

@@ -18,9 +18,9 @@ from flask_babel import gettext, lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField
 
-from portal import i18n
 from portal.audit.services import Actor
 from portal.console.auth import bp, staff_required
+from portal.console.forms import email_languages
 from portal.errors import ValidationFailed
 from portal.notifications.choices import KEEP_LANGUAGE, Kind, choices_of, save_choices
 
@@ -37,21 +37,12 @@ LABELS: dict[Kind, Any] = {
 }
 
 
-def _languages() -> list[tuple[str, Any]]:
-    """The email languages offered: the portal's default ("" saves None), then each supported
-    language by its own name."""
-    default = i18n.language_name(i18n.default_locale())
-    return [("", gettext("The portal's default (%(language)s)", language=default))] + [
-        (locale, i18n.language_name(locale)) for locale in i18n.SUPPORTED_LOCALES
-    ]
-
-
 class NotificationsForm(FlaskForm):
     """The language of the emails, and one checkbox per kind (a field named by its value)."""
 
     #: Checked by the use case (`staff.accounts.set_language`); a form without it keeps it.
     language = SelectField(
-        lazy_gettext("Language of these emails"), choices=_languages, validate_choice=False
+        lazy_gettext("Language of these emails"), choices=email_languages, validate_choice=False
     )
 
 

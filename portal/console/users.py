@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, g, redirect, render_template, url_for
+from flask import flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext
 
@@ -60,7 +60,15 @@ def invite_user() -> ResponseReturnValue:
         return _page(form, 422)
     try:
         invited = accounts.invite(
-            g.staff.firm, form.email.data or "", form.role.data or "", _actor(), send_email=True
+            g.staff.firm,
+            form.email.data or "",
+            form.role.data or "",
+            _actor(),
+            send_email=True,
+            # "" is the portal's default; a form without the field keeps what they had.
+            language=(form.language.data or None)
+            if "language" in request.form
+            else accounts.KEEP_LANGUAGE,
         )
     except ValidationFailed as exc:
         show_problems(form, exc.errors)

@@ -19,7 +19,7 @@ from portal import clock
 from portal.audit.services import Actor, record_changes
 from portal.db import db
 from portal.notifications.models import NotificationChoice
-from portal.staff.accounts import set_language
+from portal.staff.accounts import KEEP_LANGUAGE, set_language
 from portal.staff.models import StaffRole, StaffUser
 
 #: The audit log's entity for a user's choices (entity id: the user's id; field: the kind).
@@ -53,10 +53,6 @@ def choices_of(user: StaffUser) -> dict[Kind, bool]:
         )
     }
     return {kind: saved.get(kind.value, default_for(user.role, kind)) for kind in Kind}
-
-
-#: `save_choices`'s language when the user's language is left as it is.
-KEEP_LANGUAGE = "keep"
 
 
 def save_choices(

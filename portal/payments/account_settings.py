@@ -88,9 +88,15 @@ def settings_of(account: MerchantAccount) -> dict[str, Any]:
 
 
 def update_merchant_account(
-    firm_id: int, public_id: str, changes: Mapping[str, Any], *, actor: Actor
+    firm_id: int,
+    public_id: str,
+    changes: Mapping[str, Any],
+    *,
+    actor: Actor,
+    reason: str | None = None,
 ) -> MerchantAccount:
-    """Change the firm's merchant account `public_id` (commits); fields left out stay.
+    """Change the firm's merchant account `public_id` (commits); fields left out stay. Each
+    change is audited by `actor`, with `reason` (why) if given.
 
     Raises NotFound (another firm's account too), ValidationFailed (422, naming each field:
     an unsupported language, a bad label, a code not in the back office's list, Stripe without
@@ -120,6 +126,7 @@ def update_merchant_account(
             entity_id=account.public_id,
             before=before,
             after=settings_of(account),
+            reason=reason,
         )
     return account
 

@@ -27,6 +27,9 @@ from portal.staff.tokens import INVITATION_PATH, issue_token, retire_tokens
 from portal.templating import locale_scope
 
 ENTITY = "staff_user"
+#: `invite`'s (and `notifications.choices.save_choices`') language when the user's language is
+#: left as it is (a new user's is then None: the portal's default).
+KEEP_LANGUAGE = "keep"
 
 
 @dataclass(frozen=True)
@@ -71,15 +74,37 @@ def _role(role: str) -> StaffRole:
         ) from None
 
 
-def invite(firm: Firm, email: str, role: str, actor: Actor, *, send_email: bool) -> Invited:
+def _language(language: str | None) -> str | None:
+    """`language` if the portal has it (None: the portal's default), else ValidationFailed."""
+    if language is not None and language not in i18n.SUPPORTED_LOCALES:
+        raise ValidationFailed(
+            "This language is not supported.",
+            errors=[ValidationProblem("language", "language", "Choose a language from the list.")],
+        )
+    return language
+
+
+def invite(
+    firm: Firm,
+    email: str,
+    role: str,
+    actor: Actor,
+    *,
+    send_email: bool,
+    language: str | None = KEEP_LANGUAGE,
+) -> Invited:
     """Create (or re-invite) a staff user and issue their 24-hour invitation.
 
     Someone invited before who has not accepted gets a new invitation (the old one stops
-    working); an address that already has an account anywhere is refused. `send_email` emails
-    the invitation (the console); the CLI prints it instead.
+    working); an address that already has an account anywhere is refused. `language` is the
+    language of the console's emails to them (one of `i18n.SUPPORTED_LOCALES`, or None: the
+    portal's default), the invitation's first; left as KEEP_LANGUAGE, a re-invited person keeps
+    theirs. `send_email` emails the invitation (the console); the CLI prints it instead.
     """
     address = _normal_email(email)
     chosen = _role(role)
+    keep = language == KEEP_LANGUAGE
+    wanted = None if keep else _language(language)
     with db.transaction():
         user = db.session.scalar(select(StaffUser).where(StaffUser.email == address))
         if user is not None and (user.firm_id != firm.id or user.activated_at is not None):
@@ -91,12 +116,20 @@ def invite(firm: Firm, email: str, role: str, actor: Actor, *, send_email: bool)
                 ]
             )
         if user is None:
-            user = StaffUser(firm_id=firm.id, email=address, role=chosen, created_at=clock.now())
+            user = StaffUser(
+                firm_id=firm.id,
+                email=address,
+                role=chosen,
+                language=wanted,
+                created_at=clock.now(),
+            )
             db.session.add(user)
             db.session.flush()
         else:
             user.role = chosen
             user.deactivated_at = None
+            if not keep:
+                user.language = wanted
         value = issue_token(user, TokenPurpose.INVITATION)
         url = urls.absolute(f"{INVITATION_PATH}/{value}")
         record(
@@ -105,11 +138,11 @@ def invite(firm: Firm, email: str, role: str, actor: Actor, *, send_email: bool)
             action="staff_user.invited",
             entity=ENTITY,
             entity_id=user.id,
-            after={"email": address, "role": chosen.value},
+            after={"email": address, "role": chosen.value, "language": user.language},
         )
         if send_email:
             context = {"url": url, "firm_name": firm.name, "role": chosen.value}
-            with locale_scope(None):
+            with locale_scope(user.language):
                 subject = render_template("email/staff_invitation/subject.txt", **context).strip()
                 text = render_template("email/staff_invitation/body.txt", **context)
             send_after_commit(
@@ -149,11 +182,7 @@ def _keep_an_admin(user: StaffUser) -> None:
 def set_language(user: StaffUser, language: str | None, actor: Actor) -> bool:
     """Set the language of the emails `user` gets (None: the portal's default), audited; the
     caller commits. True when it changed; ValidationFailed for a language the portal lacks."""
-    if language is not None and language not in i18n.SUPPORTED_LOCALES:
-        raise ValidationFailed(
-            "This language is not supported.",
-            errors=[ValidationProblem("language", "language", "Choose a language from the list.")],
-        )
+    language = _language(language)
     if user.language == language:
         return False
     record_changes(

@@ -235,7 +235,8 @@ def complete_enrolment(row: StaffSession, code: str) -> Enrolled:
 
 
 def request_password_reset(email: str) -> None:
-    """Email a 24-hour reset link if `email` is an active account; say nothing either way."""
+    """Email a 24-hour reset link, in the user's language, if `email` is an active account;
+    say nothing either way."""
     user = active_user(email)
     if user is None:
         return
@@ -243,7 +244,7 @@ def request_password_reset(email: str) -> None:
         value = issue_token(user, TokenPurpose.PASSWORD_RESET)
         url = urls.absolute(f"{RESET_PATH}/{value}")
         context = {"url": url, "firm_name": user.firm.name}
-        with locale_scope(None):
+        with locale_scope(user.language):  # None: the portal's DEFAULT_LOCALE
             subject = render_template("email/staff_reset/subject.txt", **context).strip()
             text = render_template("email/staff_reset/body.txt", **context)
         send_after_commit(

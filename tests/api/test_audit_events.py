@@ -90,6 +90,48 @@ def test_events_are_listed_newest_first_with_who_what_and_when(
     assert dt.datetime.fromisoformat(newest["at"]).tzinfo is not None
 
 
+def test_a_reason_sent_with_a_patch_is_on_each_of_its_events(api: APIClient) -> None:
+    # given a change of two settings, and one left as it was, with a reason
+    why = "Ticket 4812: the firm moved to New York"
+    patch(api, "/api/v1/firm", {"auto_post": True})  # already true: no event
+
+    # when
+    answer = patch(
+        api,
+        "/api/v1/firm",
+        {"auto_post": True, "time_zone": "America/New_York", "ar_message": "Paid", "reason": why},
+    )
+
+    # then the reason is on each changed field's event, and stored nowhere else
+    assert answer.status_code == 200, answer.get_json()
+    assert "reason" not in answer.get_json()
+    events = _listed(api, "?entity=firm")
+    assert sorted((e["field"], e["reason"]) for e in events) == [
+        ("ar_message", why),
+        ("time_zone", why),
+    ]
+    # a merchant account's change carries its reason the same way
+    account = api.get("/api/v1/merchant-accounts").get_json()["data"][0]["id"]
+    changed = patch(
+        api, f"/api/v1/merchant-accounts/{account}", {"ledger_code": "1010", "reason": "  Audit  "}
+    )
+    assert changed.status_code == 200, changed.get_json()
+    (event,) = _listed(api, "?entity=merchant_account")
+    assert (event["field"], event["after"], event["reason"]) == ("ledger_code", "1010", "Audit")
+
+
+def test_an_over_long_reason_is_a_422_and_changes_nothing(api: APIClient) -> None:
+    # when
+    answer = patch(api, "/api/v1/firm", {"auto_post": False, "reason": "x" * 501})
+
+    # then
+    assert answer.status_code == 422
+    assert answer.mimetype == "application/problem+json"
+    assert [e["pointer"] for e in answer.get_json()["errors"]] == ["/reason"]
+    assert api.get("/api/v1/firm").get_json()["auto_post"] is True
+    assert _listed(api, "?entity=firm") == []
+
+
 def test_pages_follow_the_cursor_newest_first(api: APIClient) -> None:
     # given: five changes
     for n in range(5):

@@ -161,6 +161,9 @@ def test_each_setting_is_stored_normalised_and_audited(
         ({"email_signature": "x" * 1001}, "/email_signature"),
         ({"auto_apply_order": "newest_first"}, "/auto_apply_order"),
         ({"auto_apply_order": None}, "/auto_apply_order"),
+        ({"reason": "x" * 501}, "/reason"),
+        ({"reason": "Moved\nbanks"}, "/reason"),
+        ({"reason": 42}, "/reason"),
     ],
 )
 def test_a_bad_field_is_a_422_naming_it_and_nothing_is_saved(
@@ -274,9 +277,10 @@ def test_needs_a_key(api: APIClient) -> None:
 def test_the_document_describes_the_settings(api: APIClient) -> None:
     document = api.get("/api/v1/openapi.json").get_json()
     schema = document["components"]["schemas"]["FirmPatchIn"]
-    assert {"auto_post", "ar_message", "time_zone", "contact_phone", "website"} <= set(
+    assert {"auto_post", "ar_message", "time_zone", "contact_phone", "website", "reason"} <= set(
         schema["properties"]
     )
+    assert schema["properties"]["reason"]["anyOf"][0]["maxLength"] == 500
     assert schema["additionalProperties"] is False
 
 

@@ -158,6 +158,8 @@ def test_another_firms_account_is_not_found(api: APIClient, other_api: APIClient
         ({"ledger_code": 1000}, "/ledger_code"),
         ({"stripe_account": "sk_live_123"}, "/stripe_account"),
         ({"gateway": "stripe"}, "/stripe_account"),
+        ({"reason": "x" * 501}, "/reason"),
+        ({"reason": "Ledger\u0000"}, "/reason"),
     ],
 )
 def test_bad_input_is_a_422_naming_the_field_and_saves_nothing(

@@ -41,7 +41,7 @@ def test_an_admin_invites_someone_by_email(
     # and the audit log says who invited whom
     (event,) = _events("staff_user.invited")
     assert (event.actor_kind, event.actor_id) == ("staff", str(admin.user.id))
-    assert event.after == {"email": "lee@okafor.example", "role": "staff"}
+    assert event.after == {"email": "lee@okafor.example", "role": "staff", "language": None}
 
 
 def test_a_bad_invitation_comes_back_with_the_error_and_what_was_typed(

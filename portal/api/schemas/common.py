@@ -7,7 +7,7 @@ import binascii
 import datetime as dt
 import re
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 from babel import Locale, UnknownLocaleError
 from pydantic import (
@@ -159,6 +159,21 @@ Title = Annotated[
 Description = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=10_000), pydantic_text(multiline=True)
 ]
+# Why a setting is changed: kept as `reason` on each audit event the change appends.
+AuditReason = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=500), pydantic_text()
+]
+
+
+def audit_reason() -> Any:
+    """The optional `reason` field of a settings PATCH body."""
+    return Field(
+        default=None,
+        description="Why this change is made (one line, at most 500 characters): kept as "
+        "`reason` on each audit event it appends (GET /audit-events). Not a setting: nothing "
+        "else stores it, and a body that changes nothing records nothing.",
+        examples=["Ticket 4812: the back office moved to a new ledger code"],
+    )
 
 
 class Input(BaseModel):

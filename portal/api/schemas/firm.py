@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
-from portal.api.schemas.common import Input, Output
+from portal.api.schemas.common import AuditReason, Input, Output, audit_reason
 from portal.firms import settings
 from portal.firms.models import AutoApplyOrder, Firm
 from portal.firms.services import default_time_zone, firm_currency
@@ -120,9 +120,11 @@ class FirmPatchIn(Input):
         examples=[500000],
     )
 
+    reason: AuditReason | None = audit_reason()
+
     def changes(self) -> dict[str, Any]:
-        """The settings sent, by name."""
-        return {name: getattr(self, name) for name in self.model_fields_set}
+        """The settings sent, by name (not `reason`, which says why)."""
+        return {name: getattr(self, name) for name in self.model_fields_set - {"reason"}}
 
 
 class FirmOut(Output):

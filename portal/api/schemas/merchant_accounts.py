@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_
 from pydantic_core import PydanticCustomError
 
 from portal import urls
-from portal.api.schemas.common import Input, Name, Output
+from portal.api.schemas.common import AuditReason, Input, Name, Output, audit_reason
 from portal.api.schemas.webhooks import PublicId
 from portal.firms.models import MerchantAccount
 from portal.text import pydantic_text
@@ -83,6 +83,12 @@ class MerchantAccountPatchIn(Input):
         description="The Stripe connected account (acct_...) of the platform this account "
         "charges into; checked at Stripe when saved.",
     )
+
+    reason: AuditReason | None = audit_reason()
+
+    def changes(self) -> dict[str, object]:
+        """The settings sent, by name (not `reason`, which says why)."""
+        return {name: getattr(self, name) for name in self.model_fields_set - {"reason"}}
 
     @field_validator("label", "accepts_card", "accepts_ach", "kind", "gateway")
     @classmethod
