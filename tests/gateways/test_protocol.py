@@ -17,6 +17,7 @@ PROTOCOL_METHODS = (
     "find_charge",
     "fetch_refund",
     "authenticate",
+    "cancel",
     "save_method",
     "remove_method",
     "parse_event",
