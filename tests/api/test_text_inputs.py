@@ -72,6 +72,8 @@ def test_a_plain_firm_name_with_accents_is_kept(api: APIClient) -> None:
         ("/api/v1/links", {"client": "C-1", "send": {"message": "Hi\x00"}}, "/send/message"),
         ("/api/v1/firm", {"email_message": "Hel\x0blo"}, "/email_message"),
         ("/api/v1/firm", {"email_signature": "Ana\x00"}, "/email_signature"),
+        ("/api/v1/payments/abc/refunds", {"reason": "Paid twice\nby mistake"}, "/reason"),
+        ("/api/v1/payments/abc/refunds", {"reason": "a\x00b"}, "/reason"),
     ],
 )
 def test_every_free_text_field_refuses_controls_naming_the_field(
@@ -83,6 +85,8 @@ def test_every_free_text_field_refuses_controls_naming_the_field(
         response = send(path, json=body, headers={"Authorization": f"Bearer {api.key}"})
     elif path == "/api/v1/links":
         response = api.post(path, json=body)
+    elif path.endswith("/refunds"):
+        response = api.post(path, json=body, headers={"Idempotency-Key": "refund-text"})
     else:
         response = api.put(path, json=body)
 

@@ -36,6 +36,7 @@ from portal.payments.models import (
     Refund,
 )
 from portal.payments.queries import PaymentStatus, PaymentView
+from portal.text import pydantic_text
 
 
 class PaymentPath(BaseModel):
@@ -334,9 +335,9 @@ class RefundIn(Input):
         description="Empty or left out: refund what is left of every allocation. A trust "
         "refund may not exceed the matter's trust balance.",
     )
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] = Field(
-        default="", description="Kept in the charge's history."
-    )
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=300), pydantic_text()
+    ] = Field(default="", description="Kept in the charge's history (one line).")
 
     @field_validator("allocations")
     @classmethod
