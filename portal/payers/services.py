@@ -1,9 +1,8 @@
 """Saved payers and methods: the use cases the client's pages, the console and the API call.
 
 Commits: `add_payer`, `payer_once`, `attach_payer`, `save_method` and `remove_method` own their
-transactions, committing before and after each processor call (no transaction held across the
-network). A method removed by a person, a key or the system (`remove_method` with an
-`actor`) is audited. The rest read, or (`client_payer`) write inside the caller's transaction.
+transactions, committing around each processor call, never across one; a removal with an
+`actor` is audited. The rest read, or (`client_payer`) write inside the caller's transaction.
 
 A client's payers are the ones that belong to it and the ones attached to it; a payer's
 methods pay only for those clients. Every lookup is scoped to one firm and one client, and a
@@ -361,7 +360,8 @@ def save_method(
     for older in list(payer.methods):
         if older.id != method.id and older.removed_at is None and _same(older, method):
             # The same processor method kept again (a form sent twice) stays attached.
-            _remove(older, detach=not refs & {t.method_ref for t in older.tokens})
+            detach = not refs & {t.method_ref for t in older.tokens}
+            _remove(older, audit.SYSTEM, detach=detach, reason=REPLACED)
     return method
 
 
@@ -399,8 +399,10 @@ def _same(a: SavedMethod, b: SavedMethod) -> bool:
     )
 
 
-#: Why the system forgets a card just kept when its first payment is declined (audit reason).
+#: Why the system forgets a method (audit reasons): a card just kept whose first payment is
+#: declined, and an older copy of a method saved again.
 DECLINED_FIRST = "declined on its first payment"
+REPLACED = "the same method was saved again"
 
 
 def remove_method(

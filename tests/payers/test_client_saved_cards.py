@@ -242,3 +242,14 @@ def test_a_card_the_processor_will_not_keep_is_explained_and_not_charged(
     assert "This card could not be saved" in text_of(again.text)
     assert payments_of(session, books) == []
     assert session.scalar(select(func.count()).select_from(SavedMethod)) == 0
+
+
+def test_the_same_card_saved_again_replaces_the_older_copy_audited(books: Books, session) -> None:
+    older = saved_for(books.client)
+    newer = saved_for(books.client)  # the same card, kept again (a second "save" on the phone)
+
+    session.refresh(older)
+    assert older.removed_at is not None and newer.removed_at is None
+    (event,) = _removals(session)
+    assert (event.actor_kind, event.entity_id) == ("system", older.public_id)
+    assert event.reason == "the same method was saved again"
