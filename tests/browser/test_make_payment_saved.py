@@ -82,6 +82,8 @@ def test_save_payer_then_pay_with_the_saved_card_by_keyboard(
     assert axe(page) == []
     page.set_viewport_size(NARROW)
     assert axe(page) == []
+    # the allocation's seven columns become one card per invoice: nothing runs off the phone
+    assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
     page.set_viewport_size({"width": 1280, "height": 800})
     _press(page, saved, "Space")
     expect(saved).to_be_checked()
