@@ -3,9 +3,9 @@ button's website origins, and public trust deposits.
 
 Each form calls the use case the API's route calls (`portal.firms.branding`: `set_branding` as
 PUT /firm/branding, `set_logo` / `remove_logo` as PUT / DELETE /firm/logo, `set_origins` as PUT
-/firm/origins), with the signed-in admin as the audit actor, so the same checks refuse the
-same values: a colour too light for white text, a logo that is not a real PNG or JPEG of a
-sensible size, an origin that is not exactly https://host[:port].
+/firm/origins), with the signed-in admin as the audit actor and the reason typed, if any, so
+the same checks refuse the same values: a colour too light for white text, a logo that is not
+a real PNG or JPEG of a sensible size, an origin that is not exactly https://host[:port].
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def update_branding() -> ResponseReturnValue:
             brand_colour=colour,
             public_trust_deposits=firm.public_trust_deposits,
             actor=actor(),
+            reason=form.given_reason(),
         )
     except ValidationFailed as exc:
         place_problems(form, exc.errors, branding_message)
@@ -77,7 +78,7 @@ def upload_logo() -> ResponseReturnValue:
         finally:
             upload.close()  # a large upload is spooled to a temporary file: let it go now
     try:
-        branding.set_logo(g.staff.firm, data, actor=actor())
+        branding.set_logo(g.staff.firm, data, actor=actor(), reason=form.given_reason())
     except ValidationFailed as exc:
         form.logo.errors = [*form.logo.errors, *(branding_message("logo", e) for e in exc.errors)]
         return _refused("logo", form)
@@ -109,7 +110,12 @@ def add_origin() -> ResponseReturnValue:
         form.origin.errors = [branding_message("origin", {"code": "origin"})]
         return _refused("origin", form)
     try:
-        branding.set_origins(firm, [*(firm.website_origins or []), typed], actor=actor())
+        branding.set_origins(
+            firm,
+            [*(firm.website_origins or []), typed],
+            actor=actor(),
+            reason=form.given_reason(),
+        )
     except ValidationFailed as exc:
         form.origin.errors = [branding_message("origin", e) for e in exc.errors]
         return _refused("origin", form)
@@ -144,6 +150,7 @@ def update_trust_deposits() -> ResponseReturnValue:
         brand_colour=firm.brand_colour,
         public_trust_deposits=bool(form.public_trust_deposits.data),
         actor=actor(),
+        reason=form.given_reason(),
     )
     flash(gettext("Public trust deposits saved."), "info")
     return _back("trust-deposits")

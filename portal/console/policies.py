@@ -4,7 +4,7 @@ amount above which a refund asks for the password again.
 Evergreen calls `portal.trust_requests.services.set_evergreen_mode` (as PUT /firm/evergreen
 does); the refund threshold `portal.firms.settings.update_firm_settings` (as PATCH /firm does
 with `refund_reauth_above_minor`), typed as money in the staff user's locale and the firm's
-currency. Both audit the signed-in admin.
+currency. Both audit the signed-in admin, with the reason typed, if any.
 """
 
 from __future__ import annotations
@@ -30,7 +30,12 @@ def update_evergreen() -> ResponseReturnValue:
     form = EvergreenForm(prefix=PREFIXES[EvergreenForm])
     if not form.validate_on_submit():
         return settings_page(section=("evergreen", form), status=422)
-    trust_requests.set_evergreen_mode(g.staff.firm_id, EvergreenMode(form.mode.data), actor=actor())
+    trust_requests.set_evergreen_mode(
+        g.staff.firm_id,
+        EvergreenMode(form.mode.data),
+        actor=actor(),
+        reason=form.given_reason(),
+    )
     flash(gettext("Evergreen retainers saved."), "info")
     return redirect(url_for("console.settings") + "#evergreen", code=303)
 
@@ -46,7 +51,12 @@ def update_refunds() -> ResponseReturnValue:
     if not good:
         return settings_page(section=("refunds", form), status=422)
     try:
-        update_firm_settings(firm.id, {"refund_reauth_above_minor": minor}, actor())
+        update_firm_settings(
+            firm.id,
+            {"refund_reauth_above_minor": minor},
+            actor(),
+            reason=form.given_reason(),
+        )
     except ValidationFailed:
         form.refund_reauth_above.errors = [MESSAGES["amount_invalid"]({})]
         return settings_page(section=("refunds", form), status=422)

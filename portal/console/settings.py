@@ -2,7 +2,8 @@
 
 The firm's form calls `portal.firms.settings.update_firm_settings` (as PATCH /firm does) and
 each account's form `portal.payments.account_settings.update_merchant_account` (as PATCH
-/merchant-accounts/{id} does), both with the signed-in admin as the audit actor. A refused
+/merchant-accounts/{id} does), both with the signed-in admin as the audit actor and the
+optional reason typed with the change (`settings_forms.ReasonForm`). A refused
 value comes back next to its field, with everything typed kept. The back office's lists, once
 synced, are the dropdowns of the account codes they govern.
 """
@@ -23,7 +24,7 @@ from wtforms.validators import Length
 
 from portal.audit.services import Actor
 from portal.console.auth import admin_required, bp
-from portal.console.settings_forms import section_forms
+from portal.console.settings_forms import ReasonForm, section_forms
 from portal.errors import Conflict, ValidationFailed
 from portal.firms import services as firms
 from portal.firms.account_lists import LISTS, lists_of
@@ -73,7 +74,7 @@ FIRM_FIELDS = (
 )
 
 
-class FirmSettingsForm(FlaskForm):
+class FirmSettingsForm(ReasonForm):
     auto_post = BooleanField(lazy_gettext("Post payments to the back office automatically"))
     use_posted_date = BooleanField(lazy_gettext("Use the posted date as the transaction date"))
     ar_message = StringField(lazy_gettext("A/R message"), validators=[Length(max=400)])
@@ -133,7 +134,7 @@ def account_form(
 ) -> FlaskForm:
     """The form of one merchant account: a dropdown for each code whose list is synced."""
 
-    class AccountForm(FlaskForm):
+    class AccountForm(ReasonForm):
         label = StringField(lazy_gettext("Label"), validators=[Length(max=400)])
         accepts_card = BooleanField(lazy_gettext("Accepts cards"))
         accepts_ach = BooleanField(lazy_gettext("Accepts bank payments (ACH)"))
@@ -299,7 +300,7 @@ def update_settings() -> ResponseReturnValue:
         return settings_page(form, status=422)
     was_auto = firm.auto_post
     try:
-        updated = update_firm_settings(firm.id, form.changes(), actor())
+        updated = update_firm_settings(firm.id, form.changes(), actor(), reason=form.given_reason())
     except ValidationFailed as exc:
         place_problems(form, exc.errors, _setting_message)
         return settings_page(form, status=422)
@@ -330,7 +331,11 @@ def update_account(public_id: str) -> ResponseReturnValue:
         return settings_page(edited=(public_id, form), status=422)
     try:
         account_settings.update_merchant_account(
-            firm_id, public_id, _account_changes(form), actor=actor()
+            firm_id,
+            public_id,
+            _account_changes(form),
+            actor=actor(),
+            reason=form.given_reason(),
         )
     except ValidationFailed as exc:
         place_problems(form, exc.errors, _account_message)

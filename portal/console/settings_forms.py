@@ -3,7 +3,9 @@ origins, public trust deposits, evergreen retainers and the refund password thre
 
 Each is its own Flask-WTF form with its own CSRF token and prefix, so a refused value in one
 section comes back beside its field with what was typed, and the other sections show what is
-stored. `section_forms(firm)` builds them all from the firm's settings.
+stored. `section_forms(firm)` builds them all from the firm's settings. Every form that changes
+a setting (these, the firm's settings and each merchant account's) is a `ReasonForm`: its
+optional `reason` goes to the use case and onto each audit event of the change.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from portal.firms.services import firm_currency
 from portal.i18n import current_locale
 from portal.money import MoneyError, format_money, parse_money
 from portal.payments.checkout_forms import money_message
+from portal.text import FormText
 
 #: What a refused branding value reads as, by the service's problem code.
 BRANDING_MESSAGES: Mapping[str, Any] = {
@@ -58,7 +61,32 @@ def branding_message(name: str, problem: Mapping[str, Any]) -> Any:
     return message % params if params else message
 
 
-class BrandingForm(FlaskForm):
+#: The longest reason a change may carry, as the API's `reason` (AuditReason).
+REASON_MAX = 500
+
+
+def _stripped(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+class ReasonForm(FlaskForm):
+    """A settings form whose change may say why (one line, kept in the audit log)."""
+
+    reason = StringField(
+        lazy_gettext("Reason for the change (kept in the audit log)"),
+        filters=[_stripped],
+        validators=[
+            Length(max=REASON_MAX, message=lazy_gettext("Use at most %(max)d characters.")),
+            FormText(),
+        ],
+    )
+
+    def given_reason(self) -> str | None:
+        """The reason typed, or None when left blank."""
+        return self.reason.data or None
+
+
+class BrandingForm(ReasonForm):
     name = StringField(
         lazy_gettext("Firm name"),
         validators=[DataRequired(lazy_gettext("Enter the firm's name.")), Length(max=200)],
@@ -66,7 +94,7 @@ class BrandingForm(FlaskForm):
     brand_colour = StringField(lazy_gettext("Brand colour"), validators=[Length(max=20)])
 
 
-class LogoForm(FlaskForm):
+class LogoForm(ReasonForm):
     logo = FileField(lazy_gettext("Logo file (PNG or JPEG)"))
 
 
@@ -74,7 +102,7 @@ class RemoveLogoForm(FlaskForm):
     """Only the CSRF token: removing the logo asks nothing else."""
 
 
-class OriginForm(FlaskForm):
+class OriginForm(ReasonForm):
     origin = StringField(lazy_gettext("Website origin"), validators=[Length(max=300)])
 
 
@@ -82,13 +110,13 @@ class RemoveOriginForm(FlaskForm):
     origin = HiddenField(validators=[Length(max=300)])
 
 
-class TrustDepositsForm(FlaskForm):
+class TrustDepositsForm(ReasonForm):
     public_trust_deposits = BooleanField(
         lazy_gettext('Offer "Deposit to trust" on the pay button and the public payment page')
     )
 
 
-class EvergreenForm(FlaskForm):
+class EvergreenForm(ReasonForm):
     mode = RadioField(
         lazy_gettext("When a sync leaves a matter's trust below its minimum"),
         choices=[
@@ -104,7 +132,7 @@ class EvergreenForm(FlaskForm):
     )
 
 
-class RefundsForm(FlaskForm):
+class RefundsForm(ReasonForm):
     refund_reauth_above = StringField(
         lazy_gettext("Ask for the password again for refunds above"),
         validators=[Length(max=40)],

@@ -136,9 +136,11 @@ def checked_host(parts: SplitResult) -> tuple[str, str]:
     return host, f":{port}" if port is not None and port != default_port else ""
 
 
-def set_origins(firm: Firm, origins: Sequence[str], *, actor: Actor) -> list[str]:
+def set_origins(
+    firm: Firm, origins: Sequence[str], *, actor: Actor, reason: str | None = None
+) -> list[str]:
     """Replace the firm's website origins (normalised, de-duplicated, in the given order) and
-    commit, auditing the change."""
+    commit, auditing the change (with `reason`, why, if given)."""
     if len(origins) > MAX_ORIGINS:
         raise ValidationFailed(
             f"at most {MAX_ORIGINS} origins",
@@ -165,7 +167,7 @@ def set_origins(firm: Firm, origins: Sequence[str], *, actor: Actor) -> list[str
             normal.append(origin)
     if problems:
         raise ValidationFailed("Some origins are invalid; nothing was saved.", errors=problems)
-    record_firm_changes(firm, {"website_origins": normal}, actor)
+    record_firm_changes(firm, {"website_origins": normal}, actor, reason=reason)
     db.session.commit()
     return normal
 
@@ -229,9 +231,9 @@ def checked_logo(data: bytes) -> CheckedLogo:
     return CheckedLogo(content_type=content_type, width=width, height=height)
 
 
-def set_logo(firm: Firm, data: bytes, *, actor: Actor) -> None:
+def set_logo(firm: Firm, data: bytes, *, actor: Actor, reason: str | None = None) -> None:
     """Store (or replace) the firm's logo after checking it; commits. The audit log keeps the
-    logo's digest, not the image."""
+    logo's digest, not the image (and `reason`, why, if given)."""
     checked = checked_logo(data)
     digest = hashlib.sha256(data).hexdigest()
     logo = db.session.get(FirmLogo, firm.id)
@@ -243,16 +245,16 @@ def set_logo(firm: Firm, data: bytes, *, actor: Actor) -> None:
     logo.digest = digest
     logo.width, logo.height = checked.width, checked.height
     logo.updated_at = clock.now()
-    record_firm_changes(firm, {"logo_digest": digest}, actor)
+    record_firm_changes(firm, {"logo_digest": digest}, actor, reason=reason)
     db.session.commit()
 
 
-def remove_logo(firm: Firm, *, actor: Actor) -> None:
-    """Remove the firm's logo, if it has one, and commit (audited)."""
+def remove_logo(firm: Firm, *, actor: Actor, reason: str | None = None) -> None:
+    """Remove the firm's logo, if it has one, and commit (audited, with `reason` if given)."""
     logo = db.session.get(FirmLogo, firm.id)
     if logo is not None:
         db.session.delete(logo)
-    record_firm_changes(firm, {"logo_digest": None}, actor)
+    record_firm_changes(firm, {"logo_digest": None}, actor, reason=reason)
     db.session.commit()
 
 
@@ -282,10 +284,16 @@ def logo_for(slug: str, digest: str) -> FirmLogo:
 
 
 def set_branding(
-    firm: Firm, *, name: str, brand_colour: str | None, public_trust_deposits: bool, actor: Actor
+    firm: Firm,
+    *,
+    name: str,
+    brand_colour: str | None,
+    public_trust_deposits: bool,
+    actor: Actor,
+    reason: str | None = None,
 ) -> None:
     """Set the firm's shown name, colour (None for the portal's own) and trust flag; commits,
-    auditing each that changed."""
+    auditing each that changed (with `reason`, why, if given)."""
     colour = checked_colour(brand_colour) if brand_colour is not None else None
     # One line, no control characters: the name goes into email subjects and headers.
     values = {
@@ -293,5 +301,5 @@ def set_branding(
         "brand_colour": colour,
         "public_trust_deposits": public_trust_deposits,
     }
-    record_firm_changes(firm, values, actor)
+    record_firm_changes(firm, values, actor, reason=reason)
     db.session.commit()

@@ -287,12 +287,14 @@ def resend(*, firm_id: int, public_id: str) -> TrustRequest:
     return request
 
 
-def set_evergreen_mode(firm_id: int, mode: EvergreenMode, *, actor: Actor) -> Firm:
-    """Change the firm's evergreen mode, auditing the change (commits)."""
+def set_evergreen_mode(
+    firm_id: int, mode: EvergreenMode, *, actor: Actor, reason: str | None = None
+) -> Firm:
+    """Change the firm's evergreen mode, auditing the change with `reason` if given (commits)."""
     firm = db.session.get(Firm, firm_id)
     if firm is None:
         raise NotFound("no such firm")
-    record_firm_changes(firm, {"evergreen_mode": mode}, actor)
+    record_firm_changes(firm, {"evergreen_mode": mode}, actor, reason=reason)
     db.session.commit()
     return firm
 
