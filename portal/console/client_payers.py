@@ -24,7 +24,7 @@ from flask_babel import gettext, lazy_gettext
 
 from portal.audit.services import Actor
 from portal.billing.models import Client
-from portal.billing.services import client_by_external_id, client_by_id
+from portal.billing.services import client_by_external_id, clients_by_id
 from portal.console.auth import bp, staff_required
 from portal.console.forms import ActionForm
 from portal.firms.services import firm_today, firm_zone
@@ -101,14 +101,13 @@ class ExpiringRow:
 def expiring_rows(firm_id: int, today: dt.date) -> list[ExpiringRow]:
     """The firm's saved cards that expire within 30 days (or have), soonest first, each with
     its payer and the client it is kept for."""
-    clients: dict[int, Client] = {}
-    rows = []
-    for method in payers.expiring(firm_id, today):
-        client_id = method.payer.client_id
-        if client_id not in clients:
-            clients[client_id] = client_by_id(firm_id, client_id)
-        rows.append(ExpiringRow(_row(method, today), method.payer.name, clients[client_id]))
-    return rows
+    methods = payers.expiring(firm_id, today)
+    clients = clients_by_id(firm_id, {m.payer.client_id for m in methods})
+    return [
+        ExpiringRow(_row(m, today), m.payer.name, clients[m.payer.client_id])
+        for m in methods
+        if m.payer.client_id in clients
+    ]
 
 
 @bp.get("/saved-cards/expiring")
