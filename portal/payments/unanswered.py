@@ -66,12 +66,25 @@ class Settled:
     status: str
 
 
-def _waiting(model: type[Charge] | type[Refund], cutoff: dt.datetime, limit: int) -> list[int]:
-    where: ColumnElement[bool]
-    if model is Charge:
-        where = (Charge.status == ChargeStatus.CREATED) & Charge.gateway_ref.is_(None)
-    else:
-        where = Refund.status == "pending"
+#: What each round waits on: a charge with no processor answer; a card charge the processor
+#: answered but the payer's bank still waits on (3-D Secure); a pending refund.
+UNANSWERED = (Charge.status == ChargeStatus.CREATED) & Charge.gateway_ref.is_(None)
+AT_THE_BANK = (
+    (Charge.status == ChargeStatus.CREATED)
+    & Charge.gateway_ref.is_not(None)
+    & (Charge.method == PaymentMethod.CARD)
+)
+PENDING_REFUND = Refund.status == "pending"
+
+
+def _waiting(
+    model: type[Charge] | type[Refund],
+    where: ColumnElement[bool],
+    cutoff: dt.datetime,
+    limit: int,
+) -> list[int]:
+    """The ids of `model`'s rows matching `where` made by `cutoff`, oldest first; the read is
+    ended (committed) so that no transaction stays open across the processor calls."""
     ids = list(
         db.session.scalars(
             select(model.id)
@@ -93,7 +106,7 @@ def settle_unanswered_charges(
     """Look for charges whose create call got no answer (commits). Returns those settled."""
     now = clock.now()
     settled: list[Settled] = []
-    for charge_id in _waiting(Charge, now - older_than, limit):
+    for charge_id in _waiting(Charge, UNANSWERED, now - older_than, limit):
         charge = db.session.get(Charge, charge_id)
         if charge is None or charge.status is not ChargeStatus.CREATED or charge.gateway_ref:
             continue
@@ -135,22 +148,8 @@ def cancel_abandoned_authentications(
     cancel, whatever the processor answered. One the processor does not answer waits for the
     next round.
     """
-    ids = list(
-        db.session.scalars(
-            select(Charge.id)
-            .where(
-                Charge.status == ChargeStatus.CREATED,
-                Charge.gateway_ref.is_not(None),
-                Charge.method == PaymentMethod.CARD,
-                Charge.created_at <= clock.now() - older_than,
-            )
-            .order_by(Charge.id)
-            .limit(limit)
-        )
-    )
-    db.session.commit()  # end the read: no transaction stays open across the calls below
     settled: list[Settled] = []
-    for charge_id in ids:
+    for charge_id in _waiting(Charge, AT_THE_BANK, clock.now() - older_than, limit):
         charge = db.session.get(Charge, charge_id)
         if charge is None or charge.status is not ChargeStatus.CREATED or not charge.gateway_ref:
             continue
@@ -180,7 +179,7 @@ def settle_pending_refunds(
     its refunds pending for the next round.
     """
     settled: list[Settled] = []
-    for refund_id in _waiting(Refund, clock.now() - older_than, limit):
+    for refund_id in _waiting(Refund, PENDING_REFUND, clock.now() - older_than, limit):
         refund = db.session.get(Refund, refund_id)
         charge = db.session.get(Charge, refund.charge_id) if refund is not None else None
         if refund is None or charge is None or refund.status != "pending":
